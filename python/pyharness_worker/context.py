@@ -1,0 +1,49 @@
+"""The request a handler is serving, reachable from inside any handler.
+
+    from pyharness_worker.context import current
+
+    def predict(args):
+        state = current().state        # per-session dict, cleared by reset
+        ...
+"""
+
+import contextvars
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import Worker
+
+
+@dataclass
+class Request:
+    """One request being served: its envelope fields and the worker serving it."""
+
+    id: int
+    method: str
+    args: Any
+    worker: "Worker"
+    session: Optional[str] = None
+    deadline_ms: Optional[int] = None
+    reply: bool = field(default=True)
+
+    @property
+    def state(self) -> Dict[str, Any]:
+        """Per-session state; the session "" holds requests without a session id."""
+        return self.worker.session_state(self.session or "")
+
+
+_current: "contextvars.ContextVar[Request]" = contextvars.ContextVar("pyharness_request")
+
+
+def current() -> Request:
+    """The request being served; LookupError outside a handler."""
+    return _current.get()
+
+
+def activate(req: Request) -> "contextvars.Token[Request]":
+    return _current.set(req)
+
+
+def deactivate(token: "contextvars.Token[Request]") -> None:
+    _current.reset(token)

@@ -1,0 +1,83 @@
+"""Frame codec: a 4-byte big-endian unsigned length, then that many bytes of UTF-8 JSON."""
+
+import json
+import struct
+from typing import Any, BinaryIO, Callable
+
+HEADER = struct.Struct(">I")
+_DISCARD_CHUNK = 1 << 16
+
+
+class ProtocolViolation(Exception):
+    """The peer sent something that is not a valid frame or envelope."""
+
+
+class FrameTooLarge(ProtocolViolation):
+    """A frame's length prefix exceeds the negotiated maximum."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"frame of {size} bytes exceeds the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+def read_exact(stream: BinaryIO, n: int) -> bytes:
+    """Read exactly n bytes; b"" at a clean end of stream, ProtocolViolation if cut short."""
+    chunks = []
+    remaining = n
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            if remaining == n:
+                return b""
+            raise ProtocolViolation(f"stream ended {remaining} bytes short of a {n}-byte read")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(stream: BinaryIO, max_frame: int) -> bytes:
+    """Read one frame's payload. Raises EOFError at a clean end of stream.
+
+    The length is checked against max_frame before any payload is read, so a
+    hostile length prefix never allocates memory.
+    """
+    header = read_exact(stream, HEADER.size)
+    if not header:
+        raise EOFError("end of stream")
+    (size,) = HEADER.unpack(header)
+    if size > max_frame:
+        raise FrameTooLarge(size, max_frame)
+    payload = read_exact(stream, size)
+    if len(payload) != size:
+        raise ProtocolViolation(f"stream ended inside a {size}-byte frame")
+    return payload
+
+
+def encode_frame(payload: bytes, max_frame: int) -> bytes:
+    """Prefix payload with its length; FrameTooLarge if it exceeds max_frame."""
+    if len(payload) > max_frame:
+        raise FrameTooLarge(len(payload), max_frame)
+    return HEADER.pack(len(payload)) + payload
+
+
+def dumps(value: Any) -> bytes:
+    """Encode value as compact UTF-8 JSON.
+
+    Raises TypeError or ValueError for values JSON cannot carry (objects,
+    NaN and infinities, circular references) and UnicodeEncodeError for
+    strings with lone surrogates.
+    """
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8")
+
+
+def loads(payload: bytes) -> Any:
+    """Decode one UTF-8 JSON document; ProtocolViolation if it is not one."""
+    try:
+        return json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolViolation(f"frame is not UTF-8 JSON: {exc}") from exc
+
+
+Writer = Callable[[bytes], None]

@@ -1,0 +1,45 @@
+"""Loading user handler modules named at start with --module."""
+
+import importlib
+import inspect
+from typing import Any, Callable, Dict
+
+Handler = Callable[[Any], Any]
+
+
+class HandlerError(Exception):
+    """A user module cannot be loaded or clashes with another method."""
+
+
+def handlers_of(module_name: str) -> Dict[str, Handler]:
+    """The methods a module serves.
+
+    A module may list them in a dict named PYHARNESS_METHODS; otherwise
+    every public function defined in the module itself (not imported into
+    it) is a method named after the function.
+    """
+    module = importlib.import_module(module_name)
+    explicit = getattr(module, "PYHARNESS_METHODS", None)
+    if explicit is not None:
+        if not isinstance(explicit, dict):
+            raise HandlerError(f"{module_name}.PYHARNESS_METHODS must be a dict, not {type(explicit).__name__}")
+        for name, fn in explicit.items():
+            if not isinstance(name, str) or not callable(fn):
+                raise HandlerError(f"{module_name}.PYHARNESS_METHODS[{name!r}] is not a callable under a str name")
+        return dict(explicit)
+    found: Dict[str, Handler] = {}
+    for name, fn in vars(module).items():
+        if name.startswith("_") or not inspect.isfunction(fn):
+            continue
+        if fn.__module__ != module.__name__:
+            continue
+        found[name] = fn
+    return found
+
+
+def register(table: Dict[str, Handler], module_name: str, handlers: Dict[str, Handler]) -> None:
+    """Add handlers to table; a name already taken is a HandlerError."""
+    for name, fn in handlers.items():
+        if name in table:
+            raise HandlerError(f"method {name!r} of module {module_name} is already defined")
+        table[name] = fn

@@ -1,0 +1,139 @@
+import contextlib
+import io
+import os
+import unittest
+
+from pyharness_worker import PROTOCOL_VERSION
+from pyharness_worker.framing import HEADER
+from pyharness_worker.handlers import HandlerError
+from pyharness_worker.server import EXIT_OK, EXIT_PROTOCOL, Worker
+
+from .helpers import ThreadedWorker
+
+
+class ServerTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.w = ThreadedWorker(modules=["tests.sample_handlers", "tests.explicit_handlers"])
+
+    def tearDown(self) -> None:
+        self.w.close()
+
+    def test_ping(self) -> None:
+        reply = self.w.call("ping")
+        self.assertTrue(reply["ok"])
+        result = reply["result"]
+        self.assertEqual(result["pid"], os.getpid())
+        self.assertEqual(result["worker_id"], "t1")
+        self.assertEqual(result["protocol"], PROTOCOL_VERSION)
+        self.assertGreaterEqual(result["uptime"], 0)
+        self.assertRegex(result["python"], r"^3\.\d+")
+
+    def test_info_lists_methods_and_modules(self) -> None:
+        result = self.w.call("info")["result"]
+        for name in ("ping", "echo", "add", "remember", "double"):
+            self.assertIn(name, result["methods"])
+        self.assertNotIn("getpid", result["methods"])
+        self.assertNotIn("_private", result["methods"])
+        self.assertEqual(result["modules"], ["tests.sample_handlers", "tests.explicit_handlers"])
+
+    def test_echo_keeps_values_exact(self) -> None:
+        value = {"big": 2**64 + 3, "s": "a\U0001F600e\u0301", "n": None, "l": [1.5, True, {}]}
+        self.assertEqual(self.w.call("echo", value)["result"], value)
+
+    def test_user_handlers(self) -> None:
+        self.assertEqual(self.w.call("add", {"a": 2, "b": 3})["result"], 5)
+        self.assertEqual(self.w.call("double", 21)["result"], 42)
+
+    def test_session_state_and_reset(self) -> None:
+        self.assertEqual(self.w.call("remember", "a", session="s1")["result"], 1)
+        self.assertEqual(self.w.call("remember", "b", session="s1")["result"], 2)
+        self.assertEqual(self.w.call("remember", "c", session="s2")["result"], 1)
+        self.assertEqual(self.w.call("reset", None, session="s1")["result"], {"cleared": 1})
+        self.assertEqual(self.w.call("remember", "d", session="s1")["result"], 1)
+        self.assertEqual(self.w.call("remember", "e", session="s2")["result"], 2)
+        self.assertEqual(self.w.call("reset")["result"], {"cleared": 2})
+
+    def test_unknown_method(self) -> None:
+        reply = self.w.call("nope")
+        self.assertFalse(reply["ok"])
+        self.assertEqual(reply["error"]["kind"], "unknown_method")
+        self.assertIn("nope", reply["error"]["message"])
+
+    def test_exception_has_type_message_and_traceback(self) -> None:
+        reply = self.w.call("fail", {"type": "KeyError", "message": "missing"})
+        err = reply["error"]
+        self.assertEqual((err["kind"], err["type"]), ("exception", "KeyError"))
+        self.assertIn("missing", err["message"])
+        self.assertIn("Traceback (most recent call last)", err["traceback"])
+        custom = self.w.call("fail", {"type": "ModelNotLoaded", "message": "x"})["error"]
+        self.assertEqual(custom["type"], "ModelNotLoaded")
+        self.assertTrue(self.w.call("ping")["ok"], "worker lives on after an exception")
+
+    def test_unserialisable_result_keeps_worker_alive(self) -> None:
+        self.w.worker.methods["bad"] = lambda args: {"obj": object()}
+        reply = self.w.call("bad")
+        self.assertEqual(reply["error"]["kind"], "unserializable")
+        self.assertEqual(reply["error"]["type"], "TypeError")
+        self.w.worker.methods["nan"] = lambda args: float("nan")
+        self.assertEqual(self.w.call("nan")["error"]["kind"], "unserializable")
+        self.assertTrue(self.w.call("ping")["ok"])
+
+    def test_oversize_reply_becomes_an_error(self) -> None:
+        reply = self.w.call("big", 2 << 20)
+        self.assertEqual(reply["error"]["kind"], "too_large")
+        self.assertEqual(len(self.w.call("big", 1000)["result"]), 1000)
+
+    def test_bad_request_gets_a_typed_error(self) -> None:
+        self.w.send({"id": 7, "method": 3})
+        reply = self.w.recv()
+        self.assertEqual((reply["id"], reply["error"]["kind"]), (7, "bad_request"))
+
+    def test_print_does_not_touch_the_frame_channel(self) -> None:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            reply = self.w.call("print", {"stdout": "to out", "stderr": "to err"})
+        self.assertEqual(reply, {"id": reply["id"], "ok": True, "result": None})
+        self.assertEqual((out.getvalue(), err.getvalue()), ("to out\n", "to err\n"))
+
+    def test_garbage_writes_malformed_frames(self) -> None:
+        self.w.send({"id": 1, "method": "garbage", "args": {"mode": "json"}})
+        self.assertEqual(self.w.recv_raw(), b"{this is not json")
+        self.w.send({"id": 2, "method": "garbage", "args": {"mode": "id"}})
+        self.assertEqual(self.w.recv()["id"], 1002)
+        self.w.send({"id": 3, "method": "garbage", "args": {"mode": "length"}})
+        self.assertEqual(self.w.rfile.read(4), HEADER.pack(0xFFFFFFFF))
+
+    def test_shutdown_replies_then_stops(self) -> None:
+        self.assertTrue(self.w.call("shutdown")["ok"])
+        self.w._thread.join(timeout=10)
+        self.assertEqual(self.w.exit_code, EXIT_OK)
+
+    def test_oversize_request_is_a_protocol_violation(self) -> None:
+        self.w.send_raw(HEADER.pack(0xFFFFFFFF))
+        self.w._thread.join(timeout=10)
+        self.assertEqual(self.w.exit_code, EXIT_PROTOCOL)
+
+    def test_non_json_request_is_a_protocol_violation(self) -> None:
+        self.w.send_raw(HEADER.pack(3) + b"{{{")
+        self.w._thread.join(timeout=10)
+        self.assertEqual(self.w.exit_code, EXIT_PROTOCOL)
+
+    def test_eof_ends_cleanly(self) -> None:
+        self.assertEqual(self.w.close(), EXIT_OK)
+
+
+class HandlerLoadingTest(unittest.TestCase):
+    def test_clash_with_builtin_is_refused(self) -> None:
+        import socket
+
+        a, b = socket.socketpair()
+        try:
+            with self.assertRaises(HandlerError):
+                Worker(b, modules=["tests.clashing_handlers"])
+        finally:
+            a.close()
+            b.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
