@@ -1,0 +1,153 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Request is the envelope Go sends: {"id", "method", "args"} plus the optional
+// "session" and "deadline_ms" (Unix milliseconds, advisory for handlers).
+type Request struct {
+	ID         uint64          `json:"id"`
+	Method     string          `json:"method"`
+	Args       json.RawMessage `json:"args"`
+	Session    string          `json:"session,omitempty"`
+	DeadlineMS int64           `json:"deadline_ms,omitempty"`
+}
+
+// Response is the envelope a worker sends back: {"id", "ok": true, "result"}
+// or {"id", "ok": false, "error"}.
+type Response struct {
+	ID     uint64          `json:"id"`
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *ErrorObject    `json:"error,omitempty"`
+}
+
+// ErrorObject is the "error" member of a failed response.
+type ErrorObject struct {
+	Kind      string `json:"kind"`
+	Type      string `json:"type"`
+	Message   string `json:"message"`
+	Traceback string `json:"traceback,omitempty"`
+}
+
+// Error kinds carried in ErrorObject.Kind.
+const (
+	KindException      = "exception"      // a handler raised; Type is the exception class
+	KindUnknownMethod  = "unknown_method" // no handler of that name
+	KindUnserializable = "unserializable" // the result could not be encoded as JSON
+	KindTooLarge       = "too_large"      // the reply would exceed the frame limit
+	KindBadRequest     = "bad_request"    // the request envelope was malformed
+)
+
+// EncodeRequest encodes a request envelope; a nil Args is sent as null.
+func EncodeRequest(req Request) ([]byte, error) {
+	if req.Args == nil {
+		req.Args = json.RawMessage("null")
+	}
+	return json.Marshal(req)
+}
+
+// EncodeResponse encodes a response envelope; a successful response with a
+// nil Result carries null.
+func EncodeResponse(resp Response) ([]byte, error) {
+	if resp.OK && resp.Result == nil {
+		resp.Result = json.RawMessage("null")
+	}
+	return json.Marshal(resp)
+}
+
+// DecodeResponse parses and validates one response envelope. Anything that is
+// not a valid envelope is a *ProtocolError.
+func DecodeResponse(payload []byte) (*Response, error) {
+	var raw struct {
+		ID     *uint64         `json:"id"`
+		OK     *bool           `json:"ok"`
+		Result json.RawMessage `json:"result"`
+		Error  *ErrorObject    `json:"error"`
+	}
+	if err := decodeStrict(payload, &raw); err != nil {
+		return nil, &ProtocolError{Reason: "response is not a valid JSON envelope", Frame: excerpt(payload), Err: err}
+	}
+	switch {
+	case raw.ID == nil:
+		return nil, &ProtocolError{Reason: `response has no numeric "id"`, Frame: excerpt(payload)}
+	case raw.OK == nil:
+		return nil, &ProtocolError{Reason: `response has no boolean "ok"`, Frame: excerpt(payload)}
+	case *raw.OK && raw.Result == nil:
+		return nil, &ProtocolError{Reason: `successful response has no "result"`, Frame: excerpt(payload)}
+	case !*raw.OK && (raw.Error == nil || raw.Error.Kind == "" || raw.Error.Type == ""):
+		return nil, &ProtocolError{Reason: `failed response has no "error" with "kind" and "type"`, Frame: excerpt(payload)}
+	}
+	resp := &Response{ID: *raw.ID, OK: *raw.OK, Result: raw.Result, Error: raw.Error}
+	if resp.OK {
+		resp.Error = nil
+	}
+	return resp, nil
+}
+
+// DecodeRequest parses and validates one request envelope.
+func DecodeRequest(payload []byte) (*Request, error) {
+	var raw struct {
+		ID         *uint64         `json:"id"`
+		Method     *string         `json:"method"`
+		Args       json.RawMessage `json:"args"`
+		Session    string          `json:"session"`
+		DeadlineMS int64           `json:"deadline_ms"`
+	}
+	if err := decodeStrict(payload, &raw); err != nil {
+		return nil, &ProtocolError{Reason: "request is not a valid JSON envelope", Frame: excerpt(payload), Err: err}
+	}
+	if raw.ID == nil {
+		return nil, &ProtocolError{Reason: `request has no numeric "id"`, Frame: excerpt(payload)}
+	}
+	if raw.Method == nil || *raw.Method == "" {
+		return nil, &ProtocolError{Reason: `request has no "method"`, Frame: excerpt(payload)}
+	}
+	if raw.Args == nil {
+		raw.Args = json.RawMessage("null")
+	}
+	return &Request{ID: *raw.ID, Method: *raw.Method, Args: raw.Args, Session: raw.Session, DeadlineMS: raw.DeadlineMS}, nil
+}
+
+// decodeStrict decodes exactly one JSON value into v.
+func decodeStrict(payload []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("data after the JSON value")
+	}
+	return nil
+}
+
+// Marshal encodes v as the wire would carry it. Values JSON cannot carry
+// (channels, functions, NaN, infinities, cycles) give an *EncodeError, which
+// matches ErrUnserializable.
+func Marshal(v any) (json.RawMessage, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, &EncodeError{Err: err}
+	}
+	return b, nil
+}
+
+// Unmarshal decodes data into v exactly: numbers decoded into an interface
+// become json.Number, so integers beyond 2^53 keep every digit.
+func Unmarshal(data []byte, v any) error {
+	if v == nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return &DecodeError{Err: err}
+	}
+	return nil
+}

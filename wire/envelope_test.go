@@ -1,0 +1,111 @@
+package wire_test
+
+import (
+	"encoding/json"
+	"math"
+	"math/big"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/pyharness/pyharness/wire"
+)
+
+var _ = Describe("Envelopes", func() {
+	It("encodes a request with null args when none are given", func() {
+		b, err := wire.EncodeRequest(wire.Request{ID: 3, Method: "ping"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(b)).To(Equal(`{"id":3,"method":"ping","args":null}`))
+
+		b, err = wire.EncodeRequest(wire.Request{ID: 4, Method: "m", Args: json.RawMessage(`[1]`), Session: "s", DeadlineMS: 9})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(wire.DecodeRequest(b)).To(Equal(&wire.Request{ID: 4, Method: "m", Args: json.RawMessage(`[1]`), Session: "s", DeadlineMS: 9}))
+	})
+
+	It("decodes successful and failed responses", func() {
+		ok, err := wire.DecodeResponse([]byte(`{"id":1,"ok":true,"result":null}`))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ok).To(Equal(&wire.Response{ID: 1, OK: true, Result: json.RawMessage("null")}))
+
+		failed, err := wire.DecodeResponse([]byte(`{"id":2,"ok":false,"error":{"kind":"exception","type":"KeyError","message":"'k'","traceback":"Traceback..."}}`))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(failed.Error).To(Equal(&wire.ErrorObject{Kind: "exception", Type: "KeyError", Message: "'k'", Traceback: "Traceback..."}))
+	})
+
+	DescribeTable("rejects malformed responses with a protocol error",
+		func(payload string) {
+			_, err := wire.DecodeResponse([]byte(payload))
+			Expect(err).To(MatchError(wire.ErrProtocol))
+		},
+		Entry("not JSON", `{nope`),
+		Entry("not an object", `[1,2]`),
+		Entry("no id", `{"ok":true,"result":1}`),
+		Entry("negative id", `{"id":-1,"ok":true,"result":1}`),
+		Entry("string id", `{"id":"1","ok":true,"result":1}`),
+		Entry("no ok", `{"id":1,"result":1}`),
+		Entry("ok without result", `{"id":1,"ok":true}`),
+		Entry("failure without error", `{"id":1,"ok":false}`),
+		Entry("error without type", `{"id":1,"ok":false,"error":{"kind":"exception","message":"m"}}`),
+		Entry("trailing data", `{"id":1,"ok":true,"result":1} {}`),
+	)
+
+	It("keeps integers beyond 2^53 exact in both directions", func() {
+		huge := uint64(1)<<53 + 1
+		raw, err := wire.Marshal(map[string]any{"u": huge, "i": int64(math.MinInt64)})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(raw)).To(ContainSubstring("9007199254740993"))
+
+		var generic map[string]any
+		Expect(wire.Unmarshal(raw, &generic)).To(Succeed())
+		Expect(generic["u"]).To(Equal(json.Number("9007199254740993")))
+		Expect(generic["i"]).To(Equal(json.Number("-9223372036854775808")))
+
+		var typed struct{ U uint64 }
+		Expect(wire.Unmarshal(raw, &typed)).To(Succeed())
+		Expect(typed.U).To(Equal(huge))
+
+		beyond, _ := new(big.Int).SetString("123456789012345678901234567890", 10)
+		raw, err = wire.Marshal(beyond)
+		Expect(err).NotTo(HaveOccurred())
+		back := new(big.Int)
+		Expect(wire.Unmarshal(raw, back)).To(Succeed())
+		Expect(back.Cmp(beyond)).To(BeZero())
+	})
+
+	It("types values JSON cannot carry as unserialisable", func() {
+		for _, bad := range []any{make(chan int), func() {}, math.NaN(), math.Inf(1)} {
+			_, err := wire.Marshal(bad)
+			Expect(err).To(MatchError(wire.ErrUnserializable))
+			Expect(err).To(BeAssignableToTypeOf(&wire.EncodeError{}))
+		}
+	})
+
+	It("reports a reply of the wrong shape as a decode error", func() {
+		var n int
+		err := wire.Unmarshal([]byte(`"text"`), &n)
+		Expect(err).To(BeAssignableToTypeOf(&wire.DecodeError{}))
+	})
+})
+
+var _ = Describe("Typed errors", func() {
+	It("matches Python error kinds to their sentinels", func() {
+		Expect(&wire.PythonError{Kind: wire.KindUnknownMethod}).To(MatchError(wire.ErrUnknownMethod))
+		Expect(&wire.PythonError{Kind: wire.KindUnserializable}).To(MatchError(wire.ErrUnserializable))
+		Expect(&wire.PythonError{Kind: wire.KindTooLarge}).To(MatchError(wire.ErrFrameTooLarge))
+		exc := &wire.PythonError{Kind: wire.KindException, Type: "ValueError", Message: "bad"}
+		Expect(exc).NotTo(MatchError(wire.ErrUnknownMethod))
+		Expect(exc.Error()).To(Equal("python ValueError: bad"))
+	})
+
+	It("describes a worker exit with its signal and stderr tail", func() {
+		err := &wire.WorkerExitedError{WorkerID: "w1", Pid: 42, Code: 137, Signal: 9, Stderr: []string{"a", "b"}}
+		Expect(err).To(MatchError(wire.ErrWorkerExited))
+		Expect(err.Error()).To(And(ContainSubstring("worker w1 (pid 42) was killed by signal 9"), ContainSubstring("a\n    b")))
+	})
+
+	It("keeps sessions on the context", func() {
+		ctx := wire.WithSession(GinkgoT().Context(), "s-1")
+		Expect(wire.SessionFrom(ctx)).To(Equal("s-1"))
+		Expect(wire.SessionFrom(GinkgoT().Context())).To(BeEmpty())
+	})
+})

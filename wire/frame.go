@@ -1,0 +1,108 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+const (
+	// HeaderSize is the size of a frame's length prefix.
+	HeaderSize = 4
+	// DefaultMaxFrame is the largest frame payload accepted by default: 64 MiB.
+	DefaultMaxFrame = 64 << 20
+	// MaxFrameLimit is the largest limit a peer may configure; a length
+	// prefix is 32 bits.
+	MaxFrameLimit = 1<<32 - 1
+	// ProtocolVersion is the version a worker reports in its ping reply.
+	ProtocolVersion = 1
+)
+
+// AppendFrame appends payload, prefixed with its length, to dst.
+// It returns a *FrameTooLargeError if payload exceeds max.
+func AppendFrame(dst, payload []byte, max int) ([]byte, error) {
+	if len(payload) > max {
+		return dst, &FrameTooLargeError{Size: uint64(len(payload)), Max: max, Direction: Send}
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(payload)))
+	return append(dst, payload...), nil
+}
+
+// WriteFrame writes payload as one frame with a single Write call.
+// It returns a *FrameTooLargeError, and writes nothing, if payload exceeds max.
+func WriteFrame(w io.Writer, payload []byte, max int) error {
+	buf, err := AppendFrame(make([]byte, 0, HeaderSize+len(payload)), payload, max)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(buf)
+	return err
+}
+
+// ReadFrame reads one frame and returns its payload.
+//
+// It returns io.EOF when r ends cleanly between frames. The length prefix is
+// checked against max before anything is allocated: a prefix over max gives a
+// *FrameTooLargeError, and the payload is left unread. A stream that ends
+// inside a frame gives a *ProtocolError wrapping io.ErrUnexpectedEOF.
+func ReadFrame(r io.Reader, max int) ([]byte, error) {
+	var header [HeaderSize]byte
+	if _, err := io.ReadFull(r, header[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, &ProtocolError{Reason: "stream ended inside a frame header", Err: err}
+		}
+		return nil, err
+	}
+	size := binary.BigEndian.Uint32(header[:])
+	if uint64(size) > uint64(max) {
+		return nil, &FrameTooLargeError{Size: uint64(size), Max: max, Direction: Receive}
+	}
+	payload, err := readPayload(r, int(size))
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, &ProtocolError{Reason: fmt.Sprintf("stream ended inside a %d-byte frame", size), Err: io.ErrUnexpectedEOF}
+		}
+		return nil, err
+	}
+	if !utf8.Valid(payload) {
+		return nil, &ProtocolError{Reason: "frame payload is not valid UTF-8", Frame: excerpt(payload)}
+	}
+	return payload, nil
+}
+
+// eagerAlloc is the largest payload allocated in one piece up front. Larger
+// payloads grow with the bytes that actually arrive, so a length prefix that
+// lies costs memory only for the data really sent.
+const eagerAlloc = 1 << 20
+
+func readPayload(r io.Reader, size int) ([]byte, error) {
+	if size <= eagerAlloc {
+		payload := make([]byte, size)
+		_, err := io.ReadFull(r, payload)
+		return payload, err
+	}
+	payload := make([]byte, 0, eagerAlloc)
+	for len(payload) < size {
+		if len(payload) == cap(payload) {
+			payload = append(payload, 0)[:len(payload)]
+		}
+		end := min(cap(payload), size)
+		n, err := io.ReadFull(r, payload[len(payload):end])
+		payload = payload[:len(payload)+n]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return payload, nil
+}
+
+// excerpt keeps the start of a bad frame for error messages.
+func excerpt(b []byte) []byte {
+	const keep = 120
+	if len(b) > keep {
+		b = b[:keep]
+	}
+	return append([]byte(nil), b...)
+}

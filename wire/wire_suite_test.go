@@ -1,0 +1,19 @@
+package wire_test
+
+import (
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"go.uber.org/goleak"
+)
+
+func TestWire(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Wire Suite")
+}
+
+var baseline goleak.Option
+
+var _ = BeforeSuite(func() { baseline = goleak.IgnoreCurrent() })
+var _ = AfterSuite(func() { Expect(goleak.Find(baseline)).To(Succeed()) })
