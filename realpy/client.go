@@ -1,0 +1,335 @@
+package realpy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pyharness/pyharness/wire"
+)
+
+// Hello is a worker's answer to the readiness ping.
+type Hello struct {
+	Pid      int     `json:"pid"`
+	WorkerID string  `json:"worker_id"`
+	Python   string  `json:"python"`
+	Uptime   float64 `json:"uptime"`
+	Protocol int     `json:"protocol"`
+	MaxFrame int     `json:"max_frame"`
+}
+
+// Client speaks the wire protocol over one connection: framing, request ids,
+// correlation of replies, error decoding and frame limits. A Worker is a
+// Client plus the process behind it; NewClient runs one over any connection
+// (a socket to a worker started elsewhere, or a wire-level fake).
+//
+// One request is in flight at a time (a worker serves one call at a time);
+// further calls wait for their turn, or for their context to end, without
+// touching the worker. Once the connection breaks, every call fails with the
+// error that broke it.
+type Client struct {
+	conn     net.Conn
+	br       *bufio.Reader
+	maxFrame int
+	label    string
+
+	nextID atomic.Uint64
+	slot   chan struct{} // holds a token while a request is in flight
+	wmu    sync.Mutex    // serialises frame writes
+
+	mu      sync.Mutex
+	pending map[uint64]chan *wire.Response
+
+	closed     atomic.Bool
+	brk        sync.Once
+	dead       chan struct{}
+	deadErr    error
+	readerDone chan struct{}
+	onBroken   func(cause error) error
+
+	hello Hello
+}
+
+// cancelledCall is the cause a Client breaks with when a call's context ends
+// while the worker is executing it: the worker's state is then unknown.
+type cancelledCall struct {
+	method string
+	err    error
+}
+
+func (c *cancelledCall) Error() string {
+	return fmt.Sprintf("call %q abandoned: %v", c.method, c.err)
+}
+
+// errClosing is the cause a Client breaks with when its owner closes it.
+var errClosing = errors.New("closing")
+
+func newClient(conn net.Conn, label string, maxFrame int, onBroken func(error) error) *Client {
+	c := &Client{
+		conn:       conn,
+		br:         bufio.NewReaderSize(conn, 64<<10),
+		maxFrame:   maxFrame,
+		label:      label,
+		slot:       make(chan struct{}, 1),
+		pending:    map[uint64]chan *wire.Response{},
+		dead:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		onBroken:   onBroken,
+	}
+	go c.read()
+	return c
+}
+
+// NewClient runs the protocol over conn and returns once the peer has answered
+// a readiness ping. The Client owns conn; Close closes it. Options that
+// concern processes are ignored; WithMaxFrame applies.
+func NewClient(ctx context.Context, conn net.Conn, opts ...Option) (*Client, error) {
+	cfg := newConfig(opts)
+	c := newClient(conn, "connection "+conn.RemoteAddr().String(), cfg.maxFrame, standaloneBroken)
+	if err := c.handshake(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// standaloneBroken maps a broken connection to the error later calls get when
+// no process stands behind the connection.
+func standaloneBroken(cause error) error {
+	var cancelled *cancelledCall
+	switch {
+	case errors.Is(cause, errClosing):
+		return wire.ErrClosed
+	case errors.As(cause, &cancelled):
+		return &wire.WorkerExitedError{Code: -1, Reason: "connection dropped: " + cancelled.Error()}
+	case errors.Is(cause, wire.ErrProtocol), errors.Is(cause, wire.ErrFrameTooLarge):
+		return cause
+	case errors.Is(cause, wire.ErrWorkerExited):
+		return cause
+	}
+	return &wire.WorkerExitedError{Code: -1, Reason: "connection lost: " + cause.Error()}
+}
+
+func (c *Client) handshake(ctx context.Context) error {
+	var hello Hello
+	if err := c.Call(ctx, "ping", nil, &hello); err != nil {
+		return err
+	}
+	if hello.Protocol != wire.ProtocolVersion {
+		return fmt.Errorf("realpy: %s speaks protocol %d, want %d", c.label, hello.Protocol, wire.ProtocolVersion)
+	}
+	if hello.MaxFrame > 0 && hello.MaxFrame < c.maxFrame {
+		c.maxFrame = hello.MaxFrame
+	}
+	c.hello = hello
+	return nil
+}
+
+// Hello returns the peer's answer to the readiness ping.
+func (c *Client) Hello() Hello { return c.hello }
+
+// Call sends method with args and decodes the result into reply (which may be
+// nil). Errors are typed (see package wire): *wire.PythonError for what the
+// worker answered, *wire.WorkerExitedError, *wire.ProtocolError,
+// *wire.FrameTooLargeError, *wire.EncodeError, *wire.DecodeError, or the
+// context's error. A call whose context ends while the worker executes it
+// returns at once; the connection is then abandoned, since the worker's
+// state is unknown.
+func (c *Client) Call(ctx context.Context, method string, args, reply any) error {
+	if err := c.call(ctx, method, args, reply); err != nil {
+		return fmt.Errorf("realpy: %s: call %q: %w", c.label, method, err)
+	}
+	return nil
+}
+
+func (c *Client) call(ctx context.Context, method string, args, reply any) error {
+	if c.closed.Load() {
+		return wire.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rawArgs, err := wire.Marshal(args)
+	if err != nil {
+		return err
+	}
+	req := wire.Request{ID: c.nextID.Add(1), Method: method, Args: rawArgs, Session: wire.SessionFrom(ctx)}
+	if deadline, ok := ctx.Deadline(); ok {
+		req.DeadlineMS = deadline.UnixMilli()
+	}
+	payload, err := wire.EncodeRequest(req)
+	if err != nil {
+		return err
+	}
+	frame, err := wire.AppendFrame(make([]byte, 0, wire.HeaderSize+len(payload)), payload, c.maxFrame)
+	if err != nil {
+		return err
+	}
+
+	select {
+	case c.slot <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.dead:
+		return c.deadErr
+	}
+	defer func() { <-c.slot }()
+
+	replies := c.register(req.ID)
+	defer c.unregister(req.ID)
+
+	if err := c.write(ctx, frame); err != nil {
+		if ctx.Err() != nil {
+			c.breakWith(&cancelledCall{method: method, err: ctx.Err()})
+			return ctx.Err()
+		}
+		c.breakWith(err)
+		<-c.dead
+		return c.deadErr
+	}
+
+	select {
+	case resp := <-replies:
+		return decodeReply(resp, reply)
+	case <-ctx.Done():
+		c.breakWith(&cancelledCall{method: method, err: ctx.Err()})
+		return ctx.Err()
+	case <-c.dead:
+		select { // the reply may have arrived just before the break
+		case resp := <-replies:
+			return decodeReply(resp, reply)
+		default:
+			return c.deadErr
+		}
+	}
+}
+
+func decodeReply(resp *wire.Response, reply any) error {
+	if !resp.OK {
+		return wire.NewPythonError(resp.Error)
+	}
+	return wire.Unmarshal(resp.Result, reply)
+}
+
+// write sends one frame; an ending context interrupts a blocked write.
+func (c *Client) write(ctx context.Context, frame []byte) error {
+	select {
+	case <-c.dead:
+		return c.deadErr
+	default:
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetWriteDeadline(time.Unix(1, 0)) })
+	_, err := c.conn.Write(frame)
+	if !stop() && err == nil {
+		// The context ended during the write; the deadline it set would
+		// break the next write, and the caller abandons the connection.
+		return ctx.Err()
+	}
+	return err
+}
+
+// notify sends method without waiting for the reply and without waiting for
+// the in-flight slot; it gives up at once if another write is in progress.
+func (c *Client) notify(method string, timeout time.Duration) bool {
+	req := wire.Request{ID: c.nextID.Add(1), Method: method}
+	payload, err := wire.EncodeRequest(req)
+	if err != nil {
+		return false
+	}
+	frame, err := wire.AppendFrame(nil, payload, c.maxFrame)
+	if err != nil || !c.wmu.TryLock() {
+		return false
+	}
+	defer c.wmu.Unlock()
+	c.register(req.ID) // so the reply is not taken for an unknown id
+	_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
+	_, err = c.conn.Write(frame)
+	_ = c.conn.SetWriteDeadline(time.Time{})
+	return err == nil
+}
+
+// closeWrite half-closes the connection so the worker reads EOF.
+func (c *Client) closeWrite() {
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.conn.Close()
+}
+
+func (c *Client) register(id uint64) chan *wire.Response {
+	ch := make(chan *wire.Response, 1)
+	c.mu.Lock()
+	c.pending[id] = ch
+	c.mu.Unlock()
+	return ch
+}
+
+func (c *Client) unregister(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// read delivers replies to their callers until the connection breaks.
+func (c *Client) read() {
+	defer close(c.readerDone)
+	for {
+		payload, err := wire.ReadFrame(c.br, c.maxFrame)
+		if err != nil {
+			c.breakWith(err)
+			return
+		}
+		resp, err := wire.DecodeResponse(payload)
+		if err != nil {
+			c.breakWith(err)
+			return
+		}
+		c.mu.Lock()
+		ch, ok := c.pending[resp.ID]
+		delete(c.pending, resp.ID)
+		c.mu.Unlock()
+		if !ok {
+			c.breakWith(&wire.ProtocolError{Reason: fmt.Sprintf("reply to id %d, which no request carried", resp.ID)})
+			return
+		}
+		ch <- resp
+	}
+}
+
+// breakWith ends the connection once: onBroken turns the cause into the error
+// every later call gets (and, for a worker, stops the process), then the
+// connection is closed and waiting calls are woken.
+func (c *Client) breakWith(cause error) {
+	c.brk.Do(func() {
+		c.deadErr = c.onBroken(cause)
+		_ = c.conn.Close()
+		close(c.dead)
+	})
+}
+
+// Err returns nil while the connection is usable, else the error calls get.
+func (c *Client) Err() error {
+	select {
+	case <-c.dead:
+		return c.deadErr
+	default:
+		return nil
+	}
+}
+
+// Close closes the connection and waits for the reader goroutine to end.
+// Calls in flight and later calls fail with wire.ErrClosed. Idempotent.
+func (c *Client) Close() error {
+	c.closed.Store(true)
+	c.breakWith(errClosing)
+	<-c.readerDone
+	return nil
+}

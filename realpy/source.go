@@ -1,0 +1,104 @@
+package realpy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/pyharness/pyharness/python"
+)
+
+const completeMarker = ".complete"
+
+// WorkerSource returns a directory holding the pyharness_worker package, ready
+// to be put on PYTHONPATH. The embedded sources are written once per content
+// hash under the user cache directory (or $PYHARNESS_CACHE_DIR); concurrent
+// callers, including parallel Ginkgo processes, share the same directory.
+func WorkerSource() (string, error) {
+	sum, files, err := embeddedWorker()
+	if err != nil {
+		return "", err
+	}
+	root, err := cacheRoot()
+	if err != nil {
+		return "", err
+	}
+	final := filepath.Join(root, "worker-"+sum[:16])
+	if _, err := os.Stat(filepath.Join(final, completeMarker)); err == nil {
+		return final, nil
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", fmt.Errorf("realpy: worker source: %w", err)
+	}
+	tmp, err := os.MkdirTemp(root, ".worker-*")
+	if err != nil {
+		return "", fmt.Errorf("realpy: worker source: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	for name, data := range files {
+		path := filepath.Join(tmp, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return "", fmt.Errorf("realpy: worker source: %w", err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return "", fmt.Errorf("realpy: worker source: %w", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, completeMarker), []byte(sum+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("realpy: worker source: %w", err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		// Another process won the race; its copy is identical.
+		if _, statErr := os.Stat(filepath.Join(final, completeMarker)); statErr == nil {
+			return final, nil
+		}
+		return "", fmt.Errorf("realpy: worker source: %w", err)
+	}
+	return final, nil
+}
+
+func cacheRoot() (string, error) {
+	if dir := os.Getenv("PYHARNESS_CACHE_DIR"); dir != "" {
+		return dir, nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "pyharness"), nil
+}
+
+// embeddedWorker returns the hash of the embedded sources and their contents.
+func embeddedWorker() (string, map[string][]byte, error) {
+	files := map[string][]byte{}
+	err := fs.WalkDir(python.Worker, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(python.Worker, path)
+		files[path] = data
+		return err
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("realpy: read embedded worker: %w", err)
+	}
+	if len(files) == 0 {
+		return "", nil, errors.New("realpy: no embedded worker sources")
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, name := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(files[name]))
+		h.Write(files[name])
+	}
+	return hex.EncodeToString(h.Sum(nil)), files, nil
+}
