@@ -22,9 +22,17 @@ def echo(args: Any) -> Any:
     return args
 
 
+def _announce(args: Any) -> None:
+    """Print {"announce": text} to stdout, so a test can wait for the method to be running."""
+    text = _arg(args, "announce", None)
+    if text is not None:
+        print(text, flush=True)
+
+
 def sleep(args: Any) -> float:
-    """Sleep for args seconds (a number, or {"seconds": n}) and return it."""
+    """Sleep for args seconds (a number, or {"seconds": n, "announce": text}) and return it."""
     seconds = args if isinstance(args, (int, float)) else _arg(args, "seconds", 0)
+    _announce(args)
     time.sleep(float(seconds))
     return float(seconds)
 
@@ -60,9 +68,10 @@ def crash(args: Any) -> None:
 
 
 def hang(args: Any) -> None:
-    """Never return. {"ignore_term": true} also ignores SIGTERM."""
+    """Never return. {"ignore_term": true} also ignores SIGTERM; {"announce": text} prints text first."""
     if _arg(args, "ignore_term", False):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _announce(args)
     while True:
         time.sleep(3600)
 
