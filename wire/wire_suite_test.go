@@ -6,6 +6,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"go.uber.org/goleak"
+
+	"github.com/pyharness/pyharness/isolation"
 )
 
 func TestWire(t *testing.T) {
@@ -16,4 +18,4 @@ func TestWire(t *testing.T) {
 var baseline goleak.Option
 
 var _ = BeforeSuite(func() { baseline = goleak.IgnoreCurrent() })
-var _ = AfterSuite(func() { Expect(goleak.Find(baseline)).To(Succeed()) })
+var _ = AfterSuite(func() { Expect(isolation.FindLeakedGoroutines(baseline)).To(Succeed()) })

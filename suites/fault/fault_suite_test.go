@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	"go.uber.org/goleak"
 
+	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/isolation"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -19,6 +20,8 @@ func TestFault(t *testing.T) {
 	RunSpecs(t, "Fault Suite")
 }
 
+var _ = harness.SkipUnselectedIntegration()
+
 var suiteBaseline goleak.Option
 
 var _ = BeforeSuite(func() {
@@ -26,7 +29,7 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
-	Expect(goleak.Find(suiteBaseline)).To(Succeed())
+	Expect(isolation.FindLeakedGoroutines(suiteBaseline)).To(Succeed())
 	Expect(isolation.OwnedProcesses()).To(BeEmpty())
 })
 
@@ -36,7 +39,7 @@ var _ = BeforeEach(func() {
 	specBaseline := goleak.IgnoreCurrent()
 	DeferCleanup(func() {
 		Expect(isolation.OwnedProcesses()).To(BeEmpty(), "a spec left processes behind")
-		Expect(goleak.Find(specBaseline)).To(Succeed(), "a spec left goroutines behind")
+		Expect(isolation.FindLeakedGoroutines(specBaseline)).To(Succeed(), "a spec left goroutines behind")
 	})
 })
 

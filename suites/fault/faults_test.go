@@ -16,6 +16,7 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 
+	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/wire"
 )
@@ -38,7 +39,7 @@ func expectDeadWith(ctx context.Context, w *realpy.Worker, sentinel error) {
 	Expect(w.Call(ctx, "ping", nil, nil)).To(MatchError(sentinel))
 }
 
-var _ = Describe("A real worker under faults", Label("integration"), func() {
+var _ = Describe("A real worker under faults", harness.Integration, harness.PythonReal, func() {
 	Describe("crash mid-call", func() {
 		It("fails the call with the exit code and stderr tail", func(ctx SpecContext) {
 			w := startWorker(ctx)

@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	"go.uber.org/goleak"
 
+	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/isolation"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -18,12 +19,14 @@ func TestWorker(t *testing.T) {
 	RunSpecs(t, "Worker Suite")
 }
 
+var _ = harness.SkipUnselectedIntegration()
+
 var suiteBaseline goleak.Option
 
 var _ = BeforeSuite(func() { suiteBaseline = goleak.IgnoreCurrent() })
 
 var _ = AfterSuite(func() {
-	Expect(goleak.Find(suiteBaseline)).To(Succeed())
+	Expect(isolation.FindLeakedGoroutines(suiteBaseline)).To(Succeed())
 	Expect(isolation.OwnedProcesses()).To(BeEmpty())
 })
 
@@ -31,7 +34,7 @@ var _ = BeforeEach(func() {
 	specBaseline := goleak.IgnoreCurrent()
 	DeferCleanup(func() {
 		Expect(isolation.OwnedProcesses()).To(BeEmpty(), "a spec left processes behind")
-		Expect(goleak.Find(specBaseline)).To(Succeed(), "a spec left goroutines behind")
+		Expect(isolation.FindLeakedGoroutines(specBaseline)).To(Succeed(), "a spec left goroutines behind")
 	})
 })
 

@@ -15,6 +15,7 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 
+	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/isolation"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/wire"
@@ -22,7 +23,7 @@ import (
 
 var noHang = SpecTimeout(time.Minute)
 
-var _ = Describe("Starting a worker", Label("integration"), func() {
+var _ = Describe("Starting a worker", harness.Integration, harness.PythonReal, func() {
 	It("returns once the worker answers its readiness ping", func(ctx SpecContext) {
 		w := startWorker(ctx, realpy.WithWorkerID("reader-1"))
 		hello := w.Hello()
@@ -85,7 +86,7 @@ var _ = Describe("Starting a worker", Label("integration"), func() {
 	}, noHang)
 })
 
-var _ = Describe("Calls", Label("integration"), func() {
+var _ = Describe("Calls", harness.Integration, harness.PythonReal, func() {
 	It("keeps per-session state apart and clears it on reset", func(ctx SpecContext) {
 		w := startWorker(ctx)
 		alice, bob := wire.WithSession(ctx, "alice"), wire.WithSession(ctx, "bob")
@@ -156,7 +157,7 @@ var _ = Describe("Calls", Label("integration"), func() {
 	}, noHang)
 })
 
-var _ = Describe("Closing a worker", Label("integration"), func() {
+var _ = Describe("Closing a worker", harness.Integration, harness.PythonReal, func() {
 	It("shuts an idle worker down cleanly", func(ctx SpecContext) {
 		w := startWorker(ctx)
 		Expect(w.Close()).To(Succeed())
@@ -179,7 +180,9 @@ var _ = Describe("Closing a worker", Label("integration"), func() {
 	It("kills a worker that ignores SIGTERM", func(ctx SpecContext) {
 		w := startWorker(ctx, realpy.WithGrace(200*time.Millisecond))
 		result := make(chan error, 1)
-		go func() { result <- w.Call(ctx, "hang", map[string]any{"ignore_term": true, "announce": "stubborn"}, nil) }()
+		go func() {
+			result <- w.Call(ctx, "hang", map[string]any{"ignore_term": true, "announce": "stubborn"}, nil)
+		}()
 		Eventually(w.Stdout()).Should(gbytes.Say("stubborn"))
 
 		Expect(w.Close()).To(Succeed())

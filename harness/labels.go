@@ -1,0 +1,54 @@
+package harness
+
+import (
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/onsi/ginkgo/v2"
+)
+
+// IntegrationLabel marks specs that need a real Python interpreter.
+const IntegrationLabel = "integration"
+
+// EnvIntegration set to 1 runs integration specs whatever the label filter.
+const EnvIntegration = "PYHARNESS_INTEGRATION"
+
+// Labels to decorate containers and specs with.
+var (
+	// Integration marks specs that start real Python.
+	Integration = ginkgo.Label(IntegrationLabel)
+	// PythonMock, PythonReal and PythonContainer say which interpreter a spec
+	// runs on, for filters such as --label-filter="python: containsAny real".
+	PythonMock      = ginkgo.Label("python:mock")
+	PythonReal      = ginkgo.Label("python:real")
+	PythonContainer = ginkgo.Label("python:container")
+)
+
+// IntegrationSelected reports whether integration specs run in this suite:
+// PYHARNESS_INTEGRATION=1, or a label filter that selects the integration
+// label. Without a filter they do not: `ginkgo -r` is the fast run.
+func IntegrationSelected() bool {
+	if os.Getenv(EnvIntegration) == "1" {
+		return true
+	}
+	filter := ginkgo.GinkgoLabelFilter()
+	return filter != "" && ginkgo.Label(IntegrationLabel).MatchesLabelFilter(filter)
+}
+
+// SkipUnselectedIntegration registers a top-level BeforeEach that skips
+// specs labelled integration unless IntegrationSelected. Call it once per
+// suite, at the top level:
+//
+//	var _ = harness.SkipUnselectedIntegration()
+func SkipUnselectedIntegration() bool {
+	ginkgo.BeforeEach(func() {
+		if slices.Contains(ginkgo.CurrentSpecReport().Labels(), IntegrationLabel) && !IntegrationSelected() {
+			ginkgo.Skip(SkipMessage)
+		}
+	})
+	return true
+}
+
+// SkipMessage says how to run a skipped integration spec.
+var SkipMessage = fmt.Sprintf("needs real Python: run with --label-filter=%s (or %s=1)", IntegrationLabel, EnvIntegration)

@@ -1,0 +1,31 @@
+package isolation
+
+import "go.uber.org/goleak"
+
+// ginkgoFunctions are functions at the root of goroutines that Ginkgo itself
+// runs between specs; they come and go with its output interception in
+// parallel runs (ginkgo -p) and are not leaks of the code under test.
+var ginkgoFunctions = []string{
+	"github.com/onsi/ginkgo/v2/internal.(*genericOutputInterceptor).ResumeIntercepting.func1",
+	"github.com/onsi/ginkgo/v2/internal.(*genericOutputInterceptor).ResumeIntercepting.func1.1",
+	"github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2",
+}
+
+// IgnoreGinkgo returns goleak options that ignore Ginkgo's own goroutines,
+// so a goroutine check inside a Ginkgo suite reports only real leaks.
+func IgnoreGinkgo() []goleak.Option {
+	opts := make([]goleak.Option, 0, len(ginkgoFunctions))
+	for _, fn := range ginkgoFunctions {
+		opts = append(opts, goleak.IgnoreAnyFunction(fn))
+	}
+	return opts
+}
+
+// FindLeakedGoroutines returns an error listing the goroutines that are
+// running now but were not when baseline was taken (goleak.IgnoreCurrent),
+// ignoring Ginkgo's own. goleak retries for a while before it reports, so
+// goroutines that are already ending are not reported.
+func FindLeakedGoroutines(baseline goleak.Option, opts ...goleak.Option) error {
+	all := append(IgnoreGinkgo(), baseline)
+	return goleak.Find(append(all, opts...)...)
+}
