@@ -44,6 +44,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	pending map[uint64]chan *wire.Response
+	ignored map[uint64]bool // probes given up on: their late replies are dropped
 
 	closed     atomic.Bool
 	brk        sync.Once
@@ -77,6 +78,7 @@ func newClient(conn net.Conn, label string, maxFrame int, onBroken func(error) e
 		label:      label,
 		slot:       make(chan struct{}, 1),
 		pending:    map[uint64]chan *wire.Response{},
+		ignored:    map[uint64]bool{},
 		dead:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		onBroken:   onBroken,
@@ -91,7 +93,7 @@ func newClient(conn net.Conn, label string, maxFrame int, onBroken func(error) e
 func NewClient(ctx context.Context, conn net.Conn, opts ...Option) (*Client, error) {
 	cfg := newConfig(opts)
 	c := newClient(conn, "connection "+conn.RemoteAddr().String(), cfg.maxFrame, standaloneBroken)
-	if err := c.handshake(ctx); err != nil {
+	if err := c.handshake(ctx, "ping", nil); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -115,9 +117,9 @@ func standaloneBroken(cause error) error {
 	return &wire.WorkerExitedError{Code: -1, Reason: "connection lost: " + cause.Error()}
 }
 
-func (c *Client) handshake(ctx context.Context) error {
+func (c *Client) handshake(ctx context.Context, method string, args any) error {
 	var hello Hello
-	if err := c.Call(ctx, "ping", nil, &hello); err != nil {
+	if err := c.Call(ctx, method, args, &hello); err != nil {
 		return err
 	}
 	if hello.Protocol != wire.ProtocolVersion {
@@ -255,6 +257,50 @@ func (c *Client) notify(method string, timeout time.Duration) bool {
 	return err == nil
 }
 
+// probe sends a ping without waiting for the in-flight slot and waits for
+// its reply until ctx ends. Replies come in order, so a worker busy with a
+// call answers after it; one stuck in a handler does not answer at all. A
+// probe that gives up leaves the connection intact: its reply, if it ever
+// comes, is dropped.
+func (c *Client) probe(ctx context.Context) error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	req := wire.Request{ID: c.nextID.Add(1), Method: "ping"}
+	payload, err := wire.EncodeRequest(req)
+	if err != nil {
+		return err
+	}
+	frame, err := wire.AppendFrame(nil, payload, c.maxFrame)
+	if err != nil {
+		return err
+	}
+	replies := c.register(req.ID)
+	if err := c.write(ctx, frame); err != nil {
+		c.unregister(req.ID)
+		if ctx.Err() != nil {
+			c.breakWith(&cancelledCall{method: "ping (probe)", err: ctx.Err()})
+			return ctx.Err()
+		}
+		c.breakWith(err)
+		return c.Err()
+	}
+	select {
+	case resp := <-replies:
+		return decodeReply(resp, nil)
+	case <-ctx.Done():
+		c.mu.Lock()
+		if _, still := c.pending[req.ID]; still {
+			delete(c.pending, req.ID)
+			c.ignored[req.ID] = true
+		}
+		c.mu.Unlock()
+		return ctx.Err()
+	case <-c.dead:
+		return c.deadErr
+	}
+}
+
 // closeWrite half-closes the connection so the worker reads EOF.
 func (c *Client) closeWrite() {
 	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
@@ -295,7 +341,12 @@ func (c *Client) read() {
 		c.mu.Lock()
 		ch, ok := c.pending[resp.ID]
 		delete(c.pending, resp.ID)
+		late := c.ignored[resp.ID]
+		delete(c.ignored, resp.ID)
 		c.mu.Unlock()
+		if late {
+			continue
+		}
 		if !ok {
 			c.breakWith(&wire.ProtocolError{Reason: fmt.Sprintf("reply to id %d, which no request carried", resp.ID)})
 			return

@@ -24,6 +24,8 @@ type config struct {
 	startTimeout time.Duration
 	stderrTail   int
 	output       io.Writer
+	onSpawn      func(pid int)
+	preload      []string
 }
 
 // Defaults of the options below.

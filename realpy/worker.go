@@ -2,15 +2,9 @@ package realpy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +13,6 @@ import (
 	"time"
 
 	"github.com/onsi/gomega/gbytes"
-	"golang.org/x/sys/unix"
 
 	"github.com/pyharness/pyharness/wire"
 )
@@ -33,8 +26,9 @@ const (
 )
 
 // Worker is one real Python interpreter serving the wire protocol over a
-// socket of its own (fd 3 in the worker); its stdout and stderr are captured.
-// It runs in a process group of its own, so whatever it spawns dies with it.
+// socket of its own (fd 3 in a spawned worker, an accepted connection in a
+// forked one). A spawned worker's stdout and stderr are captured; it runs in
+// a process group of its own, so whatever it spawns dies with it.
 //
 // A Worker satisfies gexec's Exiter, so specs can wait on it natively:
 //
@@ -43,23 +37,31 @@ const (
 type Worker struct {
 	id     string
 	cfg    *config
-	cmd    *exec.Cmd
-	pid    int
+	proc   process
 	client *Client
-	stdout *gbytes.Buffer
-	stderr *gbytes.Buffer
 
 	mu       sync.Mutex
-	reaped   bool   // set just before the reap: signals may no longer target the group
 	killedBy string // why pyharness killed the process, if it did
 
-	closing    atomic.Bool
-	closeOnce  sync.Once
-	closeErr   error
-	exited     chan struct{} // closed once the process is reaped and its output drained
-	waiterDone chan struct{}
-	exitCode   int
-	signal     syscall.Signal
+	closing   atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	watchDone chan struct{}
+}
+
+// process is the OS process behind a Worker's connection.
+type process interface {
+	pid() int
+	// signal sends sig to the process group; a no-op once the process is gone.
+	signal(sig syscall.Signal) error
+	// exited is closed once the process is gone and its output drained.
+	exited() <-chan struct{}
+	// status is the exit status and terminating signal; valid after exited.
+	status() (code int, sig syscall.Signal)
+	stdout() *gbytes.Buffer
+	stderr() *gbytes.Buffer
+	// done is closed once every goroutine of the process has ended.
+	done() <-chan struct{}
 }
 
 // Start spawns an interpreter running the worker and returns once it has
@@ -72,128 +74,64 @@ func Start(ctx context.Context, opts ...Option) (*Worker, error) {
 		ctx, cancel = context.WithTimeout(ctx, cfg.startTimeout)
 		defer cancel()
 	}
-	python, err := FindPython(cfg.python)
-	if err != nil {
-		return nil, err
-	}
-	source := cfg.workerSource
-	if source == "" {
-		if source, err = WorkerSource(); err != nil {
-			return nil, err
-		}
-	}
 	id := cfg.workerID
 	if id == "" {
 		id = randomID()
 	}
-
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("realpy: socketpair: %w", err)
-	}
-	local := os.NewFile(uintptr(fds[0]), "pyharness-go")
-	remote := os.NewFile(uintptr(fds[1]), "pyharness-worker")
-	conn, err := net.FileConn(local)
-	local.Close()
-	if err != nil {
-		remote.Close()
-		return nil, fmt.Errorf("realpy: socket: %w", err)
-	}
-
 	args := []string{"-m", "pyharness_worker", "--fd", "3", "--worker-id", id, "--max-frame", strconv.Itoa(cfg.maxFrame)}
-	if cfg.runID != "" {
-		args = append(args, "--run-id", cfg.runID)
-	}
 	for _, m := range cfg.modules {
 		args = append(args, "--module", m)
 	}
-	cmd := exec.Command(python, args...)
-	cmd.Dir = cfg.dir
-	cmd.Env = workerEnv(cfg, id, source)
-	cmd.ExtraFiles = []*os.File{remote}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = cfg.grace
-	w := &Worker{
-		id:         id,
-		cfg:        cfg,
-		cmd:        cmd,
-		stdout:     gbytes.NewBuffer(),
-		stderr:     gbytes.NewBuffer(),
-		exited:     make(chan struct{}),
-		waiterDone: make(chan struct{}),
-		exitCode:   -1,
-	}
-	cmd.Stdout, cmd.Stderr = w.stdout, w.stderr
-	if cfg.output != nil {
-		cmd.Stdout = io.MultiWriter(w.stdout, prefixed(cfg.output, "["+id+" stdout] "))
-		cmd.Stderr = io.MultiWriter(w.stderr, prefixed(cfg.output, "["+id+" stderr] "))
-	}
-	err = cmd.Start()
-	remote.Close()
+	proc, conn, err := spawn(cfg, id, args)
 	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("realpy: start %s: %w", python, err)
+		return nil, err
 	}
-	w.pid = cmd.Process.Pid
-	w.client = newClient(conn, fmt.Sprintf("worker %s (pid %d)", id, w.pid), cfg.maxFrame, w.broken)
-	go w.wait()
-
-	if err := w.client.handshake(ctx); err != nil {
+	w := newWorker(id, cfg, conn, proc)
+	if err := w.client.handshake(ctx, "ping", nil); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("realpy: start worker: %w", err)
 	}
 	return w, nil
 }
 
-func workerEnv(cfg *config, id, source string) []string {
-	path := append([]string{source}, cfg.pythonPath...)
-	if existing := os.Getenv("PYTHONPATH"); existing != "" {
-		path = append(path, existing)
-	}
-	env := os.Environ()
-	env = append(env,
-		"PYTHONPATH="+strings.Join(path, string(filepath.ListSeparator)),
-		"PYTHONUNBUFFERED=1",
-		EnvOwnerPid+"="+strconv.Itoa(os.Getpid()),
-		EnvWorkerID+"="+id,
-	)
-	if cfg.runID != "" {
-		env = append(env, EnvRunID+"="+cfg.runID)
-	}
-	return append(env, cfg.env...)
-}
-
-func randomID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// newWorker runs the protocol client over conn and watches proc.
+func newWorker(id string, cfg *config, conn net.Conn, proc process) *Worker {
+	w := &Worker{id: id, cfg: cfg, proc: proc, watchDone: make(chan struct{})}
+	w.client = newClient(conn, fmt.Sprintf("worker %s (pid %d)", id, proc.pid()), cfg.maxFrame, w.broken)
+	go func() {
+		defer close(w.watchDone)
+		<-proc.exited()
+		w.client.breakWith(w.exitError())
+	}()
+	return w
 }
 
 // ID returns the worker id (reported by ping as worker_id).
 func (w *Worker) ID() string { return w.id }
 
 // Pid returns the interpreter's process id, which is also its process group id.
-func (w *Worker) Pid() int { return w.pid }
+func (w *Worker) Pid() int { return w.proc.pid() }
 
 // Hello returns the worker's answer to the readiness ping.
 func (w *Worker) Hello() Hello { return w.client.Hello() }
 
 // Stdout returns everything the worker wrote to stdout, as a gbytes.Buffer
-// (closed when the process ends).
-func (w *Worker) Stdout() *gbytes.Buffer { return w.stdout }
+// (closed when the process ends). A forked worker writes to its zygote's.
+func (w *Worker) Stdout() *gbytes.Buffer { return w.proc.stdout() }
 
 // Stderr returns everything the worker wrote to stderr, as a gbytes.Buffer.
-func (w *Worker) Stderr() *gbytes.Buffer { return w.stderr }
+func (w *Worker) Stderr() *gbytes.Buffer { return w.proc.stderr() }
 
 // Exited is closed once the process has ended and been reaped.
-func (w *Worker) Exited() <-chan struct{} { return w.exited }
+func (w *Worker) Exited() <-chan struct{} { return w.proc.exited() }
 
 // ExitCode returns -1 while the process runs, then its exit status, or
 // 128+signal if a signal ended it (gexec's convention: gexec.Exit matches).
 func (w *Worker) ExitCode() int {
 	select {
-	case <-w.exited:
-		return w.exitCode
+	case <-w.proc.exited():
+		code, _ := w.proc.status()
+		return code
 	default:
 		return -1
 	}
@@ -210,25 +148,31 @@ func (w *Worker) Call(ctx context.Context, method string, args, reply any) error
 	return w.client.Call(ctx, method, args, reply)
 }
 
+// Probe sends a ping alongside any call in flight and waits for its answer
+// until ctx ends. A worker stuck in a handler does not answer; a probe that
+// times out leaves the worker and its calls untouched.
+func (w *Worker) Probe(ctx context.Context) error { return w.client.probe(ctx) }
+
 // Kill kills the worker's process group with SIGKILL, as a crash would. It
 // does not wait; Exited says when the process is gone.
 func (w *Worker) Kill() error { return w.Signal(syscall.SIGKILL) }
 
+// KillFor kills the worker like Kill, records reason as the cause later calls
+// report, and waits until the process is gone.
+func (w *Worker) KillFor(reason string) {
+	w.killFor(reason)
+}
+
 // Signal sends sig to the worker's process group. After the worker has been
 // reaped it does nothing and returns nil.
 func (w *Worker) Signal(sig syscall.Signal) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.reaped {
-		return nil
-	}
-	if err := syscall.Kill(-w.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+	if err := w.proc.signal(sig); err != nil {
 		return fmt.Errorf("realpy: signal worker %s: %w", w.id, err)
 	}
 	return nil
 }
 
-// killFor kills the process group, remembering why, and waits for the reap.
+// killFor kills the process group, remembering why, and waits until it is gone.
 func (w *Worker) killFor(reason string) {
 	w.mu.Lock()
 	if w.killedBy == "" {
@@ -236,37 +180,7 @@ func (w *Worker) killFor(reason string) {
 	}
 	w.mu.Unlock()
 	_ = w.Kill()
-	<-w.exited
-}
-
-// wait observes the exit without reaping it, kills whatever else is left in
-// the process group (whose id cannot be reused while the zombie exists),
-// then reaps the process and drains its output.
-func (w *Worker) wait() {
-	defer close(w.waiterDone)
-	var info unix.Siginfo
-	for {
-		err := unix.Waitid(unix.P_PID, w.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	w.mu.Lock()
-	_ = syscall.Kill(-w.pid, syscall.SIGKILL)
-	w.reaped = true
-	w.mu.Unlock()
-
-	_ = w.cmd.Wait()
-	if status, ok := w.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && status.Signaled() {
-		w.signal = status.Signal()
-		w.exitCode = 128 + int(status.Signal())
-	} else {
-		w.exitCode = w.cmd.ProcessState.ExitCode()
-	}
-	w.stdout.Close()
-	w.stderr.Close()
-	close(w.exited)
-	w.client.breakWith(w.exitError())
+	<-w.proc.exited()
 }
 
 // exitError describes the ended process; only valid after exited is closed.
@@ -274,13 +188,14 @@ func (w *Worker) exitError() *wire.WorkerExitedError {
 	w.mu.Lock()
 	reason := w.killedBy
 	w.mu.Unlock()
+	code, sig := w.proc.status()
 	return &wire.WorkerExitedError{
 		WorkerID: w.id,
-		Pid:      w.pid,
-		Code:     w.exitCode,
-		Signal:   w.signal,
+		Pid:      w.proc.pid(),
+		Code:     code,
+		Signal:   sig,
 		Reason:   reason,
-		Stderr:   tail(w.stderr.Contents(), w.cfg.stderrTail),
+		Stderr:   tail(w.proc.stderr().Contents(), w.cfg.stderrTail),
 	}
 }
 
@@ -306,7 +221,7 @@ func (w *Worker) broken(cause error) error {
 	timer := time.NewTimer(w.cfg.grace)
 	defer timer.Stop()
 	select {
-	case <-w.exited:
+	case <-w.proc.exited():
 	case <-timer.C:
 		w.killFor(fmt.Sprintf("killed by pyharness: it closed the protocol channel (%v) but kept running", cause))
 	}
@@ -343,16 +258,16 @@ func (w *Worker) close() error {
 	if !w.hasExited() {
 		w.killFor("killed by pyharness: it outlived the close grace period")
 	}
-	<-w.exited
 	w.client.breakWith(errClosing)
 	<-w.client.readerDone
-	<-w.waiterDone
+	<-w.watchDone
+	<-w.proc.done()
 	return nil
 }
 
 func (w *Worker) hasExited() bool {
 	select {
-	case <-w.exited:
+	case <-w.proc.exited():
 		return true
 	default:
 		return false
@@ -363,7 +278,7 @@ func (w *Worker) waitExit(d time.Duration) {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
-	case <-w.exited:
+	case <-w.proc.exited():
 	case <-timer.C:
 	}
 }

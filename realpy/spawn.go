@@ -1,0 +1,171 @@
+package realpy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/onsi/gomega/gbytes"
+	"golang.org/x/sys/unix"
+)
+
+// spawnedProcess is an interpreter started by this Go process, in a process
+// group of its own, talking over one end of a socketpair on its fd 3.
+type spawnedProcess struct {
+	cmd      *exec.Cmd
+	id       int
+	out, err *gbytes.Buffer
+
+	mu     sync.Mutex
+	reaped bool // set just before the reap: signals may no longer target the group
+
+	exitedC  chan struct{}
+	doneC    chan struct{}
+	exitCode int
+	exitSig  syscall.Signal
+}
+
+// spawn starts python with args, the worker package on PYTHONPATH, and one
+// end of a socketpair as fd 3; it returns the other end.
+func spawn(cfg *config, id string, args []string) (*spawnedProcess, net.Conn, error) {
+	python, err := FindPython(cfg.python)
+	if err != nil {
+		return nil, nil, err
+	}
+	source := cfg.workerSource
+	if source == "" {
+		if source, err = WorkerSource(); err != nil {
+			return nil, nil, err
+		}
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("realpy: socketpair: %w", err)
+	}
+	local := os.NewFile(uintptr(fds[0]), "pyharness-go")
+	remote := os.NewFile(uintptr(fds[1]), "pyharness-python")
+	conn, err := net.FileConn(local)
+	local.Close()
+	if err != nil {
+		remote.Close()
+		return nil, nil, fmt.Errorf("realpy: socket: %w", err)
+	}
+	if cfg.runID != "" {
+		args = append(args, "--run-id", cfg.runID)
+	}
+	cmd := exec.Command(python, args...)
+	cmd.Dir = cfg.dir
+	cmd.Env = workerEnv(cfg, id, source)
+	cmd.ExtraFiles = []*os.File{remote}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = cfg.grace
+	p := &spawnedProcess{
+		cmd:      cmd,
+		out:      gbytes.NewBuffer(),
+		err:      gbytes.NewBuffer(),
+		exitedC:  make(chan struct{}),
+		doneC:    make(chan struct{}),
+		exitCode: -1,
+	}
+	cmd.Stdout, cmd.Stderr = p.out, p.err
+	if cfg.output != nil {
+		cmd.Stdout = io.MultiWriter(p.out, prefixed(cfg.output, "["+id+" stdout] "))
+		cmd.Stderr = io.MultiWriter(p.err, prefixed(cfg.output, "["+id+" stderr] "))
+	}
+	err = cmd.Start()
+	remote.Close()
+	if err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("realpy: start %s: %w", python, err)
+	}
+	p.id = cmd.Process.Pid
+	if cfg.onSpawn != nil {
+		cfg.onSpawn(p.id)
+	}
+	go p.wait()
+	return p, conn, nil
+}
+
+func workerEnv(cfg *config, id, source string) []string {
+	path := append([]string{source}, cfg.pythonPath...)
+	if existing := os.Getenv("PYTHONPATH"); existing != "" {
+		path = append(path, existing)
+	}
+	env := os.Environ()
+	env = append(env,
+		"PYTHONPATH="+strings.Join(path, string(filepath.ListSeparator)),
+		"PYTHONUNBUFFERED=1",
+		EnvOwnerPid+"="+strconv.Itoa(os.Getpid()),
+		EnvWorkerID+"="+id,
+	)
+	if cfg.runID != "" {
+		env = append(env, EnvRunID+"="+cfg.runID)
+	}
+	return append(env, cfg.env...)
+}
+
+func randomID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// wait observes the exit without reaping it, kills whatever else is left in
+// the process group (whose id cannot be reused while the zombie exists),
+// then reaps the process and drains its output.
+func (p *spawnedProcess) wait() {
+	defer close(p.doneC)
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, p.id, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	p.mu.Lock()
+	_ = syscall.Kill(-p.id, syscall.SIGKILL)
+	p.reaped = true
+	p.mu.Unlock()
+
+	_ = p.cmd.Wait()
+	if status, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && status.Signaled() {
+		p.exitSig = status.Signal()
+		p.exitCode = 128 + int(status.Signal())
+	} else {
+		p.exitCode = p.cmd.ProcessState.ExitCode()
+	}
+	p.out.Close()
+	p.err.Close()
+	close(p.exitedC)
+}
+
+func (p *spawnedProcess) pid() int                { return p.id }
+func (p *spawnedProcess) exited() <-chan struct{} { return p.exitedC }
+func (p *spawnedProcess) done() <-chan struct{}   { return p.doneC }
+func (p *spawnedProcess) stdout() *gbytes.Buffer  { return p.out }
+func (p *spawnedProcess) stderr() *gbytes.Buffer  { return p.err }
+func (p *spawnedProcess) status() (int, syscall.Signal) {
+	return p.exitCode, p.exitSig
+}
+
+func (p *spawnedProcess) signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return nil
+	}
+	if err := syscall.Kill(-p.id, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	return nil
+}
