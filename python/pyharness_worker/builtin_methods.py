@@ -12,7 +12,11 @@ from .context import current
 
 def ping(args: Any) -> Dict[str, Any]:
     """Readiness and health: answers as soon as the worker serves requests."""
-    worker = current().worker
+    return hello(current().worker)
+
+
+def hello(worker: Any) -> Dict[str, Any]:
+    """The ping reply of worker (also sent by a forked worker as it starts)."""
     return {
         "pid": os.getpid(),
         "worker_id": worker.worker_id,

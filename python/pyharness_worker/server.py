@@ -164,16 +164,31 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(EXIT_OK)
 
 
-def run(sock: socket.socket, worker_id: str, max_frame: int, modules: Iterable[str]) -> int:
-    """Build a worker on sock and serve; returns the process exit code."""
+def run(
+    sock: socket.socket,
+    worker_id: str,
+    max_frame: int,
+    modules: Iterable[str],
+    greet: Optional[int] = None,
+) -> int:
+    """Build a worker on sock and serve; returns the process exit code.
+
+    With greet, the worker first answers request id greet as ping would (a
+    forked worker answering the request that created it).
+    """
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         worker = Worker(sock, worker_id=worker_id, max_frame=max_frame, modules=modules)
     except Exception:
         _log("start failed:\n" + traceback.format_exc())
+        if greet is not None:
+            err = _error("exception", "StartFailed", traceback.format_exc(limit=1))
+            sock.sendall(encode_frame(dumps({"id": greet, "ok": False, "error": err}), max_frame))
         sock.close()
         return EXIT_START_FAILED
     try:
+        if greet is not None:
+            worker.send({"id": greet, "ok": True, "result": builtin_methods.hello(worker)})
         return worker.serve()
     except (BrokenPipeError, ConnectionResetError) as exc:
         _log(f"connection lost: {exc}")

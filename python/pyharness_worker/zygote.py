@@ -1,0 +1,387 @@
+"""Fork server: import heavy modules once, then fork a worker per connection.
+
+    python3 -m pyharness_worker.zygote --listen PATH [--fd 3] [--preload numpy] [--module m]
+
+The zygote imports the --preload and --module modules, listens on a Unix
+socket (--listen) or TCP address (--listen-tcp HOST:PORT), and serves control
+requests on --fd (its owner: EOF there ends the zygote). Each accepted
+connection sends one first frame:
+
+- {"method": "fork", "args": {"worker_id": ID}}: the zygote forks; the child
+  answers that request as ping would and serves the connection as a worker;
+- {"method": "control"}: the connection becomes a control connection.
+
+Control requests: ping, info, wait {pid} (answered once the child has been
+reaped), kill {pid, signal}, shutdown. Forked children run in a process group
+of their own and are killed (PR_SET_PDEATHSIG) if the zygote dies.
+"""
+
+import argparse
+import ctypes
+import importlib
+import os
+import platform
+import random
+import selectors
+import signal
+import socket
+import sys
+import time
+import traceback
+from typing import Any, Dict, List, Optional, Tuple
+
+from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION
+from .framing import FrameTooLarge, ProtocolViolation, dumps, encode_frame, loads, read_frame
+from .handlers import handlers_of
+from .server import EXIT_OK, EXIT_START_FAILED, run
+
+PR_SET_PDEATHSIG = 1
+FIRST_FRAME_TIMEOUT = 10.0
+EXIT_CHILD_FAILED = 70
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(f"pyharness_zygote[{os.getpid()}]: {message}\n")
+    sys.stderr.flush()
+
+
+def _error(kind: str, type_name: str, message: str) -> Dict[str, str]:
+    return {"kind": kind, "type": type_name, "message": message, "traceback": ""}
+
+
+def _set_pdeathsig(sig: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: rely on EOF instead
+        pass
+
+
+def _reseed() -> None:
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        try:
+            numpy.random.seed()
+        except Exception:  # a numpy without the legacy global state
+            pass
+
+
+def _decode_status(status: int) -> Tuple[int, int]:
+    """(exit code or 128+signal, signal or 0), the convention of the Go side."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return 128 + sig, sig
+    return os.WEXITSTATUS(status), 0
+
+
+class Conn:
+    """A socket with unbuffered frame reads, so select() never misses buffered data."""
+
+    def __init__(self, sock: socket.socket, max_frame: int) -> None:
+        self.sock = sock
+        self.raw = sock.makefile("rb", buffering=0)
+        self.max_frame = max_frame
+
+    def read(self) -> Any:
+        return loads(read_frame(self.raw, self.max_frame))
+
+    def send(self, envelope: Dict[str, Any]) -> None:
+        self.sock.sendall(encode_frame(dumps(envelope), self.max_frame))
+
+    def close(self) -> None:
+        for closer in (self.raw.close, self.sock.close):
+            try:
+                closer()
+            except OSError:
+                pass
+
+
+class Zygote:
+    def __init__(self, listener: socket.socket, owner: Optional[socket.socket], zygote_id: str,
+                 max_frame: int, modules: List[str], preload: List[str], address: str) -> None:
+        self.listener = listener
+        self.zygote_id = zygote_id
+        self.max_frame = max_frame
+        self.modules = modules
+        self.preload = preload
+        self.address = address
+        self.started = time.monotonic()
+        self.pid = os.getpid()
+        self.children: Dict[int, str] = {}
+        self.statuses: Dict[int, Tuple[int, int]] = {}
+        self.waiters: Dict[int, List[Tuple[Conn, int]]] = {}
+        self.forked = 0
+        self.controls: List[Conn] = []
+        self.owner = Conn(owner, max_frame) if owner is not None else None
+        self.sel = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.stopping = False
+
+    # -- loop ----------------------------------------------------------------
+
+    def serve(self) -> int:
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        self.sel.register(self.listener, selectors.EVENT_READ, "accept")
+        self.sel.register(self.wake_r, selectors.EVENT_READ, "reap")
+        if self.owner is not None:
+            self.controls.append(self.owner)
+            self.sel.register(self.owner.sock, selectors.EVENT_READ, self.owner)
+        self.reap()
+        while not self.stopping:
+            for key, _ in self.sel.select():
+                if key.data == "accept":
+                    self.accept()
+                elif key.data == "reap":
+                    try:
+                        os.read(self.wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                    self.reap()
+                else:
+                    if not self.control(key.data):
+                        return EXIT_OK
+        return EXIT_OK
+
+    def accept(self) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except OSError as exc:
+            _log(f"accept: {exc}")
+            return
+        sock.settimeout(FIRST_FRAME_TIMEOUT)
+        conn = Conn(sock, self.max_frame)
+        try:
+            req = conn.read()
+        except (EOFError, ProtocolViolation, OSError) as exc:
+            _log(f"dropping a connection without a valid first frame: {exc}")
+            conn.close()
+            return
+        sock.settimeout(None)
+        rid = req.get("id") if isinstance(req, dict) else None
+        method = req.get("method") if isinstance(req, dict) else None
+        if not isinstance(rid, int):
+            conn.close()
+            return
+        if method == "control":
+            conn.send({"id": rid, "ok": True, "result": self.hello()})
+            self.controls.append(conn)
+            self.sel.register(conn.sock, selectors.EVENT_READ, conn)
+        elif method == "fork":
+            args = req.get("args") if isinstance(req.get("args"), dict) else {}
+            self.fork(conn, rid, str(args.get("worker_id") or f"{self.zygote_id}.{self.forked + 1}"))
+        else:
+            conn.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", "first frame must be fork or control")})
+            conn.close()
+
+    def fork(self, conn: Conn, rid: int, worker_id: str) -> None:
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            conn.send({"id": rid, "ok": False, "error": _error("exception", "OSError", f"fork failed: {exc}")})
+            conn.close()
+            return
+        if pid == 0:
+            self.become_worker(conn, rid, worker_id)
+        self.forked += 1
+        self.children[pid] = worker_id
+        conn.close()
+
+    def become_worker(self, conn: Conn, rid: int, worker_id: str) -> None:
+        code = EXIT_CHILD_FAILED
+        try:
+            os.setpgid(0, 0)
+            _set_pdeathsig(signal.SIGKILL)
+            if os.getppid() != self.pid:
+                os._exit(EXIT_CHILD_FAILED)
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            self.sel.close()
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+            self.listener.close()
+            for control in self.controls:
+                control.close()
+            _reseed()
+            os.environ["PYHARNESS_WORKER_ID"] = worker_id
+            conn.raw.close()
+            code = run(conn.sock, worker_id, self.max_frame, self.modules, greet=rid)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+            os._exit(code)
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children.pop(pid, None)
+            self.statuses[pid] = _decode_status(status)
+            for conn, rid in self.waiters.pop(pid, []):
+                self.answer_wait(conn, rid, pid)
+
+    def answer_wait(self, conn: Conn, rid: int, pid: int) -> None:
+        code, sig = self.statuses.pop(pid)
+        self.reply(conn, {"id": rid, "ok": True, "result": {"pid": pid, "code": code, "signal": sig}})
+
+    def reply(self, conn: Conn, envelope: Dict[str, Any]) -> None:
+        try:
+            conn.send(envelope)
+        except OSError as exc:
+            _log(f"control reply lost: {exc}")
+
+    # -- control -------------------------------------------------------------
+
+    def hello(self) -> Dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "worker_id": self.zygote_id,
+            "python": platform.python_version(),
+            "uptime": time.monotonic() - self.started,
+            "protocol": PROTOCOL_VERSION,
+            "max_frame": self.max_frame,
+        }
+
+    def control(self, conn: Conn) -> bool:
+        """Serve one control request; False when the zygote must stop."""
+        try:
+            req = conn.read()
+        except (EOFError, ProtocolViolation, OSError) as exc:
+            self.sel.unregister(conn.sock)
+            self.controls.remove(conn)
+            conn.close()
+            if conn is self.owner:
+                if not isinstance(exc, EOFError):
+                    _log(f"owner channel broken: {exc}")
+                return False
+            return True
+        rid = req.get("id") if isinstance(req, dict) else None
+        if not isinstance(rid, int):
+            _log("control request without an id")
+            return True
+        method = req.get("method")
+        args = req.get("args") if isinstance(req.get("args"), dict) else {}
+        if method == "ping":
+            self.reply(conn, {"id": rid, "ok": True, "result": self.hello()})
+        elif method == "info":
+            info = dict(self.hello())
+            info.update({
+                "children": sorted(self.children),
+                "forked": self.forked,
+                "preload": self.preload,
+                "modules": self.modules,
+                "address": self.address,
+                "loaded": sorted(m for m in self.preload if m in sys.modules),
+            })
+            self.reply(conn, {"id": rid, "ok": True, "result": info})
+        elif method == "wait":
+            pid = args.get("pid")
+            if pid in self.statuses:
+                self.answer_wait(conn, rid, pid)
+            elif pid in self.children:
+                self.waiters.setdefault(pid, []).append((conn, rid))
+            else:
+                self.reply(conn, {"id": rid, "ok": False, "error": _error("bad_request", "UnknownPid", f"no child with pid {pid!r}")})
+        elif method == "kill":
+            pid = args.get("pid")
+            sig = int(args.get("signal", signal.SIGKILL))
+            sent = False
+            if pid in self.children:
+                try:
+                    os.killpg(pid, sig)
+                    sent = True
+                except ProcessLookupError:
+                    try:
+                        os.kill(pid, sig)
+                        sent = True
+                    except ProcessLookupError:
+                        pass
+            self.reply(conn, {"id": rid, "ok": True, "result": {"sent": sent}})
+        elif method == "shutdown":
+            for pid in list(self.children):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.reply(conn, {"id": rid, "ok": True, "result": None})
+            self.stopping = True
+        else:
+            self.reply(conn, {"id": rid, "ok": False, "error": _error("unknown_method", "UnknownMethod", f"unknown zygote method {method!r}")})
+        return not self.stopping
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(EXIT_OK)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="pyharness_worker.zygote")
+    parser.add_argument("--fd", type=int, default=None, help="owner's control socket; EOF there stops the zygote")
+    parser.add_argument("--listen", default=None, help="Unix socket path to accept connections on")
+    parser.add_argument("--listen-tcp", default=None, help="HOST:PORT to accept connections on")
+    parser.add_argument("--zygote-id", default="zygote")
+    parser.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME)
+    parser.add_argument("--preload", action="append", default=[], help="module to import once before forking (repeatable)")
+    parser.add_argument("--module", action="append", default=[], help="handler module served by forked workers (repeatable)")
+    parser.add_argument("--run-id", default="", help="marker of the test run that owns this zygote (ignored)")
+    args = parser.parse_args(argv)
+    if not args.listen and not args.listen_tcp:
+        parser.error("one of --listen or --listen-tcp is required")
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        for name in args.preload:
+            importlib.import_module(name)
+        for name in args.module:
+            handlers_of(name)
+    except Exception:
+        _log("preload failed:\n" + traceback.format_exc())
+        return EXIT_START_FAILED
+
+    if args.listen:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            os.unlink(args.listen)
+        except FileNotFoundError:
+            pass
+        listener.bind(args.listen)
+        address = "unix:" + args.listen
+    else:
+        host, _, port = args.listen_tcp.rpartition(":")
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host or "0.0.0.0", int(port)))
+        address = "tcp:%s:%d" % listener.getsockname()[:2]
+    listener.listen(128)
+    owner = socket.socket(fileno=args.fd) if args.fd is not None else None
+    zygote = Zygote(listener, owner, args.zygote_id, args.max_frame, args.module, args.preload, address)
+    try:
+        return zygote.serve()
+    finally:
+        for pid in list(zygote.children):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        listener.close()
+        if args.listen:
+            try:
+                os.unlink(args.listen)
+            except FileNotFoundError:
+                pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

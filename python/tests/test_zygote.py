@@ -1,0 +1,117 @@
+"""The zygote as a real process: readiness, forks, control requests, owner EOF."""
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+from typing import Any
+
+from pyharness_worker.framing import read_frame
+
+from .helpers import HEADER
+
+PYTHON_DIR = Path(__file__).resolve().parent.parent
+
+
+def send(sock: socket.socket, rid: int, method: str, args: Any = None) -> None:
+    body = json.dumps({"id": rid, "method": method, "args": args}).encode()
+    sock.sendall(HEADER.pack(len(body)) + body)
+
+
+def recv(sock: socket.socket) -> Any:
+    with sock.makefile("rb", buffering=0) as stream:
+        return json.loads(read_frame(stream, 1 << 26))
+
+
+def call(sock: socket.socket, rid: int, method: str, args: Any = None) -> Any:
+    send(sock, rid, method, args)
+    return recv(sock)
+
+
+def exits_within(pid: int, seconds: float) -> bool:
+    """Wait for a process that is not our child to end (a pidfd becomes readable)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([fd], [], [], seconds)
+        return bool(readable)
+    finally:
+        os.close(fd)
+
+
+class ZygoteTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.path = os.path.join(self.dir.name, "z.sock")
+        self.owner, theirs = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pyharness_worker.zygote", "--fd", str(theirs.fileno()),
+             "--listen", self.path, "--zygote-id", "z1", "--module", "tests.sample_handlers", "--preload", "json"],
+            cwd=PYTHON_DIR, pass_fds=[theirs.fileno()], stderr=subprocess.PIPE,
+        )
+        theirs.close()
+        self.addCleanup(self.proc.stderr.close)
+        self.addCleanup(lambda: self.proc.poll() is None and self.proc.kill() or self.proc.wait(10))
+        self.addCleanup(self.owner.close)
+        hello = call(self.owner, 1, "ping")
+        self.assertTrue(hello["ok"], hello)
+        self.assertEqual(hello["result"]["pid"], self.proc.pid)
+
+    def fork(self, worker_id: str) -> "tuple[socket.socket, int]":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+        sock.connect(self.path)
+        reply = call(sock, 1, "fork", {"worker_id": worker_id})
+        self.assertTrue(reply["ok"], reply)
+        self.assertEqual(reply["result"]["worker_id"], worker_id)
+        return sock, reply["result"]["pid"]
+
+    def test_forked_workers_serve_user_handlers(self) -> None:
+        a, pid_a = self.fork("z1.a")
+        b, pid_b = self.fork("z1.b")
+        self.assertNotIn(self.proc.pid, (pid_a, pid_b))
+        self.assertNotEqual(pid_a, pid_b)
+        self.assertEqual(call(a, 2, "add", {"a": 1, "b": 2})["result"], 3)
+        self.assertEqual(call(b, 2, "ping")["result"]["pid"], pid_b)
+        self.assertEqual(os.getpgid(pid_a), pid_a, "a forked worker leads its own process group")
+        info = call(self.owner, 2, "info")["result"]
+        self.assertEqual(sorted(info["children"]), sorted([pid_a, pid_b]))
+        self.assertEqual(info["forked"], 2)
+
+    def test_wait_answers_when_the_child_is_reaped(self) -> None:
+        sock, pid = self.fork("z1.c")
+        send(self.owner, 5, "wait", {"pid": pid})
+        send(sock, 2, "crash", {"code": 6})
+        self.assertEqual(recv(self.owner)["result"], {"pid": pid, "code": 6, "signal": 0})
+
+    def test_kill_signals_the_child_group(self) -> None:
+        _, pid = self.fork("z1.d")
+        self.assertEqual(call(self.owner, 3, "kill", {"pid": pid, "signal": 9})["result"], {"sent": True})
+        self.assertEqual(call(self.owner, 4, "wait", {"pid": pid})["result"]["signal"], signal.SIGKILL)
+
+    def test_control_connections_over_the_socket(self) -> None:
+        ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(ctl.close)
+        ctl.connect(self.path)
+        self.assertEqual(call(ctl, 1, "control")["result"]["pid"], self.proc.pid)
+        self.assertEqual(call(ctl, 2, "ping")["result"]["worker_id"], "z1")
+
+    def test_owner_eof_ends_the_zygote_and_its_children(self) -> None:
+        _, pid = self.fork("z1.e")
+        self.owner.shutdown(socket.SHUT_WR)
+        self.assertEqual(self.proc.wait(10), 0)
+        self.assertTrue(exits_within(pid, 10), "children die with the zygote")
+        self.assertFalse(os.path.exists(self.path), "the socket file is removed")
+
+
+if __name__ == "__main__":
+    unittest.main()
