@@ -38,8 +38,9 @@ type Client struct {
 	maxFrame int
 	label    string
 
-	nextID atomic.Uint64
-	slot   chan struct{} // holds a token while a request is in flight
+	nextID    atomic.Uint64
+	slot      chan struct{} // holds a token while a request is in flight
+	pipelined bool          // many requests in flight, answered in any order (a zygote's control channel)
 	wmu    sync.Mutex    // serialises frame writes
 
 	mu      sync.Mutex
@@ -173,14 +174,16 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 		return err
 	}
 
-	select {
-	case c.slot <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.dead:
-		return c.deadErr
+	if !c.pipelined {
+		select {
+		case c.slot <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.dead:
+			return c.deadErr
+		}
+		defer func() { <-c.slot }()
 	}
-	defer func() { <-c.slot }()
 
 	replies := c.register(req.ID)
 	defer c.unregister(req.ID)
@@ -199,6 +202,10 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 	case resp := <-replies:
 		return decodeReply(resp, reply)
 	case <-ctx.Done():
+		if c.pipelined {
+			c.abandon(req.ID)
+			return ctx.Err()
+		}
 		c.breakWith(&cancelledCall{method: method, err: ctx.Err()})
 		return ctx.Err()
 	case <-c.dead:
@@ -289,16 +296,21 @@ func (c *Client) probe(ctx context.Context) error {
 	case resp := <-replies:
 		return decodeReply(resp, nil)
 	case <-ctx.Done():
-		c.mu.Lock()
-		if _, still := c.pending[req.ID]; still {
-			delete(c.pending, req.ID)
-			c.ignored[req.ID] = true
-		}
-		c.mu.Unlock()
+		c.abandon(req.ID)
 		return ctx.Err()
 	case <-c.dead:
 		return c.deadErr
 	}
+}
+
+// abandon stops waiting for the reply to id; if it comes, it is dropped.
+func (c *Client) abandon(id uint64) {
+	c.mu.Lock()
+	if _, still := c.pending[id]; still {
+		delete(c.pending, id)
+		c.ignored[id] = true
+	}
+	c.mu.Unlock()
 }
 
 // closeWrite half-closes the connection so the worker reads EOF.

@@ -48,6 +48,13 @@ func newConfig(opts []Option) *config {
 	return cfg
 }
 
+// WithPreload names modules a zygote imports once, before forking workers
+// (for instance numpy or a model library), so every forked worker starts
+// with them loaded.
+func WithPreload(modules ...string) Option {
+	return func(c *config) { c.preload = append(c.preload, modules...) }
+}
+
 // WithPython sets the interpreter (a path or a name on PATH), overriding
 // $PYHARNESS_PYTHON and python3 on PATH.
 func WithPython(path string) Option { return func(c *config) { c.python = path } }

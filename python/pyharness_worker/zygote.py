@@ -315,6 +315,11 @@ class Zygote:
                     os.killpg(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+            for pid in list(self.children):
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
             self.reply(conn, {"id": rid, "ok": True, "result": None})
             self.stopping = True
         else:

@@ -1,0 +1,272 @@
+package realpy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/onsi/gomega/gbytes"
+	"golang.org/x/sys/unix"
+)
+
+// Zygote is a Python fork server: one parent that imports the preload
+// modules (WithPreload) and the handler modules once, listens on a Unix
+// socket, and forks a worker per connection. A pool of N heavy workers then
+// costs about one import; a fresh worker costs a fork.
+//
+// Forked workers run in process groups of their own and die with the
+// zygote. Code that is not fork-safe (threads started at import, some GPU
+// libraries) should use spawned workers (Start) instead.
+type Zygote struct {
+	id    string
+	cfg   *config
+	owner *Worker // the zygote process; its client is the owner's control channel
+	dir   string
+	path  string
+
+	forks    atomic.Int64
+	mu       sync.Mutex
+	children map[int]struct{} // pids of forked workers not yet known to be gone
+	watchers sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// StartZygote starts a fork server and returns once it answers a readiness
+// ping, that is once every preload and handler module is imported.
+func StartZygote(ctx context.Context, opts ...Option) (*Zygote, error) {
+	cfg := newConfig(opts)
+	if cfg.startTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.startTimeout)
+		defer cancel()
+	}
+	id := cfg.workerID
+	if id == "" {
+		id = "z" + randomID()
+	}
+	dir, err := os.MkdirTemp("", "pyh-")
+	if err != nil {
+		return nil, fmt.Errorf("realpy: zygote socket dir: %w", err)
+	}
+	path := filepath.Join(dir, "zygote.sock")
+	args := []string{"-m", "pyharness_worker.zygote", "--fd", "3", "--listen", path,
+		"--zygote-id", id, "--max-frame", strconv.Itoa(cfg.maxFrame)}
+	for _, m := range cfg.preload {
+		args = append(args, "--preload", m)
+	}
+	for _, m := range cfg.modules {
+		args = append(args, "--module", m)
+	}
+	proc, conn, err := spawn(cfg, id, args)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	owner := newWorker(id, cfg, conn, proc)
+	owner.client.pipelined = true
+	z := &Zygote{id: id, cfg: cfg, owner: owner, dir: dir, path: path, children: map[int]struct{}{}}
+	if err := owner.client.handshake(ctx, "ping", nil); err != nil {
+		z.Close()
+		return nil, fmt.Errorf("realpy: start zygote: %w", err)
+	}
+	return z, nil
+}
+
+// ID returns the zygote's id; forked workers are named after it.
+func (z *Zygote) ID() string { return z.id }
+
+// Pid returns the zygote's process id.
+func (z *Zygote) Pid() int { return z.owner.Pid() }
+
+// Addr returns the Unix socket path workers are forked through.
+func (z *Zygote) Addr() string { return z.path }
+
+// Exited is closed once the zygote process is gone.
+func (z *Zygote) Exited() <-chan struct{} { return z.owner.Exited() }
+
+// Stdout and Stderr capture the zygote's output, and so its forked workers'.
+func (z *Zygote) Stdout() *gbytes.Buffer { return z.owner.Stdout() }
+
+// Stderr: see Stdout.
+func (z *Zygote) Stderr() *gbytes.Buffer { return z.owner.Stderr() }
+
+// Forks returns how many workers were forked so far.
+func (z *Zygote) Forks() int64 { return z.forks.Load() }
+
+// Info returns the zygote's own description (children, preloads, modules).
+func (z *Zygote) Info(ctx context.Context, reply any) error {
+	return z.owner.Call(ctx, "info", nil, reply)
+}
+
+// Fork returns a new worker forked from the zygote, ready to serve (it has
+// answered the fork request as it would a ping). The caller closes it.
+func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
+	if err := z.owner.Err(); err != nil {
+		return nil, fmt.Errorf("realpy: fork from zygote %s: %w", z.id, err)
+	}
+	n := z.forks.Add(1)
+	id := z.id + "." + strconv.FormatInt(n, 10)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", z.path)
+	if err != nil {
+		return nil, fmt.Errorf("realpy: fork from zygote %s: %w", z.id, err)
+	}
+	proc := &forkedProcess{
+		z:       z,
+		out:     gbytes.NewBuffer(),
+		err:     gbytes.NewBuffer(),
+		exitedC: make(chan struct{}),
+		doneC:   make(chan struct{}),
+	}
+	w := newWorker(id, z.cfg, conn, proc)
+	if err := w.client.handshake(ctx, "fork", map[string]string{"worker_id": id}); err != nil {
+		w.client.Close()
+		proc.abandon()
+		<-w.watchDone
+		return nil, fmt.Errorf("realpy: fork from zygote %s: %w", z.id, err)
+	}
+	proc.start(w.client.Hello().Pid)
+	w.client.label = fmt.Sprintf("worker %s (pid %d, forked)", id, proc.pid())
+	return w, nil
+}
+
+// Close stops the zygote, which kills the workers it forked, and returns
+// once the zygote is reaped, its forked workers are gone and every goroutine
+// it started has ended. Close forked workers first for a clean shutdown of
+// each. Idempotent and safe for concurrent use.
+func (z *Zygote) Close() error {
+	z.closeOnce.Do(func() {
+		z.closeErr = z.owner.Close()
+		z.watchers.Wait()
+		z.mu.Lock()
+		left := make([]int, 0, len(z.children))
+		for pid := range z.children {
+			left = append(left, pid)
+		}
+		z.mu.Unlock()
+		for _, pid := range left {
+			waitGone(pid, z.cfg.grace)
+		}
+		os.RemoveAll(z.dir)
+	})
+	return z.closeErr
+}
+
+// waitGone waits up to d for a process that is not our child to end,
+// killing it if it does not. A pidfd becomes readable when the process ends.
+func waitGone(pid int, d time.Duration) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return // already gone
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, int(d.Milliseconds()))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if n == 0 {
+			_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+			_, _ = unix.Poll(fds, int(d.Milliseconds()))
+		}
+		return
+	}
+}
+
+// forkedProcess is a worker forked by a zygote: not our child, so its exit
+// is learned from the zygote (a wait request answered once it is reaped),
+// and signals go through the zygote.
+type forkedProcess struct {
+	z        *Zygote
+	id       atomic.Int64
+	once     sync.Once
+	out, err *gbytes.Buffer
+	exitedC  chan struct{}
+	doneC    chan struct{}
+	code     int
+	sig      syscall.Signal
+	gone     atomic.Bool
+}
+
+// start begins watching the forked process with the given pid.
+func (p *forkedProcess) start(pid int) {
+	p.id.Store(int64(pid))
+	p.z.mu.Lock()
+	p.z.children[pid] = struct{}{}
+	p.z.mu.Unlock()
+	p.z.watchers.Add(1)
+	go p.watch()
+}
+
+// abandon ends a forked process whose fork request failed: if a child was
+// forked at all, it reads EOF on its connection and exits.
+func (p *forkedProcess) abandon() {
+	p.once.Do(func() {
+		p.code = -1
+		p.finish()
+		close(p.doneC)
+	})
+}
+
+func (p *forkedProcess) watch() {
+	defer p.z.watchers.Done()
+	defer close(p.doneC)
+	pid := p.pid()
+	var st struct {
+		Code   int `json:"code"`
+		Signal int `json:"signal"`
+	}
+	if err := p.z.owner.Call(context.Background(), "wait", map[string]int{"pid": pid}, &st); err != nil {
+		// The zygote is gone; its children die with it (PR_SET_PDEATHSIG).
+		waitGone(pid, p.z.cfg.grace)
+		st.Code, st.Signal = 128+int(syscall.SIGKILL), int(syscall.SIGKILL)
+	} else {
+		p.z.mu.Lock()
+		delete(p.z.children, pid)
+		p.z.mu.Unlock()
+	}
+	p.code, p.sig = st.Code, syscall.Signal(st.Signal)
+	p.finish()
+}
+
+func (p *forkedProcess) finish() {
+	p.gone.Store(true)
+	p.out.Close()
+	p.err.Close()
+	close(p.exitedC)
+}
+
+func (p *forkedProcess) pid() int                      { return int(p.id.Load()) }
+func (p *forkedProcess) exited() <-chan struct{}       { return p.exitedC }
+func (p *forkedProcess) done() <-chan struct{}         { return p.doneC }
+func (p *forkedProcess) stdout() *gbytes.Buffer        { return p.out }
+func (p *forkedProcess) stderr() *gbytes.Buffer        { return p.err }
+func (p *forkedProcess) status() (int, syscall.Signal) { return p.code, p.sig }
+
+func (p *forkedProcess) signal(sig syscall.Signal) error {
+	if p.pid() == 0 {
+		p.abandon() // the fork request failed before the child said who it is
+		return nil
+	}
+	if p.gone.Load() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.z.cfg.grace)
+	defer cancel()
+	err := p.z.owner.Call(ctx, "kill", map[string]int{"pid": p.pid(), "signal": int(sig)}, nil)
+	if err != nil && p.z.owner.Err() == nil {
+		return err
+	}
+	return nil // a dead zygote took its children with it
+}
