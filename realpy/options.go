@@ -4,6 +4,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -26,6 +28,21 @@ type config struct {
 	output       io.Writer
 	onSpawn      func(pid int)
 	preload      []string
+
+	// pool
+	size            int
+	overflow        int
+	lazy            bool
+	checkoutTimeout time.Duration
+	callTimeout     time.Duration
+	strategy        Strategy
+	heartbeat       time.Duration
+	heartbeatMisses int
+	affinity        Affinity
+	breaker         *BreakerSettings
+	retries         int
+	retryDelay      time.Duration
+	clock           clockwork.Clock
 }
 
 // Defaults of the options below.
@@ -33,6 +50,7 @@ const (
 	DefaultGrace        = 2 * time.Second
 	DefaultStartTimeout = 60 * time.Second
 	DefaultStderrTail   = 20
+	DefaultPoolSize     = 2
 )
 
 func newConfig(opts []Option) *config {
@@ -41,6 +59,10 @@ func newConfig(opts []Option) *config {
 		grace:        DefaultGrace,
 		startTimeout: DefaultStartTimeout,
 		stderrTail:   DefaultStderrTail,
+		size:         DefaultPoolSize,
+		strategy:     Spawn,
+		affinity:     AffinityHint,
+		clock:        clockwork.NewRealClock(),
 	}
 	for _, opt := range opts {
 		opt(cfg)
@@ -111,3 +133,58 @@ func WithStderrTail(lines int) Option { return func(c *config) { c.stderrTail = 
 // WithOutput also copies the worker's stdout and stderr to w (for instance
 // GinkgoWriter); they are always captured in Stdout and Stderr.
 func WithOutput(w io.Writer) Option { return func(c *config) { c.output = w } }
+
+// WithSize sets how many workers a pool keeps warm (default 2).
+func WithSize(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.size = n
+		}
+	}
+}
+
+// WithOverflow lets a pool start up to n extra workers while all are busy;
+// each is closed when its call returns.
+func WithOverflow(n int) Option { return func(c *config) { c.overflow = n } }
+
+// WithLazy starts a pool's workers only when calls first need them.
+func WithLazy() Option { return func(c *config) { c.lazy = true } }
+
+// WithCheckoutTimeout bounds how long a call waits for a free worker; past
+// it the call fails with a *CheckoutTimeoutError (ErrPoolExhausted).
+func WithCheckoutTimeout(d time.Duration) Option { return func(c *config) { c.checkoutTimeout = d } }
+
+// WithCallTimeout gives every pool call a deadline (the context's, if earlier, wins).
+func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
+
+// WithStrategy picks how a pool starts its workers: Spawn (default) or ZygoteFork.
+func WithStrategy(s Strategy) Option { return func(c *config) { c.strategy = s } }
+
+// WithHeartbeat probes every worker of a pool each interval; a worker that
+// misses `misses` probes in a row (stuck in a handler) is killed and replaced.
+func WithHeartbeat(interval time.Duration, misses int) Option {
+	return func(c *config) {
+		c.heartbeat = interval
+		c.heartbeatMisses = max(misses, 1)
+	}
+}
+
+// WithAffinity sets how calls carrying a session id are routed (default AffinityHint).
+func WithAffinity(a Affinity) Option { return func(c *config) { c.affinity = a } }
+
+// WithBreaker puts a circuit breaker in front of a pool's calls. Crashes,
+// hangs and protocol violations count; Python exceptions do not.
+func WithBreaker(s BreakerSettings) Option { return func(c *config) { c.breaker = &s } }
+
+// WithRetry retries a pool call up to n times, on another worker, when its
+// worker died under it; delays grow exponentially from delay.
+func WithRetry(n int, delay time.Duration) Option {
+	return func(c *config) {
+		c.retries = n
+		c.retryDelay = delay
+	}
+}
+
+// WithClock sets the clock of the breaker and retry delays (a
+// clockwork.FakeClock in specs, so nothing sleeps for real).
+func WithClock(clock clockwork.Clock) Option { return func(c *config) { c.clock = clock } }

@@ -43,7 +43,7 @@ type Worker struct {
 	mu       sync.Mutex
 	killedBy string // why pyharness killed the process, if it did
 
-	closing   atomic.Bool
+	closing   atomic.Bool // Close began while the process was alive: calls get ErrClosed
 	closeOnce sync.Once
 	closeErr  error
 	watchDone chan struct{}
@@ -241,7 +241,9 @@ func (w *Worker) Close() error {
 }
 
 func (w *Worker) close() error {
-	w.closing.Store(true)
+	if !w.hasExited() {
+		w.closing.Store(true)
+	}
 	w.client.closed.Store(true)
 	steps := []func(){
 		func() { w.client.notify("shutdown", w.cfg.grace) },

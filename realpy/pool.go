@@ -1,0 +1,629 @@
+package realpy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/pyharness/pyharness/wire"
+)
+
+// Strategy says how a pool starts its interpreters.
+type Strategy string
+
+const (
+	// Spawn starts every interpreter as its own process, all concurrently.
+	Spawn Strategy = "spawn"
+	// ZygoteFork starts one zygote that imports the modules once and forks
+	// a worker per pool slot. Use Spawn for code that is not fork-safe.
+	ZygoteFork Strategy = "zygote"
+)
+
+// Affinity says how calls carrying a session id (wire.WithSession) are routed.
+type Affinity string
+
+const (
+	// AffinityHint prefers the worker that served the session, else any free one.
+	AffinityHint Affinity = "hint"
+	// AffinityStrictQueue waits for the worker that served the session.
+	AffinityStrictQueue Affinity = "strict-queue"
+	// AffinityStrictFailFast fails with ErrSessionBusy when that worker is busy.
+	AffinityStrictFailFast Affinity = "strict-fail-fast"
+)
+
+var (
+	// ErrSessionBusy: strict-fail-fast affinity and the session's worker is busy.
+	ErrSessionBusy = errors.New("realpy: the session's worker is busy")
+	// ErrPoolExhausted: no worker became free within the checkout bound.
+	ErrPoolExhausted = errors.New("realpy: no free worker")
+	errCheckout      = errors.New("checkout")
+)
+
+// CheckoutTimeoutError says no worker became free within WithCheckoutTimeout.
+type CheckoutTimeoutError struct {
+	Waited   time.Duration
+	Size     int
+	Overflow int
+}
+
+func (e *CheckoutTimeoutError) Error() string {
+	return fmt.Sprintf("realpy: no free worker after %v (size %d, overflow %d, all busy)", e.Waited, e.Size, e.Overflow)
+}
+
+// Is matches ErrPoolExhausted.
+func (e *CheckoutTimeoutError) Is(target error) bool { return target == ErrPoolExhausted || target == errCheckout }
+
+// Pool is a set of warm workers behind the same call contract as one worker.
+// Call goes to a free worker; crashed workers are replaced in the background;
+// Close has the guarantees of Worker.Close.
+type Pool struct {
+	cfg    *config
+	events *bus
+	brk    *breaker
+
+	zmu    sync.Mutex
+	zygote *Zygote
+
+	mu        sync.Mutex
+	members   map[*member]struct{}
+	sessions  map[string]*member
+	starting  int // slots being started (lazy start, replacement)
+	overflows int // live or starting overflow workers
+	closed    bool
+	changed   chan struct{} // closed and replaced whenever a worker frees up or the pool changes
+
+	bg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+	closing   chan struct{}
+
+	spawned atomic.Int64
+	forked  atomic.Int64
+}
+
+type member struct {
+	w        *Worker
+	busy     bool
+	overflow bool
+	retired  bool // closed by the pool on purpose: its exit is not a crash
+}
+
+// PoolStats counts what a pool started.
+type PoolStats struct {
+	Spawned int64 // interpreters started as processes (zygotes included)
+	Forked  int64 // workers forked from a zygote
+	Size    int   // workers alive now
+	Busy    int
+}
+
+// StartPool starts a pool. Unless lazy, all WithSize workers start at once
+// (concurrently, or forked from one zygote) and StartPool returns when every
+// one has answered its readiness ping. If some fail, it returns the pool
+// with the workers that did start and the joined start errors; close it.
+func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
+	cfg := newConfig(opts)
+	if cfg.runID == "" {
+		cfg.runID = NewRunID()
+	}
+	p := &Pool{
+		cfg:      cfg,
+		events:   newBus(),
+		members:  map[*member]struct{}{},
+		sessions: map[string]*member{},
+		changed:  make(chan struct{}),
+		closing:  make(chan struct{}),
+	}
+	if cfg.breaker != nil {
+		p.brk = newBreaker(*cfg.breaker, cfg.clock)
+	}
+	if _, err := ReapOrphans(); err != nil {
+		return p, err
+	}
+	if cfg.strategy == ZygoteFork {
+		if err := p.startZygote(ctx); err != nil {
+			return p, err
+		}
+	}
+	if cfg.lazy {
+		return p, nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, cfg.size)
+	for i := range cfg.size {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := p.startMember(ctx, false)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			p.mu.Lock()
+			p.members[m] = struct{}{}
+			p.notifyLocked()
+			p.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return p, fmt.Errorf("realpy: start pool: %w", err)
+	}
+	return p, nil
+}
+
+// workerOptions are the options each worker of the pool is started with.
+func (p *Pool) workerOptions() []Option {
+	return []Option{func(c *config) {
+		*c = *p.cfg
+		c.workerID = ""
+		c.onSpawn = nil
+	}}
+}
+
+func (p *Pool) startZygote(ctx context.Context) error {
+	z, err := StartZygote(ctx, p.workerOptions()...)
+	if err != nil {
+		return err
+	}
+	p.spawned.Add(1)
+	p.zmu.Lock()
+	p.zygote = z
+	p.zmu.Unlock()
+	p.bg.Add(1)
+	go p.watchZygote(z)
+	return nil
+}
+
+// watchZygote restarts the zygote when it dies while the pool is open.
+func (p *Pool) watchZygote(z *Zygote) {
+	defer p.bg.Done()
+	select {
+	case <-z.Exited():
+	case <-p.closing:
+		return
+	}
+	_ = z.Close()
+	select {
+	case <-p.closing:
+		return
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.startTimeout)
+	defer cancel()
+	err := p.startZygote(ctx)
+	p.events.publish(Event{Kind: EventZygote, WorkerID: z.ID(), Pid: z.Pid(), Cause: err})
+}
+
+// newWorker starts one interpreter the pool's way: forked from the zygote,
+// or spawned.
+func (p *Pool) newWorker(ctx context.Context) (*Worker, error) {
+	if p.cfg.strategy == ZygoteFork {
+		p.zmu.Lock()
+		z := p.zygote
+		p.zmu.Unlock()
+		if z == nil {
+			return nil, errors.New("realpy: pool has no zygote")
+		}
+		w, err := z.Fork(ctx)
+		if err == nil {
+			p.forked.Add(1)
+			p.events.publish(Event{Kind: EventStarted, WorkerID: w.ID(), Pid: w.Pid()})
+		}
+		return w, err
+	}
+	opts := append(p.workerOptions(), func(c *config) {
+		c.onSpawn = func(pid int) {
+			p.spawned.Add(1)
+			p.events.publish(Event{Kind: EventStarted, Pid: pid})
+		}
+	})
+	return Start(ctx, opts...)
+}
+
+func (p *Pool) startMember(ctx context.Context, overflow bool) (*member, error) {
+	w, err := p.newWorker(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.events.publish(Event{Kind: EventReady, WorkerID: w.ID(), Pid: w.Pid()})
+	m := &member{w: w, overflow: overflow}
+	p.bg.Add(1)
+	go p.watch(m)
+	if p.cfg.heartbeat > 0 {
+		p.bg.Add(1)
+		go p.heartbeat(m)
+	}
+	return m, nil
+}
+
+// Fresh returns a brand-new private worker, forked from the zygote or
+// spawned, for specs that need full isolation. The caller closes it.
+func (p *Pool) Fresh(ctx context.Context) (*Worker, error) {
+	if p.isClosed() {
+		return nil, wire.ErrClosed
+	}
+	return p.newWorker(ctx)
+}
+
+// watch replaces a member that dies while the pool uses it.
+func (p *Pool) watch(m *member) {
+	defer p.bg.Done()
+	<-m.w.Exited()
+	p.mu.Lock()
+	if m.retired || p.closed {
+		p.mu.Unlock()
+		return
+	}
+	delete(p.members, m)
+	for s, owner := range p.sessions {
+		if owner == m {
+			delete(p.sessions, s)
+		}
+	}
+	if m.overflow {
+		p.overflows--
+		p.notifyLocked()
+		p.mu.Unlock()
+		p.events.publish(Event{Kind: EventCrashed, WorkerID: m.w.ID(), Pid: m.w.Pid(), Cause: m.w.exitError()})
+		return
+	}
+	p.starting++
+	p.notifyLocked()
+	p.mu.Unlock()
+	p.events.publish(Event{Kind: EventCrashed, WorkerID: m.w.ID(), Pid: m.w.Pid(), Cause: m.w.exitError()})
+	_ = m.w.Close()
+	p.replace(m.w.ID())
+}
+
+// replace starts a worker in a crashed one's place, retrying with backoff
+// while the pool is open.
+func (p *Pool) replace(old string) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 50*time.Millisecond, 5*time.Second
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.startTimeout)
+		go func() {
+			select {
+			case <-p.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		m, err := p.startMember(ctx, false)
+		cancel()
+		p.mu.Lock()
+		if err == nil {
+			p.starting--
+			if p.closed {
+				p.mu.Unlock()
+				m.retired = true
+				_ = m.w.Close()
+				return
+			}
+			p.members[m] = struct{}{}
+			p.notifyLocked()
+			p.mu.Unlock()
+			p.events.publish(Event{Kind: EventReplaced, WorkerID: m.w.ID(), Pid: m.w.Pid(), Replaces: old})
+			return
+		}
+		if p.closed {
+			p.starting--
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		p.events.publish(Event{Kind: EventCrashed, Replaces: old, Cause: fmt.Errorf("replacement failed to start: %w", err)})
+		timer := time.NewTimer(b.NextBackOff())
+		select {
+		case <-timer.C:
+		case <-p.closing:
+			timer.Stop()
+			p.mu.Lock()
+			p.starting--
+			p.mu.Unlock()
+			return
+		}
+	}
+}
+
+// heartbeat kills a worker that misses WithHeartbeat's threshold of probes
+// in a row: a worker stuck in a handler answers none.
+func (p *Pool) heartbeat(m *member) {
+	defer p.bg.Done()
+	ticker := time.NewTicker(p.cfg.heartbeat)
+	defer ticker.Stop()
+	missed := 0
+	for {
+		select {
+		case <-ticker.C:
+		case <-m.w.Exited():
+			return
+		case <-p.closing:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.heartbeat)
+		err := m.w.Probe(ctx)
+		cancel()
+		switch {
+		case err == nil:
+			missed = 0
+		case errors.Is(err, context.DeadlineExceeded):
+			missed++
+			if missed >= p.cfg.heartbeatMisses {
+				m.w.KillFor(fmt.Sprintf("killed by the pool's health check: %d heartbeats of %v missed", missed, p.cfg.heartbeat))
+				return
+			}
+		default:
+			return // the worker is gone; watch handles it
+		}
+	}
+}
+
+func (p *Pool) notifyLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+func (p *Pool) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// checkout returns a free worker for session, starting one if lazy or
+// overflow allows, waiting for one otherwise (bounded by ctx and
+// WithCheckoutTimeout).
+func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
+	var deadline <-chan time.Time
+	start := time.Now()
+	if p.cfg.checkoutTimeout > 0 {
+		timer := time.NewTimer(p.cfg.checkoutTimeout)
+		defer timer.Stop()
+		deadline = timer.C
+	}
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, wire.ErrClosed
+		}
+		if m, err := p.pickLocked(session); m != nil || err != nil {
+			p.mu.Unlock()
+			return m, err
+		}
+		if p.cfg.lazy && len(p.members)+p.starting-p.overflows < p.cfg.size {
+			p.starting++
+			p.mu.Unlock()
+			m, err := p.grow(ctx, false)
+			if m != nil || err != nil {
+				return m, err
+			}
+			continue
+		}
+		if p.overflows < p.cfg.overflow {
+			p.overflows++
+			p.starting++
+			p.mu.Unlock()
+			m, err := p.grow(ctx, true)
+			if m != nil || err != nil {
+				return m, err
+			}
+			continue
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline:
+			return nil, &CheckoutTimeoutError{Waited: time.Since(start), Size: p.cfg.size, Overflow: p.cfg.overflow}
+		}
+	}
+}
+
+// grow starts a worker for checkout and hands it out busy.
+func (p *Pool) grow(ctx context.Context, overflow bool) (*member, error) {
+	m, err := p.startMember(ctx, overflow)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting--
+	if err != nil {
+		if overflow {
+			p.overflows--
+		}
+		p.notifyLocked()
+		return nil, err
+	}
+	if p.closed {
+		m.retired = true
+		go m.w.Close()
+		return nil, wire.ErrClosed
+	}
+	m.busy = true
+	p.members[m] = struct{}{}
+	return m, nil
+}
+
+func (p *Pool) pickLocked(session string) (*member, error) {
+	if session != "" {
+		if owner, ok := p.sessions[session]; ok && owner.w.Err() == nil {
+			if !owner.busy {
+				owner.busy = true
+				return owner, nil
+			}
+			switch p.cfg.affinity {
+			case AffinityStrictFailFast:
+				return nil, fmt.Errorf("%w: session %q is bound to worker %s", ErrSessionBusy, session, owner.w.ID())
+			case AffinityStrictQueue:
+				return nil, nil
+			}
+		}
+	}
+	for m := range p.members {
+		if !m.busy && m.w.Err() == nil {
+			m.busy = true
+			if session != "" {
+				p.sessions[session] = m
+			}
+			return m, nil
+		}
+	}
+	return nil, nil
+}
+
+func (p *Pool) checkin(m *member) {
+	p.mu.Lock()
+	m.busy = false
+	retire := m.overflow && !p.closed
+	if retire {
+		m.retired = true
+		delete(p.members, m)
+		for s, owner := range p.sessions {
+			if owner == m {
+				delete(p.sessions, s)
+			}
+		}
+	}
+	p.notifyLocked()
+	p.mu.Unlock()
+	if retire {
+		_ = m.w.Close()
+		p.mu.Lock()
+		p.overflows--
+		p.notifyLocked()
+		p.mu.Unlock()
+		p.events.publish(Event{Kind: EventStopped, WorkerID: m.w.ID(), Pid: m.w.Pid()})
+	}
+}
+
+// Call runs method on a free worker; calls carrying a session id
+// (wire.WithSession) follow the pool's affinity. Errors are those of
+// Worker.Call, plus ErrBreakerOpen, ErrSessionBusy, ErrPoolExhausted
+// (*CheckoutTimeoutError) and wire.ErrClosed. With WithRetry, calls that
+// fail because their worker died are retried on another worker.
+func (p *Pool) Call(ctx context.Context, method string, args, reply any) error {
+	if p.cfg.callTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.cfg.callTimeout)
+		defer cancel()
+	}
+	var b *backoff.ExponentialBackOff
+	for attempt := 0; ; attempt++ {
+		err := p.callOnce(ctx, method, args, reply)
+		if err == nil || attempt >= p.cfg.retries || !errors.Is(err, wire.ErrWorkerExited) || ctx.Err() != nil {
+			return err
+		}
+		if b == nil {
+			b = backoff.NewExponentialBackOff()
+			b.InitialInterval, b.RandomizationFactor = p.cfg.retryDelay, 0
+		}
+		select {
+		case <-p.cfg.clock.After(b.NextBackOff()):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (p *Pool) callOnce(ctx context.Context, method string, args, reply any) error {
+	var trial bool
+	if p.brk != nil {
+		var err error
+		if trial, err = p.brk.allow(); err != nil {
+			return err
+		}
+	}
+	m, err := p.checkout(ctx, wire.SessionFrom(ctx))
+	if err == nil {
+		err = m.w.Call(ctx, method, args, reply)
+		p.checkin(m)
+	}
+	if p.brk != nil {
+		p.brk.record(trial, err)
+	}
+	return err
+}
+
+// Subscribe returns a subscription to the pool's lifecycle events, so specs
+// can wait for a replacement instead of sleeping. Close it when done.
+func (p *Pool) Subscribe() *Subscription { return p.events.subscribe() }
+
+// Workers returns the workers of the pool now (busy or not).
+func (p *Pool) Workers() []*Worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ws := make([]*Worker, 0, len(p.members))
+	for m := range p.members {
+		ws = append(ws, m.w)
+	}
+	return ws
+}
+
+// Zygote returns the pool's zygote, nil unless the strategy is ZygoteFork.
+func (p *Pool) Zygote() *Zygote {
+	p.zmu.Lock()
+	defer p.zmu.Unlock()
+	return p.zygote
+}
+
+// Stats counts the pool's interpreters.
+func (p *Pool) Stats() PoolStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	busy := 0
+	for m := range p.members {
+		if m.busy {
+			busy++
+		}
+	}
+	return PoolStats{Spawned: p.spawned.Load(), Forked: p.forked.Load(), Size: len(p.members), Busy: busy}
+}
+
+// BreakerState returns the breaker's state; BreakerClosed without WithBreaker.
+func (p *Pool) BreakerState() BreakerState {
+	if p.brk == nil {
+		return BreakerClosed
+	}
+	return p.brk.current()
+}
+
+// Close closes every worker (concurrently) and the zygote, and returns once
+// all are reaped and every goroutine of the pool has ended. Calls in flight
+// and later calls fail with wire.ErrClosed. Idempotent.
+func (p *Pool) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		close(p.closing)
+		members := make([]*member, 0, len(p.members))
+		for m := range p.members {
+			m.retired = true
+			members = append(members, m)
+		}
+		p.members = map[*member]struct{}{}
+		p.notifyLocked()
+		p.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, m := range members {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = m.w.Close()
+				p.events.publish(Event{Kind: EventStopped, WorkerID: m.w.ID(), Pid: m.w.Pid()})
+			}()
+		}
+		wg.Wait()
+		p.bg.Wait()
+		if z := p.Zygote(); z != nil {
+			p.closeErr = z.Close()
+		}
+		p.events.closeAll()
+	})
+	return p.closeErr
+}
