@@ -41,7 +41,7 @@ type Client struct {
 	nextID    atomic.Uint64
 	slot      chan struct{} // holds a token while a request is in flight
 	pipelined bool          // many requests in flight, answered in any order (a zygote's control channel)
-	wmu    sync.Mutex    // serialises frame writes
+	wmu       sync.Mutex    // serialises frame writes
 
 	mu      sync.Mutex
 	pending map[uint64]chan *wire.Response

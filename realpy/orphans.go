@@ -113,4 +113,3 @@ func procStart(pid int) (start uint64, pgid int, ok bool) {
 	}
 	return start, pgid, true
 }
-

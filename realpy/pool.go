@@ -56,7 +56,9 @@ func (e *CheckoutTimeoutError) Error() string {
 }
 
 // Is matches ErrPoolExhausted.
-func (e *CheckoutTimeoutError) Is(target error) bool { return target == ErrPoolExhausted || target == errCheckout }
+func (e *CheckoutTimeoutError) Is(target error) bool {
+	return target == ErrPoolExhausted || target == errCheckout
+}
 
 // Pool is a set of warm workers behind the same call contract as one worker.
 // Call goes to a free worker; crashed workers are replaced in the background;

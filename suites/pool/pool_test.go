@@ -350,4 +350,3 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 		Expect(err).To(MatchError(wire.ErrClosed))
 	}, noHang)
 })
-
