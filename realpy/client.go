@@ -3,9 +3,11 @@ package realpy
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,8 +32,9 @@ type Hello struct {
 //
 // One request is in flight at a time (a worker serves one call at a time);
 // further calls wait for their turn, or for their context to end, without
-// touching the worker. Once the connection breaks, every call fails with the
-// error that broke it.
+// touching the worker. The caller holding the turn reads the reply itself, so
+// a round trip costs no goroutine hand-off. Once the connection breaks,
+// every call fails with the error that broke it.
 type Client struct {
 	conn     net.Conn
 	br       *bufio.Reader
@@ -39,8 +42,9 @@ type Client struct {
 	label    string
 
 	nextID    atomic.Uint64
-	slot      chan struct{} // holds a token while a request is in flight
-	pipelined bool          // many requests in flight, answered in any order (a zygote's control channel)
+	slot      chan struct{} // holds a token while a request is in flight; its holder reads
+	pipelined bool          // many requests in flight, answered in any order, read by a goroutine (a zygote's control channel)
+	holding   bool          // under mu: the slot holder will read frames (probes may pipeline behind it)
 	wmu       sync.Mutex    // serialises frame writes
 
 	mu      sync.Mutex
@@ -71,7 +75,7 @@ func (c *cancelledCall) Error() string {
 // errClosing is the cause a Client breaks with when its owner closes it.
 var errClosing = errors.New("closing")
 
-func newClient(conn net.Conn, label string, maxFrame int, onBroken func(error) error) *Client {
+func newClient(conn net.Conn, label string, maxFrame int, pipelined bool, onBroken func(error) error) *Client {
 	c := &Client{
 		conn:       conn,
 		br:         bufio.NewReaderSize(conn, 64<<10),
@@ -83,8 +87,13 @@ func newClient(conn net.Conn, label string, maxFrame int, onBroken func(error) e
 		dead:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		onBroken:   onBroken,
+		pipelined:  pipelined,
 	}
-	go c.read()
+	if pipelined {
+		go c.read()
+	} else {
+		close(c.readerDone)
+	}
 	return c
 }
 
@@ -93,7 +102,7 @@ func newClient(conn net.Conn, label string, maxFrame int, onBroken func(error) e
 // concern processes are ignored; WithMaxFrame applies.
 func NewClient(ctx context.Context, conn net.Conn, opts ...Option) (*Client, error) {
 	cfg := newConfig(opts)
-	c := newClient(conn, "connection "+conn.RemoteAddr().String(), cfg.maxFrame, standaloneBroken)
+	c := newClient(conn, "connection "+conn.RemoteAddr().String(), cfg.maxFrame, false, standaloneBroken)
 	if err := c.handshake(ctx, "ping", nil); err != nil {
 		c.Close()
 		return nil, err
@@ -165,48 +174,136 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 	if deadline, ok := ctx.Deadline(); ok {
 		req.DeadlineMS = deadline.UnixMilli()
 	}
-	payload, err := wire.EncodeRequest(req)
-	if err != nil {
-		return err
-	}
-	frame, err := wire.AppendFrame(make([]byte, 0, wire.HeaderSize+len(payload)), payload, c.maxFrame)
+	frame, err := encodeFrame(req, c.maxFrame)
 	if err != nil {
 		return err
 	}
 
-	if !c.pipelined {
-		select {
-		case c.slot <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-c.dead:
-			return c.deadErr
-		}
-		defer func() { <-c.slot }()
+	if c.pipelined {
+		return c.callPipelined(ctx, req, frame, reply)
 	}
-
-	replies := c.register(req.ID)
-	defer c.unregister(req.ID)
-
-	if err := c.write(ctx, frame); err != nil {
-		if ctx.Err() != nil {
-			c.breakWith(&cancelledCall{method: method, err: ctx.Err()})
-			return ctx.Err()
-		}
-		c.breakWith(err)
-		<-c.dead
+	select {
+	case c.slot <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.dead:
 		return c.deadErr
 	}
+	c.mu.Lock()
+	c.holding = true
+	c.mu.Unlock()
+	defer c.release()
+	return c.roundTrip(ctx, req, frame, reply)
+}
 
+// roundTrip writes frame and reads replies until req's arrives; the caller
+// holds the slot.
+func (c *Client) roundTrip(ctx context.Context, req wire.Request, frame []byte, reply any) error {
+	if err := c.write(ctx, frame); err != nil {
+		return c.fail(ctx, req.Method, err)
+	}
+	for {
+		resp, err := c.readOne(ctx)
+		if err != nil {
+			return c.fail(ctx, req.Method, err)
+		}
+		if resp.ID == req.ID {
+			return decodeReply(resp, reply)
+		}
+		if err := c.dispatch(resp); err != nil {
+			return c.fail(ctx, req.Method, err)
+		}
+	}
+}
+
+// fail breaks the connection after a failed write or read and returns the
+// error the call gets: the context's when it ended, else the break's.
+func (c *Client) fail(ctx context.Context, method string, err error) error {
+	if ctx.Err() != nil {
+		c.breakWith(&cancelledCall{method: method, err: ctx.Err()})
+		return ctx.Err()
+	}
+	select {
+	case <-c.dead: // broken meanwhile (closed, or the process exited): that is the cause
+	default:
+		c.breakWith(err)
+	}
+	<-c.dead
+	return c.deadErr
+}
+
+// readOne reads one reply; an ending context interrupts a blocked read.
+func (c *Client) readOne(ctx context.Context) (*wire.Response, error) {
+	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetReadDeadline(time.Unix(1, 0)) })
+	payload, err := wire.ReadFrame(c.br, c.maxFrame)
+	if !stop() && err == nil {
+		// The context ended during the read; its deadline would break the
+		// next read, and the caller abandons the connection.
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return wire.DecodeResponse(payload)
+}
+
+// dispatch hands a reply that is not the reader's own to the probe waiting
+// for it; a reply nobody waits for is a protocol violation.
+func (c *Client) dispatch(resp *wire.Response) error {
+	c.mu.Lock()
+	ch, ok := c.pending[resp.ID]
+	delete(c.pending, resp.ID)
+	late := c.ignored[resp.ID]
+	delete(c.ignored, resp.ID)
+	c.mu.Unlock()
+	switch {
+	case ok:
+		ch <- resp
+	case !late:
+		return &wire.ProtocolError{Reason: fmt.Sprintf("reply to id %d, which no request carried", resp.ID)}
+	}
+	return nil
+}
+
+// release gives up the slot, first reading the replies of probes that were
+// pipelined behind the holder's call (the worker answers them at once).
+func (c *Client) release() {
+	for {
+		c.mu.Lock()
+		if len(c.pending) == 0 && len(c.ignored) == 0 || c.Err() != nil {
+			c.holding = false
+			<-c.slot
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), probeDrainTimeout)
+		resp, err := c.readOne(ctx)
+		if err == nil {
+			err = c.dispatch(resp)
+		}
+		if err != nil {
+			_ = c.fail(ctx, "ping (probe)", err)
+		}
+		cancel()
+	}
+}
+
+// probeDrainTimeout bounds how long a finished call waits for the reply of a
+// probe pipelined behind it: an idle worker answers a ping at once.
+const probeDrainTimeout = 10 * time.Second
+
+func (c *Client) callPipelined(ctx context.Context, req wire.Request, frame []byte, reply any) error {
+	replies := c.register(req.ID)
+	defer c.unregister(req.ID)
+	if err := c.write(ctx, frame); err != nil {
+		return c.fail(ctx, req.Method, err)
+	}
 	select {
 	case resp := <-replies:
 		return decodeReply(resp, reply)
 	case <-ctx.Done():
-		if c.pipelined {
-			c.abandon(req.ID)
-			return ctx.Err()
-		}
-		c.breakWith(&cancelledCall{method: method, err: ctx.Err()})
+		c.abandon(req.ID)
 		return ctx.Err()
 	case <-c.dead:
 		select { // the reply may have arrived just before the break
@@ -216,6 +313,21 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 			return c.deadErr
 		}
 	}
+}
+
+// encodeFrame encodes req straight into a frame: header, then envelope.
+func encodeFrame(req wire.Request, maxFrame int) ([]byte, error) {
+	frame := make([]byte, wire.HeaderSize, wire.HeaderSize+64+len(req.Method)+len(req.Args))
+	frame, err := wire.AppendRequest(frame, req)
+	if err != nil {
+		return nil, err
+	}
+	size := len(frame) - wire.HeaderSize
+	if size > maxFrame {
+		return nil, &wire.FrameTooLargeError{Size: uint64(size), Max: maxFrame, Direction: wire.Send}
+	}
+	binary.BigEndian.PutUint32(frame, uint32(size))
+	return frame, nil
 }
 
 func decodeReply(resp *wire.Response, reply any) error {
@@ -257,49 +369,72 @@ func (c *Client) notify(method string, timeout time.Duration) bool {
 		return false
 	}
 	defer c.wmu.Unlock()
-	c.register(req.ID) // so the reply is not taken for an unknown id
+	c.mu.Lock()
+	c.ignored[req.ID] = true // so the reply is not taken for an unknown id
+	c.mu.Unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
 	_, err = c.conn.Write(frame)
 	_ = c.conn.SetWriteDeadline(time.Time{})
 	return err == nil
 }
 
-// probe sends a ping without waiting for the in-flight slot and waits for
-// its reply until ctx ends. Replies come in order, so a worker busy with a
-// call answers after it; one stuck in a handler does not answer at all. A
-// probe that gives up leaves the connection intact: its reply, if it ever
-// comes, is dropped.
+// probe checks that the worker serves requests, waiting until ctx ends. An
+// idle worker gets an ordinary ping. Behind a call in flight, the ping is
+// pipelined: the worker answers it after the call, and the caller reads that
+// answer for the probe. A worker stuck in a handler does not answer; a probe
+// that gives up behind a call leaves the worker and the call untouched (its
+// late reply is dropped).
 func (c *Client) probe(ctx context.Context) error {
-	if err := c.Err(); err != nil {
-		return err
-	}
-	req := wire.Request{ID: c.nextID.Add(1), Method: "ping"}
-	payload, err := wire.EncodeRequest(req)
-	if err != nil {
-		return err
-	}
-	frame, err := wire.AppendFrame(nil, payload, c.maxFrame)
-	if err != nil {
-		return err
-	}
-	replies := c.register(req.ID)
-	if err := c.write(ctx, frame); err != nil {
-		c.unregister(req.ID)
-		if ctx.Err() != nil {
-			c.breakWith(&cancelledCall{method: "ping (probe)", err: ctx.Err()})
-			return ctx.Err()
+	for {
+		if err := c.Err(); err != nil {
+			return err
 		}
-		c.breakWith(err)
-		return c.Err()
-	}
-	select {
-	case resp := <-replies:
-		return decodeReply(resp, nil)
-	case <-ctx.Done():
-		c.abandon(req.ID)
-		return ctx.Err()
-	case <-c.dead:
-		return c.deadErr
+		select {
+		case c.slot <- struct{}{}:
+			c.mu.Lock()
+			c.holding = true
+			c.mu.Unlock()
+			defer c.release()
+			req := wire.Request{ID: c.nextID.Add(1), Method: "ping"}
+			frame, err := encodeFrame(req, c.maxFrame)
+			if err != nil {
+				return err
+			}
+			return c.roundTrip(ctx, req, frame, nil)
+		default:
+		}
+		c.mu.Lock()
+		if !c.holding { // the slot is changing hands; try again
+			c.mu.Unlock()
+			runtime.Gosched()
+			continue
+		}
+		req := wire.Request{ID: c.nextID.Add(1), Method: "ping"}
+		replies := make(chan *wire.Response, 1)
+		c.pending[req.ID] = replies
+		c.mu.Unlock()
+		frame, err := encodeFrame(req, c.maxFrame)
+		if err == nil {
+			err = c.write(ctx, frame)
+		}
+		if err != nil {
+			c.abandon(req.ID)
+			if ctx.Err() != nil {
+				c.breakWith(&cancelledCall{method: "ping (probe)", err: ctx.Err()})
+				return ctx.Err()
+			}
+			c.breakWith(err)
+			return c.Err()
+		}
+		select {
+		case resp := <-replies:
+			return decodeReply(resp, nil)
+		case <-ctx.Done():
+			c.abandon(req.ID)
+			return ctx.Err()
+		case <-c.dead:
+			return c.deadErr
+		}
 	}
 }
 
@@ -336,7 +471,8 @@ func (c *Client) unregister(id uint64) {
 	c.mu.Unlock()
 }
 
-// read delivers replies to their callers until the connection breaks.
+// read delivers replies to their callers until the connection breaks (for a
+// pipelined client only).
 func (c *Client) read() {
 	defer close(c.readerDone)
 	for {
@@ -388,7 +524,8 @@ func (c *Client) Err() error {
 	}
 }
 
-// Close closes the connection and waits for the reader goroutine to end.
+// Close closes the connection (and waits for a pipelined client's reader
+// goroutine to end).
 // Calls in flight and later calls fail with wire.ErrClosed. Idempotent.
 func (c *Client) Close() error {
 	c.closed.Store(true)

@@ -78,6 +78,7 @@ type Pool struct {
 	overflows int // live or starting overflow workers
 	closed    bool
 	changed   chan struct{} // closed and replaced whenever a worker frees up or the pool changes
+	waiting   int           // checkouts waiting on changed
 
 	bg        sync.WaitGroup
 	closeOnce sync.Once
@@ -367,6 +368,9 @@ func (p *Pool) heartbeat(m *member) {
 }
 
 func (p *Pool) notifyLocked() {
+	if p.waiting == 0 {
+		return
+	}
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
@@ -418,13 +422,21 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 			continue
 		}
 		changed := p.changed
+		p.waiting++
 		p.mu.Unlock()
+		var err error
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			err = ctx.Err()
 		case <-deadline:
-			return nil, &CheckoutTimeoutError{Waited: time.Since(start), Size: p.cfg.size, Overflow: p.cfg.overflow}
+			err = &CheckoutTimeoutError{Waited: time.Since(start), Size: p.cfg.size, Overflow: p.cfg.overflow}
+		}
+		p.mu.Lock()
+		p.waiting--
+		p.mu.Unlock()
+		if err != nil {
+			return nil, err
 		}
 	}
 }

@@ -86,7 +86,7 @@ func Start(ctx context.Context, opts ...Option) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := newWorker(id, cfg, conn, proc)
+	w := newWorker(id, cfg, conn, proc, false)
 	if err := w.client.handshake(ctx, "ping", nil); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("realpy: start worker: %w", err)
@@ -95,9 +95,9 @@ func Start(ctx context.Context, opts ...Option) (*Worker, error) {
 }
 
 // newWorker runs the protocol client over conn and watches proc.
-func newWorker(id string, cfg *config, conn net.Conn, proc process) *Worker {
+func newWorker(id string, cfg *config, conn net.Conn, proc process, pipelined bool) *Worker {
 	w := &Worker{id: id, cfg: cfg, proc: proc, watchDone: make(chan struct{})}
-	w.client = newClient(conn, fmt.Sprintf("worker %s (pid %d)", id, proc.pid()), cfg.maxFrame, w.broken)
+	w.client = newClient(conn, fmt.Sprintf("worker %s (pid %d)", id, proc.pid()), cfg.maxFrame, pipelined, w.broken)
 	go func() {
 		defer close(w.watchDone)
 		<-proc.exited()

@@ -72,8 +72,7 @@ func StartZygote(ctx context.Context, opts ...Option) (*Zygote, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	owner := newWorker(id, cfg, conn, proc)
-	owner.client.pipelined = true
+	owner := newWorker(id, cfg, conn, proc, true)
 	z := &Zygote{id: id, cfg: cfg, owner: owner, dir: dir, path: path, children: map[int]struct{}{}}
 	if err := owner.client.handshake(ctx, "ping", nil); err != nil {
 		z.Close()
@@ -128,7 +127,7 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 		exitedC: make(chan struct{}),
 		doneC:   make(chan struct{}),
 	}
-	w := newWorker(id, z.cfg, conn, proc)
+	w := newWorker(id, z.cfg, conn, proc, false)
 	if err := w.client.handshake(ctx, "fork", map[string]string{"worker_id": id}); err != nil {
 		w.client.Close()
 		proc.abandon()

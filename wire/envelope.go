@@ -3,9 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
+	"strconv"
 )
 
 // Request is the envelope Go sends: {"id", "method", "args"} plus the optional
@@ -45,11 +43,33 @@ const (
 )
 
 // EncodeRequest encodes a request envelope; a nil Args is sent as null.
+// Args must be valid JSON (as Marshal returns).
 func EncodeRequest(req Request) ([]byte, error) {
+	return AppendRequest(nil, req)
+}
+
+// AppendRequest appends the encoded request envelope to dst. It builds the
+// envelope by hand: this is the hot path of every call.
+func AppendRequest(dst []byte, req Request) ([]byte, error) {
+	dst = append(dst, `{"id":`...)
+	dst = strconv.AppendUint(dst, req.ID, 10)
+	dst = append(dst, `,"method":`...)
+	dst = appendJSONString(dst, req.Method)
+	dst = append(dst, `,"args":`...)
 	if req.Args == nil {
-		req.Args = json.RawMessage("null")
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, req.Args...)
 	}
-	return json.Marshal(req)
+	if req.Session != "" {
+		dst = append(dst, `,"session":`...)
+		dst = appendJSONString(dst, req.Session)
+	}
+	if req.DeadlineMS != 0 {
+		dst = append(dst, `,"deadline_ms":`...)
+		dst = strconv.AppendInt(dst, req.DeadlineMS, 10)
+	}
+	return append(dst, '}'), nil
 }
 
 // EncodeResponse encodes a response envelope; a successful response with a
@@ -61,9 +81,57 @@ func EncodeResponse(resp Response) ([]byte, error) {
 	return json.Marshal(resp)
 }
 
+// appendJSONString appends s as a JSON string: plain printable ASCII as is,
+// anything else through encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always encodes
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
 // DecodeResponse parses and validates one response envelope. Anything that is
 // not a valid envelope is a *ProtocolError.
 func DecodeResponse(payload []byte) (*Response, error) {
+	if resp, ok := decodeCanonicalSuccess(payload); ok {
+		return resp, nil
+	}
+	return decodeResponse(payload)
+}
+
+// decodeCanonicalSuccess is the fast path for a successful reply in the
+// exact form the Python worker writes, {"id":N,"ok":true,"result":R}; any
+// other form takes the general decoder.
+func decodeCanonicalSuccess(payload []byte) (*Response, bool) {
+	const prefix, middle = `{"id":`, `,"ok":true,"result":`
+	if !bytes.HasPrefix(payload, []byte(prefix)) || payload[len(payload)-1] != '}' {
+		return nil, false
+	}
+	rest := payload[len(prefix):]
+	n := 0
+	for n < len(rest) && n < 20 && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	if n == 0 || (n > 1 && rest[0] == '0') {
+		return nil, false
+	}
+	id, err := strconv.ParseUint(string(rest[:n]), 10, 64)
+	if err != nil || !bytes.HasPrefix(rest[n:], []byte(middle)) {
+		return nil, false
+	}
+	result := rest[n+len(middle) : len(rest)-1]
+	if !json.Valid(result) {
+		return nil, false
+	}
+	return &Response{ID: id, OK: true, Result: json.RawMessage(result)}, true
+}
+
+func decodeResponse(payload []byte) (*Response, error) {
 	var raw struct {
 		ID     *uint64         `json:"id"`
 		OK     *bool           `json:"ok"`
@@ -114,17 +182,10 @@ func DecodeRequest(payload []byte) (*Request, error) {
 	return &Request{ID: *raw.ID, Method: *raw.Method, Args: raw.Args, Session: raw.Session, DeadlineMS: raw.DeadlineMS}, nil
 }
 
-// decodeStrict decodes exactly one JSON value into v.
+// decodeStrict decodes exactly one JSON value into v (json.Unmarshal
+// rejects data after the value).
 func decodeStrict(payload []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("data after the JSON value")
-	}
-	return nil
+	return json.Unmarshal(payload, v)
 }
 
 // Marshal encodes v as the wire would carry it. Values JSON cannot carry

@@ -22,6 +22,14 @@ var _ = Describe("Envelopes", func() {
 		Expect(wire.DecodeRequest(b)).To(Equal(&wire.Request{ID: 4, Method: "m", Args: json.RawMessage(`[1]`), Session: "s", DeadlineMS: 9}))
 	})
 
+	It("encodes methods and sessions that need escaping", func() {
+		req := wire.Request{ID: 1, Method: "pr\"ed<ict>\u00e9\n", Session: "s\\1 😀", Args: json.RawMessage(`{}`)}
+		b, err := wire.EncodeRequest(req)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(json.Valid(b)).To(BeTrue(), string(b))
+		Expect(wire.DecodeRequest(b)).To(Equal(&req))
+	})
+
 	It("decodes successful and failed responses", func() {
 		ok, err := wire.DecodeResponse([]byte(`{"id":1,"ok":true,"result":null}`))
 		Expect(err).NotTo(HaveOccurred())
@@ -31,6 +39,16 @@ var _ = Describe("Envelopes", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(failed.Error).To(Equal(&wire.ErrorObject{Kind: "exception", Type: "KeyError", Message: "'k'", Traceback: "Traceback..."}))
 	})
+
+	DescribeTable("decodes the canonical form and the general form alike",
+		func(payload string, want *wire.Response) {
+			Expect(wire.DecodeResponse([]byte(payload))).To(Equal(want))
+		},
+		Entry("canonical", `{"id":12,"ok":true,"result":{"a":[1,2]}}`, &wire.Response{ID: 12, OK: true, Result: json.RawMessage(`{"a":[1,2]}`)}),
+		Entry("spaces", `{"id": 12, "ok": true, "result": 5}`, &wire.Response{ID: 12, OK: true, Result: json.RawMessage(`5`)}),
+		Entry("other order", `{"ok":true,"result":null,"id":3}`, &wire.Response{ID: 3, OK: true, Result: json.RawMessage(`null`)}),
+		Entry("max id", `{"id":18446744073709551615,"ok":true,"result":0}`, &wire.Response{ID: 18446744073709551615, OK: true, Result: json.RawMessage(`0`)}),
+	)
 
 	DescribeTable("rejects malformed responses with a protocol error",
 		func(payload string) {
@@ -47,6 +65,10 @@ var _ = Describe("Envelopes", func() {
 		Entry("failure without error", `{"id":1,"ok":false}`),
 		Entry("error without type", `{"id":1,"ok":false,"error":{"kind":"exception","message":"m"}}`),
 		Entry("trailing data", `{"id":1,"ok":true,"result":1} {}`),
+		Entry("canonical prefix, bad result", `{"id":1,"ok":true,"result":{]}`),
+		Entry("canonical prefix, trailing member", `{"id":1,"ok":true,"result":1,"x":}`),
+		Entry("id with a leading zero", `{"id":01,"ok":true,"result":1}`),
+		Entry("id beyond uint64", `{"id":18446744073709551616,"ok":true,"result":1}`),
 	)
 
 	It("keeps integers beyond 2^53 exact in both directions", func() {

@@ -23,14 +23,16 @@ class FrameTooLarge(ProtocolViolation):
 
 def read_exact(stream: BinaryIO, n: int) -> bytes:
     """Read exactly n bytes; b"" at a clean end of stream, ProtocolViolation if cut short."""
-    chunks = []
+    first = stream.read(n)
+    if len(first) == n or not first:
+        return first
+    chunks = [first]
+    n -= len(first)
     remaining = n
     while remaining:
         chunk = stream.read(remaining)
         if not chunk:
-            if remaining == n:
-                return b""
-            raise ProtocolViolation(f"stream ended {remaining} bytes short of a {n}-byte read")
+            raise ProtocolViolation(f"stream ended {remaining} bytes short of the read")
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
@@ -61,6 +63,10 @@ def encode_frame(payload: bytes, max_frame: int) -> bytes:
     return HEADER.pack(len(payload)) + payload
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_DECODER = json.JSONDecoder()
+
+
 def dumps(value: Any) -> bytes:
     """Encode value as compact UTF-8 JSON.
 
@@ -68,14 +74,13 @@ def dumps(value: Any) -> bytes:
     NaN and infinities, circular references) and UnicodeEncodeError for
     strings with lone surrogates.
     """
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return text.encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def loads(payload: bytes) -> Any:
     """Decode one UTF-8 JSON document; ProtocolViolation if it is not one."""
     try:
-        return json.loads(payload.decode("utf-8"))
+        return _DECODER.decode(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolViolation(f"frame is not UTF-8 JSON: {exc}") from exc
 
