@@ -121,3 +121,59 @@ func report(b *testing.B, samples []time.Duration) {
 	b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "median-ns")
 	b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds()), "p99-ns")
 }
+
+// BenchmarkPoolCall is one call through a pool of two forked workers:
+// checkout, call, checkin.
+func BenchmarkPoolCall(b *testing.B) {
+	ctx := context.Background()
+	p, err := realpy.StartPool(ctx, realpy.WithSize(2), realpy.WithStrategy(realpy.ZygoteFork))
+	if err != nil {
+		if p != nil {
+			p.Close()
+		}
+		b.Fatal(err)
+	}
+	defer p.Close()
+	samples := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if err := p.Call(ctx, "echo", "hi", nil); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	b.StopTimer()
+	report(b, samples)
+}
+
+// BenchmarkFresh is one private worker forked from a warm zygote, ready to
+// serve, then closed.
+func BenchmarkFresh(b *testing.B) {
+	ctx := context.Background()
+	p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpy.WithStrategy(realpy.ZygoteFork))
+	if err != nil {
+		if p != nil {
+			p.Close()
+		}
+		b.Fatal(err)
+	}
+	defer p.Close()
+	samples := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		w, err := p.Fresh(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+		b.StopTimer()
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	report(b, samples)
+}
