@@ -3,7 +3,9 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strconv"
+	"sync"
 )
 
 // Request is the envelope Go sends: {"id", "method", "args"} plus the optional
@@ -205,6 +207,14 @@ func Unmarshal(data []byte, v any) error {
 	if v == nil {
 		return nil
 	}
+	if !holdsInterface(reflect.TypeOf(v)) {
+		// No interface inside: nothing can become a float64 by default, and
+		// json.Unmarshal is cheaper than a Decoder.
+		if err := json.Unmarshal(data, v); err != nil {
+			return &DecodeError{Err: err}
+		}
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
@@ -212,3 +222,44 @@ func Unmarshal(data []byte, v any) error {
 	}
 	return nil
 }
+
+// interfaceTypes memoises holdsInterface: a type's shape never changes.
+var interfaceTypes sync.Map // reflect.Type -> bool
+
+// holdsInterface reports whether decoding into t can create an interface
+// value (and so needs json.Number to keep numbers exact).
+func holdsInterface(t reflect.Type) bool {
+	if t == nil {
+		return true
+	}
+	if v, ok := interfaceTypes.Load(t); ok {
+		return v.(bool)
+	}
+	interfaceTypes.Store(t, true) // while recursing: assume the worst for cycles
+	result := computeHoldsInterface(t)
+	interfaceTypes.Store(t, result)
+	return result
+}
+
+func computeHoldsInterface(t reflect.Type) bool {
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return false // decodes itself (big.Int, time.Time, ...)
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return holdsInterface(t.Elem())
+	case reflect.Map:
+		return holdsInterface(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() && holdsInterface(f.Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()

@@ -217,7 +217,7 @@ var _ = Describe("Closing a worker", harness.Integration, harness.PythonReal, fu
 })
 
 var _ = Describe("Finding the interpreter", func() {
-	It("prefers the option, then $PYHARNESS_PYTHON, then python3 on PATH", func() {
+	It("prefers the option, then $PYHARNESS_PYTHON, then python3 on PATH", harness.Integration, func() {
 		real, err := realpy.FindPython("")
 		Expect(err).NotTo(HaveOccurred())
 

@@ -1,0 +1,95 @@
+// Package contract holds the behaviours every interpreter must share: the
+// mock, the wire-level fake, a real worker, a real pool and the container
+// backend all run the same specs, so the mock cannot drift from Python.
+//
+//	var _ = Describe("mock", func() {
+//		contract.Register(func(ctx context.Context) harness.Interpreter {
+//			py := mockpy.New()
+//			contract.InstallMock(py)
+//			return py
+//		})
+//	})
+//
+// Real targets serve the module contract.ModuleName, written by WriteModule.
+package contract
+
+import (
+	"context"
+	_ "embed"
+	"os"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/mockpy"
+)
+
+// ModuleName is the Python module of the contract's own handlers.
+const ModuleName = "pyharness_contract"
+
+//go:embed handlers.py
+var handlersPy []byte
+
+// WriteModule writes the contract's handler module into dir; serve it with
+// realpy.WithPythonPath(dir), realpy.WithModules(contract.ModuleName).
+func WriteModule(dir string) error {
+	return os.WriteFile(filepath.Join(dir, ModuleName+".py"), handlersPy, 0o644)
+}
+
+// InstallMock routes the contract's handlers on a mock, written as the
+// Python ones are.
+func InstallMock(py *mockpy.Interpreter) {
+	py.RouteToHandler("remember", func(ctx context.Context, call mockpy.Call) (any, error) {
+		state := py.State(call.Session)
+		items, _ := state["items"].([]any)
+		items = append(items, call.Value())
+		state["items"] = items
+		return len(items), nil
+	})
+	py.RouteToHandler("unserializable", mockpy.Respond(map[string]any{"model": func() {}}))
+	py.RouteToHandler("not_a_number", mockpy.Respond(nan()))
+	py.RouteToHandler("add", mockpy.RespondFunc(func(args struct{ A, B int }) (int, error) { return args.A + args.B, nil }))
+}
+
+// Factory returns a fresh interpreter for one spec.
+type Factory func(ctx context.Context) harness.Interpreter
+
+// Behaviour is one thing every interpreter must do alike. Check fails
+// through Gomega's global fail handler.
+type Behaviour struct {
+	Name  string
+	Check func(ctx context.Context, py harness.Interpreter)
+}
+
+// Register registers one It per behaviour in the current container; each
+// spec gets a fresh interpreter from factory, closed when it ends.
+func Register(factory Factory, decorators ...any) {
+	for _, b := range Behaviours {
+		args := append([]any{func(ctx SpecContext) {
+			py := factory(ctx)
+			DeferCleanup(py.Close)
+			b.Check(ctx, py)
+		}}, decorators...)
+		args = append(args, SpecTimeout(specTimeout))
+		It(b.Name, args...)
+	}
+}
+
+// Failure runs one behaviour against py and returns its first failure, or
+// nil: how a spec proves that a drifted interpreter breaks the contract.
+func Failure(ctx context.Context, b Behaviour, py harness.Interpreter) error {
+	return InterceptGomegaFailure(func() { b.Check(ctx, py) })
+}
+
+// Find returns the behaviour named name.
+func Find(name string) Behaviour {
+	for _, b := range Behaviours {
+		if b.Name == name {
+			return b
+		}
+	}
+	Fail("no contract behaviour named " + name)
+	return Behaviour{}
+}

@@ -1,0 +1,29 @@
+// Package mockpy is a mock Python interpreter for unit specs: no process,
+// no Python, microseconds per call, and the same call contract, the same JSON
+// encoding and the same typed errors as a real worker (package realpy), so a
+// spec cannot pass on the mock and fail on Python because of them.
+//
+// It reads like gomega's ghttp:
+//
+//	py := mockpy.New()
+//	py.RouteToHandler("predict", mockpy.Respond(map[string]any{"label": "positive"}))
+//	py.AppendHandlers(mockpy.Raise("ValueError", "empty text"))  // consumed in order
+//	...
+//	Expect(py).To(mockpy.HaveReceived("predict", mockpy.WithArgs(HaveKeyWithValue("text", "great"))))
+//	Expect(py).To(mockpy.HaveConsumedAllHandlers())
+//
+// Faults use the real error types: Raise (a Python exception), Crash (the
+// worker exits: this and later calls get *wire.WorkerExitedError), Hang (the
+// call blocks until its context ends, then the worker is gone, as a real one
+// is killed), Delay (latency on the mock's clock, so a fake clockwork clock
+// makes it instant).
+//
+// The wire-level fake (Pipe, Serve) speaks the exact frames of PROTOCOL.md
+// over an in-memory connection, so realpy's client code (framing, id
+// correlation, error decoding, frame limits) runs without Python:
+//
+//	client, err := realpy.NewClient(ctx, py.Pipe())
+//
+// mockpy needs no Ginkgo; WithFailHandler(ginkgo.Fail) makes forbidden
+// unhandled calls fail the running spec.
+package mockpy

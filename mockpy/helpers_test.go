@@ -1,0 +1,5 @@
+package mockpy_test
+
+import "encoding/json"
+
+func wireNumber(s string) json.Number { return json.Number(s) }

@@ -1,0 +1,365 @@
+package mockpy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/onsi/gomega/gbytes"
+
+	"github.com/pyharness/pyharness/wire"
+)
+
+// Call is one call the mock received.
+type Call struct {
+	Method  string
+	Args    json.RawMessage // the args exactly as the wire would carry them
+	Session string          // from wire.WithSession
+	// Handled is false for a call no handler took (an unhandled call).
+	Handled bool
+}
+
+// Decode decodes the call's args into v as a Python handler would see them
+// (numbers as json.Number when v holds an interface).
+func (c Call) Decode(v any) error { return wire.Unmarshal(c.Args, v) }
+
+// Value returns the args decoded into an interface value.
+func (c Call) Value() any {
+	var v any
+	_ = c.Decode(&v)
+	return v
+}
+
+func (c Call) String() string {
+	if c.Session != "" {
+		return fmt.Sprintf("%s(%s) [session %s]", c.Method, c.Args, c.Session)
+	}
+	return fmt.Sprintf("%s(%s)", c.Method, c.Args)
+}
+
+// Handler answers a call: a result (encoded as JSON, as Python's would be) or
+// an error (a *wire.PythonError, or a fault from this package).
+type Handler func(ctx context.Context, call Call) (any, error)
+
+// Interpreter is a mock Python interpreter. It is safe for concurrent use.
+type Interpreter struct {
+	mu          sync.Mutex
+	routes      map[string]Handler
+	sequence    []Handler
+	next        int
+	calls       history
+	allowUnhand bool
+	builtins    bool
+	fail        func(message string, callerSkip ...int)
+	clock       clockwork.Clock
+	maxFrame    int
+	pid         int
+	id          string
+	sessions    map[string]map[string]any
+	dead        error // once set, every call fails with it
+	closed      bool
+	stdout      *gbytes.Buffer
+	stderr      *gbytes.Buffer
+}
+
+// Option configures New.
+type Option func(*Interpreter)
+
+// WithoutBuiltins turns the worker's built-in and fault methods (ping, echo,
+// fail, crash, ...) off: only routed and appended handlers answer.
+func WithoutBuiltins() Option { return func(m *Interpreter) { m.builtins = false } }
+
+// WithFailHandler makes forbidden unhandled calls report through fail, e.g.
+// ginkgo.Fail, so they fail the running spec.
+func WithFailHandler(fail func(message string, callerSkip ...int)) Option {
+	return func(m *Interpreter) { m.fail = fail }
+}
+
+// WithClock sets the clock of Delay and the sleep built-in; with a
+// clockwork.FakeClock no spec sleeps for real.
+func WithClock(clock clockwork.Clock) Option { return func(m *Interpreter) { m.clock = clock } }
+
+// WithMaxFrame sets the frame limit, as realpy.WithMaxFrame does.
+func WithMaxFrame(n int) Option { return func(m *Interpreter) { m.maxFrame = n } }
+
+// WithWorkerID sets the id ping reports.
+func WithWorkerID(id string) Option { return func(m *Interpreter) { m.id = id } }
+
+// New returns a mock interpreter with the worker's built-in methods, that
+// forbids unhandled calls (SetAllowUnhandledCalls changes that).
+func New(opts ...Option) *Interpreter {
+	m := &Interpreter{
+		routes:   map[string]Handler{},
+		builtins: true,
+		clock:    clockwork.NewRealClock(),
+		maxFrame: wire.DefaultMaxFrame,
+		pid:      100000 + rand.IntN(900000),
+		id:       "mock",
+		sessions: map[string]map[string]any{},
+		stdout:   gbytes.NewBuffer(),
+		stderr:   gbytes.NewBuffer(),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// RouteToHandler answers every call of method with h. As in ghttp, routes
+// take precedence over appended handlers, which take precedence over
+// built-ins.
+func (m *Interpreter) RouteToHandler(method string, h Handler) *Interpreter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.routes[method] = h
+	return m
+}
+
+// AppendHandlers queues handlers that answer the next calls that no route
+// takes, one each, in order, whatever their method; built-ins answer once the
+// queue is used up. Pin a method with CombineHandlers(VerifyMethod(m), ...);
+// HaveConsumedAllHandlers checks the queue was used up.
+func (m *Interpreter) AppendHandlers(hs ...Handler) *Interpreter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sequence = append(m.sequence, hs...)
+	return m
+}
+
+// SetAllowUnhandledCalls says whether a call nothing handles is allowed: it
+// then gets the real worker's unknown-method error. Forbidden (the default),
+// it also fails the spec through WithFailHandler.
+func (m *Interpreter) SetAllowUnhandledCalls(allow bool) *Interpreter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.allowUnhand = allow
+	return m
+}
+
+// Calls returns every call received, in order.
+func (m *Interpreter) Calls() []Call {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.calls.all()
+}
+
+// history stores calls in fixed-size chunks: recording a call never copies
+// the calls before it, however many there are.
+type history struct{ chunks [][]Call }
+
+const historyChunk = 1024
+
+func (h *history) add(c Call) {
+	if n := len(h.chunks); n == 0 || len(h.chunks[n-1]) == historyChunk {
+		h.chunks = append(h.chunks, make([]Call, 0, historyChunk))
+	}
+	last := &h.chunks[len(h.chunks)-1]
+	*last = append(*last, c)
+}
+
+func (h *history) all() []Call {
+	var out []Call
+	for _, chunk := range h.chunks {
+		out = append(out, chunk...)
+	}
+	return out
+}
+
+// CallsTo returns the calls of method, in order.
+func (m *Interpreter) CallsTo(method string) []Call {
+	var out []Call
+	for _, c := range m.Calls() {
+		if c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Unconsumed returns how many appended handlers no call has used yet.
+func (m *Interpreter) Unconsumed() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sequence) - m.next
+}
+
+// UnhandledCalls returns the calls no handler took.
+func (m *Interpreter) UnhandledCalls() []Call {
+	var out []Call
+	for _, c := range m.Calls() {
+		if !c.Handled {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Pid returns the pid the mock reports in ping (no such process exists).
+func (m *Interpreter) Pid() int { return m.pid }
+
+// Stdout and Stderr hold what the print built-in wrote, as a real worker's.
+func (m *Interpreter) Stdout() *gbytes.Buffer { return m.stdout }
+
+// Stderr: see Stdout.
+func (m *Interpreter) Stderr() *gbytes.Buffer { return m.stderr }
+
+// Kill makes the mock behave as a worker killed by SIGKILL.
+func (m *Interpreter) Kill() error {
+	m.die(&wire.WorkerExitedError{WorkerID: m.id, Pid: m.pid, Code: 128 + 9, Signal: syscall.SIGKILL, Reason: "killed"})
+	return nil
+}
+
+func (m *Interpreter) die(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dead == nil {
+		m.dead = err
+	}
+}
+
+// Close makes later calls fail with wire.ErrClosed. Idempotent.
+func (m *Interpreter) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}
+
+// Call answers method with args, decoding the result into reply (which may be
+// nil), with the encoding and errors of a real worker: args and result go
+// through JSON exactly as on the wire.
+func (m *Interpreter) Call(ctx context.Context, method string, args, reply any) error {
+	raw, err := wire.Marshal(args)
+	if err != nil {
+		return fmt.Errorf("mockpy: call %q: %w", method, err)
+	}
+	result, err := m.invoke(ctx, method, raw)
+	if err != nil {
+		return fmt.Errorf("mockpy: call %q: %w", method, err)
+	}
+	if err := wire.Unmarshal(result, reply); err != nil {
+		return fmt.Errorf("mockpy: call %q: %w", method, err)
+	}
+	return nil
+}
+
+// invoke runs the call and returns the result as the wire would carry it.
+func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMessage) (json.RawMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if size := len(args) + len(method) + 40; size > m.maxFrame {
+		return nil, &wire.FrameTooLargeError{Size: uint64(size), Max: m.maxFrame, Direction: wire.Send}
+	}
+	call := Call{Method: method, Args: args, Session: wire.SessionFrom(ctx)}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, wire.ErrClosed
+	}
+	if m.dead != nil {
+		err := m.dead
+		m.mu.Unlock()
+		return nil, err
+	}
+	h, handled := m.handlerLocked(method)
+	call.Handled = handled
+	m.calls.add(call)
+	allow, fail := m.allowUnhand, m.fail
+	m.mu.Unlock()
+
+	if !handled {
+		if !allow && fail != nil {
+			report(fail, fmt.Sprintf("mockpy: unhandled call %s (no route, no appended handler left, no built-in)", call))
+		}
+		return nil, &wire.PythonError{Kind: wire.KindUnknownMethod, Type: "UnknownMethod", Message: fmt.Sprintf("unknown method %q", method)}
+	}
+	result, err := h(ctx, call)
+	if err != nil {
+		return nil, m.settle(ctx, err)
+	}
+	raw, err := encodeResult(method, result)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw)+40 > m.maxFrame {
+		return nil, &wire.PythonError{Kind: wire.KindTooLarge, Type: "FrameTooLarge",
+			Message: fmt.Sprintf("reply of %q is %d bytes, over the frame limit of %d", method, len(raw)+40, m.maxFrame)}
+	}
+	return raw, nil
+}
+
+// settle turns a handler's error into the call's, and kills the mock when a
+// real worker would be gone: a crash, or a call abandoned by its context.
+func (m *Interpreter) settle(ctx context.Context, err error) error {
+	var exited *wire.WorkerExitedError
+	switch {
+	case errors.As(err, &exited):
+		if exited.WorkerID == "" {
+			exited.WorkerID, exited.Pid = m.id, m.pid
+		}
+		m.die(exited)
+		return exited
+	case errors.Is(err, wire.ErrProtocol):
+		m.die(err)
+		return err
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+		m.die(&wire.WorkerExitedError{WorkerID: m.id, Pid: m.pid, Code: 128 + 9, Signal: syscall.SIGKILL,
+			Reason: fmt.Sprintf("killed by pyharness: call abandoned: %v", ctx.Err())})
+		return ctx.Err()
+	}
+	return err
+}
+
+// encodeResult encodes a handler's result as Python's json would, with the
+// error kinds and types a real worker reports.
+func encodeResult(method string, result any) (json.RawMessage, error) {
+	if raw, ok := result.(json.RawMessage); ok {
+		if !json.Valid(raw) {
+			return nil, &wire.PythonError{Kind: wire.KindUnserializable, Type: "ValueError", Message: fmt.Sprintf("result of %q is not valid JSON", method)}
+		}
+		return raw, nil
+	}
+	raw, err := json.Marshal(result)
+	if err != nil {
+		pyType := "TypeError"
+		var unsupported *json.UnsupportedValueError
+		if errors.As(err, &unsupported) && !strings.Contains(unsupported.Str, "cycle") {
+			pyType = "ValueError" // NaN and infinities: ValueError in Python's json
+		}
+		return nil, &wire.PythonError{Kind: wire.KindUnserializable, Type: pyType,
+			Message: fmt.Sprintf("result of %q is not JSON-serialisable: %v", method, err)}
+	}
+	return raw, nil
+}
+
+func (m *Interpreter) handlerLocked(method string) (Handler, bool) {
+	if h, ok := m.routes[method]; ok {
+		return h, true
+	}
+	if m.next < len(m.sequence) {
+		h := m.sequence[m.next]
+		m.next++
+		return h, true
+	}
+	if m.builtins {
+		if h, ok := m.builtin(method); ok {
+			return h, true
+		}
+	}
+	return nil, false
+}
+
+// report calls fail and absorbs the panic with which Ginkgo's Fail stops a
+// spec: the failure is recorded either way, and the call still returns its
+// typed error, also on a goroutine that is not the spec's (the wire fake's).
+func report(fail func(string, ...int), message string) {
+	defer func() { _ = recover() }()
+	fail(message, 2)
+}

@@ -1,0 +1,21 @@
+package mockpy_test
+
+import (
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"go.uber.org/goleak"
+
+	"github.com/pyharness/pyharness/isolation"
+)
+
+func TestMockpy(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Mockpy Suite")
+}
+
+var baseline goleak.Option
+
+var _ = BeforeSuite(func() { baseline = goleak.IgnoreCurrent() })
+var _ = AfterSuite(func() { Expect(isolation.FindLeakedGoroutines(baseline)).To(Succeed()) })

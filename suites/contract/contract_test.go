@@ -1,0 +1,108 @@
+package contract_test
+
+import (
+	"context"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/harness/contract"
+	"github.com/pyharness/pyharness/mockpy"
+	"github.com/pyharness/pyharness/realpy"
+	"github.com/pyharness/pyharness/wire"
+)
+
+func newMock() *mockpy.Interpreter {
+	py := mockpy.New(mockpy.WithFailHandler(Fail))
+	py.SetAllowUnhandledCalls(true) // the contract calls a method nobody serves
+	contract.InstallMock(py)
+	return py
+}
+
+func realOptions() []realpy.Option {
+	return []realpy.Option{
+		realpy.WithOutput(GinkgoWriter),
+		realpy.WithPythonPath(moduleDir),
+		realpy.WithModules(contract.ModuleName),
+	}
+}
+
+var _ = Describe("The interpreter contract", func() {
+	Describe("on the mock", harness.PythonMock, func() {
+		contract.Register(func(ctx context.Context) harness.Interpreter { return newMock() })
+	})
+
+	Describe("on the wire-level fake (realpy's client, mockpy's server, no Python)", harness.PythonMock, func() {
+		contract.Register(func(ctx context.Context) harness.Interpreter {
+			client, err := realpy.NewClient(ctx, newMock().Pipe())
+			Expect(err).NotTo(HaveOccurred())
+			return client
+		})
+	})
+
+	Describe("on a real worker", harness.Integration, harness.PythonReal, func() {
+		contract.Register(func(ctx context.Context) harness.Interpreter {
+			w, err := realpy.Start(ctx, realOptions()...)
+			Expect(err).NotTo(HaveOccurred())
+			return w
+		})
+	})
+
+	Describe("on a real pool of spawned workers", harness.Integration, harness.PythonReal, func() {
+		contract.Register(func(ctx context.Context) harness.Interpreter {
+			p, err := realpy.StartPool(ctx, append(realOptions(), realpy.WithSize(2))...)
+			DeferCleanup(p.Close)
+			Expect(err).NotTo(HaveOccurred())
+			return p
+		})
+	})
+
+	Describe("on a real pool forked from a zygote", harness.Integration, harness.PythonReal, func() {
+		contract.Register(func(ctx context.Context) harness.Interpreter {
+			p, err := realpy.StartPool(ctx, append(realOptions(), realpy.WithSize(2), realpy.WithStrategy(realpy.ZygoteFork))...)
+			DeferCleanup(p.Close)
+			Expect(err).NotTo(HaveOccurred())
+			return p
+		})
+	})
+})
+
+var _ = Describe("The contract catches a drifted mock", harness.PythonMock, func() {
+	DescribeTable("a mock that differs from Python fails the behaviour that covers it",
+		func(ctx SpecContext, behaviour string, drift func(*mockpy.Interpreter)) {
+			b := contract.Find(behaviour)
+			honest := newMock()
+			Expect(contract.Failure(ctx, b, honest)).To(Succeed(), "the honest mock keeps the contract")
+
+			drifted := newMock()
+			drift(drifted)
+			Expect(contract.Failure(ctx, b, drifted)).To(HaveOccurred(), "the drifted mock must break the contract")
+		},
+		Entry("an exception reported with the wrong type", "raises builtin exceptions with their type and message",
+			func(py *mockpy.Interpreter) { py.RouteToHandler("fail", mockpy.Raise("RuntimeError", "model")) }),
+		Entry("an unknown method answered with null", "types an unknown method and lives on",
+			func(py *mockpy.Interpreter) { py.RouteToHandler("no_such_method", mockpy.Respond(nil)) }),
+		Entry("big integers through float64", "round-trips integers beyond 2^53 exactly",
+			func(py *mockpy.Interpreter) {
+				py.RouteToHandler("echo", func(_ context.Context, call mockpy.Call) (any, error) {
+					var floats []float64
+					_ = call.Decode(&floats)
+					return floats, nil
+				})
+			}),
+		Entry("a crash that answers", "fails a call whose worker crashes with ErrWorkerExited",
+			func(py *mockpy.Interpreter) { py.RouteToHandler("crash", mockpy.Respond(nil)) }),
+		Entry("sessions ignored", "carries session ids: state is kept per session",
+			func(py *mockpy.Interpreter) {
+				n := 0
+				py.RouteToHandler("remember", func(context.Context, mockpy.Call) (any, error) { n++; return n, nil })
+			}),
+		Entry("a reply missing its traceback", "carries a traceback that ends with the exception",
+			func(py *mockpy.Interpreter) {
+				py.RouteToHandler("fail", func(context.Context, mockpy.Call) (any, error) {
+					return nil, &wire.PythonError{Kind: wire.KindException, Type: "ValueError", Message: "bad é"}
+				})
+			}),
+	)
+})
