@@ -95,4 +95,3 @@ func writeRaw(conn net.Conn, body []byte) error {
 	_, err = conn.Write(frame)
 	return err
 }
-
