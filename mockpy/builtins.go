@@ -22,6 +22,7 @@ func (m *Interpreter) builtin(method string) (Handler, bool) {
 			info := m.hello()
 			info["methods"] = m.methods()
 			info["modules"] = []string{}
+			info["sessions"] = m.sessionNames()
 			return info, nil
 		}, true
 	case "reset":
@@ -134,6 +135,16 @@ func (m *Interpreter) reset(_ context.Context, call Call) (any, error) {
 		return map[string]int{"cleared": 1}, nil
 	}
 	return map[string]int{"cleared": 0}, nil
+}
+
+func (m *Interpreter) sessionNames() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	names := []string{}
+	for name := range m.sessions {
+		names = append(names, name)
+	}
+	return names
 }
 
 // State returns the per-session state of session ("" for calls without

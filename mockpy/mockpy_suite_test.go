@@ -7,7 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 	"go.uber.org/goleak"
 
-	"github.com/pyharness/pyharness/isolation"
+	"github.com/pyharness/pyharness/isolation/leak"
 )
 
 func TestMockpy(t *testing.T) {
@@ -18,4 +18,4 @@ func TestMockpy(t *testing.T) {
 var baseline goleak.Option
 
 var _ = BeforeSuite(func() { baseline = goleak.IgnoreCurrent() })
-var _ = AfterSuite(func() { Expect(isolation.FindLeakedGoroutines(baseline)).To(Succeed()) })
+var _ = AfterSuite(func() { Expect(leak.FindLeakedGoroutines(baseline)).To(Succeed()) })

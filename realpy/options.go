@@ -43,6 +43,7 @@ type config struct {
 	retries         int
 	retryDelay      time.Duration
 	clock           clockwork.Clock
+	zygoteAddr      string
 }
 
 // Defaults of the options below.
@@ -188,3 +189,13 @@ func WithRetry(n int, delay time.Duration) Option {
 // WithClock sets the clock of the breaker and retry delays (a
 // clockwork.FakeClock in specs, so nothing sleeps for real).
 func WithClock(clock clockwork.Clock) Option { return func(c *config) { c.clock = clock } }
+
+// WithZygoteAddr makes a pool fork its workers from a zygote another process
+// started (Zygote.Addr), instead of starting its own: how parallel Ginkgo
+// processes share one pool host. The pool cannot restart that zygote.
+func WithZygoteAddr(addr string) Option {
+	return func(c *config) {
+		c.zygoteAddr = addr
+		c.strategy = ZygoteFork
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -169,11 +171,19 @@ func (p *Pool) workerOptions() []Option {
 }
 
 func (p *Pool) startZygote(ctx context.Context) error {
-	z, err := StartZygote(ctx, p.workerOptions()...)
+	var z *Zygote
+	var err error
+	if p.cfg.zygoteAddr != "" {
+		z, err = AttachZygote(ctx, p.cfg.zygoteAddr, p.workerOptions()...)
+	} else {
+		z, err = StartZygote(ctx, p.workerOptions()...)
+	}
 	if err != nil {
 		return err
 	}
-	p.spawned.Add(1)
+	if !z.Attached() {
+		p.spawned.Add(1)
+	}
 	p.zmu.Lock()
 	p.zygote = z
 	p.zmu.Unlock()
@@ -195,6 +205,11 @@ func (p *Pool) watchZygote(z *Zygote) {
 	case <-p.closing:
 		return
 	default:
+	}
+	if z.Attached() {
+		p.events.publish(Event{Kind: EventZygote, WorkerID: z.ID(), Pid: z.Pid(),
+			Cause: fmt.Errorf("realpy: the zygote at %s, owned by another process, is gone", p.cfg.zygoteAddr)})
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.startTimeout)
 	defer cancel()
@@ -568,7 +583,8 @@ func (p *Pool) callOnce(ctx context.Context, method string, args, reply any) err
 // can wait for a replacement instead of sleeping. Close it when done.
 func (p *Pool) Subscribe() *Subscription { return p.events.subscribe() }
 
-// Workers returns the workers of the pool now (busy or not).
+// Workers returns the workers of the pool now (busy or not), ordered by id,
+// so Workers()[0] is the same worker until it dies.
 func (p *Pool) Workers() []*Worker {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -576,6 +592,7 @@ func (p *Pool) Workers() []*Worker {
 	for m := range p.members {
 		ws = append(ws, m.w)
 	}
+	slices.SortFunc(ws, func(a, b *Worker) int { return strings.Compare(a.ID(), b.ID()) })
 	return ws
 }
 
@@ -585,6 +602,9 @@ func (p *Pool) Zygote() *Zygote {
 	defer p.zmu.Unlock()
 	return p.zygote
 }
+
+// Size returns the number of workers the pool keeps (WithSize).
+func (p *Pool) Size() int { return p.cfg.size }
 
 // Stats counts the pool's interpreters.
 func (p *Pool) Stats() PoolStats {

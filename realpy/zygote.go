@@ -26,11 +26,14 @@ import (
 // zygote. Code that is not fork-safe (threads started at import, some GPU
 // libraries) should use spawned workers (Start) instead.
 type Zygote struct {
-	id    string
-	cfg   *config
-	owner *Worker // the zygote process; its client is the owner's control channel
-	dir   string
-	path  string
+	id     string
+	cfg    *config
+	owner  *Worker // the zygote process, when this Zygote started it; nil when attached
+	ctl    *Client // the control channel: the owner's, or a control connection
+	exited <-chan struct{}
+	pid    int
+	dir    string
+	path   string
 
 	forks    atomic.Int64
 	mu       sync.Mutex
@@ -73,7 +76,8 @@ func StartZygote(ctx context.Context, opts ...Option) (*Zygote, error) {
 		return nil, err
 	}
 	owner := newWorker(id, cfg, conn, proc, true)
-	z := &Zygote{id: id, cfg: cfg, owner: owner, dir: dir, path: path, children: map[int]struct{}{}}
+	z := &Zygote{id: id, cfg: cfg, owner: owner, ctl: owner.client, exited: owner.Exited(),
+		pid: proc.pid(), dir: dir, path: path, children: map[int]struct{}{}}
 	if err := owner.client.handshake(ctx, "ping", nil); err != nil {
 		z.Close()
 		return nil, fmt.Errorf("realpy: start zygote: %w", err)
@@ -81,36 +85,71 @@ func StartZygote(ctx context.Context, opts ...Option) (*Zygote, error) {
 	return z, nil
 }
 
+// AttachZygote connects to a zygote another process started (its Addr), for
+// instance the suite-level pool host of parallel Ginkgo processes: Fork then
+// forks workers for this process. Close detaches without stopping the zygote.
+func AttachZygote(ctx context.Context, addr string, opts ...Option) (*Zygote, error) {
+	cfg := newConfig(opts)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", addr)
+	if err != nil {
+		return nil, fmt.Errorf("realpy: attach to zygote at %s: %w", addr, err)
+	}
+	ctl := newClient(conn, "zygote at "+addr, cfg.maxFrame, true, standaloneBroken)
+	if err := ctl.handshake(ctx, "control", nil); err != nil {
+		ctl.Close()
+		return nil, fmt.Errorf("realpy: attach to zygote at %s: %w", addr, err)
+	}
+	hello := ctl.Hello()
+	return &Zygote{id: hello.WorkerID + "-" + randomID(), cfg: cfg, ctl: ctl, exited: ctl.dead,
+		pid: hello.Pid, path: addr, children: map[int]struct{}{}}, nil
+}
+
 // ID returns the zygote's id; forked workers are named after it.
 func (z *Zygote) ID() string { return z.id }
 
 // Pid returns the zygote's process id.
-func (z *Zygote) Pid() int { return z.owner.Pid() }
+func (z *Zygote) Pid() int { return z.pid }
 
 // Addr returns the Unix socket path workers are forked through.
 func (z *Zygote) Addr() string { return z.path }
 
-// Exited is closed once the zygote process is gone.
-func (z *Zygote) Exited() <-chan struct{} { return z.owner.Exited() }
+// Exited is closed once the zygote process is gone (for an attached zygote:
+// once its control connection is).
+func (z *Zygote) Exited() <-chan struct{} { return z.exited }
 
-// Stdout and Stderr capture the zygote's output, and so its forked workers'.
-func (z *Zygote) Stdout() *gbytes.Buffer { return z.owner.Stdout() }
+// Stdout and Stderr capture the zygote's output, and so its forked workers',
+// when this process started it; an attached zygote's are empty.
+func (z *Zygote) Stdout() *gbytes.Buffer {
+	if z.owner == nil {
+		return gbytes.NewBuffer()
+	}
+	return z.owner.Stdout()
+}
 
 // Stderr: see Stdout.
-func (z *Zygote) Stderr() *gbytes.Buffer { return z.owner.Stderr() }
+func (z *Zygote) Stderr() *gbytes.Buffer {
+	if z.owner == nil {
+		return gbytes.NewBuffer()
+	}
+	return z.owner.Stderr()
+}
+
+// Attached reports whether another process owns the zygote.
+func (z *Zygote) Attached() bool { return z.owner == nil }
 
 // Forks returns how many workers were forked so far.
 func (z *Zygote) Forks() int64 { return z.forks.Load() }
 
 // Info returns the zygote's own description (children, preloads, modules).
 func (z *Zygote) Info(ctx context.Context, reply any) error {
-	return z.owner.Call(ctx, "info", nil, reply)
+	return z.ctl.Call(ctx, "info", nil, reply)
 }
 
 // Fork returns a new worker forked from the zygote, ready to serve (it has
 // answered the fork request as it would a ping). The caller closes it.
 func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
-	if err := z.owner.Err(); err != nil {
+	if err := z.ctl.Err(); err != nil {
 		return nil, fmt.Errorf("realpy: fork from zygote %s: %w", z.id, err)
 	}
 	n := z.forks.Add(1)
@@ -145,20 +184,33 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 // each. Idempotent and safe for concurrent use.
 func (z *Zygote) Close() error {
 	z.closeOnce.Do(func() {
-		z.closeErr = z.owner.Close()
-		z.watchers.Wait()
-		z.mu.Lock()
-		left := make([]int, 0, len(z.children))
-		for pid := range z.children {
-			left = append(left, pid)
+		if z.owner != nil {
+			z.closeErr = z.owner.Close() // the zygote kills and reaps its children
+		} else {
+			for _, pid := range z.liveChildren() {
+				_ = syscall.Kill(-pid, syscall.SIGKILL) // ours, though their parent is not
+			}
+			z.closeErr = z.ctl.Close()
 		}
-		z.mu.Unlock()
-		for _, pid := range left {
+		z.watchers.Wait()
+		for _, pid := range z.liveChildren() {
 			waitGone(pid, z.cfg.grace)
 		}
-		os.RemoveAll(z.dir)
+		if z.dir != "" {
+			os.RemoveAll(z.dir)
+		}
 	})
 	return z.closeErr
+}
+
+func (z *Zygote) liveChildren() []int {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	pids := make([]int, 0, len(z.children))
+	for pid := range z.children {
+		pids = append(pids, pid)
+	}
+	return pids
 }
 
 // waitGone waits up to d for a process that is not our child to end,
@@ -226,7 +278,7 @@ func (p *forkedProcess) watch() {
 		Code   int `json:"code"`
 		Signal int `json:"signal"`
 	}
-	if err := p.z.owner.Call(context.Background(), "wait", map[string]int{"pid": pid}, &st); err != nil {
+	if err := p.z.ctl.Call(context.Background(), "wait", map[string]int{"pid": pid}, &st); err != nil {
 		// The zygote is gone; its children die with it (PR_SET_PDEATHSIG).
 		waitGone(pid, p.z.cfg.grace)
 		st.Code, st.Signal = 128+int(syscall.SIGKILL), int(syscall.SIGKILL)
@@ -263,8 +315,8 @@ func (p *forkedProcess) signal(sig syscall.Signal) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.z.cfg.grace)
 	defer cancel()
-	err := p.z.owner.Call(ctx, "kill", map[string]int{"pid": p.pid(), "signal": int(sig)}, nil)
-	if err != nil && p.z.owner.Err() == nil {
+	err := p.z.ctl.Call(ctx, "kill", map[string]int{"pid": p.pid(), "signal": int(sig)}, nil)
+	if err != nil && p.z.ctl.Err() == nil {
 		return err
 	}
 	return nil // a dead zygote took its children with it

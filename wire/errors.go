@@ -160,3 +160,12 @@ type DecodeError struct{ Err error }
 
 func (e *DecodeError) Error() string { return "decode JSON reply: " + e.Err.Error() }
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// GomegaString shows the Python traceback in Gomega's failure messages
+// (Expect(err).NotTo(HaveOccurred()) prints it), without importing Gomega.
+func (e *PythonError) GomegaString() string {
+	if e.Traceback == "" {
+		return e.Error()
+	}
+	return e.Error() + "\n" + e.Traceback
+}

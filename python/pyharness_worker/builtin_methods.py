@@ -2,6 +2,7 @@
 
 import os
 import platform
+import reprlib
 import sys
 import time
 from typing import Any, Callable, Dict
@@ -58,6 +59,37 @@ def reset(args: Any) -> Dict[str, Any]:
     return {"cleared": req.worker.reset_sessions(session)}
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 200
+_REPR.maxlist = _REPR.maxdict = _REPR.maxset = _REPR.maxtuple = 50
+
+
+def _fingerprint(value: Any) -> str:
+    try:
+        return type(value).__name__ + ":" + _REPR.repr(value)
+    except Exception as exc:  # a repr that raises is still a fingerprint
+        return type(value).__name__ + ":<repr failed: " + type(exc).__name__ + ">"
+
+
+def state(args: Any) -> Dict[str, Any]:
+    """What a spec may leave behind in the interpreter: loaded modules, and a
+    fingerprint of every global of the handler modules (and of the modules
+    named in args["modules"])."""
+    worker = current().worker
+    names = list(worker.user_modules)
+    if isinstance(args, dict) and isinstance(args.get("modules"), list):
+        names += [m for m in args["modules"] if isinstance(m, str)]
+    globals_: Dict[str, Dict[str, str]] = {}
+    for name in names:
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        globals_[name] = {
+            key: _fingerprint(value) for key, value in list(vars(module).items()) if not key.startswith("__")
+        }
+    return {"modules": sorted(sys.modules), "globals": globals_}
+
+
 def shutdown(args: Any) -> None:
     """Reply, then exit with code 0 once the reply is written."""
     current().worker.stop()
@@ -68,5 +100,6 @@ METHODS: Dict[str, Callable[[Any], Any]] = {
     "ping": ping,
     "info": info,
     "reset": reset,
+    "state": state,
     "shutdown": shutdown,
 }

@@ -53,6 +53,19 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(self.w.call("remember", "e", session="s2")["result"], 2)
         self.assertEqual(self.w.call("reset")["result"], {"cleared": 2})
 
+    def test_state_fingerprints_modules_and_globals(self) -> None:
+        before = self.w.call("state")["result"]
+        self.assertIn("tests.sample_handlers", before["globals"])
+        self.assertIn("add", before["globals"]["tests.sample_handlers"])
+        import tests.sample_handlers as mod
+        mod.LEAKED = [1, 2]
+        try:
+            after = self.w.call("state")["result"]
+        finally:
+            del mod.LEAKED
+        self.assertEqual(after["globals"]["tests.sample_handlers"]["LEAKED"], "list:[1, 2]")
+        self.assertIn("tests.sample_handlers", after["modules"])
+
     def test_unknown_method(self) -> None:
         reply = self.w.call("nope")
         self.assertFalse(reply["ok"])

@@ -9,7 +9,7 @@ import (
 
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/harness/contract"
-	"github.com/pyharness/pyharness/isolation"
+	"github.com/pyharness/pyharness/isolation/leak"
 )
 
 // The same contract on every interpreter: the mock, the wire-level fake
@@ -33,14 +33,14 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
-	Expect(isolation.FindLeakedGoroutines(suiteBaseline)).To(Succeed())
-	Expect(isolation.OwnedProcesses()).To(BeEmpty())
+	Expect(leak.FindLeakedGoroutines(suiteBaseline)).To(Succeed())
+	Expect(leak.OwnedProcesses()).To(BeEmpty())
 })
 
 var _ = BeforeEach(func() {
 	specBaseline := goleak.IgnoreCurrent()
 	DeferCleanup(func() {
-		Expect(isolation.OwnedProcesses()).To(BeEmpty(), "a spec left processes behind")
-		Expect(isolation.FindLeakedGoroutines(specBaseline)).To(Succeed(), "a spec left goroutines behind")
+		Expect(leak.OwnedProcesses()).To(BeEmpty(), "a spec left processes behind")
+		Expect(leak.FindLeakedGoroutines(specBaseline)).To(Succeed(), "a spec left goroutines behind")
 	})
 })

@@ -9,7 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness/harness"
-	"github.com/pyharness/pyharness/isolation"
+	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -29,8 +29,8 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
-	Expect(isolation.FindLeakedGoroutines(suiteBaseline)).To(Succeed())
-	Expect(isolation.OwnedProcesses()).To(BeEmpty())
+	Expect(leak.FindLeakedGoroutines(suiteBaseline)).To(Succeed())
+	Expect(leak.OwnedProcesses()).To(BeEmpty())
 })
 
 // Registered first, so its cleanup runs last: after every worker a spec
@@ -38,8 +38,8 @@ var _ = AfterSuite(func() {
 var _ = BeforeEach(func() {
 	specBaseline := goleak.IgnoreCurrent()
 	DeferCleanup(func() {
-		Expect(isolation.OwnedProcesses()).To(BeEmpty(), "a spec left processes behind")
-		Expect(isolation.FindLeakedGoroutines(specBaseline)).To(Succeed(), "a spec left goroutines behind")
+		Expect(leak.OwnedProcesses()).To(BeEmpty(), "a spec left processes behind")
+		Expect(leak.FindLeakedGoroutines(specBaseline)).To(Succeed(), "a spec left goroutines behind")
 	})
 })
 

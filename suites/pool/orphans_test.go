@@ -16,7 +16,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/pyharness/pyharness/harness"
-	"github.com/pyharness/pyharness/isolation"
+	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -63,15 +63,15 @@ var _ = Describe("Orphan reaping", Serial, harness.Integration, harness.PythonRe
 
 		Eventually(owner.Kill()).Should(gexec.Exit(128 + 9))
 		for _, pid := range pids {
-			Expect(isolation.ProcessAlive(pid)).To(BeTrue(), "hung workers outlive their SIGKILLed owner")
+			Expect(leak.ProcessAlive(pid)).To(BeTrue(), "hung workers outlive their SIGKILLed owner")
 		}
 
 		p := startPool(ctx, realpy.WithSize(1)) // a new pool start reaps what the dead run left
 		for _, pid := range pids {
-			Expect(isolation.ProcessAlive(pid)).To(BeFalse(), "StartPool waits until orphans are gone")
+			Expect(leak.ProcessAlive(pid)).To(BeFalse(), "StartPool waits until orphans are gone")
 		}
 		Expect(p.Call(ctx, "ping", nil, nil)).To(Succeed())
-		Expect(isolation.ProcessesOwnedBy(owner.Command.Process.Pid)).To(BeEmpty())
+		Expect(leak.ProcessesOwnedBy(owner.Command.Process.Pid)).To(BeEmpty())
 	}, SpecTimeout(2*time.Minute))
 
 	It("leaves the interpreters of live runs alone", func(ctx SpecContext) {

@@ -16,7 +16,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/pyharness/pyharness/harness"
-	"github.com/pyharness/pyharness/isolation"
+	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/wire"
 )
@@ -37,7 +37,7 @@ var _ = Describe("Starting a worker", harness.Integration, harness.PythonReal, f
 
 	It("runs in a process group of its own, marked with its owner", func(ctx SpecContext) {
 		w := startWorker(ctx)
-		procs, err := isolation.OwnedProcesses()
+		procs, err := leak.OwnedProcesses()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(procs).To(ContainElement(And(
 			HaveField("Pid", w.Pid()),
@@ -203,11 +203,11 @@ var _ = Describe("Closing a worker", harness.Integration, harness.PythonReal, fu
 			w := startWorker(ctx)
 			var child int
 			Expect(w.Call(ctx, "spawn_child", nil, &child)).To(Succeed())
-			Expect(isolation.ProcessAlive(child)).To(BeTrue())
+			Expect(leak.ProcessAlive(child)).To(BeTrue())
 
 			end(w)
 			Eventually(w.Exited()).Should(BeClosed())
-			Eventually(func() bool { return isolation.ProcessAlive(child) }).Should(BeFalse())
+			Eventually(func() bool { return leak.ProcessAlive(child) }).Should(BeFalse())
 		},
 		Entry("on Close", func(w *realpy.Worker) { Expect(w.Close()).To(Succeed()) }, noHang),
 		Entry("when the worker crashes", func(w *realpy.Worker) {

@@ -1,0 +1,263 @@
+package leak
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.uber.org/goleak"
+)
+
+// Caller is what a snapshot needs of a Python worker: realpy.Worker and
+// mockpy.Interpreter both satisfy it.
+type Caller interface {
+	Call(ctx context.Context, method string, args, reply any) error
+}
+
+// Snapshot is the state of this process (and optionally of one Python
+// worker) at one moment.
+type Snapshot struct {
+	goroutines goleak.Option
+	processes  map[int]string
+	fds        map[int]string
+	env        map[string]string
+	temp       map[string]bool
+	python     *PythonState
+	opts       snapshotOptions
+}
+
+// PythonState is what a worker's `state` method reports.
+type PythonState struct {
+	Modules []string                     `json:"modules"`
+	Globals map[string]map[string]string `json:"globals"`
+}
+
+type snapshotOptions struct {
+	python     Caller
+	modules    []string
+	tempDirs   []string
+	ignoreEnv  []string
+	goroutines []goleak.Option
+}
+
+// SnapshotOption configures Take.
+type SnapshotOption func(*snapshotOptions)
+
+// WithPython also snapshots a worker: its loaded modules and the globals of
+// its handler modules (and of modules, if named).
+func WithPython(worker Caller, modules ...string) SnapshotOption {
+	return func(o *snapshotOptions) { o.python, o.modules = worker, modules }
+}
+
+// WithTempDirs watches these directories for new entries, besides os.TempDir().
+func WithTempDirs(dirs ...string) SnapshotOption {
+	return func(o *snapshotOptions) { o.tempDirs = append(o.tempDirs, dirs...) }
+}
+
+// IgnoreEnv leaves these environment variables out of the comparison.
+func IgnoreEnv(keys ...string) SnapshotOption {
+	return func(o *snapshotOptions) { o.ignoreEnv = append(o.ignoreEnv, keys...) }
+}
+
+// IgnoreGoroutines passes goleak options to the goroutine comparison.
+func IgnoreGoroutines(opts ...goleak.Option) SnapshotOption {
+	return func(o *snapshotOptions) { o.goroutines = append(o.goroutines, opts...) }
+}
+
+// Take records the current state.
+func Take(ctx context.Context, opts ...SnapshotOption) (*Snapshot, error) {
+	s := &Snapshot{goroutines: goleak.IgnoreCurrent(), env: Environ()}
+	for _, opt := range opts {
+		opt(&s.opts)
+	}
+	procs, err := OwnedProcesses()
+	if err != nil {
+		return nil, err
+	}
+	s.processes = map[int]string{}
+	for _, p := range procs {
+		s.processes[p.Pid] = p.Cmdline
+	}
+	if s.fds, err = OpenFDs(); err != nil {
+		return nil, err
+	}
+	s.temp = TempEntries(append([]string{os.TempDir()}, s.opts.tempDirs...)...)
+	if s.opts.python != nil {
+		s.python = &PythonState{}
+		args := map[string]any{"modules": s.opts.modules}
+		if err := s.opts.python.Call(ctx, "state", args, s.python); err != nil {
+			return nil, fmt.Errorf("leak: python state: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Diff is what changed between two snapshots; each line reads as a finding.
+type Diff struct {
+	Goroutines error    // goleak's report of new goroutines
+	Processes  []string // new processes
+	FDs        []string // newly opened file descriptors
+	TempFiles  []string // new entries in temp dirs
+	Env        []string // added, changed or removed variables
+	Modules    []string // newly imported Python modules
+	Globals    []string // added, changed or removed globals of handler modules
+}
+
+// Empty reports whether nothing changed.
+func (d *Diff) Empty() bool {
+	return d.Goroutines == nil && len(d.Processes)+len(d.FDs)+len(d.TempFiles)+len(d.Env)+len(d.Modules)+len(d.Globals) == 0
+}
+
+func (d *Diff) String() string {
+	if d.Empty() {
+		return "no contamination"
+	}
+	var b strings.Builder
+	section := func(title string, lines []string) {
+		if len(lines) == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "%s:\n", title)
+		for _, l := range lines {
+			fmt.Fprintf(&b, "  %s\n", l)
+		}
+	}
+	section("processes left running", d.Processes)
+	section("file descriptors left open", d.FDs)
+	section("files left in temp dirs", d.TempFiles)
+	section("environment changed", d.Env)
+	section("Python modules imported", d.Modules)
+	section("Python globals changed", d.Globals)
+	if d.Goroutines != nil {
+		fmt.Fprintf(&b, "goroutines left running:\n  %s\n", strings.ReplaceAll(d.Goroutines.Error(), "\n", "\n  "))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// Error makes a non-empty Diff usable as an error.
+func (d *Diff) Error() string { return "contamination detected:\n" + d.String() }
+
+// Err returns d as an error, nil when nothing changed.
+func (d *Diff) Err() error {
+	if d.Empty() {
+		return nil
+	}
+	return d
+}
+
+// Diff compares s (before) with after. Goroutines are compared live, now.
+func (s *Snapshot) Diff(after *Snapshot) *Diff {
+	d := &Diff{}
+	d.Goroutines = FindLeakedGoroutines(s.goroutines, s.opts.goroutines...)
+	for pid, cmd := range after.processes {
+		if _, ok := s.processes[pid]; !ok {
+			d.Processes = append(d.Processes, fmt.Sprintf("+ pid %d: %s", pid, cmd))
+		}
+	}
+	for fd, target := range after.fds {
+		if before, ok := s.fds[fd]; !ok || before != target {
+			d.FDs = append(d.FDs, fmt.Sprintf("+ fd %d -> %s", fd, target))
+		}
+	}
+	for path := range after.temp {
+		if !s.temp[path] {
+			d.TempFiles = append(d.TempFiles, "+ "+path)
+		}
+	}
+	for k, v := range after.env {
+		if slices.Contains(s.opts.ignoreEnv, k) {
+			continue
+		}
+		if old, ok := s.env[k]; !ok {
+			d.Env = append(d.Env, fmt.Sprintf("+ %s=%s", k, v))
+		} else if old != v {
+			d.Env = append(d.Env, fmt.Sprintf("~ %s: %q -> %q", k, old, v))
+		}
+	}
+	for k := range s.env {
+		if _, ok := after.env[k]; !ok && !slices.Contains(s.opts.ignoreEnv, k) {
+			d.Env = append(d.Env, "- "+k)
+		}
+	}
+	if s.python != nil && after.python != nil {
+		had := map[string]bool{}
+		for _, m := range s.python.Modules {
+			had[m] = true
+		}
+		for _, m := range after.python.Modules {
+			if !had[m] {
+				d.Modules = append(d.Modules, "+ "+m)
+			}
+		}
+		for mod, globals := range after.python.Globals {
+			before := s.python.Globals[mod]
+			for name, fp := range globals {
+				if old, ok := before[name]; !ok {
+					d.Globals = append(d.Globals, fmt.Sprintf("+ %s.%s = %s", mod, name, fp))
+				} else if old != fp {
+					d.Globals = append(d.Globals, fmt.Sprintf("~ %s.%s: %s -> %s", mod, name, old, fp))
+				}
+			}
+			for name := range before {
+				if _, ok := globals[name]; !ok {
+					d.Globals = append(d.Globals, fmt.Sprintf("- %s.%s", mod, name))
+				}
+			}
+		}
+	}
+	for _, lines := range [][]string{d.Processes, d.FDs, d.TempFiles, d.Env, d.Modules, d.Globals} {
+		sort.Strings(lines)
+	}
+	return d
+}
+
+// OpenFDs returns this process's open file descriptors and what they point to.
+func OpenFDs() (map[int]string, error) {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, fmt.Errorf("leak: list fds: %w", err)
+	}
+	fds := map[int]string{}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err != nil {
+			continue // the fd of the directory listing itself, closed meanwhile
+		}
+		fds[fd] = target
+	}
+	return fds, nil
+}
+
+// Environ returns the environment as a map.
+func Environ() map[string]string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env
+}
+
+// TempEntries returns the paths of the entries directly inside dirs.
+func TempEntries(dirs ...string) map[string]bool {
+	entries := map[string]bool{}
+	for _, dir := range dirs {
+		list, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range list {
+			entries[filepath.Join(dir, e.Name())] = true
+		}
+	}
+	return entries
+}

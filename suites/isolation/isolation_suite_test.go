@@ -1,0 +1,43 @@
+package isolation_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/realpy"
+)
+
+// The isolation modes, the shared suite pool, and proof that each check fails
+// when it should (offending specs run in a nested Ginkgo run of this binary).
+func TestIsolation(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Isolation Suite")
+}
+
+// nested is the offending spec a nested run executes, "" in the outer run.
+var nested = os.Getenv(nestedEnv)
+
+var _ = harness.SkipUnselectedIntegration()
+
+var python = harness.NewSharedPool(
+	realpy.WithSize(2),
+	realpy.WithPythonPath(testdata()),
+	realpy.WithModules("cart"),
+)
+
+// The shared pool checks goroutines and processes at the end of the suite
+// (specs here kill and replace its workers on purpose, so a per-spec
+// goroutine check would see the replacements).
+
+func testdata() string {
+	dir, err := filepath.Abs("testdata")
+	if err != nil {
+		panic(err)
+	}
+	return dir
+}
