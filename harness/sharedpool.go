@@ -13,6 +13,7 @@ import (
 
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
+	"github.com/pyharness/pyharness/realpy/container"
 	"go.uber.org/goleak"
 )
 
@@ -42,7 +43,9 @@ const (
 // checks that no interpreter it started is left. When integration specs are
 // not selected, it starts nothing (and still checks goroutines).
 type SharedPool struct {
-	opts []realpy.Option
+	opts    []realpy.Option
+	backend Backend
+	ctr     *container.Container
 
 	mu       sync.Mutex
 	host     *realpy.Zygote
@@ -52,9 +55,31 @@ type SharedPool struct {
 }
 
 type hostEntry struct {
-	Pid    int     `json:"pid"`
-	Addr   string  `json:"addr"`
-	WarmMS float64 `json:"warm_ms"`
+	Pid       int     `json:"pid"`
+	Addr      string  `json:"addr"`
+	WarmMS    float64 `json:"warm_ms"`
+	Container bool    `json:"container"`
+}
+
+// Backend says where the pool host runs.
+type Backend string
+
+const (
+	// ProcessBackend runs the zygote as a local process.
+	ProcessBackend Backend = "process"
+	// ContainerBackend runs it in a testcontainer (package realpy/container).
+	ContainerBackend Backend = "container"
+)
+
+// EnvBackend picks the backend of NewSharedPool: process (default) or container.
+const EnvBackend = "PYHARNESS_BACKEND"
+
+// BackendFromEnv returns the backend $PYHARNESS_BACKEND names (process by default).
+func BackendFromEnv() Backend {
+	if Backend(os.Getenv(EnvBackend)) == ContainerBackend {
+		return ContainerBackend
+	}
+	return ProcessBackend
 }
 
 type statsEntry struct {
@@ -65,24 +90,47 @@ type statsEntry struct {
 	WarmupMS float64 `json:"warmup_ms"`
 }
 
-// NewSharedPool registers the suite-level pool; opts configure the host and
-// each process's pool (WithSize is per process).
+// NewSharedPool registers the suite-level pool on the backend
+// $PYHARNESS_BACKEND names; opts configure the host and each process's pool
+// (WithSize is per process).
 func NewSharedPool(opts ...realpy.Option) *SharedPool {
-	sp := &SharedPool{opts: append([]realpy.Option{realpy.WithOutput(prefixedGinkgoWriter())}, opts...)}
+	return NewSharedPoolOn(BackendFromEnv(), opts...)
+}
+
+// NewSharedPoolOn is NewSharedPool on a given backend. On the container
+// backend, modules, preloads and WithPythonPath directories are served from
+// inside the container (the directories are mounted read-only).
+func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
+	sp := &SharedPool{backend: backend, opts: append([]realpy.Option{realpy.WithOutput(prefixedGinkgoWriter())}, opts...)}
 	SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		if !IntegrationSelected() {
 			return nil
 		}
 		start := time.Now()
-		host, err := realpy.StartZygote(ctx, sp.opts...)
-		Expect(err).NotTo(HaveOccurred(), "starting the suite's pool host")
+		var entry hostEntry
+		if sp.backend == ContainerBackend {
+			c, err := container.Run(ctx, container.WithSettings(realpy.ResolveOptions(sp.opts...)))
+			sp.mu.Lock()
+			sp.ctr = c
+			sp.mu.Unlock()
+			Expect(err).NotTo(HaveOccurred(), "starting the suite's pool host container")
+			entry = hostEntry{Addr: c.Addr(), Container: true, Pid: -1}
+		} else {
+			host, err := realpy.StartZygote(ctx, sp.opts...)
+			Expect(err).NotTo(HaveOccurred(), "starting the suite's pool host")
+			sp.mu.Lock()
+			sp.host = host
+			sp.mu.Unlock()
+			entry = hostEntry{Pid: host.Pid(), Addr: host.Addr()}
+		}
 		warm := time.Since(start)
 		sp.mu.Lock()
-		sp.host, sp.warmup = host, warm
+		sp.warmup = warm
 		sp.mu.Unlock()
-		entry, _ := json.Marshal(hostEntry{Pid: host.Pid(), Addr: host.Addr(), WarmMS: ms(warm)})
-		AddReportEntry(entryHost, string(entry), ReportEntryVisibilityNever)
-		return []byte(host.Addr())
+		entry.WarmMS = ms(warm)
+		raw, _ := json.Marshal(entry)
+		AddReportEntry(entryHost, string(raw), ReportEntryVisibilityNever)
+		return []byte(entry.Addr)
 	}, func(ctx SpecContext, addr []byte) {
 		sp.mu.Lock()
 		sp.baseline = goleak.IgnoreCurrent()
@@ -118,10 +166,13 @@ func NewSharedPool(opts ...realpy.Option) *SharedPool {
 		}
 	}, func(ctx SpecContext) {
 		sp.mu.Lock()
-		host := sp.host
+		host, ctr := sp.host, sp.ctr
 		sp.mu.Unlock()
 		if host != nil {
 			Expect(host.Close()).To(Succeed())
+		}
+		if ctr != nil {
+			Expect(ctr.Close(ctx)).To(Succeed())
 		}
 		Expect(leak.OwnedProcesses()).To(BeEmpty(), "interpreters left running at the end of the suite")
 	}, NodeTimeout(5*time.Minute))
@@ -173,6 +224,9 @@ func summarize(r Report) Summary {
 				if json.Unmarshal([]byte(e.StringRepresentation()), &h) == nil {
 					s.Hosts++
 					s.Spawned++
+					if h.Container {
+						s.Containers++
+					}
 				}
 			case entryStats:
 				var st statsEntry

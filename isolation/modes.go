@@ -257,7 +257,7 @@ func FullIsolation(pool func() *realpy.Pool) *FullMode {
 		m.worker = w
 		DeferCleanup(func() {
 			Expect(w.Close()).To(Succeed())
-			Expect(leak.ProcessAlive(w.Pid())).To(BeFalse(), "full isolation: the spec's worker outlived it")
+			Expect(w.Exited()).To(BeClosed(), "full isolation: the spec's worker outlived it")
 		})
 		ReportWorkerOnFailure(w)
 	}, NodeTimeout(time.Minute))
@@ -419,13 +419,10 @@ func PoolTesting(opts ...realpy.Option) *PoolMode {
 	BeforeAll(func(ctx SpecContext) {
 		p, err := realpy.StartPool(ctx, append([]realpy.Option{realpy.WithOutput(GinkgoWriter)}, opts...)...)
 		DeferCleanup(func() {
-			var pids []int
-			for _, w := range p.Workers() {
-				pids = append(pids, w.Pid())
-			}
+			workers := p.Workers()
 			Expect(p.Close()).To(Succeed())
-			for _, pid := range pids {
-				Expect(leak.ProcessAlive(pid)).To(BeFalse(), "pool testing: a worker outlived its pool")
+			for _, w := range workers {
+				Expect(w.Exited()).To(BeClosed(), "pool testing: a worker outlived its pool")
 			}
 		})
 		Expect(err).NotTo(HaveOccurred())

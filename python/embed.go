@@ -10,3 +10,8 @@ import "embed"
 //
 //go:embed pyharness_worker/*.py
 var Worker embed.FS
+
+// Dockerfile builds the worker image: ARG BASE picks the Python base image.
+//
+//go:embed Dockerfile
+var Dockerfile []byte

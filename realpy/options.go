@@ -199,3 +199,20 @@ func WithZygoteAddr(addr string) Option {
 		c.strategy = ZygoteFork
 	}
 }
+
+// Settings is the part of a set of options that a backend starting
+// interpreters elsewhere (a container) needs to honour.
+type Settings struct {
+	Modules    []string
+	PythonPath []string
+	Preload    []string
+	Env        []string
+	MaxFrame   int
+	RunID      string
+}
+
+// ResolveOptions applies opts and returns the resulting Settings.
+func ResolveOptions(opts ...Option) Settings {
+	c := newConfig(opts)
+	return Settings{Modules: c.modules, PythonPath: c.pythonPath, Preload: c.preload, Env: c.env, MaxFrame: c.maxFrame, RunID: c.runID}
+}

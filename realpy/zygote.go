@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -85,13 +86,23 @@ func StartZygote(ctx context.Context, opts ...Option) (*Zygote, error) {
 	return z, nil
 }
 
-// AttachZygote connects to a zygote another process started (its Addr), for
+// splitAddr reads a zygote address: "unix:/path", "tcp:host:port", or a path.
+func splitAddr(addr string) (network, address string) {
+	if rest, ok := strings.CutPrefix(addr, "tcp:"); ok {
+		return "tcp", rest
+	}
+	return "unix", strings.TrimPrefix(addr, "unix:")
+}
+
+// AttachZygote connects to a zygote another process started (its Addr, or
+// "tcp:host:port" for one in a container reached over a mapped port), for
 // instance the suite-level pool host of parallel Ginkgo processes: Fork then
 // forks workers for this process. Close detaches without stopping the zygote.
 func AttachZygote(ctx context.Context, addr string, opts ...Option) (*Zygote, error) {
 	cfg := newConfig(opts)
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", addr)
+	network, address := splitAddr(addr)
+	conn, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("realpy: attach to zygote at %s: %w", addr, err)
 	}
@@ -111,7 +122,8 @@ func (z *Zygote) ID() string { return z.id }
 // Pid returns the zygote's process id.
 func (z *Zygote) Pid() int { return z.pid }
 
-// Addr returns the Unix socket path workers are forked through.
+// Addr returns the address workers are forked through: a Unix socket path,
+// or "tcp:host:port".
 func (z *Zygote) Addr() string { return z.path }
 
 // Exited is closed once the zygote process is gone (for an attached zygote:
@@ -155,7 +167,8 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 	n := z.forks.Add(1)
 	id := z.id + "." + strconv.FormatInt(n, 10)
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", z.path)
+	network, address := splitAddr(z.path)
+	conn, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("realpy: fork from zygote %s: %w", z.id, err)
 	}
@@ -187,14 +200,20 @@ func (z *Zygote) Close() error {
 		if z.owner != nil {
 			z.closeErr = z.owner.Close() // the zygote kills and reaps its children
 		} else {
+			// The pids are the zygote's (maybe in a container's pid
+			// namespace): only the zygote may signal them.
+			ctx, cancel := context.WithTimeout(context.Background(), z.cfg.grace)
 			for _, pid := range z.liveChildren() {
-				_ = syscall.Kill(-pid, syscall.SIGKILL) // ours, though their parent is not
+				_ = z.ctl.Call(ctx, "kill", map[string]int{"pid": pid, "signal": int(syscall.SIGKILL)}, nil)
 			}
+			cancel()
 			z.closeErr = z.ctl.Close()
 		}
 		z.watchers.Wait()
-		for _, pid := range z.liveChildren() {
-			waitGone(pid, z.cfg.grace)
+		if z.owner != nil {
+			for _, pid := range z.liveChildren() {
+				waitGone(pid, z.cfg.grace)
+			}
 		}
 		if z.dir != "" {
 			os.RemoveAll(z.dir)
@@ -279,8 +298,11 @@ func (p *forkedProcess) watch() {
 		Signal int `json:"signal"`
 	}
 	if err := p.z.ctl.Call(context.Background(), "wait", map[string]int{"pid": pid}, &st); err != nil {
-		// The zygote is gone; its children die with it (PR_SET_PDEATHSIG).
-		waitGone(pid, p.z.cfg.grace)
+		// The zygote is gone (or we detached); its children die with it
+		// (PR_SET_PDEATHSIG), and one of ours is a local pid to wait for.
+		if p.z.owner != nil {
+			waitGone(pid, p.z.cfg.grace)
+		}
 		st.Code, st.Signal = 128+int(syscall.SIGKILL), int(syscall.SIGKILL)
 	} else {
 		p.z.mu.Lock()

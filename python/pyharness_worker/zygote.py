@@ -362,6 +362,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         except FileNotFoundError:
             pass
         listener.bind(args.listen)
+        os.chmod(args.listen, 0o666)  # reachable from the host through a bind mount
         address = "unix:" + args.listen
     else:
         host, _, port = args.listen_tcp.rpartition(":")
@@ -370,6 +371,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         listener.bind((host or "0.0.0.0", int(port)))
         address = "tcp:%s:%d" % listener.getsockname()[:2]
     listener.listen(128)
+    _log(f"listening on {address}")
     owner = socket.socket(fileno=args.fd) if args.fd is not None else None
     zygote = Zygote(listener, owner, args.zygote_id, args.max_frame, args.module, args.preload, address)
     try:

@@ -85,18 +85,18 @@ var _ = Describe("Isolation modes", func() {
 
 	Describe("full isolation", harness.Integration, func() {
 		mode := isolation.FullIsolation(func() *realpy.Pool { return python.Pool() })
-		var pids []int
+		var earlier []*realpy.Worker
 		for range 2 {
 			It("gives each spec a private worker, gone afterwards", func(ctx SpecContext) {
 				w := mode.Worker()
 				for _, m := range python.Pool().Workers() {
 					Expect(m.Pid()).NotTo(Equal(w.Pid()), "not a pool member")
 				}
-				for _, pid := range pids {
-					Expect(leak.ProcessAlive(pid)).To(BeFalse(), "the previous spec's worker is gone")
-					Expect(pid).NotTo(Equal(w.Pid()))
+				for _, e := range earlier {
+					Expect(e.Exited()).To(BeClosed(), "the previous spec's worker is gone")
+					Expect(e.ID()).NotTo(Equal(w.ID()))
 				}
-				pids = append(pids, w.Pid())
+				earlier = append(earlier, w)
 				Expect(w.Call(ctx, "ping", nil, nil)).To(Succeed())
 			}, SpecTimeout(time.Minute))
 		}

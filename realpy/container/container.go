@@ -1,0 +1,503 @@
+// Package container runs the pyharness worker in a testcontainer: one
+// container per suite holding a zygote that imports the handler modules (and
+// heavy preloads such as numpy) once and forks a worker per connection. It
+// has the shape of a testcontainers-go module:
+//
+//	c, err := container.Run(ctx,
+//		container.WithModules("sentiment"), container.WithHandlerDir("testdata"),
+//		container.WithPreload("numpy"))
+//	defer c.Close(ctx)           // also when err != nil: c may hold a container
+//	pool, err := c.StartPool(ctx, realpy.WithSize(4))
+//
+// Transports: a Unix socket in a bind-mounted host directory (the Linux
+// default) or a mapped TCP port (a remote DOCKER_HOST, Docker Desktop).
+//
+// Images: python/Dockerfile on ARG BASE (default python:3.12-slim, the
+// official image); $PYHARNESS_BASE_IMAGE or WithBaseImage picks another base,
+// such as the one ci/base-image builds from Debian's packages where no
+// registry is reachable. The worker image is tagged with a content hash of
+// the worker sources, the Dockerfile and the base, and built only when
+// missing.
+//
+// Cleanup: containers carry labels (run id, owner host and pid); every Run
+// first removes the containers of dead owners that are not marked for reuse,
+// so a run killed outright is cleaned up by the next one, with or without
+// Ryuk. With reuse (WithReuse, $PYHARNESS_REUSE=1) a second run attaches to
+// the warm container of the same content hash instead of starting one.
+package container
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/pyharness/pyharness/python"
+	"github.com/pyharness/pyharness/realpy"
+)
+
+// Environment variables the backend reads.
+const (
+	EnvBaseImage = "PYHARNESS_BASE_IMAGE" // base image of the worker image
+	EnvReuse     = "PYHARNESS_REUSE"      // 1: keep the container for the next run
+	DefaultBase  = "python:3.12-slim"
+)
+
+// Labels on every container the backend starts.
+const (
+	LabelManaged    = "org.pyharness.managed"
+	LabelRunID      = "org.pyharness.run-id"
+	LabelOwnerHost  = "org.pyharness.owner-host"
+	LabelOwnerPid   = "org.pyharness.owner-pid"
+	LabelOwnerStart = "org.pyharness.owner-start"
+	LabelReuse      = "org.pyharness.reuse"
+	LabelHash       = "org.pyharness.hash"
+)
+
+const (
+	socketDir = "/run/pyharness"
+	tcpPort   = "7777/tcp"
+	imageRepo = "pyharness-worker"
+)
+
+// Transport says how the host reaches the zygote in the container.
+type Transport string
+
+const (
+	// UnixSocket: a socket in a bind-mounted host directory (the default).
+	UnixSocket Transport = "unix"
+	// TCP: a mapped port, for a Docker engine on another host.
+	TCP Transport = "tcp"
+)
+
+// ErrDockerUnavailable says no Docker engine answered.
+var ErrDockerUnavailable = errors.New("docker is not reachable")
+
+type options struct {
+	base        string
+	transport   Transport
+	reuse       bool
+	modules     []string
+	preload     []string
+	handlerDirs []string
+	env         []string
+	maxFrame    int
+	runID       string
+	customizers []testcontainers.ContainerCustomizer
+}
+
+// Option configures Run. Options of this package and any
+// testcontainers.ContainerCustomizer can be passed to Run together.
+type Option func(*options)
+
+// Customize makes Option a testcontainers.ContainerCustomizer; Run applies
+// the options itself.
+func (o Option) Customize(*testcontainers.GenericContainerRequest) error { return nil }
+
+// WithBaseImage sets the base image the worker image is built on.
+func WithBaseImage(image string) Option { return func(o *options) { o.base = image } }
+
+// WithTransport picks UnixSocket (default) or TCP.
+func WithTransport(t Transport) Option { return func(o *options) { o.transport = t } }
+
+// WithReuse keeps the container after Close and attaches to it next time.
+func WithReuse(reuse bool) Option { return func(o *options) { o.reuse = reuse } }
+
+// WithModules names handler modules the container's workers serve.
+func WithModules(modules ...string) Option {
+	return func(o *options) { o.modules = append(o.modules, modules...) }
+}
+
+// WithPreload names modules the zygote imports once before forking.
+func WithPreload(modules ...string) Option {
+	return func(o *options) { o.preload = append(o.preload, modules...) }
+}
+
+// WithHandlerDir mounts a host directory (read-only) on the workers'
+// PYTHONPATH, where the modules of WithModules live.
+func WithHandlerDir(dirs ...string) Option {
+	return func(o *options) { o.handlerDirs = append(o.handlerDirs, dirs...) }
+}
+
+// WithSettings takes modules, preloads, handler directories, environment and
+// frame limit from realpy options, as the process backend would use them.
+func WithSettings(s realpy.Settings) Option {
+	return func(o *options) {
+		o.modules = append(o.modules, s.Modules...)
+		o.preload = append(o.preload, s.Preload...)
+		o.handlerDirs = append(o.handlerDirs, s.PythonPath...)
+		o.env = append(o.env, s.Env...)
+		if s.MaxFrame > 0 {
+			o.maxFrame = s.MaxFrame
+		}
+		if s.RunID != "" {
+			o.runID = s.RunID
+		}
+	}
+}
+
+// WithCustomizers passes testcontainers customizers through.
+func WithCustomizers(c ...testcontainers.ContainerCustomizer) Option {
+	return func(o *options) { o.customizers = append(o.customizers, c...) }
+}
+
+// Container is a running pyharness container.
+type Container struct {
+	*testcontainers.DockerContainer
+	addr   string
+	dir    string
+	reuse  bool
+	Image  string
+	Reused bool // attached to a container a previous run left warm
+}
+
+// Run starts (or, with reuse, finds) the container and returns once its
+// zygote listens. On error the returned Container may still hold a
+// container: Close it.
+func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Container, error) {
+	o := options{base: DefaultBase, transport: UnixSocket, reuse: os.Getenv(EnvReuse) == "1"}
+	if base := os.Getenv(EnvBaseImage); base != "" {
+		o.base = base
+	}
+	var passthrough []testcontainers.ContainerCustomizer
+	for _, opt := range opts {
+		if own, ok := opt.(Option); ok {
+			own(&o)
+		} else {
+			passthrough = append(passthrough, opt)
+		}
+	}
+	passthrough = append(passthrough, o.customizers...)
+	if o.runID == "" {
+		o.runID = realpy.NewRunID()
+	}
+
+	cli, err := Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	if _, err := ReapDead(ctx); err != nil {
+		return nil, err
+	}
+	image, err := EnsureImage(ctx, o.base)
+	if err != nil {
+		return nil, err
+	}
+
+	hash := configHash(image, o)
+	name := "pyharness-" + hash
+	c := &Container{Image: image, reuse: o.reuse}
+	if o.reuse {
+		root, err := cacheRoot()
+		if err != nil {
+			return nil, err
+		}
+		c.dir = filepath.Join(root, "containers", hash)
+		if err := os.MkdirAll(c.dir, 0o755); err != nil {
+			return nil, err
+		}
+		existing, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+			Filters: make(client.Filters).Add("name", "^/?"+name+"$")})
+		if err == nil && len(existing.Items) > 0 && existing.Items[0].State == container.StateRunning {
+			c.Reused = true
+		}
+	} else if c.dir, err = os.MkdirTemp("", "pyh-ctr-"); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(c.dir, 0o777); err != nil { // the container's user creates the socket
+		return nil, err
+	}
+
+	args := []string{"--zygote-id", name, "--run-id", o.runID}
+	if o.transport == TCP {
+		args = append(args, "--listen-tcp", "0.0.0.0:"+strings.TrimSuffix(tcpPort, "/tcp"))
+	} else {
+		args = append(args, "--listen", socketDir+"/zygote.sock")
+	}
+	if o.maxFrame > 0 {
+		args = append(args, "--max-frame", strconv.Itoa(o.maxFrame))
+	}
+	for _, m := range o.preload {
+		args = append(args, "--preload", m)
+	}
+	for _, m := range o.modules {
+		args = append(args, "--module", m)
+	}
+	pythonPath := []string{"/opt/pyharness"}
+	mounts := []mount.Mount{{Type: mount.TypeBind, Source: c.dir, Target: socketDir}}
+	for i, dir := range o.handlerDirs {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, err
+		}
+		target := fmt.Sprintf("/opt/handlers/%d", i)
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: abs, Target: target, ReadOnly: true})
+		pythonPath = append(pythonPath, target)
+	}
+	env := map[string]string{"PYTHONPATH": strings.Join(pythonPath, ":"), realpy.EnvRunID: o.runID}
+	for _, kv := range o.env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	start, _ := procStart(os.Getpid())
+	hostname, _ := os.Hostname()
+	customizers := []testcontainers.ContainerCustomizer{
+		testcontainers.WithCmd(args...),
+		testcontainers.WithEnv(env),
+		testcontainers.WithLabels(map[string]string{
+			LabelManaged:    "true",
+			LabelRunID:      o.runID,
+			LabelOwnerHost:  hostname,
+			LabelOwnerPid:   strconv.Itoa(os.Getpid()),
+			LabelOwnerStart: strconv.FormatUint(start, 10),
+			LabelReuse:      strconv.FormatBool(o.reuse),
+			LabelHash:       hash,
+		}),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.Mounts = append(hc.Mounts, mounts...)
+			hc.Init = nil
+		}),
+		testcontainers.WithWaitStrategy(wait.ForLog("listening on").WithStartupTimeout(2 * time.Minute)),
+	}
+	if o.transport == TCP {
+		customizers = append(customizers, testcontainers.WithExposedPorts(tcpPort))
+	}
+	if o.reuse {
+		customizers = append(customizers, testcontainers.WithReuseByName(name))
+	}
+	customizers = append(customizers, passthrough...)
+	ctr, err := testcontainers.Run(ctx, image, customizers...)
+	c.DockerContainer = ctr
+	if err != nil {
+		return c, fmt.Errorf("pyharness container: %w", err)
+	}
+	if o.transport == TCP {
+		endpoint, err := ctr.PortEndpoint(ctx, tcpPort, "")
+		if err != nil {
+			return c, fmt.Errorf("pyharness container: mapped port: %w", err)
+		}
+		c.addr = "tcp:" + endpoint
+	} else {
+		c.addr = "unix:" + filepath.Join(c.dir, "zygote.sock")
+	}
+	return c, nil
+}
+
+// Addr returns the zygote's address, for realpy.AttachZygote or
+// realpy.WithZygoteAddr.
+func (c *Container) Addr() string { return c.addr }
+
+// StartPool starts a pool whose workers are forked in the container.
+func (c *Container) StartPool(ctx context.Context, opts ...realpy.Option) (*realpy.Pool, error) {
+	return realpy.StartPool(ctx, append(opts, realpy.WithZygoteAddr(c.addr))...)
+}
+
+// Close removes the container, unless it is kept for reuse, and its socket
+// directory. Safe on a nil or partly started Container.
+func (c *Container) Close(ctx context.Context) error {
+	if c == nil {
+		return nil
+	}
+	var err error
+	if c.DockerContainer != nil && !c.reuse {
+		err = testcontainers.TerminateContainer(c.DockerContainer)
+	}
+	if c.dir != "" && !c.reuse {
+		os.RemoveAll(c.dir)
+	}
+	return err
+}
+
+// Client returns a Docker client, or an error that says how to get one.
+func Client(ctx context.Context) (*testcontainers.DockerClient, error) {
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%v): start Docker (for instance `sudo systemctl start docker`, or set DOCKER_HOST), or run on the process backend with PYHARNESS_BACKEND=process", ErrDockerUnavailable, err)
+	}
+	return cli, nil
+}
+
+// ReapDead removes the pyharness containers whose owner process, on this
+// host, is dead and that are not marked for reuse; it returns their ids.
+func ReapDead(ctx context.Context) ([]string, error) {
+	cli, err := Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", LabelManaged+"=true")})
+	if err != nil {
+		return nil, fmt.Errorf("pyharness containers: list: %w", err)
+	}
+	hostname, _ := os.Hostname()
+	var removed []string
+	for _, item := range list.Items {
+		l := item.Labels
+		if l[LabelReuse] == "true" || l[LabelOwnerHost] != hostname {
+			continue
+		}
+		pid, _ := strconv.Atoi(l[LabelOwnerPid])
+		started, _ := strconv.ParseUint(l[LabelOwnerStart], 10, 64)
+		if now, alive := procStart(pid); alive && now == started {
+			continue
+		}
+		if _, err := cli.ContainerRemove(ctx, item.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			return removed, fmt.Errorf("pyharness containers: remove %s: %w", item.ID, err)
+		}
+		removed = append(removed, item.ID)
+	}
+	return removed, nil
+}
+
+// List returns the ids of the pyharness containers present (running or not).
+func List(ctx context.Context) ([]string, error) {
+	cli, err := Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", LabelManaged+"=true")})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(list.Items))
+	for _, item := range list.Items {
+		ids = append(ids, item.ID)
+	}
+	return ids, nil
+}
+
+// EnsureImage returns the worker image for base, building it if missing.
+func EnsureImage(ctx context.Context, base string) (string, error) {
+	ctxTar, hash, err := buildContext(base)
+	if err != nil {
+		return "", err
+	}
+	image := imageRepo + ":" + hash
+	cli, err := Client(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer cli.Close()
+	if _, err := cli.ImageInspect(ctx, image); err == nil {
+		return image, nil
+	}
+	if _, err := cli.ImageInspect(ctx, base); err != nil {
+		return "", fmt.Errorf("pyharness image: base image %s is not present (%v): pull it, or build one from Debian's packages with ci/base-image and set %s", base, err, EnvBaseImage)
+	}
+	provider, err := testcontainers.NewDockerProvider()
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrDockerUnavailable, err)
+	}
+	defer provider.Close()
+	baseArg := base
+	req := testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
+		ContextArchive: bytes.NewReader(ctxTar),
+		Repo:           imageRepo,
+		Tag:            hash,
+		BuildArgs:      map[string]*string{"BASE": &baseArg},
+		KeepImage:      true,
+	}}
+	if _, err := provider.BuildImage(ctx, &req); err != nil {
+		return "", fmt.Errorf("pyharness image: build on %s: %w", base, err)
+	}
+	return image, nil
+}
+
+// buildContext returns the docker build context (Dockerfile and worker
+// sources) as a tar, and the content hash that tags the image.
+func buildContext(base string) ([]byte, string, error) {
+	files := map[string][]byte{"Dockerfile": python.Dockerfile}
+	err := fs.WalkDir(python.Worker, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(python.Worker, path)
+		files[path] = data
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	fmt.Fprintf(h, "base=%s\x00", base)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, name := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(files[name]))
+		h.Write(files[name])
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), ModTime: time.Unix(0, 0)}); err != nil {
+			return nil, "", err
+		}
+		if _, err := tw.Write(files[name]); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// configHash names a container by everything that makes it what it is.
+func configHash(image string, o options) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%v|%v|%v|%v|%d", image, o.transport, o.modules, o.preload, o.handlerDirs, o.env, o.maxFrame)
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func cacheRoot() (string, error) {
+	if dir := os.Getenv("PYHARNESS_CACHE_DIR"); dir != "" {
+		return dir, nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "pyharness"), nil
+}
+
+// procStart returns a process's start time in clock ticks since boot.
+func procStart(pid int) (uint64, bool) {
+	if pid <= 0 {
+		return 0, false
+	}
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, false
+	}
+	end := bytes.LastIndexByte(stat, ')')
+	if end < 0 {
+		return 0, false
+	}
+	fields := strings.Fields(string(stat[end+1:]))
+	if len(fields) < 20 || fields[0] == "Z" {
+		return 0, false
+	}
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	return start, err == nil
+}

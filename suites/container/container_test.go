@@ -1,0 +1,132 @@
+package container_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/realpy"
+	"github.com/pyharness/pyharness/realpy/container"
+)
+
+var timeout = SpecTimeout(5 * time.Minute)
+
+// run starts a container closed when the spec ends, also when Run fails.
+func run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) *container.Container {
+	GinkgoHelper()
+	c, err := container.Run(ctx, opts...)
+	DeferCleanup(func(ctx SpecContext) { Expect(c.Close(ctx)).To(Succeed()) })
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+// runKilledRun starts a container and waits to be killed with SIGKILL.
+func runKilledRun() {
+	c, err := container.Run(context.Background())
+	if err != nil {
+		os.Stdout.WriteString("error: " + err.Error() + "\n")
+		os.Exit(1)
+	}
+	os.Stdout.WriteString("container: " + c.GetContainerID() + "\n")
+	select {}
+}
+
+var _ = Describe("The container backend", harness.Integration, harness.PythonContainer, func() {
+	for _, transport := range []container.Transport{container.UnixSocket, container.TCP} {
+		It("serves a pool over "+string(transport)+" and removes the container on Close", func(ctx SpecContext) {
+			c, err := container.Run(ctx, container.WithTransport(transport))
+			Expect(err).NotTo(HaveOccurred())
+			id := c.GetContainerID()
+			Expect(c.Addr()).To(HavePrefix(string(transport) + ":"))
+
+			p, err := c.StartPool(ctx, realpy.WithSize(2))
+			Expect(err).NotTo(HaveOccurred())
+			var hello realpy.Hello
+			Expect(p.Call(ctx, "ping", nil, &hello)).To(Succeed())
+			Expect(hello.WorkerID).To(ContainSubstring("pyharness-"))
+			var back string
+			Expect(p.Call(ctx, "echo", "through the container", &back)).To(Succeed())
+			Expect(back).To(Equal("through the container"))
+			Expect(p.Stats()).To(And(HaveField("Spawned", BeZero()), HaveField("Forked", Equal(int64(2)))))
+			Expect(p.Close()).To(Succeed())
+
+			Expect(c.Close(ctx)).To(Succeed())
+			Expect(container.List(ctx)).NotTo(ContainElement(id))
+		}, timeout)
+	}
+
+	It("preloads numpy in the zygote and computes with it in forked workers", func(ctx SpecContext) {
+		c := run(ctx, container.WithPreload("numpy"), container.WithModules("numeric"), container.WithHandlerDir(testdata()))
+		p, err := c.StartPool(ctx, realpy.WithSize(2))
+		DeferCleanup(p.Close)
+		Expect(err).NotTo(HaveOccurred())
+
+		var info struct{ Loaded []string }
+		Expect(p.Zygote().Info(ctx, &info)).To(Succeed())
+		Expect(info.Loaded).To(ContainElement("numpy"), "imported once, before forking")
+
+		var mean float64
+		Expect(p.Call(ctx, "mean", []float64{1, 2, 3, 4}, &mean)).To(Succeed())
+		Expect(mean).To(Equal(2.5))
+		var product [][]float64
+		Expect(p.Call(ctx, "matmul", map[string]any{"a": [][]int{{1, 2}, {3, 4}}, "b": [][]int{{5}, {6}}}, &product)).To(Succeed())
+		Expect(product).To(Equal([][]float64{{17}, {39}}))
+	}, timeout)
+
+	It("attaches to the warm container of the same content hash when reuse is on", func(ctx SpecContext) {
+		first, err := container.Run(ctx, container.WithReuse(true))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { Expect(testcontainers.TerminateContainer(first.DockerContainer)).To(Succeed()) })
+
+		second, err := container.Run(ctx, container.WithReuse(true))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(second.Reused).To(BeTrue())
+		Expect(second.GetContainerID()).To(Equal(first.GetContainerID()))
+		Expect(second.Close(ctx)).To(Succeed(), "Close keeps a reused container")
+		Expect(container.List(ctx)).To(ContainElement(first.GetContainerID()))
+
+		p, err := second.StartPool(ctx, realpy.WithSize(1))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(p.Call(ctx, "ping", nil, nil)).To(Succeed())
+		Expect(p.Close()).To(Succeed())
+	}, timeout)
+
+	It("removes what a run killed with SIGKILL left behind", func(ctx SpecContext) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestContainer$")
+		cmd.Env = append(os.Environ(), childEnv+"=killed-run")
+		run, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(run.Kill)
+		Eventually(run).WithTimeout(3 * time.Minute).Should(gbytes.Say(`container: ([0-9a-f]+)\n`))
+		id := regexp.MustCompile(`container: ([0-9a-f]+)`).FindStringSubmatch(string(run.Out.Contents()))[1]
+
+		Eventually(run.Kill()).Should(gexec.Exit(128 + 9))
+		Expect(container.List(ctx)).To(ContainElement(id), "nothing removed it: no Ryuk, no cleanup")
+
+		removed, err := container.ReapDead(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(removed).To(ContainElement(id))
+		Expect(container.List(ctx)).NotTo(ContainElement(id))
+	}, timeout)
+
+	It("says how to fix a missing Docker instead of panicking", func(ctx SpecContext) {
+		// A child in a mount namespace where /run (and so docker.sock) is an
+		// empty tmpfs: no Docker engine to be found.
+		cmd := exec.Command("unshare", "-m", "sh", "-c", `mount -t tmpfs none /run && exec "$@"`, "sh", os.Args[0], "-test.run=^TestContainer$")
+		cmd.Env = append(os.Environ(), childEnv+"=no-docker", "DOCKER_HOST=")
+		session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session).WithTimeout(time.Minute).Should(gexec.Exit(3))
+		Expect(session.Out).To(gbytes.Say("docker is not reachable"))
+		Expect(session.Out).To(gbytes.Say("PYHARNESS_BACKEND=process"))
+	}, timeout)
+})
