@@ -2,6 +2,7 @@ package contract_test
 
 import (
 	"context"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -10,6 +11,7 @@ import (
 	"github.com/pyharness/pyharness/harness/contract"
 	"github.com/pyharness/pyharness/mockpy"
 	"github.com/pyharness/pyharness/realpy"
+	"github.com/pyharness/pyharness/realpy/container"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -65,6 +67,23 @@ var _ = Describe("The interpreter contract", func() {
 			Expect(err).NotTo(HaveOccurred())
 			return p
 		})
+	})
+})
+
+var _ = Describe("The interpreter contract on the container backend", Ordered, harness.Integration, harness.PythonContainer, func() {
+	var ctr *container.Container
+	BeforeAll(func(ctx SpecContext) {
+		var err error
+		ctr, err = container.Run(ctx, container.WithHandlerDir(moduleDir), container.WithModules(contract.ModuleName))
+		DeferCleanup(func(ctx SpecContext) { Expect(ctr.Close(ctx)).To(Succeed()) })
+		Expect(err).NotTo(HaveOccurred())
+	}, NodeTimeout(5*time.Minute))
+
+	contract.Register(func(ctx context.Context) harness.Interpreter {
+		p, err := ctr.StartPool(ctx, realpy.WithSize(2))
+		DeferCleanup(p.Close)
+		Expect(err).NotTo(HaveOccurred())
+		return p
 	})
 })
 
