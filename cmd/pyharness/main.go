@@ -19,6 +19,7 @@ const usage = `usage: pyharness <command> [flags]
 
 commands:
   bench    start interpreters with each strategy side by side; measure Fresh and ping
+           (--backend container: cold start and warm reuse of the container backend)
 `
 
 func main() {
@@ -53,6 +54,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	pings := fs.Int("pings", 10000, "pings (and bare echoes) to time")
 	seedSleep := fs.Duration("seed-sleep", 500*time.Millisecond, "pause between interpreters in the seed strategy")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	backend := fs.String("backend", "process", "process: start-up strategies side by side; container: cold start and warm reuse of the container backend")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -63,6 +65,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Forks:      *forks,
 		Pings:      *pings,
 		SeedSleep:  *seedSleep,
+		Backend:    *backend,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "pyharness bench: %v\n", err)

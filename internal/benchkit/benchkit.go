@@ -17,7 +17,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/testcontainers/testcontainers-go"
+
 	"github.com/pyharness/pyharness/realpy"
+	"github.com/pyharness/pyharness/realpy/container"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -29,6 +32,7 @@ type Config struct {
 	Forks      int           // Fresh calls to time
 	Pings      int           // pings (and bare echoes) to time
 	SeedSleep  time.Duration // the pause between interpreters of the seed strategy
+	Backend    string        // "process" (default) or "container"
 }
 
 // Result is one strategy's start-up.
@@ -52,6 +56,11 @@ type Report struct {
 	RawEchoP99US   float64  `json:"raw_echo_p99_us"`
 	PingOverRawP50 float64  `json:"ping_over_raw_p50"`
 	Python         string   `json:"python"`
+	Backend        string   `json:"backend"`
+	// Container backend: pool ready with a fresh container (image present),
+	// and attached to the warm container a previous run left (reuse).
+	ContainerColdMS float64 `json:"container_cold_ms,omitempty"`
+	ContainerWarmMS float64 `json:"container_warm_ms,omitempty"`
 }
 
 // heavyModule is a handler module whose import burns CPU, as importing a
@@ -88,7 +97,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Workers: cfg.Workers, ImportCPUMS: cfg.ImportCPU.Milliseconds(), Python: python}
+	rep := &Report{Workers: cfg.Workers, ImportCPUMS: cfg.ImportCPU.Milliseconds(), Python: python, Backend: "process"}
+	if cfg.Backend == "container" {
+		return runContainer(ctx, cfg, dir, rep)
+	}
 
 	start := time.Now()
 	single, err := realpy.StartPool(ctx, append(opts, realpy.WithSize(1), realpy.WithStrategy(realpy.ZygoteFork))...)
@@ -302,7 +314,12 @@ func (rep *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%.0f\t%d\t%d\t%s\t\n", r.Strategy, r.ReadyMS, r.Interpreters, r.Forked, ratio)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\none zygote worker ready: %.0f ms", rep.SingleMS)
+	if rep.Backend == "container" {
+		fmt.Fprintf(w, "\ncontainer backend: cold start (image present) %.0f ms, warm reuse %.0f ms, until %d forked workers are ready\n",
+			rep.ContainerColdMS, rep.ContainerWarmMS, rep.Workers)
+	} else {
+		fmt.Fprintf(w, "\none zygote worker ready: %.0f ms", rep.SingleMS)
+	}
 	if zygote > 0 && rep.SingleMS > 0 {
 		fmt.Fprintf(w, " (%d zygote workers: %.2fx of one)", rep.Workers, zygote/rep.SingleMS)
 	}
@@ -341,3 +358,84 @@ func closeQuietly(p *realpy.Pool) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+
+// runContainer measures the container backend: a cold start (image present,
+// new container) and a warm attach to a reused container, each until a pool
+// of cfg.Workers forked workers is ready; then pings through that pool.
+func runContainer(ctx context.Context, cfg Config, dir string, rep *Report) (*Report, error) {
+	rep.Backend = "container"
+	copts := []testcontainers.ContainerCustomizer{
+		container.WithHandlerDir(dir), container.WithModules("pyh_heavy"),
+		container.WithSettings(realpy.Settings{Env: []string{fmt.Sprintf("PYH_IMPORT_CPU=%f", cfg.ImportCPU.Seconds())}}),
+	}
+	if _, err := container.EnsureImage(ctx, baseImage()); err != nil {
+		return nil, err
+	}
+	ready := func(opts ...testcontainers.ContainerCustomizer) (time.Duration, *container.Container, error) {
+		start := time.Now()
+		c, err := container.Run(ctx, append(copts, opts...)...)
+		if err != nil {
+			return 0, c, err
+		}
+		p, err := c.StartPool(ctx, realpy.WithSize(cfg.Workers))
+		elapsed := time.Since(start)
+		if p != nil {
+			defer p.Close()
+		}
+		return elapsed, c, err
+	}
+	cold, c, err := ready()
+	if cerr := c.Close(ctx); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("container cold start: %w", err)
+	}
+	rep.ContainerColdMS = ms(cold)
+
+	_, first, err := ready(container.WithReuse(true)) // leaves a warm container
+	if err != nil {
+		terminate(first)
+		return nil, fmt.Errorf("container for reuse: %w", err)
+	}
+	defer terminate(first)
+	warm, second, err := ready(container.WithReuse(true))
+	if err != nil {
+		return nil, fmt.Errorf("container warm attach: %w", err)
+	}
+	if !second.Reused {
+		return nil, fmt.Errorf("container warm attach: the warm container was not reused")
+	}
+	rep.ContainerWarmMS = ms(warm)
+	rep.Results = append(rep.Results, Result{Strategy: "container-cold", ReadyMS: rep.ContainerColdMS, Interpreters: 1, Forked: int64(cfg.Workers)},
+		Result{Strategy: "container-warm", ReadyMS: rep.ContainerWarmMS, Interpreters: 0, Forked: int64(cfg.Workers)})
+
+	if cfg.Pings > 0 {
+		p, err := second.StartPool(ctx, realpy.WithSize(1))
+		if err != nil {
+			return nil, err
+		}
+		defer p.Close()
+		pings, echoes, err := timeRoundTrips(ctx, p, rep.Python, cfg.Pings)
+		if err != nil {
+			return nil, err
+		}
+		rep.PingP50US, rep.PingP99US = us(Percentile(pings, 50)), us(Percentile(pings, 99))
+		rep.RawEchoP50US, rep.RawEchoP99US = us(Percentile(echoes, 50)), us(Percentile(echoes, 99))
+		rep.PingOverRawP50 = rep.PingP50US / rep.RawEchoP50US
+	}
+	return rep, nil
+}
+
+func terminate(c *container.Container) {
+	if c != nil && c.DockerContainer != nil {
+		_ = testcontainers.TerminateContainer(c.DockerContainer)
+	}
+}
+
+func baseImage() string {
+	if base := os.Getenv(container.EnvBaseImage); base != "" {
+		return base
+	}
+	return container.DefaultBase
+}
