@@ -1,0 +1,75 @@
+// Package sentiment is a small service as a team would write it: production
+// Go code that asks Python (python/sentiment_handlers.py) to classify
+// reviews, through the call contract only, so that unit specs hand it a mock
+// and integration specs a real pool.
+package sentiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pyharness/pyharness/wire"
+)
+
+// Python is the call contract the service depends on (harness.Interpreter's
+// call half): a mockpy.Interpreter, a realpy.Worker or a realpy.Pool.
+type Python interface {
+	Call(ctx context.Context, method string, args, reply any) error
+}
+
+// Verdict is what the classifier says about a text.
+type Verdict struct {
+	Label string  `json:"label"` // positive, negative or neutral
+	Score float64 `json:"score"` // confidence in [0, 1]
+}
+
+// ErrEmpty: there is nothing to classify.
+var ErrEmpty = errors.New("sentiment: empty text")
+
+// ErrUnavailable: the Python side is down (crashed, hung, or closed); the
+// caller may retry later.
+var ErrUnavailable = errors.New("sentiment: classifier unavailable")
+
+// Classifier labels reviews.
+type Classifier struct{ py Python }
+
+// NewClassifier returns a classifier that calls py.
+func NewClassifier(py Python) *Classifier { return &Classifier{py: py} }
+
+// Classify labels one text.
+func (c *Classifier) Classify(ctx context.Context, text string) (Verdict, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return Verdict{}, ErrEmpty
+	}
+	var v Verdict
+	err := c.py.Call(ctx, "classify", map[string]string{"text": text}, &v)
+	switch {
+	case err == nil:
+		return v, nil
+	case errors.Is(err, wire.ErrWorkerExited), errors.Is(err, wire.ErrClosed), errors.Is(err, wire.ErrProtocol):
+		return Verdict{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	default:
+		return Verdict{}, fmt.Errorf("sentiment: classify: %w", err)
+	}
+}
+
+// Summary counts the labels of many reviews; a review that fails to classify
+// is counted under "error".
+func (c *Classifier) Summary(ctx context.Context, reviews []string) (map[string]int, error) {
+	counts := map[string]int{}
+	for _, r := range reviews {
+		v, err := c.Classify(ctx, r)
+		switch {
+		case errors.Is(err, ErrUnavailable), ctx.Err() != nil:
+			return counts, err
+		case err != nil:
+			counts["error"]++
+		default:
+			counts[v.Label]++
+		}
+	}
+	return counts, nil
+}
