@@ -180,7 +180,9 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 		doneC:   make(chan struct{}),
 	}
 	w := newWorker(id, z.cfg, conn, proc, false)
-	if err := w.client.handshake(ctx, "fork", map[string]string{"worker_id": id}); err != nil {
+	// owner_pid names this process as the fork's owner (the child's process
+	// name), for leak checks when several processes share one zygote.
+	if err := w.client.handshake(ctx, "fork", map[string]any{"worker_id": id, "owner_pid": os.Getpid()}); err != nil {
 		w.client.Close()
 		proc.abandon()
 		<-w.watchDone

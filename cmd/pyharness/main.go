@@ -1,5 +1,7 @@
-// Command pyharness is the pyharness command line: `pyharness bench` runs
-// interpreter start-up strategies side by side and measures round trips.
+// Command pyharness is the pyharness command line: `pyharness doctor`
+// checks the machine (Python, the worker, Docker, images, a live ping through
+// each backend) and `pyharness bench` runs interpreter start-up strategies
+// side by side and measures round trips.
 package main
 
 import (
@@ -18,6 +20,7 @@ import (
 const usage = `usage: pyharness <command> [flags]
 
 commands:
+  doctor   check Python, the worker, Docker and the images; print a fix for each failure
   bench    start interpreters with each strategy side by side; measure Fresh and ping
            (--backend container: cold start and warm reuse of the container backend)
 `
@@ -36,6 +39,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		return doctor(ctx, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -14,12 +14,17 @@ import (
 // realpy.EnvOwnerPid); it is inherited by whatever the worker spawns.
 const ownerMarker = "PYHARNESS_OWNER_PID"
 
+// forkedPrefix starts the name of a worker a zygote forked, followed by the
+// pid of the process that asked for it.
+const forkedPrefix = "pyh:"
+
 // Process is a live process found by a check.
 type Process struct {
 	Pid     int
 	PPid    int
 	Pgid    int
 	State   string // one-letter state from /proc/<pid>/stat, e.g. "S" or "Z"
+	Comm    string // the process name
 	Cmdline string
 }
 
@@ -28,9 +33,11 @@ func (p Process) String() string {
 }
 
 // OwnedProcesses returns the live processes this Go process is responsible
-// for: its own children (zombies included, since nobody reaped them), and
-// any process whose environment carries PYHARNESS_OWNER_PID=<our pid>, which
-// finds a worker's descendants too. An empty result means nothing leaked.
+// for: its own children (zombies included, since nobody reaped them), any
+// process whose environment carries PYHARNESS_OWNER_PID=<our pid>, which
+// finds a worker's descendants too, and workers a shared zygote forked for
+// us (named "pyh:<our pid>"; workers it forked for other processes are
+// theirs). An empty result means nothing leaked.
 func OwnedProcesses() ([]Process, error) {
 	return ProcessesOwnedBy(os.Getpid())
 }
@@ -60,6 +67,12 @@ func ProcessesOwnedBy(owner int) ([]Process, error) {
 		if p.State == "Z" {
 			continue // dead, waiting for a parent that is not ours to reap it
 		}
+		if forOwner, ok := strings.CutPrefix(p.Comm, forkedPrefix); ok {
+			if forOwner == strconv.Itoa(owner) {
+				found = append(found, p)
+			}
+			continue // a fork some other process asked for
+		}
 		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
 		if err != nil {
 			continue
@@ -87,9 +100,11 @@ func readProcess(pid int) (Process, bool) {
 	}
 	// pid (comm) state ppid pgrp ...; comm may contain spaces and parentheses.
 	end := bytes.LastIndexByte(stat, ')')
-	if end < 0 {
+	start := bytes.IndexByte(stat, '(')
+	if end < 0 || start < 0 || start > end {
 		return Process{}, false
 	}
+	comm := string(stat[start+1 : end])
 	fields := strings.Fields(string(stat[end+1:]))
 	if len(fields) < 3 {
 		return Process{}, false
@@ -102,6 +117,7 @@ func readProcess(pid int) (Process, bool) {
 		PPid:    ppid,
 		Pgid:    pgid,
 		State:   fields[0],
+		Comm:    comm,
 		Cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")),
 	}, true
 }

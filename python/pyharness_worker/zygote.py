@@ -36,6 +36,7 @@ from .handlers import handlers_of
 from .server import EXIT_OK, EXIT_START_FAILED, run
 
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 FIRST_FRAME_TIMEOUT = 10.0
 EXIT_CHILD_FAILED = 70
 
@@ -54,6 +55,16 @@ def _set_pdeathsig(sig: int) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: rely on EOF instead
+        pass
+
+
+def _set_name(name: str) -> None:
+    """Set the process name (comm, 15 bytes): how a leak check on the host
+    tells which process asked for this fork."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
+    except (OSError, AttributeError):
         pass
 
 
@@ -172,12 +183,14 @@ class Zygote:
             self.sel.register(conn.sock, selectors.EVENT_READ, conn)
         elif method == "fork":
             args = req.get("args") if isinstance(req.get("args"), dict) else {}
-            self.fork(conn, rid, str(args.get("worker_id") or f"{self.zygote_id}.{self.forked + 1}"))
+            owner = args.get("owner_pid")
+            self.fork(conn, rid, str(args.get("worker_id") or f"{self.zygote_id}.{self.forked + 1}"),
+                      owner if isinstance(owner, int) else None)
         else:
             conn.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", "first frame must be fork or control")})
             conn.close()
 
-    def fork(self, conn: Conn, rid: int, worker_id: str) -> None:
+    def fork(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int] = None) -> None:
         try:
             pid = os.fork()
         except OSError as exc:
@@ -185,15 +198,17 @@ class Zygote:
             conn.close()
             return
         if pid == 0:
-            self.become_worker(conn, rid, worker_id)
+            self.become_worker(conn, rid, worker_id, owner)
         self.forked += 1
         self.children[pid] = worker_id
         conn.close()
 
-    def become_worker(self, conn: Conn, rid: int, worker_id: str) -> None:
+    def become_worker(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int]) -> None:
         code = EXIT_CHILD_FAILED
         try:
             os.setpgid(0, 0)
+            if owner is not None:
+                _set_name(f"pyh:{owner}")
             _set_pdeathsig(signal.SIGKILL)
             if os.getppid() != self.pid:
                 os._exit(EXIT_CHILD_FAILED)

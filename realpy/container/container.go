@@ -501,3 +501,28 @@ func procStart(pid int) (uint64, bool) {
 	start, err := strconv.ParseUint(fields[19], 10, 64)
 	return start, err == nil
 }
+
+// ImageFor returns the name of the worker image for base, without building it.
+func ImageFor(base string) (string, error) {
+	_, hash, err := buildContext(base)
+	return imageRepo + ":" + hash, err
+}
+
+// ImagePresent reports whether the Docker engine has image.
+func ImagePresent(ctx context.Context, image string) (bool, error) {
+	cli, err := Client(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer cli.Close()
+	_, err = cli.ImageInspect(ctx, image)
+	return err == nil, nil
+}
+
+// BaseImage returns the base image in effect: $PYHARNESS_BASE_IMAGE, else DefaultBase.
+func BaseImage() string {
+	if base := os.Getenv(EnvBaseImage); base != "" {
+		return base
+	}
+	return DefaultBase
+}

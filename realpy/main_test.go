@@ -1,0 +1,23 @@
+package realpy
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestMain keeps the fast run Python-free: the runnable Examples of this
+// package start real interpreters, so they run only when integration specs
+// are selected (PYHARNESS_INTEGRATION=1, or a label filter naming
+// integration), or when -test.run names them.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	run := flag.Lookup("test.run")
+	filter := flag.Lookup("ginkgo.label-filter")
+	selected := os.Getenv("PYHARNESS_INTEGRATION") == "1" || (filter != nil && strings.Contains(filter.Value.String(), "integration"))
+	if run != nil && run.Value.String() == "" && !selected {
+		_ = run.Value.Set("^Test")
+	}
+	os.Exit(m.Run())
+}
