@@ -7,11 +7,11 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/testcontainers/testcontainers-go"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
+	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/realpy"
