@@ -41,13 +41,27 @@ func IntegrationSelected() bool {
 // suite, at the top level:
 //
 //	var _ = harness.SkipUnselectedIntegration()
+//
+// A spec counts as selected when PYHARNESS_INTEGRATION=1 or when a label
+// filter was given and the spec's own labels match it (so
+// --label-filter=python:container selects specs labelled both integration
+// and python:container).
 func SkipUnselectedIntegration() bool {
 	ginkgo.BeforeEach(func() {
-		if slices.Contains(ginkgo.CurrentSpecReport().Labels(), IntegrationLabel) && !IntegrationSelected() {
+		labels := ginkgo.CurrentSpecReport().Labels()
+		if slices.Contains(labels, IntegrationLabel) && !specSelected(labels) {
 			ginkgo.Skip(SkipMessage)
 		}
 	})
 	return true
+}
+
+func specSelected(labels []string) bool {
+	if os.Getenv(EnvIntegration) == "1" {
+		return true
+	}
+	filter := ginkgo.GinkgoLabelFilter()
+	return filter != "" && ginkgo.Labels(labels).MatchesLabelFilter(filter)
 }
 
 // SkipMessage says how to run a skipped integration spec.

@@ -84,6 +84,13 @@ func findOrphans() ([]Orphan, error) {
 	return found, nil
 }
 
+// ProcessStartTime returns when a live process started, in clock ticks since
+// boot; with its pid it names a process even after the pid is reused.
+func ProcessStartTime(pid int) (uint64, bool) {
+	start, _, ok := procStart(pid)
+	return start, ok
+}
+
 // ownerAlive reports whether owner still runs and is the process that
 // started a child at childStart (a pid reused by a newer process is not).
 func ownerAlive(owner int, childStart uint64) bool {

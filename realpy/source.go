@@ -24,7 +24,7 @@ func WorkerSource() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	root, err := cacheRoot()
+	root, err := CacheDir()
 	if err != nil {
 		return "", err
 	}
@@ -62,7 +62,9 @@ func WorkerSource() (string, error) {
 	return final, nil
 }
 
-func cacheRoot() (string, error) {
+// CacheDir is where pyharness keeps files between runs: $PYHARNESS_CACHE_DIR,
+// else pyharness under the user cache directory (or the temp directory).
+func CacheDir() (string, error) {
 	if dir := os.Getenv("PYHARNESS_CACHE_DIR"); dir != "" {
 		return dir, nil
 	}

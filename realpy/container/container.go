@@ -205,7 +205,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 	name := "pyharness-" + hash
 	c := &Container{Image: image, reuse: o.reuse}
 	if o.reuse {
-		root, err := cacheRoot()
+		root, err := realpy.CacheDir()
 		if err != nil {
 			return nil, err
 		}
@@ -256,7 +256,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
-	start, _ := procStart(os.Getpid())
+	start, _ := realpy.ProcessStartTime(os.Getpid())
 	hostname, _ := os.Hostname()
 	customizers := []testcontainers.ContainerCustomizer{
 		testcontainers.WithCmd(args...),
@@ -342,10 +342,9 @@ func ReapDead(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer cli.Close()
-	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: make(client.Filters).Add("label", LabelManaged+"=true")})
+	list, err := listManaged(ctx, cli)
 	if err != nil {
-		return nil, fmt.Errorf("pyharness containers: list: %w", err)
+		return nil, err
 	}
 	hostname, _ := os.Hostname()
 	var removed []string
@@ -356,7 +355,7 @@ func ReapDead(ctx context.Context) ([]string, error) {
 		}
 		pid, _ := strconv.Atoi(l[LabelOwnerPid])
 		started, _ := strconv.ParseUint(l[LabelOwnerStart], 10, 64)
-		if now, alive := procStart(pid); alive && now == started {
+		if now, alive := realpy.ProcessStartTime(pid); alive && now == started {
 			continue
 		}
 		if _, err := cli.ContainerRemove(ctx, item.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
@@ -374,8 +373,7 @@ func List(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer cli.Close()
-	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: make(client.Filters).Add("label", LabelManaged+"=true")})
+	list, err := listManaged(ctx, cli)
 	if err != nil {
 		return nil, err
 	}
@@ -384,6 +382,15 @@ func List(ctx context.Context) ([]string, error) {
 		ids = append(ids, item.ID)
 	}
 	return ids, nil
+}
+
+func listManaged(ctx context.Context, cli *testcontainers.DockerClient) (client.ContainerListResult, error) {
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", LabelManaged+"=true")})
+	if err != nil {
+		return list, fmt.Errorf("pyharness containers: list: %w", err)
+	}
+	return list, nil
 }
 
 // EnsureImage returns the worker image for base, building it if missing.
@@ -470,37 +477,6 @@ func configHash(image string, o options) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-func cacheRoot() (string, error) {
-	if dir := os.Getenv("PYHARNESS_CACHE_DIR"); dir != "" {
-		return dir, nil
-	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "pyharness"), nil
-}
-
-// procStart returns a process's start time in clock ticks since boot.
-func procStart(pid int) (uint64, bool) {
-	if pid <= 0 {
-		return 0, false
-	}
-	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0, false
-	}
-	end := bytes.LastIndexByte(stat, ')')
-	if end < 0 {
-		return 0, false
-	}
-	fields := strings.Fields(string(stat[end+1:]))
-	if len(fields) < 20 || fields[0] == "Z" {
-		return 0, false
-	}
-	start, err := strconv.ParseUint(fields[19], 10, 64)
-	return start, err == nil
-}
 
 // ImageFor returns the name of the worker image for base, without building it.
 func ImageFor(base string) (string, error) {

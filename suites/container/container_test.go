@@ -40,7 +40,8 @@ func runKilledRun() {
 	select {}
 }
 
-var _ = Describe("The container backend", harness.Integration, harness.PythonContainer, func() {
+// Serial: the specs check that no container of ours exists, a global state.
+var _ = Describe("The container backend", Serial, harness.Integration, harness.PythonContainer, func() {
 	for _, transport := range []container.Transport{container.UnixSocket, container.TCP} {
 		It("serves a pool over "+string(transport)+" and removes the container on Close", func(ctx SpecContext) {
 			c, err := container.Run(ctx, container.WithTransport(transport))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/harness/contract"
+	"github.com/pyharness/pyharness/isolation"
 	"github.com/pyharness/pyharness/isolation/leak"
 )
 
@@ -37,10 +38,4 @@ var _ = AfterSuite(func() {
 	Expect(leak.OwnedProcesses()).To(BeEmpty())
 })
 
-var _ = BeforeEach(func() {
-	specBaseline := goleak.IgnoreCurrent()
-	DeferCleanup(func() {
-		Expect(leak.OwnedProcesses()).To(BeEmpty(), "a spec left processes behind")
-		Expect(leak.FindLeakedGoroutines(specBaseline)).To(Succeed(), "a spec left goroutines behind")
-	})
-})
+var _ = isolation.VerifyNoLeaksPerSpec()

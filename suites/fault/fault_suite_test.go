@@ -6,10 +6,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness/harness"
-	"github.com/pyharness/pyharness/isolation/leak"
+	"github.com/pyharness/pyharness/isolation"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -22,26 +21,7 @@ func TestFault(t *testing.T) {
 
 var _ = harness.SkipUnselectedIntegration()
 
-var suiteBaseline goleak.Option
-
-var _ = BeforeSuite(func() {
-	suiteBaseline = goleak.IgnoreCurrent()
-})
-
-var _ = AfterSuite(func() {
-	Expect(leak.FindLeakedGoroutines(suiteBaseline)).To(Succeed())
-	Expect(leak.OwnedProcesses()).To(BeEmpty())
-})
-
-// Registered first, so its cleanup runs last: after every worker a spec
-// started has been closed, nothing may be left.
-var _ = BeforeEach(func() {
-	specBaseline := goleak.IgnoreCurrent()
-	DeferCleanup(func() {
-		Expect(leak.OwnedProcesses()).To(BeEmpty(), "a spec left processes behind")
-		Expect(leak.FindLeakedGoroutines(specBaseline)).To(Succeed(), "a spec left goroutines behind")
-	})
-})
+var _ = isolation.VerifyNoLeaks()
 
 // startWorker starts a real worker serving the test handlers, closed when
 // the spec ends however it ends.

@@ -7,10 +7,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness/harness"
-	"github.com/pyharness/pyharness/isolation/leak"
+	"github.com/pyharness/pyharness/isolation"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -27,22 +26,7 @@ func TestPool(t *testing.T) {
 
 var _ = harness.SkipUnselectedIntegration()
 
-var suiteBaseline goleak.Option
-
-var _ = BeforeSuite(func() { suiteBaseline = goleak.IgnoreCurrent() })
-
-var _ = AfterSuite(func() {
-	Expect(leak.FindLeakedGoroutines(suiteBaseline)).To(Succeed())
-	Expect(leak.OwnedProcesses()).To(BeEmpty())
-})
-
-var _ = BeforeEach(func() {
-	specBaseline := goleak.IgnoreCurrent()
-	DeferCleanup(func() {
-		Expect(leak.OwnedProcesses()).To(BeEmpty(), "a spec left processes behind")
-		Expect(leak.FindLeakedGoroutines(specBaseline)).To(Succeed(), "a spec left goroutines behind")
-	})
-})
+var _ = isolation.VerifyNoLeaks()
 
 func testdata() string {
 	GinkgoHelper()
