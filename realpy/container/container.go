@@ -477,7 +477,6 @@ func configHash(image string, o options) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-
 // ImageFor returns the name of the worker image for base, without building it.
 func ImageFor(base string) (string, error) {
 	_, hash, err := buildContext(base)
