@@ -59,6 +59,7 @@ type Client struct {
 	onBroken   func(cause error) error
 
 	hello Hello
+	oob   []byte // ancillary data (SCM_RIGHTS) to send with the next write, once
 }
 
 // cancelledCall is the cause a Client breaks with when a call's context ends
@@ -347,7 +348,13 @@ func (c *Client) write(ctx context.Context, frame []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetWriteDeadline(time.Unix(1, 0)) })
-	_, err := c.conn.Write(frame)
+	var err error
+	if uc, ok := c.conn.(*net.UnixConn); ok && c.oob != nil {
+		_, _, err = uc.WriteMsgUnix(frame, c.oob, nil)
+		c.oob = nil
+	} else {
+		_, err = c.conn.Write(frame)
+	}
 	if !stop() && err == nil {
 		// The context ended during the write; the deadline it set would
 		// break the next write, and the caller abandons the connection.

@@ -116,7 +116,8 @@ func (w *Worker) Pid() int { return w.proc.pid() }
 func (w *Worker) Hello() Hello { return w.client.Hello() }
 
 // Stdout returns everything the worker wrote to stdout, as a gbytes.Buffer
-// (closed when the process ends). A forked worker writes to its zygote's.
+// (closed when the process ends). A worker forked from a zygote in a
+// container (over TCP) writes to the zygote's instead.
 func (w *Worker) Stdout() *gbytes.Buffer { return w.proc.stdout() }
 
 // Stderr returns everything the worker wrote to stderr, as a gbytes.Buffer.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -130,8 +131,9 @@ func (z *Zygote) Addr() string { return z.path }
 // once its control connection is).
 func (z *Zygote) Exited() <-chan struct{} { return z.exited }
 
-// Stdout and Stderr capture the zygote's output, and so its forked workers',
-// when this process started it; an attached zygote's are empty.
+// Stdout and Stderr capture the zygote's own output when this process
+// started it (an attached zygote's are empty). Workers forked over a Unix
+// socket have their own (Worker.Stdout); over TCP theirs go to the zygote's.
 func (z *Zygote) Stdout() *gbytes.Buffer {
 	if z.owner == nil {
 		return gbytes.NewBuffer()
@@ -179,10 +181,30 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 		exitedC: make(chan struct{}),
 		doneC:   make(chan struct{}),
 	}
+	// Over a Unix socket the worker's stdout and stderr come back to us: two
+	// pipes travel with the fork request (SCM_RIGHTS) and the child writes to
+	// them. Over TCP (a container) they stay with the zygote.
+	var writeEnds []*os.File
+	if network == "unix" {
+		outW, errW, err := proc.capture(id)
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("realpy: fork from zygote %s: %w", z.id, err)
+		}
+		writeEnds = []*os.File{outW, errW}
+	}
 	w := newWorker(id, z.cfg, conn, proc, false)
+	if writeEnds != nil {
+		w.client.oob = unix.UnixRights(int(writeEnds[0].Fd()), int(writeEnds[1].Fd()))
+	}
+
 	// owner_pid names this process as the fork's owner (the child's process
 	// name), for leak checks when several processes share one zygote.
-	if err := w.client.handshake(ctx, "fork", map[string]any{"worker_id": id, "owner_pid": os.Getpid()}); err != nil {
+	err = w.client.handshake(ctx, "fork", map[string]any{"worker_id": id, "owner_pid": os.Getpid()})
+	for _, f := range writeEnds { // the child holds its own copies once the request is sent
+		f.Close()
+	}
+	if err != nil {
 		w.client.Close()
 		proc.abandon()
 		<-w.watchDone
@@ -264,11 +286,69 @@ type forkedProcess struct {
 	id       atomic.Int64
 	once     sync.Once
 	out, err *gbytes.Buffer
+	readers  []*os.File     // read ends of the worker's stdout and stderr pipes
+	copies   sync.WaitGroup // copying them into out and err
 	exitedC  chan struct{}
 	doneC    chan struct{}
 	code     int
 	sig      syscall.Signal
 	gone     atomic.Bool
+}
+
+// capture makes the pipes the worker's stdout and stderr will go to, starts
+// copying them into out and err (and the WithOutput writer), and returns
+// their write ends.
+func (p *forkedProcess) capture(id string) (outW, errW *os.File, err error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, nil, err
+	}
+	p.readers = []*os.File{outR, errR}
+	for i, r := range p.readers {
+		var dst io.Writer = p.out
+		stream := "stdout"
+		if i == 1 {
+			dst, stream = p.err, "stderr"
+		}
+		if p.z.cfg.output != nil {
+			dst = io.MultiWriter(dst, prefixed(p.z.cfg.output, "["+id+" "+stream+"] "))
+		}
+		p.copies.Add(1)
+		go func() {
+			defer p.copies.Done()
+			_, _ = io.Copy(dst, r)
+		}()
+	}
+	return outW, errW, nil
+}
+
+// drain waits for the output copies to reach EOF (bounded: a grandchild may
+// hold the pipes), then closes the read ends.
+func (p *forkedProcess) drain() {
+	done := make(chan struct{})
+	go func() {
+		p.copies.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(p.z.cfg.grace)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		for _, r := range p.readers {
+			r.Close() // unblocks the copies
+		}
+		<-done
+	}
+	for _, r := range p.readers {
+		r.Close()
+	}
 }
 
 // start begins watching the forked process with the given pid.
@@ -317,6 +397,7 @@ func (p *forkedProcess) watch() {
 
 func (p *forkedProcess) finish() {
 	p.gone.Store(true)
+	p.drain()
 	p.out.Close()
 	p.err.Close()
 	close(p.exitedC)

@@ -31,7 +31,7 @@ import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION
-from .framing import FrameTooLarge, ProtocolViolation, dumps, encode_frame, loads, read_frame
+from .framing import HEADER, FrameTooLarge, ProtocolViolation, dumps, encode_frame, loads, read_exact, read_frame
 from .handlers import handlers_of
 from .server import EXIT_OK, EXIT_START_FAILED, run
 
@@ -96,6 +96,28 @@ class Conn:
 
     def read(self) -> Any:
         return loads(read_frame(self.raw, self.max_frame))
+
+    def read_with_fds(self, maxfds: int) -> Tuple[Any, List[int]]:
+        """Read one frame and the file descriptors sent with its first bytes
+        (SCM_RIGHTS over a Unix socket; none over TCP)."""
+        fds: List[int] = []
+        header = b""
+        if self.sock.family == socket.AF_UNIX:
+            data, fds, _, _ = socket.recv_fds(self.sock, HEADER.size, maxfds)
+            if not data:
+                raise EOFError("end of stream")
+            header = data
+        rest = read_exact(self.raw, HEADER.size - len(header)) if len(header) < HEADER.size else b""
+        header += rest
+        if len(header) < HEADER.size:
+            raise ProtocolViolation("stream ended inside a frame header")
+        (size,) = HEADER.unpack(header)
+        if size > self.max_frame:
+            raise FrameTooLarge(size, self.max_frame)
+        payload = read_exact(self.raw, size)
+        if len(payload) != size:
+            raise ProtocolViolation(f"stream ended inside a {size}-byte frame")
+        return loads(payload), list(fds)
 
     def send(self, envelope: Dict[str, Any]) -> None:
         self.sock.sendall(encode_frame(dumps(envelope), self.max_frame))
@@ -166,12 +188,19 @@ class Zygote:
         sock.settimeout(FIRST_FRAME_TIMEOUT)
         conn = Conn(sock, self.max_frame)
         try:
-            req = conn.read()
+            req, fds = conn.read_with_fds(2)
         except (EOFError, ProtocolViolation, OSError) as exc:
             _log(f"dropping a connection without a valid first frame: {exc}")
             conn.close()
             return
         sock.settimeout(None)
+        try:
+            self._accepted(conn, req, fds)
+        finally:
+            for fd in fds:  # the child keeps its own copies
+                os.close(fd)
+
+    def _accepted(self, conn: "Conn", req: Any, fds: List[int]) -> None:
         rid = req.get("id") if isinstance(req, dict) else None
         method = req.get("method") if isinstance(req, dict) else None
         if not isinstance(rid, int):
@@ -185,12 +214,14 @@ class Zygote:
             args = req.get("args") if isinstance(req.get("args"), dict) else {}
             owner = args.get("owner_pid")
             self.fork(conn, rid, str(args.get("worker_id") or f"{self.zygote_id}.{self.forked + 1}"),
-                      owner if isinstance(owner, int) else None)
+                      owner if isinstance(owner, int) else None, fds if len(fds) == 2 else [])
         else:
             conn.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", "first frame must be fork or control")})
             conn.close()
 
-    def fork(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int] = None) -> None:
+    def fork(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int] = None, output: List[int] = ()) -> None:
+        """Fork a worker serving conn; output, when given, is the pair of
+        descriptors its stdout and stderr go to (pipes of the requester)."""
         try:
             pid = os.fork()
         except OSError as exc:
@@ -198,15 +229,23 @@ class Zygote:
             conn.close()
             return
         if pid == 0:
-            self.become_worker(conn, rid, worker_id, owner)
+            self.become_worker(conn, rid, worker_id, owner, output)
         self.forked += 1
         self.children[pid] = worker_id
         conn.close()
 
-    def become_worker(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int]) -> None:
+    def become_worker(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int], output: List[int]) -> None:
         code = EXIT_CHILD_FAILED
         try:
             os.setpgid(0, 0)
+            if output:
+                for stream in (sys.stdout, sys.stderr):
+                    stream.flush()
+                os.dup2(output[0], 1)
+                os.dup2(output[1], 2)
+                for fd in output:
+                    if fd > 2:
+                        os.close(fd)
             if owner is not None:
                 _set_name(f"pyh:{owner}")
             _set_pdeathsig(signal.SIGKILL)

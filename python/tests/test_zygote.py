@@ -87,6 +87,23 @@ class ZygoteTest(unittest.TestCase):
         self.assertEqual(sorted(info["children"]), sorted([pid_a, pid_b]))
         self.assertEqual(info["forked"], 2)
 
+    def test_output_goes_to_descriptors_sent_with_the_fork(self) -> None:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+        sock.connect(self.path)
+        body = json.dumps({"id": 1, "method": "fork", "args": {"worker_id": "z1.out"}}).encode()
+        socket.send_fds(sock, [HEADER.pack(len(body)) + body], [out_w, err_w])
+        os.close(out_w)
+        os.close(err_w)
+        self.assertTrue(recv(sock)["ok"])
+        self.assertEqual(call(sock, 2, "print", {"stdout": "to my pipe", "stderr": "to my err"})["result"], None)
+        sock.shutdown(socket.SHUT_WR)
+        with os.fdopen(out_r, "rb") as out, os.fdopen(err_r, "rb") as err:
+            self.assertEqual(out.read(), b"to my pipe\n")
+            self.assertEqual(err.read(), b"to my err\n")
+
     def test_wait_answers_when_the_child_is_reaped(self) -> None:
         sock, pid = self.fork("z1.c")
         send(self.owner, 5, "wait", {"pid": pid})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -340,6 +341,27 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 			Expect(b.Close()).To(Succeed())
 			Expect(p.Workers()).To(HaveLen(1), "fresh workers are not pool members")
 		}
+	}, noHang)
+
+	It("captures each forked worker's own stdout and stderr", func(ctx SpecContext) {
+		out := gbytes.NewBuffer()
+		p := startPool(ctx, realpy.WithSize(1), realpy.WithStrategy(realpy.ZygoteFork), realpy.WithOutput(out))
+		a, err := p.Fresh(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(a.Close)
+		b, err := p.Fresh(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(b.Close)
+
+		Expect(a.Call(ctx, "print", map[string]string{"stdout": "from a", "stderr": "warning a"}, nil)).To(Succeed())
+		Expect(b.Call(ctx, "print", map[string]string{"stdout": "from b"}, nil)).To(Succeed())
+		Eventually(a.Stdout()).Should(gbytes.Say("from a"))
+		Eventually(a.Stderr()).Should(gbytes.Say("warning a"))
+		Eventually(b.Stdout()).Should(gbytes.Say("from b"))
+		Expect(a.Stdout().Contents()).NotTo(ContainSubstring("from b"), "each worker has its own")
+		Eventually(out).Should(gbytes.Say(regexp.QuoteMeta("[" + a.ID() + " stdout] from a")))
+
+		Expect(a.Call(ctx, "crash", map[string]any{"code": 4, "stderr": "dying words"}, nil)).To(MatchError(ContainSubstring("dying words")))
 	}, noHang)
 
 	It("fails calls after Close with ErrClosed", func(ctx SpecContext) {
