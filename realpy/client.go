@@ -59,7 +59,8 @@ type Client struct {
 	onBroken   func(cause error) error
 
 	hello Hello
-	oob   []byte // ancillary data (SCM_RIGHTS) to send with the next write, once
+	oob   []byte         // ancillary data (SCM_RIGHTS) to send with the next write, once
+	bg    sync.WaitGroup // idle probes still reading their reply
 }
 
 // cancelledCall is the cause a Client breaks with when a call's context ends
@@ -398,16 +399,7 @@ func (c *Client) probe(ctx context.Context) error {
 		}
 		select {
 		case c.slot <- struct{}{}:
-			c.mu.Lock()
-			c.holding = true
-			c.mu.Unlock()
-			defer c.release()
-			req := wire.Request{ID: c.nextID.Add(1), Method: "ping"}
-			frame, err := encodeFrame(req, c.maxFrame)
-			if err != nil {
-				return err
-			}
-			return c.roundTrip(ctx, req, frame, nil)
+			return c.idleProbe(ctx)
 		default:
 		}
 		c.mu.Lock()
@@ -442,6 +434,53 @@ func (c *Client) probe(ctx context.Context) error {
 		case <-c.dead:
 			return c.deadErr
 		}
+	}
+}
+
+// idleProbe pings a worker no call is using; the caller holds the slot. The
+// reply is read on a goroutine that keeps the slot until it comes (or the
+// connection breaks), so a probe that gives up leaves the stream intact and
+// the miss counts like any other: no read is ever cut short mid-frame.
+func (c *Client) idleProbe(ctx context.Context) error {
+	c.mu.Lock()
+	c.holding = true
+	c.mu.Unlock()
+	req := wire.Request{ID: c.nextID.Add(1), Method: "ping"}
+	frame, err := encodeFrame(req, c.maxFrame)
+	if err == nil {
+		err = c.write(ctx, frame)
+	}
+	if err != nil {
+		err = c.fail(ctx, "ping (probe)", err)
+		c.release()
+		return err
+	}
+	result := make(chan error, 1)
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		defer c.release()
+		for {
+			resp, err := c.readOne(context.Background())
+			if err != nil {
+				result <- c.fail(context.Background(), "ping (probe)", err)
+				return
+			}
+			if resp.ID == req.ID {
+				result <- decodeReply(resp, nil)
+				return
+			}
+			if err := c.dispatch(resp); err != nil {
+				result <- c.fail(context.Background(), "ping (probe)", err)
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-result:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -538,5 +577,6 @@ func (c *Client) Close() error {
 	c.closed.Store(true)
 	c.breakWith(errClosing)
 	<-c.readerDone
+	c.bg.Wait()
 	return nil
 }

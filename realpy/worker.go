@@ -263,6 +263,7 @@ func (w *Worker) close() error {
 	}
 	w.client.breakWith(errClosing)
 	<-w.client.readerDone
+	w.client.bg.Wait()
 	<-w.watchDone
 	<-w.proc.done()
 	return nil

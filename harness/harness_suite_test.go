@@ -1,0 +1,72 @@
+package harness
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
+	. "github.com/onsi/gomega"
+)
+
+func TestHarness(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Harness Suite")
+}
+
+func entry(name, value string) types.ReportEntry {
+	return types.ReportEntry{Name: name, Value: types.WrapEntryValue(value)}
+}
+
+var _ = Describe("The suite summary", func() {
+	It("adds up hosts, processes, interpreters and warm-up from report entries", func() {
+		report := types.Report{RunTime: 2 * time.Second, SpecReports: types.SpecReports{
+			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pid":7,"addr":"/tmp/z.sock","warm_ms":120,"container":true}`)}},
+			{ReportEntries: types.ReportEntries{entry(entryStats, `{"process":1,"host_pid":7,"spawned":0,"forked":3,"warmup_ms":150}`)}},
+			{ReportEntries: types.ReportEntries{entry(entryStats, `{"process":2,"host_pid":7,"spawned":0,"forked":4,"warmup_ms":50}`)}},
+			{ReportEntries: types.ReportEntries{entry("unrelated", "x")}},
+		}}
+		s := summarize(report)
+		Expect(s.Hosts).To(Equal(1))
+		Expect(s.Containers).To(Equal(1))
+		Expect(s.Processes).To(Equal(2))
+		Expect(s.HostPids).To(HaveLen(1))
+		Expect(s.Spawned).To(Equal(int64(1)), "the host")
+		Expect(s.Forked).To(Equal(int64(7)))
+		Expect(s.Warmup).To(Equal(200 * time.Millisecond))
+		Expect(s.WarmupShare).To(BeNumerically("~", 0.05, 1e-9), "200 ms over 2 processes x 2 s")
+		Expect(s.String()).To(ContainSubstring("1 pool host(s), 2 process(es) attached; interpreters: 1 spawned, 7 forked; 1 container(s)"))
+		Expect(s.String()).To(ContainSubstring("(5.0%)"))
+	})
+
+	It("counts two hosts when two processes each started one", func() {
+		report := types.Report{SpecReports: types.SpecReports{
+			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pid":7}`)}},
+			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pid":8}`)}},
+		}}
+		Expect(summarize(report).Hosts).To(Equal(2))
+	})
+})
+
+var _ = Describe("Selection", func() {
+	It("selects integration specs with PYHARNESS_INTEGRATION=1", func() {
+		GinkgoT().Setenv(EnvIntegration, "1")
+		Expect(IntegrationSelected()).To(BeTrue())
+		Expect(specSelected([]string{IntegrationLabel})).To(BeTrue())
+	})
+
+	It("does not select them without a filter or the variable", func() {
+		GinkgoT().Setenv(EnvIntegration, "")
+		if GinkgoLabelFilter() == "" {
+			Expect(IntegrationSelected()).To(BeFalse())
+			Expect(specSelected([]string{IntegrationLabel})).To(BeFalse())
+		}
+	})
+
+	It("names the backend from the environment", func() {
+		GinkgoT().Setenv(EnvBackend, "container")
+		Expect(BackendFromEnv()).To(Equal(ContainerBackend))
+		GinkgoT().Setenv(EnvBackend, "")
+		Expect(BackendFromEnv()).To(Equal(ProcessBackend))
+	})
+})
