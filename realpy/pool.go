@@ -304,14 +304,10 @@ func (p *Pool) replace(old string) {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval = 50*time.Millisecond, 5*time.Second
 	for {
+		// Not cancelled when the pool closes: a fork cut short mid-handshake
+		// would leave a child nobody waits for. Close waits for this start
+		// (bounded by the start timeout) and then closes the new worker.
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.startTimeout)
-		go func() {
-			select {
-			case <-p.closing:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		m, err := p.startMember(ctx, false)
 		cancel()
 		p.mu.Lock()
