@@ -1,14 +1,9 @@
 package realpy
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/pyharness/pyharness/python"
 )
@@ -77,30 +72,9 @@ func CacheDir() (string, error) {
 
 // embeddedWorker returns the hash of the embedded sources and their contents.
 func embeddedWorker() (string, map[string][]byte, error) {
-	files := map[string][]byte{}
-	err := fs.WalkDir(python.Worker, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := fs.ReadFile(python.Worker, path)
-		files[path] = data
-		return err
-	})
+	files, err := python.WorkerFiles()
 	if err != nil {
-		return "", nil, fmt.Errorf("realpy: read embedded worker: %w", err)
+		return "", nil, fmt.Errorf("realpy: %w", err)
 	}
-	if len(files) == 0 {
-		return "", nil, errors.New("realpy: no embedded worker sources")
-	}
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, name := range names {
-		fmt.Fprintf(h, "%s\x00%d\x00", name, len(files[name]))
-		h.Write(files[name])
-	}
-	return hex.EncodeToString(h.Sum(nil)), files, nil
+	return python.Hash(files), files, nil
 }

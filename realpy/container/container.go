@@ -34,10 +34,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -433,30 +431,14 @@ func EnsureImage(ctx context.Context, base string) (string, error) {
 // buildContext returns the docker build context (Dockerfile and worker
 // sources) as a tar, and the content hash that tags the image.
 func buildContext(base string) ([]byte, string, error) {
-	files := map[string][]byte{"Dockerfile": python.Dockerfile}
-	err := fs.WalkDir(python.Worker, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := fs.ReadFile(python.Worker, path)
-		files[path] = data
-		return err
-	})
+	files, err := python.WorkerFiles()
 	if err != nil {
 		return nil, "", err
 	}
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	h := sha256.New()
-	fmt.Fprintf(h, "base=%s\x00", base)
+	files["Dockerfile"] = python.Dockerfile
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, name := range names {
-		fmt.Fprintf(h, "%s\x00%d\x00", name, len(files[name]))
-		h.Write(files[name])
+	for _, name := range python.Names(files) {
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), ModTime: time.Unix(0, 0)}); err != nil {
 			return nil, "", err
 		}
@@ -467,7 +449,7 @@ func buildContext(base string) ([]byte, string, error) {
 	if err := tw.Close(); err != nil {
 		return nil, "", err
 	}
-	return buf.Bytes(), hex.EncodeToString(h.Sum(nil))[:16], nil
+	return buf.Bytes(), python.Hash(files, "base="+base)[:16], nil
 }
 
 // configHash names a container by everything that makes it what it is.
