@@ -120,9 +120,10 @@ var _ = Describe("The container backend", Serial, harness.Integration, harness.P
 	}, timeout)
 
 	It("says how to fix a missing Docker instead of panicking", func(ctx SpecContext) {
-		// A child in a mount namespace where /run (and so docker.sock) is an
+		// A child in user and mount namespaces of its own (no privilege needed)
+		// where /run (and so docker.sock) is an
 		// empty tmpfs: no Docker engine to be found.
-		cmd := exec.Command("unshare", "-m", "sh", "-c", `mount -t tmpfs none /run && exec "$@"`, "sh", os.Args[0], "-test.run=^TestContainer$")
+		cmd := exec.Command("unshare", "--map-root-user", "--mount", "sh", "-c", `mount -t tmpfs none /run && exec "$@"`, "sh", os.Args[0], "-test.run=^TestContainer$")
 		cmd.Env = append(os.Environ(), childEnv+"=no-docker", "DOCKER_HOST=")
 		session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
