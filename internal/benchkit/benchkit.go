@@ -364,13 +364,16 @@ func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
 // of cfg.Workers forked workers is ready; then pings through that pool.
 func runContainer(ctx context.Context, cfg Config, dir string, rep *Report) (*Report, error) {
 	rep.Backend = "container"
+	hostPython := rep.Python
 	copts := []testcontainers.ContainerCustomizer{
 		container.WithHandlerDir(dir), container.WithModules("pyh_heavy"),
 		container.WithSettings(realpy.Settings{Env: []string{fmt.Sprintf("PYH_IMPORT_CPU=%f", cfg.ImportCPU.Seconds())}}),
 	}
-	if _, err := container.EnsureImage(ctx, baseImage()); err != nil {
+	image, err := container.EnsureImage(ctx, baseImage())
+	if err != nil {
 		return nil, err
 	}
+	rep.Python = "container image " + image + " (bare echo on the host's " + rep.Python + ")"
 	ready := func(opts ...testcontainers.ContainerCustomizer) (time.Duration, *container.Container, error) {
 		start := time.Now()
 		c, err := container.Run(ctx, append(copts, opts...)...)
@@ -416,7 +419,7 @@ func runContainer(ctx context.Context, cfg Config, dir string, rep *Report) (*Re
 			return nil, err
 		}
 		defer p.Close()
-		pings, echoes, err := timeRoundTrips(ctx, p, rep.Python, cfg.Pings)
+		pings, echoes, err := timeRoundTrips(ctx, p, hostPython, cfg.Pings)
 		if err != nil {
 			return nil, err
 		}
