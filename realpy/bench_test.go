@@ -2,16 +2,11 @@ package realpy_test
 
 import (
 	"context"
-	"net"
-	"os"
-	"os/exec"
-	"slices"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pyharness/pyharness/internal/benchkit"
 	"github.com/pyharness/pyharness/realpy"
-	"github.com/pyharness/pyharness/wire"
 )
 
 // BenchmarkPing is one ping round trip through realpy: encode, frame, write,
@@ -47,43 +42,16 @@ func BenchmarkBareEcho(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	source, err := realpy.WorkerSource()
+	e, err := benchkit.StartBareEcho(python)
 	if err != nil {
 		b.Fatal(err)
 	}
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	local, remote := os.NewFile(uintptr(fds[0]), "go"), os.NewFile(uintptr(fds[1]), "python")
-	conn, err := net.FileConn(local)
-	local.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(python, "-m", "pyharness_worker.bare_echo", "--fd", "3")
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+source)
-	cmd.ExtraFiles = []*os.File{remote}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	remote.Close()
-	defer func() {
-		conn.Close() // EOF ends the echo loop
-		_ = cmd.Wait()
-	}()
-
-	payload := []byte(`{"id":1,"method":"ping","args":null}`)
-	frame, _ := wire.AppendFrame(nil, payload, wire.DefaultMaxFrame)
+	defer e.Close()
 	samples := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		if _, err := conn.Write(frame); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := wire.ReadFrame(conn, wire.DefaultMaxFrame); err != nil {
+		if err := e.RoundTrip(); err != nil {
 			b.Fatal(err)
 		}
 		samples = append(samples, time.Since(start))
@@ -117,23 +85,28 @@ func report(b *testing.B, samples []time.Duration) {
 	if len(samples) == 0 {
 		return
 	}
-	slices.Sort(samples)
-	b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "median-ns")
-	b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds()), "p99-ns")
+	b.ReportMetric(float64(benchkit.Percentile(samples, 50).Nanoseconds()), "median-ns")
+	b.ReportMetric(float64(benchkit.Percentile(samples, 99).Nanoseconds()), "p99-ns")
+}
+
+// zygotePool starts a pool of size workers forked from a zygote, closed when
+// the benchmark ends.
+func zygotePool(b *testing.B, size int) *realpy.Pool {
+	p, err := realpy.StartPool(context.Background(), realpy.WithSize(size), realpy.WithStrategy(realpy.ZygoteFork))
+	if p != nil {
+		b.Cleanup(func() { p.Close() })
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
 }
 
 // BenchmarkPoolCall is one call through a pool of two forked workers:
 // checkout, call, checkin.
 func BenchmarkPoolCall(b *testing.B) {
 	ctx := context.Background()
-	p, err := realpy.StartPool(ctx, realpy.WithSize(2), realpy.WithStrategy(realpy.ZygoteFork))
-	if err != nil {
-		if p != nil {
-			p.Close()
-		}
-		b.Fatal(err)
-	}
-	defer p.Close()
+	p := zygotePool(b, 2)
 	samples := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
@@ -151,14 +124,7 @@ func BenchmarkPoolCall(b *testing.B) {
 // serve, then closed.
 func BenchmarkFresh(b *testing.B) {
 	ctx := context.Background()
-	p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpy.WithStrategy(realpy.ZygoteFork))
-	if err != nil {
-		if p != nil {
-			p.Close()
-		}
-		b.Fatal(err)
-	}
-	defer p.Close()
+	p := zygotePool(b, 1)
 	samples := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {

@@ -301,11 +301,18 @@ func (c *Client) callPipelined(ctx context.Context, req wire.Request, frame []by
 	if err := c.write(ctx, frame); err != nil {
 		return c.fail(ctx, req.Method, err)
 	}
+	return c.awaitReply(ctx, req.ID, replies, reply)
+}
+
+// awaitReply waits for the reply that a reader goroutine (or the slot
+// holder) delivers on replies; if ctx ends first it abandons the id, so a
+// late reply is dropped and the connection stays intact.
+func (c *Client) awaitReply(ctx context.Context, id uint64, replies <-chan *wire.Response, reply any) error {
 	select {
 	case resp := <-replies:
 		return decodeReply(resp, reply)
 	case <-ctx.Done():
-		c.abandon(req.ID)
+		c.abandon(id)
 		return ctx.Err()
 	case <-c.dead:
 		select { // the reply may have arrived just before the break
@@ -418,22 +425,9 @@ func (c *Client) probe(ctx context.Context) error {
 		}
 		if err != nil {
 			c.abandon(req.ID)
-			if ctx.Err() != nil {
-				c.breakWith(&cancelledCall{method: "ping (probe)", err: ctx.Err()})
-				return ctx.Err()
-			}
-			c.breakWith(err)
-			return c.Err()
+			return c.fail(ctx, "ping (probe)", err)
 		}
-		select {
-		case resp := <-replies:
-			return decodeReply(resp, nil)
-		case <-ctx.Done():
-			c.abandon(req.ID)
-			return ctx.Err()
-		case <-c.dead:
-			return c.deadErr
-		}
+		return c.awaitReply(ctx, req.ID, replies, nil)
 	}
 }
 

@@ -1,6 +1,7 @@
 package realpy
 
 import (
+	"context"
 	"io"
 	"time"
 
@@ -76,6 +77,23 @@ func newConfig(opts []Option) *config {
 // with them loaded.
 func WithPreload(modules ...string) Option {
 	return func(c *config) { c.preload = append(c.preload, modules...) }
+}
+
+// startContext bounds a start by WithStartTimeout (a context deadline that
+// comes earlier wins).
+func (c *config) startContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.startTimeout > 0 {
+		return context.WithTimeout(ctx, c.startTimeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// id returns the configured worker id, or prefix and a random one.
+func (c *config) id(prefix string) string {
+	if c.workerID != "" {
+		return c.workerID
+	}
+	return prefix + randomID()
 }
 
 // WithPython sets the interpreter (a path or a name on PATH), overriding

@@ -69,15 +69,9 @@ type process interface {
 // error says why (for a worker that died, its exit status and stderr tail).
 func Start(ctx context.Context, opts ...Option) (*Worker, error) {
 	cfg := newConfig(opts)
-	if cfg.startTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.startTimeout)
-		defer cancel()
-	}
-	id := cfg.workerID
-	if id == "" {
-		id = randomID()
-	}
+	ctx, cancel := cfg.startContext(ctx)
+	defer cancel()
+	id := cfg.id("")
 	args := []string{"-m", "pyharness_worker", "--fd", "3", "--worker-id", id, "--max-frame", strconv.Itoa(cfg.maxFrame)}
 	for _, m := range cfg.modules {
 		args = append(args, "--module", m)

@@ -50,15 +50,9 @@ type Zygote struct {
 // ping, that is once every preload and handler module is imported.
 func StartZygote(ctx context.Context, opts ...Option) (*Zygote, error) {
 	cfg := newConfig(opts)
-	if cfg.startTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.startTimeout)
-		defer cancel()
-	}
-	id := cfg.workerID
-	if id == "" {
-		id = "z" + randomID()
-	}
+	ctx, cancel := cfg.startContext(ctx)
+	defer cancel()
+	id := cfg.id("z")
 	dir, err := os.MkdirTemp("", "pyh-")
 	if err != nil {
 		return nil, fmt.Errorf("realpy: zygote socket dir: %w", err)
