@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/mockpy"
 )
 
 // labeler is production code: it depends on the call contract only.
-type labeler struct{ py harness.Interpreter }
+type labeler struct{ py pyharness.Interpreter }
 
 func (l labeler) label(ctx context.Context, text string) (string, error) {
 	var v struct{ Label string }
@@ -17,7 +17,7 @@ func (l labeler) label(ctx context.Context, text string) (string, error) {
 	return v.Label, err
 }
 
-// Production code takes a harness.Interpreter; unit specs hand it a mock,
+// Production code takes a pyharness.Interpreter; unit specs hand it a mock,
 // integration specs a realpy pool.
 func ExampleInterpreter() {
 	py := mockpy.New()

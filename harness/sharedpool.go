@@ -11,10 +11,11 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"go.uber.org/goleak"
+
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/realpy/container"
-	"go.uber.org/goleak"
 )
 
 // Report entry names the shared pool records, for the suite summary.

@@ -5,7 +5,7 @@
 // specs use. Every check fails the spec; none only warns.
 //
 //	var _ = Describe("cart", func() {
-//		mode := isolation.ContaminationDetection(func() leak.Caller { return worker })
+//		mode := isolation.ContaminationDetection(func() pyharness.Caller { return worker })
 //		It("adds an item", func(ctx SpecContext) { ... })
 //	})
 //

@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/mockpy"
 	"github.com/pyharness/pyharness/realpy"
@@ -62,11 +63,6 @@ func (m *BasicMode) Mock() *mockpy.Interpreter { return m.mock }
 
 // ---------------------------------------------------------------------------
 
-// Caller is the call half of the interpreter contract.
-type Caller interface {
-	Call(ctx context.Context, method string, args, reply any) error
-}
-
 // RegistryMode gives each spec a namespace: names and session ids that carry
 // the spec id, so specs sharing an interpreter cannot collide.
 //
@@ -75,14 +71,14 @@ type Caller interface {
 // holds state in the interpreter (reset it), on every worker of a pool.
 type RegistryMode struct {
 	id     string
-	target func() Caller
+	target func() pyharness.Caller
 	mu     sync.Mutex
 	names  map[string]bool
 }
 
 // Registry registers the registry mode; target returns the interpreter the
 // specs share (nil for a Go-only namespace).
-func Registry(target func() Caller) *RegistryMode {
+func Registry(target func() pyharness.Caller) *RegistryMode {
 	m := &RegistryMode{target: target}
 	BeforeEach(func() {
 		m.id = NewSpecID()
@@ -140,8 +136,8 @@ func (m *RegistryMode) Release(name string) {
 
 // SessionsOf returns the Python sessions holding state in an interpreter:
 // for a pool, on each of its workers.
-func SessionsOf(ctx context.Context, target Caller) ([]string, error) {
-	callers := []Caller{target}
+func SessionsOf(ctx context.Context, target pyharness.Caller) ([]string, error) {
+	callers := []pyharness.Caller{target}
 	if p, ok := target.(interface{ Workers() []*realpy.Worker }); ok {
 		callers = callers[:0]
 		for _, w := range p.Workers() {
@@ -295,13 +291,13 @@ func ReportWorkerOnFailure(w *realpy.Worker) {
 // Sets up: a private TMPDIR for the spec (so parallel specs cannot pollute
 // each other's temp dir) and the first snapshot. Tears down: restores TMPDIR.
 type ContaminationMode struct {
-	worker func() leak.Caller
+	worker func() pyharness.Caller
 	opts   []leak.SnapshotOption
 }
 
 // ContaminationDetection registers the mode; worker returns the Python
 // worker to watch (nil: Go-side checks only).
-func ContaminationDetection(worker func() leak.Caller, opts ...leak.SnapshotOption) *ContaminationMode {
+func ContaminationDetection(worker func() pyharness.Caller, opts ...leak.SnapshotOption) *ContaminationMode {
 	m := &ContaminationMode{worker: worker, opts: opts}
 	BeforeEach(func(ctx SpecContext) {
 		tmp, err := os.MkdirTemp("", "pyharness-spec-")

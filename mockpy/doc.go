@@ -27,3 +27,8 @@
 // mockpy needs no Ginkgo; WithFailHandler(ginkgo.Fail) makes forbidden
 // unhandled calls fail the running spec.
 package mockpy
+
+import "github.com/pyharness/pyharness"
+
+// The mock satisfies the call contract, like realpy's workers and pools.
+var _ pyharness.Interpreter = (*Interpreter)(nil)

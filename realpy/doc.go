@@ -33,3 +33,12 @@
 // Interpreter discovery: WithPython, then $PYHARNESS_PYTHON, then python3 on
 // PATH; a shim (pyenv, asdf) is resolved once to the real executable.
 package realpy
+
+import "github.com/pyharness/pyharness"
+
+// Every way of reaching Python satisfies the call contract.
+var (
+	_ pyharness.Interpreter = (*Worker)(nil)
+	_ pyharness.Interpreter = (*Pool)(nil)
+	_ pyharness.Interpreter = (*Client)(nil)
+)

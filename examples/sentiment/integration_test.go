@@ -8,15 +8,16 @@ import (
 	. "github.com/onsi/gomega"
 
 	"example.com/sentiment"
+
+	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/isolation"
-	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 )
 
 var _ = Describe("Classifier (integration, real Python)", harness.Integration, func() {
 	Describe("on the suite's shared pool, watched for contamination", func() {
-		isolation.ContaminationDetection(func() leak.Caller { return python.Pool().Workers()[0] })
+		isolation.ContaminationDetection(func() pyharness.Caller { return python.Pool().Workers()[0] })
 
 		It("labels reviews with the Python classifier", func(ctx SpecContext) {
 			c := sentiment.NewClassifier(python.Pool().Workers()[0])

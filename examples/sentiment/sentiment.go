@@ -10,14 +10,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/wire"
 )
-
-// Python is the call contract the service depends on (harness.Interpreter's
-// call half): a mockpy.Interpreter, a realpy.Worker or a realpy.Pool.
-type Python interface {
-	Call(ctx context.Context, method string, args, reply any) error
-}
 
 // Verdict is what the classifier says about a text.
 type Verdict struct {
@@ -33,10 +28,12 @@ var ErrEmpty = errors.New("sentiment: empty text")
 var ErrUnavailable = errors.New("sentiment: classifier unavailable")
 
 // Classifier labels reviews.
-type Classifier struct{ py Python }
+type Classifier struct{ py pyharness.Caller }
 
-// NewClassifier returns a classifier that calls py.
-func NewClassifier(py Python) *Classifier { return &Classifier{py: py} }
+// NewClassifier returns a classifier that calls py: a realpy.Pool in
+// production, a mockpy.Interpreter in unit specs (anything that satisfies
+// the call contract, pyharness.Caller).
+func NewClassifier(py pyharness.Caller) *Classifier { return &Classifier{py: py} }
 
 // Classify labels one text.
 func (c *Classifier) Classify(ctx context.Context, text string) (Verdict, error) {

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"example.com/sentiment"
+
 	"github.com/pyharness/pyharness/isolation"
 	"github.com/pyharness/pyharness/mockpy"
 )

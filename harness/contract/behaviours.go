@@ -13,7 +13,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -22,7 +22,7 @@ const specTimeout = time.Minute
 func nan() float64 { return math.NaN() }
 
 // roundTrip echoes v and expects it back into a value of the same type.
-func roundTrip[T any](ctx context.Context, py harness.Interpreter, v T) {
+func roundTrip[T any](ctx context.Context, py pyharness.Interpreter, v T) {
 	var back T
 	ExpectWithOffset(2, py.Call(ctx, "echo", v, &back)).To(Succeed())
 	ExpectWithOffset(2, back).To(Equal(v))
@@ -34,7 +34,7 @@ func pythonError(err error) *wire.PythonError {
 	return pyErr
 }
 
-func alive(ctx context.Context, py harness.Interpreter) {
+func alive(ctx context.Context, py pyharness.Interpreter) {
 	var back string
 	ExpectWithOffset(1, py.Call(ctx, "echo", "still here", &back)).To(Succeed())
 	ExpectWithOffset(1, back).To(Equal("still here"))
@@ -42,7 +42,7 @@ func alive(ctx context.Context, py harness.Interpreter) {
 
 // Behaviours is the contract, in the order specs are registered.
 var Behaviours = []Behaviour{
-	{"answers ping with its pid and the protocol version", func(ctx context.Context, py harness.Interpreter) {
+	{"answers ping with its pid and the protocol version", func(ctx context.Context, py pyharness.Interpreter) {
 		var hello struct {
 			Pid      int `json:"pid"`
 			Protocol int `json:"protocol"`
@@ -53,116 +53,116 @@ var Behaviours = []Behaviour{
 		Expect(hello.Protocol).To(Equal(wire.ProtocolVersion))
 		Expect(hello.MaxFrame).To(BeNumerically(">", 0))
 	}},
-	{"round-trips null", func(ctx context.Context, py harness.Interpreter) {
+	{"round-trips null", func(ctx context.Context, py pyharness.Interpreter) {
 		back := any("not null")
 		Expect(py.Call(ctx, "echo", nil, &back)).To(Succeed())
 		Expect(back).To(BeNil())
 	}},
-	{"round-trips booleans", func(ctx context.Context, py harness.Interpreter) {
+	{"round-trips booleans", func(ctx context.Context, py pyharness.Interpreter) {
 		roundTrip(ctx, py, []bool{true, false})
 	}},
-	{"round-trips floats", func(ctx context.Context, py harness.Interpreter) {
+	{"round-trips floats", func(ctx context.Context, py pyharness.Interpreter) {
 		roundTrip(ctx, py, []float64{1.5, -0.25, 1e300, 5e-324, math.MaxFloat64, 0.1})
 	}},
-	{"round-trips integers beyond 2^53 exactly", func(ctx context.Context, py harness.Interpreter) {
+	{"round-trips integers beyond 2^53 exactly", func(ctx context.Context, py pyharness.Interpreter) {
 		roundTrip(ctx, py, []uint64{1<<53 + 1, math.MaxUint64})
 		roundTrip(ctx, py, []int64{math.MinInt64, -(1<<53 + 1)})
 	}},
-	{"decodes numbers into an interface as json.Number", func(ctx context.Context, py harness.Interpreter) {
+	{"decodes numbers into an interface as json.Number", func(ctx context.Context, py pyharness.Interpreter) {
 		var back any
 		Expect(py.Call(ctx, "echo", uint64(1)<<60+7, &back)).To(Succeed())
 		Expect(back).To(Equal(json.Number("1152921504606846983")))
 	}},
-	{"round-trips integers beyond 64 bits as big.Int", func(ctx context.Context, py harness.Interpreter) {
+	{"round-trips integers beyond 64 bits as big.Int", func(ctx context.Context, py pyharness.Interpreter) {
 		huge, _ := new(big.Int).SetString("-340282366920938463463374607431768211457", 10)
 		back := new(big.Int)
 		Expect(py.Call(ctx, "echo", huge, back)).To(Succeed())
 		Expect(back.String()).To(Equal(huge.String()))
 	}},
-	{"round-trips non-BMP characters and combining marks", func(ctx context.Context, py harness.Interpreter) {
+	{"round-trips non-BMP characters and combining marks", func(ctx context.Context, py pyharness.Interpreter) {
 		roundTrip(ctx, py, map[string]string{"😀 key": "👩‍👩‍👧 e\u0301 𝔘𝔫𝔦 漢字 שלום", "nul": "a\x00b", "ctl": "\t\n\r\u001f"})
 	}},
-	{"round-trips nested structures", func(ctx context.Context, py harness.Interpreter) {
+	{"round-trips nested structures", func(ctx context.Context, py pyharness.Interpreter) {
 		var v any = map[string]any{"a": []any{map[string]any{"b": []any{json.Number("1"), "x", nil, true}}}, "c": map[string]any{}}
 		var back any
 		Expect(py.Call(ctx, "echo", v, &back)).To(Succeed())
 		Expect(back).To(Equal(v))
 	}},
-	{"round-trips empty values", func(ctx context.Context, py harness.Interpreter) {
+	{"round-trips empty values", func(ctx context.Context, py pyharness.Interpreter) {
 		roundTrip(ctx, py, "")
 		roundTrip(ctx, py, []int{})
 		roundTrip(ctx, py, map[string]int{})
 	}},
-	{"round-trips a 1 MB string", func(ctx context.Context, py harness.Interpreter) {
+	{"round-trips a 1 MB string", func(ctx context.Context, py pyharness.Interpreter) {
 		roundTrip(ctx, py, strings.Repeat("0123456789abcdé", 1<<20/16))
 	}},
-	{"decodes into typed structs", func(ctx context.Context, py harness.Interpreter) {
+	{"decodes into typed structs", func(ctx context.Context, py pyharness.Interpreter) {
 		var sum int
 		Expect(py.Call(ctx, "add", map[string]int{"a": 40, "b": 2}, &sum)).To(Succeed())
 		Expect(sum).To(Equal(42))
 	}},
-	{"reports a reply of the wrong shape as a decode error and lives on", func(ctx context.Context, py harness.Interpreter) {
+	{"reports a reply of the wrong shape as a decode error and lives on", func(ctx context.Context, py pyharness.Interpreter) {
 		var n int
 		err := py.Call(ctx, "echo", "text", &n)
 		var decodeErr *wire.DecodeError
 		Expect(errors.As(err, &decodeErr)).To(BeTrue(), "got %v", err)
 		alive(ctx, py)
 	}},
-	{"raises builtin exceptions with their type and message", func(ctx context.Context, py harness.Interpreter) {
+	{"raises builtin exceptions with their type and message", func(ctx context.Context, py pyharness.Interpreter) {
 		pyErr := pythonError(py.Call(ctx, "fail", map[string]string{"type": "KeyError", "message": "model"}, nil))
 		Expect(pyErr.Kind).To(Equal(wire.KindException))
 		Expect(pyErr.Type).To(Equal("KeyError"))
 		Expect(pyErr.Message).To(ContainSubstring("model"))
 	}},
-	{"raises custom exception types by name", func(ctx context.Context, py harness.Interpreter) {
+	{"raises custom exception types by name", func(ctx context.Context, py pyharness.Interpreter) {
 		pyErr := pythonError(py.Call(ctx, "fail", map[string]string{"type": "ModelNotLoaded", "message": "weights missing"}, nil))
 		Expect(pyErr.Type).To(Equal("ModelNotLoaded"))
 		Expect(pyErr.Message).To(Equal("weights missing"))
 	}},
-	{"carries a traceback that ends with the exception", func(ctx context.Context, py harness.Interpreter) {
+	{"carries a traceback that ends with the exception", func(ctx context.Context, py pyharness.Interpreter) {
 		pyErr := pythonError(py.Call(ctx, "fail", map[string]string{"type": "ValueError", "message": "bad é"}, nil))
 		Expect(pyErr.Traceback).To(HavePrefix("Traceback (most recent call last):"))
 		Expect(strings.TrimSpace(pyErr.Traceback)).To(HaveSuffix("ValueError: bad é"))
 	}},
-	{"lives on after an exception", func(ctx context.Context, py harness.Interpreter) {
+	{"lives on after an exception", func(ctx context.Context, py pyharness.Interpreter) {
 		Expect(py.Call(ctx, "fail", nil, nil)).To(HaveOccurred())
 		alive(ctx, py)
 	}},
-	{"types an unknown method and lives on", func(ctx context.Context, py harness.Interpreter) {
+	{"types an unknown method and lives on", func(ctx context.Context, py pyharness.Interpreter) {
 		err := py.Call(ctx, "no_such_method", nil, nil)
 		Expect(err).To(MatchError(wire.ErrUnknownMethod))
 		Expect(pythonError(err).Kind).To(Equal(wire.KindUnknownMethod))
 		alive(ctx, py)
 	}},
-	{"types an unserialisable result (an object) and lives on", func(ctx context.Context, py harness.Interpreter) {
+	{"types an unserialisable result (an object) and lives on", func(ctx context.Context, py pyharness.Interpreter) {
 		err := py.Call(ctx, "unserializable", nil, nil)
 		Expect(err).To(MatchError(wire.ErrUnserializable))
 		Expect(pythonError(err).Type).To(Equal("TypeError"))
 		alive(ctx, py)
 	}},
-	{"types an unserialisable result (NaN) and lives on", func(ctx context.Context, py harness.Interpreter) {
+	{"types an unserialisable result (NaN) and lives on", func(ctx context.Context, py pyharness.Interpreter) {
 		err := py.Call(ctx, "not_a_number", nil, nil)
 		Expect(err).To(MatchError(wire.ErrUnserializable))
 		Expect(pythonError(err).Type).To(Equal("ValueError"))
 		alive(ctx, py)
 	}},
-	{"refuses unserialisable args before sending", func(ctx context.Context, py harness.Interpreter) {
+	{"refuses unserialisable args before sending", func(ctx context.Context, py pyharness.Interpreter) {
 		Expect(py.Call(ctx, "echo", math.Inf(-1), nil)).To(MatchError(wire.ErrUnserializable))
 		Expect(py.Call(ctx, "echo", map[string]any{"f": func() {}}, nil)).To(MatchError(wire.ErrUnserializable))
 		alive(ctx, py)
 	}},
-	{"returns at once for a context already cancelled", func(ctx context.Context, py harness.Interpreter) {
+	{"returns at once for a context already cancelled", func(ctx context.Context, py pyharness.Interpreter) {
 		done, cancel := context.WithCancel(ctx)
 		cancel()
 		Expect(py.Call(done, "echo", 1, nil)).To(MatchError(context.Canceled))
 		alive(ctx, py)
 	}},
-	{"returns the deadline error when a call hangs past it", func(ctx context.Context, py harness.Interpreter) {
+	{"returns the deadline error when a call hangs past it", func(ctx context.Context, py pyharness.Interpreter) {
 		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		defer cancel()
 		Expect(py.Call(short, "hang", nil, nil)).To(MatchError(context.DeadlineExceeded))
 	}},
-	{"returns context.Canceled when a call is cancelled mid-way", func(ctx context.Context, py harness.Interpreter) {
+	{"returns context.Canceled when a call is cancelled mid-way", func(ctx context.Context, py pyharness.Interpreter) {
 		cancellable, cancel := context.WithCancel(ctx)
 		result := make(chan error, 1)
 		go func() { result <- py.Call(cancellable, "hang", nil, nil) }()
@@ -170,11 +170,11 @@ var Behaviours = []Behaviour{
 		cancel()
 		Eventually(result).Should(Receive(MatchError(context.Canceled)))
 	}},
-	{"fails a call whose worker crashes with ErrWorkerExited", func(ctx context.Context, py harness.Interpreter) {
+	{"fails a call whose worker crashes with ErrWorkerExited", func(ctx context.Context, py pyharness.Interpreter) {
 		err := py.Call(ctx, "crash", map[string]int{"code": 3}, nil)
 		Expect(err).To(MatchError(wire.ErrWorkerExited))
 	}},
-	{"answers concurrent callers each with their own reply", func(ctx context.Context, py harness.Interpreter) {
+	{"answers concurrent callers each with their own reply", func(ctx context.Context, py pyharness.Interpreter) {
 		var wg sync.WaitGroup
 		errs := make(chan error, 32)
 		for i := range 32 {
@@ -193,7 +193,7 @@ var Behaviours = []Behaviour{
 		close(errs)
 		Expect(errs).To(BeEmpty())
 	}},
-	{"carries session ids: state is kept per session", func(ctx context.Context, py harness.Interpreter) {
+	{"carries session ids: state is kept per session", func(ctx context.Context, py pyharness.Interpreter) {
 		a, b := wire.WithSession(ctx, "contract-a"), wire.WithSession(ctx, "contract-b")
 		var n int
 		Expect(py.Call(a, "remember", "x", &n)).To(Succeed())
@@ -202,7 +202,7 @@ var Behaviours = []Behaviour{
 		Expect(py.Call(b, "remember", "z", &n)).To(Succeed())
 		Expect(n).To(Equal(1))
 	}},
-	{"clears a session's state on reset", func(ctx context.Context, py harness.Interpreter) {
+	{"clears a session's state on reset", func(ctx context.Context, py pyharness.Interpreter) {
 		s := wire.WithSession(ctx, "contract-reset")
 		var n int
 		Expect(py.Call(s, "remember", 1, &n)).To(Succeed())
@@ -212,12 +212,12 @@ var Behaviours = []Behaviour{
 		Expect(py.Call(s, "remember", 2, &n)).To(Succeed())
 		Expect(n).To(Equal(1))
 	}},
-	{"refuses calls after Close with ErrClosed", func(ctx context.Context, py harness.Interpreter) {
+	{"refuses calls after Close with ErrClosed", func(ctx context.Context, py pyharness.Interpreter) {
 		Expect(py.Close()).To(Succeed())
 		Expect(py.Call(ctx, "echo", 1, nil)).To(MatchError(wire.ErrClosed))
 		Expect(py.Close()).To(Succeed(), "Close is idempotent")
 	}},
-	{"reports an oversize reply as ErrFrameTooLarge and lives on", func(ctx context.Context, py harness.Interpreter) {
+	{"reports an oversize reply as ErrFrameTooLarge and lives on", func(ctx context.Context, py pyharness.Interpreter) {
 		err := py.Call(ctx, "big", wire.DefaultMaxFrame+1, nil)
 		Expect(err).To(MatchError(wire.ErrFrameTooLarge))
 		alive(ctx, py)

@@ -3,7 +3,7 @@
 // backend all run the same specs, so the mock cannot drift from Python.
 //
 //	var _ = Describe("mock", func() {
-//		contract.Register(func(ctx context.Context) harness.Interpreter {
+//		contract.Register(func(ctx context.Context) pyharness.Interpreter {
 //			py := mockpy.New()
 //			contract.InstallMock(py)
 //			return py
@@ -22,7 +22,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/mockpy"
 )
 
@@ -54,13 +54,13 @@ func InstallMock(py *mockpy.Interpreter) {
 }
 
 // Factory returns a fresh interpreter for one spec.
-type Factory func(ctx context.Context) harness.Interpreter
+type Factory func(ctx context.Context) pyharness.Interpreter
 
 // Behaviour is one thing every interpreter must do alike. Check fails
 // through Gomega's global fail handler.
 type Behaviour struct {
 	Name  string
-	Check func(ctx context.Context, py harness.Interpreter)
+	Check func(ctx context.Context, py pyharness.Interpreter)
 }
 
 // Register registers one It per behaviour in the current container; each
@@ -79,7 +79,7 @@ func Register(factory Factory, decorators ...any) {
 
 // Failure runs one behaviour against py and returns its first failure, or
 // nil: how a spec proves that a drifted interpreter breaks the contract.
-func Failure(ctx context.Context, b Behaviour, py harness.Interpreter) error {
+func Failure(ctx context.Context, b Behaviour, py pyharness.Interpreter) error {
 	return InterceptGomegaFailure(func() { b.Check(ctx, py) })
 }
 

@@ -11,13 +11,9 @@ import (
 	"strings"
 
 	"go.uber.org/goleak"
-)
 
-// Caller is what a snapshot needs of a Python worker: realpy.Worker and
-// mockpy.Interpreter both satisfy it.
-type Caller interface {
-	Call(ctx context.Context, method string, args, reply any) error
-}
+	"github.com/pyharness/pyharness"
+)
 
 // Snapshot is the state of this process (and optionally of one Python
 // worker) at one moment.
@@ -38,7 +34,7 @@ type PythonState struct {
 }
 
 type snapshotOptions struct {
-	python     Caller
+	python     pyharness.Caller
 	modules    []string
 	tempDirs   []string
 	ignoreEnv  []string
@@ -50,7 +46,7 @@ type SnapshotOption func(*snapshotOptions)
 
 // WithPython also snapshots a worker: its loaded modules and the globals of
 // its handler modules (and of modules, if named).
-func WithPython(worker Caller, modules ...string) SnapshotOption {
+func WithPython(worker pyharness.Caller, modules ...string) SnapshotOption {
 	return func(o *snapshotOptions) { o.python, o.modules = worker, modules }
 }
 

@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/harness/contract"
 	"github.com/pyharness/pyharness/mockpy"
@@ -32,11 +33,11 @@ func realOptions() []realpy.Option {
 
 var _ = Describe("The interpreter contract", func() {
 	Describe("on the mock", harness.PythonMock, func() {
-		contract.Register(func(ctx context.Context) harness.Interpreter { return newMock() })
+		contract.Register(func(ctx context.Context) pyharness.Interpreter { return newMock() })
 	})
 
 	Describe("on the wire-level fake (realpy's client, mockpy's server, no Python)", harness.PythonMock, func() {
-		contract.Register(func(ctx context.Context) harness.Interpreter {
+		contract.Register(func(ctx context.Context) pyharness.Interpreter {
 			client, err := realpy.NewClient(ctx, newMock().Pipe())
 			Expect(err).NotTo(HaveOccurred())
 			return client
@@ -44,7 +45,7 @@ var _ = Describe("The interpreter contract", func() {
 	})
 
 	Describe("on a real worker", harness.Integration, harness.PythonReal, func() {
-		contract.Register(func(ctx context.Context) harness.Interpreter {
+		contract.Register(func(ctx context.Context) pyharness.Interpreter {
 			w, err := realpy.Start(ctx, realOptions()...)
 			Expect(err).NotTo(HaveOccurred())
 			return w
@@ -52,7 +53,7 @@ var _ = Describe("The interpreter contract", func() {
 	})
 
 	Describe("on a real pool of spawned workers", harness.Integration, harness.PythonReal, func() {
-		contract.Register(func(ctx context.Context) harness.Interpreter {
+		contract.Register(func(ctx context.Context) pyharness.Interpreter {
 			p, err := realpy.StartPool(ctx, append(realOptions(), realpy.WithSize(2))...)
 			DeferCleanup(p.Close)
 			Expect(err).NotTo(HaveOccurred())
@@ -61,7 +62,7 @@ var _ = Describe("The interpreter contract", func() {
 	})
 
 	Describe("on a real pool forked from a zygote", harness.Integration, harness.PythonReal, func() {
-		contract.Register(func(ctx context.Context) harness.Interpreter {
+		contract.Register(func(ctx context.Context) pyharness.Interpreter {
 			p, err := realpy.StartPool(ctx, append(realOptions(), realpy.WithSize(2), realpy.WithStrategy(realpy.ZygoteFork))...)
 			DeferCleanup(p.Close)
 			Expect(err).NotTo(HaveOccurred())
@@ -79,7 +80,7 @@ var _ = Describe("The interpreter contract on the container backend", Ordered, h
 		Expect(err).NotTo(HaveOccurred())
 	}, NodeTimeout(5*time.Minute))
 
-	contract.Register(func(ctx context.Context) harness.Interpreter {
+	contract.Register(func(ctx context.Context) pyharness.Interpreter {
 		p, err := ctr.StartPool(ctx, realpy.WithSize(2))
 		DeferCleanup(p.Close)
 		Expect(err).NotTo(HaveOccurred())

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/isolation"
 	"github.com/pyharness/pyharness/isolation/leak"
@@ -49,7 +50,7 @@ var _ = Describe("Isolation modes", func() {
 	})
 
 	Describe("registry with Python sessions", harness.Integration, func() {
-		mode := isolation.Registry(func() isolation.Caller { return python.Pool() })
+		mode := isolation.Registry(func() pyharness.Caller { return python.Pool() })
 		It("passes when the spec resets its sessions", func(ctx SpecContext) {
 			s := mode.Session(ctx, "cart")
 			var n int
@@ -114,7 +115,7 @@ var _ = Describe("Isolation modes", func() {
 	})
 
 	Describe("contamination detection with a worker", harness.Integration, func() {
-		isolation.ContaminationDetection(func() leak.Caller { return python.Pool().Workers()[0] })
+		isolation.ContaminationDetection(func() pyharness.Caller { return python.Pool().Workers()[0] })
 		It("passes a spec that leaves Python as it found it", func(ctx SpecContext) {
 			Expect(python.Pool().Workers()[0].Call(ctx, "remember", "x", nil)).To(Succeed())
 			Expect(python.Pool().Workers()[0].Call(ctx, "reset", nil, nil)).To(Succeed())

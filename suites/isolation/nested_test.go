@@ -9,9 +9,9 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 
+	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/isolation"
-	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/mockpy"
 )
 
@@ -52,7 +52,7 @@ var _ = func() bool {
 		})
 	case "registry-session":
 		Describe("offender", func() {
-			mode := isolation.Registry(func() isolation.Caller { return python.Pool() })
+			mode := isolation.Registry(func() pyharness.Caller { return python.Pool() })
 			It("leaves session state in Python", func(ctx SpecContext) {
 				Expect(python.Pool().Call(mode.Session(ctx, "cart"), "remember", "apple", nil)).To(Succeed())
 			})
@@ -79,7 +79,7 @@ var _ = func() bool {
 		})
 	case "contamination-python":
 		Describe("offender", func() {
-			isolation.ContaminationDetection(func() leak.Caller { return python.Pool().Workers()[0] })
+			isolation.ContaminationDetection(func() pyharness.Caller { return python.Pool().Workers()[0] })
 			It("changes a module global in Python", func(ctx SpecContext) {
 				Expect(python.Pool().Workers()[0].Call(ctx, "add_to_global_cart", "pear", nil)).To(Succeed())
 			})
