@@ -223,7 +223,8 @@ func (m *Interpreter) die(err error) {
 	}
 }
 
-// Close makes later calls fail with wire.ErrClosed. Idempotent.
+// Close makes later calls fail with wire.ErrClosed (a mock that died keeps
+// its exit error, as a real worker does). Idempotent.
 func (m *Interpreter) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -259,14 +260,14 @@ func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMe
 	}
 	call := Call{Method: method, Args: args, Session: wire.SessionFrom(ctx)}
 	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil, wire.ErrClosed
-	}
-	if m.dead != nil {
+	if m.dead != nil { // a dead worker keeps its exit error, also after Close
 		err := m.dead
 		m.mu.Unlock()
 		return nil, err
+	}
+	if m.closed {
+		m.mu.Unlock()
+		return nil, wire.ErrClosed
 	}
 	h, handled := m.handlerLocked(method)
 	call.Handled = handled

@@ -150,4 +150,13 @@ var _ = Describe("A mock interpreter", func() {
 		Expect(py.Close()).To(Succeed())
 		Expect(py.Call(ctx, "ping", nil, nil)).To(MatchError(wire.ErrClosed))
 	})
+
+	It("keeps a killed mock's exit error after Close, like a worker", func() {
+		Expect(py.Kill()).To(Succeed())
+		var before, after *wire.WorkerExitedError
+		Expect(errors.As(py.Call(ctx, "ping", nil, nil), &before)).To(BeTrue())
+		Expect(py.Close()).To(Succeed())
+		Expect(errors.As(py.Call(ctx, "ping", nil, nil), &after)).To(BeTrue())
+		Expect(after).To(BeIdenticalTo(before))
+	})
 })

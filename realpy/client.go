@@ -162,6 +162,9 @@ func (c *Client) Call(ctx context.Context, method string, args, reply any) error
 }
 
 func (c *Client) call(ctx context.Context, method string, args, reply any) error {
+	if err := c.Err(); err != nil {
+		return err // what broke the connection, whoever closed it afterwards
+	}
 	if c.closed.Load() {
 		return wire.ErrClosed
 	}

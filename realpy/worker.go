@@ -229,17 +229,21 @@ func (w *Worker) broken(cause error) error {
 // request, then EOF on the protocol channel, then SIGTERM, then SIGKILL to
 // the process group. Close is idempotent and safe to call concurrently, also
 // while the process dies on its own; every call returns the same result.
-// Calls in flight and later calls fail with wire.ErrClosed.
+// Calls in flight and later calls fail with wire.ErrClosed, unless the worker
+// had already exited: then every call, before and after Close, returns the
+// same *wire.WorkerExitedError (exit code, signal, stderr tail).
 func (w *Worker) Close() error {
 	w.closeOnce.Do(func() { w.closeErr = w.close() })
 	return w.closeErr
 }
 
 func (w *Worker) close() error {
+	// A worker closed while alive answers later calls with wire.ErrClosed;
+	// one that had exited keeps answering with its exit error.
 	if !w.hasExited() {
 		w.closing.Store(true)
+		w.client.closed.Store(true)
 	}
-	w.client.closed.Store(true)
 	steps := []func(){
 		func() { w.client.notify("shutdown", w.cfg.grace) },
 		w.client.closeWrite,

@@ -102,6 +102,32 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 		Expect(p.Workers()).To(HaveLen(1))
 	}, noHang)
 
+	for _, strategy := range []realpy.Strategy{realpy.Spawn, realpy.ZygoteFork} {
+		It(fmt.Sprintf("keeps a killed worker's exit error after the pool replaced and closed it (%s)", strategy), func(ctx SpecContext) {
+			p := startPool(ctx, realpy.WithSize(1), realpy.WithStrategy(strategy))
+			sub := p.Subscribe()
+			DeferCleanup(sub.Close)
+			old := p.Workers()[0]
+			Expect(old.Kill()).To(Succeed())
+			Eventually(old.Exited()).Should(BeClosed())
+
+			var before *wire.WorkerExitedError
+			Expect(errors.As(old.Call(ctx, "echo", 1, nil), &before)).To(BeTrue(), "a call on the dead worker")
+			Expect(before.Signal).To(Equal(syscall.SIGKILL))
+
+			Expect(nextEvent(sub, realpy.EventReplaced).Replaces).To(Equal(old.ID()), "the pool closed the old worker and replaced it")
+			Expect(old.Close()).To(Succeed())
+			for range 3 {
+				var after *wire.WorkerExitedError
+				err := old.Call(ctx, "echo", 1, nil)
+				Expect(errors.As(err, &after)).To(BeTrue(), "after the replacement: %v", err)
+				Expect(after).To(BeIdenticalTo(before), "the same error, not wire.ErrClosed")
+				Expect(err).NotTo(MatchError(wire.ErrClosed))
+			}
+			Expect(old.Err()).To(MatchError(before))
+		}, noHang)
+	}
+
 	It("replaces a crashed worker with a new one and says so", func(ctx SpecContext) {
 		p := startPool(ctx, realpy.WithSize(1))
 		sub := p.Subscribe()

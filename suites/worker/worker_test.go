@@ -198,6 +198,22 @@ var _ = Describe("Closing a worker", harness.Integration, harness.PythonReal, fu
 		Expect(w.Signal(syscall.SIGTERM)).To(Succeed(), "signalling a reaped worker is a no-op")
 	}, noHang)
 
+	It("answers every call after its death with the same exit error, before and after Close", func(ctx SpecContext) {
+		w := startWorker(ctx)
+		Expect(w.Call(ctx, "crash", map[string]any{"code": 7, "stderr": "going down"}, nil)).To(MatchError(wire.ErrWorkerExited))
+		Eventually(w.Exited()).Should(BeClosed())
+		var before *wire.WorkerExitedError
+		Expect(errors.As(w.Call(ctx, "echo", 1, nil), &before)).To(BeTrue())
+		Expect(before.Code).To(Equal(7))
+		Expect(before.Stderr).To(ContainElement(ContainSubstring("going down")))
+
+		Expect(w.Close()).To(Succeed())
+		var after *wire.WorkerExitedError
+		err := w.Call(ctx, "echo", 1, nil)
+		Expect(errors.As(err, &after)).To(BeTrue(), "not wire.ErrClosed: %v", err)
+		Expect(after).To(BeIdenticalTo(before))
+	}, noHang)
+
 	DescribeTable("takes down what the worker spawned",
 		func(ctx SpecContext, end func(*realpy.Worker)) {
 			w := startWorker(ctx)
