@@ -9,7 +9,7 @@
 //
 // Start returns when the worker answers a readiness ping, never after a
 // sleep. Each worker runs in a process group of its own, talks on a socket of
-// its own (its stdout and stderr, captured as gbytes buffers, stay free for
+// its own (its stdout and stderr, captured in an Output each, stay free for
 // print()), and fails with typed errors from package wire: a Python
 // exception, a worker that exited (with its stderr tail), a protocol
 // violation, an oversize frame, or the context's error (the worker is then

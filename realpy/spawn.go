@@ -15,7 +15,6 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/onsi/gomega/gbytes"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,7 +23,7 @@ import (
 type spawnedProcess struct {
 	cmd      *exec.Cmd
 	id       int
-	out, err *gbytes.Buffer
+	out, err *Output
 
 	mu     sync.Mutex
 	reaped bool // set just before the reap: signals may no longer target the group
@@ -71,8 +70,8 @@ func spawn(cfg *config, id string, args []string) (*spawnedProcess, net.Conn, er
 	cmd.WaitDelay = cfg.grace
 	p := &spawnedProcess{
 		cmd:      cmd,
-		out:      gbytes.NewBuffer(),
-		err:      gbytes.NewBuffer(),
+		out:      newOutput(),
+		err:      newOutput(),
 		exitedC:  make(chan struct{}),
 		doneC:    make(chan struct{}),
 		exitCode: -1,
@@ -152,8 +151,8 @@ func (p *spawnedProcess) wait() {
 func (p *spawnedProcess) pid() int                { return p.id }
 func (p *spawnedProcess) exited() <-chan struct{} { return p.exitedC }
 func (p *spawnedProcess) done() <-chan struct{}   { return p.doneC }
-func (p *spawnedProcess) stdout() *gbytes.Buffer  { return p.out }
-func (p *spawnedProcess) stderr() *gbytes.Buffer  { return p.err }
+func (p *spawnedProcess) stdout() *Output         { return p.out }
+func (p *spawnedProcess) stderr() *Output         { return p.err }
 func (p *spawnedProcess) status() (int, syscall.Signal) {
 	return p.exitCode, p.exitSig
 }

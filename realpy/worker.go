@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/onsi/gomega/gbytes"
-
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -33,7 +31,7 @@ const (
 // A Worker satisfies gexec's Exiter, so specs can wait on it natively:
 //
 //	Eventually(w).Should(gexec.Exit(0))
-//	Eventually(w.Stdout()).Should(gbytes.Say("loaded"))
+//	Eventually(w.Stdout().String).Should(ContainSubstring("loaded"))
 type Worker struct {
 	id     string
 	cfg    *config
@@ -58,8 +56,8 @@ type process interface {
 	exited() <-chan struct{}
 	// status is the exit status and terminating signal; valid after exited.
 	status() (code int, sig syscall.Signal)
-	stdout() *gbytes.Buffer
-	stderr() *gbytes.Buffer
+	stdout() *Output
+	stderr() *Output
 	// done is closed once every goroutine of the process has ended.
 	done() <-chan struct{}
 }
@@ -109,13 +107,13 @@ func (w *Worker) Pid() int { return w.proc.pid() }
 // Hello returns the worker's answer to the readiness ping.
 func (w *Worker) Hello() Hello { return w.client.Hello() }
 
-// Stdout returns everything the worker wrote to stdout, as a gbytes.Buffer
-// (closed when the process ends). A worker forked from a zygote in a
-// container (over TCP) writes to the zygote's instead.
-func (w *Worker) Stdout() *gbytes.Buffer { return w.proc.stdout() }
+// Stdout returns everything the worker wrote to stdout, closed when the
+// process ends. A worker forked from a zygote in a container (over TCP)
+// writes to the zygote's instead.
+func (w *Worker) Stdout() *Output { return w.proc.stdout() }
 
-// Stderr returns everything the worker wrote to stderr, as a gbytes.Buffer.
-func (w *Worker) Stderr() *gbytes.Buffer { return w.proc.stderr() }
+// Stderr returns everything the worker wrote to stderr; see Stdout.
+func (w *Worker) Stderr() *Output { return w.proc.stderr() }
 
 // Exited is closed once the process has ended and been reaped.
 func (w *Worker) Exited() <-chan struct{} { return w.proc.exited() }

@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/onsi/gomega/gbytes"
 	"golang.org/x/sys/unix"
 )
 
@@ -128,17 +127,17 @@ func (z *Zygote) Exited() <-chan struct{} { return z.exited }
 // Stdout and Stderr capture the zygote's own output when this process
 // started it (an attached zygote's are empty). Workers forked over a Unix
 // socket have their own (Worker.Stdout); over TCP theirs go to the zygote's.
-func (z *Zygote) Stdout() *gbytes.Buffer {
+func (z *Zygote) Stdout() *Output {
 	if z.owner == nil {
-		return gbytes.NewBuffer()
+		return newOutput()
 	}
 	return z.owner.Stdout()
 }
 
 // Stderr: see Stdout.
-func (z *Zygote) Stderr() *gbytes.Buffer {
+func (z *Zygote) Stderr() *Output {
 	if z.owner == nil {
-		return gbytes.NewBuffer()
+		return newOutput()
 	}
 	return z.owner.Stderr()
 }
@@ -170,8 +169,8 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 	}
 	proc := &forkedProcess{
 		z:       z,
-		out:     gbytes.NewBuffer(),
-		err:     gbytes.NewBuffer(),
+		out:     newOutput(),
+		err:     newOutput(),
 		exitedC: make(chan struct{}),
 		doneC:   make(chan struct{}),
 	}
@@ -279,7 +278,7 @@ type forkedProcess struct {
 	z        *Zygote
 	id       atomic.Int64
 	once     sync.Once
-	out, err *gbytes.Buffer
+	out, err *Output
 	readers  []*os.File     // read ends of the worker's stdout and stderr pipes
 	copies   sync.WaitGroup // copying them into out and err
 	exitedC  chan struct{}
@@ -400,8 +399,8 @@ func (p *forkedProcess) finish() {
 func (p *forkedProcess) pid() int                      { return int(p.id.Load()) }
 func (p *forkedProcess) exited() <-chan struct{}       { return p.exitedC }
 func (p *forkedProcess) done() <-chan struct{}         { return p.doneC }
-func (p *forkedProcess) stdout() *gbytes.Buffer        { return p.out }
-func (p *forkedProcess) stderr() *gbytes.Buffer        { return p.err }
+func (p *forkedProcess) stdout() *Output               { return p.out }
+func (p *forkedProcess) stderr() *Output               { return p.err }
 func (p *forkedProcess) status() (int, syscall.Signal) { return p.code, p.sig }
 
 func (p *forkedProcess) signal(sig syscall.Signal) error {

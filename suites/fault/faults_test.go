@@ -13,7 +13,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/pyharness/pyharness/harness"
@@ -92,7 +91,7 @@ var _ = Describe("A real worker under faults", harness.Integration, harness.Pyth
 				defer GinkgoRecover()
 				result <- w.Call(callCtx, "sleep", map[string]any{"seconds": 3600, "announce": "sleeping now"}, nil)
 			}()
-			Eventually(w.Stdout()).Should(gbytes.Say("sleeping now"))
+			Eventually(w.Stdout().String).Should(ContainSubstring("sleeping now"))
 			Expect(w.Exited()).NotTo(BeClosed())
 
 			cancel()
@@ -108,7 +107,7 @@ var _ = Describe("A real worker under faults", harness.Integration, harness.Pyth
 				defer GinkgoRecover()
 				busy <- w.Call(ctx, "sleep", map[string]any{"seconds": 0.5, "announce": "busy"}, nil)
 			}()
-			Eventually(w.Stdout()).Should(gbytes.Say("busy"))
+			Eventually(w.Stdout().String).Should(ContainSubstring("busy"))
 
 			waitingCtx, cancel := context.WithCancel(ctx)
 			cancel()
@@ -191,8 +190,8 @@ var _ = Describe("A real worker under faults", harness.Integration, harness.Pyth
 			var echoed string
 			Expect(w.Call(ctx, "echo", "frames intact", &echoed)).To(Succeed())
 			Expect(echoed).To(Equal("frames intact"))
-			Eventually(w.Stdout()).Should(gbytes.Say("to stdout"))
-			Eventually(w.Stderr()).Should(gbytes.Say("to stderr"))
+			Eventually(w.Stdout().String).Should(ContainSubstring("to stdout"))
+			Eventually(w.Stderr().String).Should(ContainSubstring("to stderr"))
 		}, noHang)
 	})
 
