@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
-	"github.com/pyharness/pyharness/realpy/container"
 )
 
 // Report entry names the shared pool records, for the suite summary.
@@ -36,6 +36,14 @@ const (
 //		It("labels", func(ctx SpecContext) { Expect(python.Pool().Call(ctx, ...)).To(Succeed()) })
 //	})
 //
+// The options are realpy's: those that say how to start an interpreter
+// (WithModules, WithPythonPath, WithPreload, WithEnv, ...) go to the host,
+// the pool options (WithSize, which is per process, WithHeartbeat, ...) to
+// each process's pool, and those that apply to both (WithMaxFrame,
+// WithGrace) to both. With WithStrategy(realpy.Spawn), for modules that are
+// not fork-safe, there is no host: every process spawns its own warm
+// workers, concurrently.
+//
 // NewSharedPool registers the suite's SynchronizedBeforeSuite and
 // SynchronizedAfterSuite (a suite has one of each), and a ReportAfterSuite
 // summary: interpreters started, warm-up time and its share of the suite.
@@ -46,10 +54,9 @@ const (
 type SharedPool struct {
 	opts    []realpy.Option
 	backend Backend
-	ctr     *container.Container
 
 	mu       sync.Mutex
-	host     *realpy.Zygote
+	host     Host
 	pool     *realpy.Pool
 	warmup   time.Duration
 	baseline goleak.Option
@@ -62,13 +69,19 @@ type hostEntry struct {
 	Container bool    `json:"container"`
 }
 
-// Backend says where the pool host runs.
+// spawnAddr is what process 1 hands the others when there is no host: every
+// process spawns its own workers.
+const spawnAddr = "spawn:"
+
+// Backend names where a suite's pool host runs.
 type Backend string
 
 const (
 	// ProcessBackend runs the zygote as a local process.
 	ProcessBackend Backend = "process"
-	// ContainerBackend runs it in a testcontainer (package realpy/container).
+	// ContainerBackend runs it in a testcontainer. It is linked into a test
+	// binary only by importing package harness/containerbackend, so suites
+	// that do not use it compile no Docker client.
 	ContainerBackend Backend = "container"
 )
 
@@ -77,10 +90,56 @@ const EnvBackend = "PYHARNESS_BACKEND"
 
 // BackendFromEnv returns the backend $PYHARNESS_BACKEND names (process by default).
 func BackendFromEnv() Backend {
-	if Backend(os.Getenv(EnvBackend)) == ContainerBackend {
-		return ContainerBackend
+	if b := Backend(os.Getenv(EnvBackend)); b != "" {
+		return b
 	}
 	return ProcessBackend
+}
+
+// Host is a running pool host: a zygote that every process of the suite
+// forks its workers from.
+type Host interface {
+	Addr() string                    // for realpy.WithZygoteAddr
+	Pid() int                        // the zygote's pid, -1 when it is not a local process
+	Container() bool                 // whether it runs in a container
+	Close(ctx context.Context) error // stops it and returns once it is gone
+}
+
+// StartHost starts a pool host with the options that apply to its target.
+type StartHost func(ctx context.Context, opts []realpy.Option) (Host, error)
+
+type backendEntry struct {
+	target realpy.Target
+	start  StartHost
+}
+
+// backends are set at init time only: the process backend here, others by
+// the packages that implement them (harness/containerbackend).
+var backends = map[Backend]backendEntry{
+	ProcessBackend: {realpy.TargetZygote, startProcessHost},
+}
+
+// RegisterBackend makes a backend available to NewSharedPool; call it from
+// an init function (package harness/containerbackend does). target says
+// which realpy options the host takes (realpy.TargetContainer for a
+// container).
+func RegisterBackend(b Backend, target realpy.Target, start StartHost) {
+	backends[b] = backendEntry{target, start}
+}
+
+type processHost struct{ z *realpy.Zygote }
+
+func (h processHost) Addr() string                { return h.z.Addr() }
+func (h processHost) Pid() int                    { return h.z.Pid() }
+func (h processHost) Container() bool             { return false }
+func (h processHost) Close(context.Context) error { return h.z.Close() }
+
+func startProcessHost(ctx context.Context, opts []realpy.Option) (Host, error) {
+	z, err := realpy.StartZygote(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return processHost{z}, nil
 }
 
 type statsEntry struct {
@@ -92,10 +151,48 @@ type statsEntry struct {
 }
 
 // NewSharedPool registers the suite-level pool on the backend
-// $PYHARNESS_BACKEND names; opts configure the host and each process's pool
-// (WithSize is per process).
+// $PYHARNESS_BACKEND names; see SharedPool for the options.
 func NewSharedPool(opts ...realpy.Option) *SharedPool {
 	return NewSharedPoolOn(BackendFromEnv(), opts...)
+}
+
+// plan splits the options between the host and each process's pool. With
+// Spawn there is no host: every option goes to the pools.
+func plan(backend Backend, opts []realpy.Option) (host, pool []realpy.Option, spawn bool, err error) {
+	entry, ok := backends[backend]
+	if !ok {
+		if backend == ContainerBackend {
+			return nil, nil, false, fmt.Errorf("harness: %s=%s, but this test binary does not link the container backend: "+
+				"add `import _ \"github.com/pyharness/pyharness/harness/containerbackend\"` to a _test.go file of the suite, or run with %s=%s",
+				EnvBackend, backend, EnvBackend, ProcessBackend)
+		}
+		return nil, nil, false, fmt.Errorf("harness: unknown backend %q (%s): use %q or %q", backend, EnvBackend, ProcessBackend, ContainerBackend)
+	}
+	if strategy, set := realpy.StrategyOf(opts...); set && strategy == realpy.Spawn {
+		if entry.target == realpy.TargetContainer {
+			return nil, nil, false, fmt.Errorf("harness: WithStrategy(realpy.Spawn) on the %s backend: its workers are forked from one zygote "+
+				"in the container; run fork-unsafe modules on the %s backend (%s=%s), where every process spawns its own workers",
+				backend, ProcessBackend, EnvBackend, ProcessBackend)
+		}
+		return nil, opts, true, realpy.CheckOptions(realpy.TargetPool, opts...)
+	}
+	for _, o := range opts {
+		toHost, toPool := o.AppliesTo(entry.target), o.AppliesTo(realpy.TargetAttachedPool)
+		switch {
+		case o.String() == "WithStrategy": // ZygoteFork: what a shared pool does anyway
+		case o.String() == "WithZygoteAddr":
+			return nil, nil, false, fmt.Errorf("harness: a shared pool starts its own host; WithZygoteAddr is for a realpy.StartPool of your own")
+		case !toHost && !toPool:
+			return nil, nil, false, realpy.CheckOptions(entry.target, o)
+		}
+		if toHost {
+			host = append(host, o)
+		}
+		if toPool {
+			pool = append(pool, o)
+		}
+	}
+	return host, pool, false, nil
 }
 
 // NewSharedPoolOn is NewSharedPool on a given backend. On the container
@@ -107,28 +204,24 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 		if !IntegrationSelected() {
 			return nil
 		}
+		hostOpts, _, spawn, err := plan(sp.backend, sp.opts)
+		Expect(err).NotTo(HaveOccurred(), "the shared pool's options")
+		if spawn {
+			return []byte(spawnAddr)
+		}
 		start := time.Now()
-		var entry hostEntry
-		if sp.backend == ContainerBackend {
-			c, err := container.Run(ctx, container.WithSettings(realpy.ResolveOptions(sp.opts...)))
-			sp.mu.Lock()
-			sp.ctr = c
-			sp.mu.Unlock()
-			Expect(err).NotTo(HaveOccurred(), "starting the suite's pool host container")
-			entry = hostEntry{Addr: c.Addr(), Container: true, Pid: -1}
-		} else {
-			host, err := realpy.StartZygote(ctx, sp.opts...)
-			Expect(err).NotTo(HaveOccurred(), "starting the suite's pool host")
+		host, err := backends[sp.backend].start(ctx, hostOpts)
+		if host != nil {
 			sp.mu.Lock()
 			sp.host = host
 			sp.mu.Unlock()
-			entry = hostEntry{Pid: host.Pid(), Addr: host.Addr()}
 		}
+		Expect(err).NotTo(HaveOccurred(), "starting the suite's pool host (%s backend)", sp.backend)
 		warm := time.Since(start)
 		sp.mu.Lock()
 		sp.warmup = warm
 		sp.mu.Unlock()
-		entry.WarmMS = ms(warm)
+		entry := hostEntry{Pid: host.Pid(), Addr: host.Addr(), Container: host.Container(), WarmMS: ms(warm)}
 		raw, _ := json.Marshal(entry)
 		AddReportEntry(entryHost, string(raw), ReportEntryVisibilityNever)
 		return []byte(entry.Addr)
@@ -139,12 +232,17 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 		if len(addr) == 0 {
 			return
 		}
+		_, poolOpts, spawn, err := plan(sp.backend, sp.opts)
+		Expect(err).NotTo(HaveOccurred(), "the shared pool's options")
+		if !spawn {
+			poolOpts = append(poolOpts, realpy.WithZygoteAddr(string(addr)))
+		}
 		start := time.Now()
-		p, err := realpy.StartPool(ctx, append(sp.opts, realpy.WithZygoteAddr(string(addr)))...)
-		if err != nil && p != nil {
+		p, err := realpy.StartPool(ctx, poolOpts...)
+		if err != nil {
 			p.Close()
 		}
-		Expect(err).NotTo(HaveOccurred(), "attaching to the suite's pool host")
+		Expect(err).NotTo(HaveOccurred(), "starting this process's pool")
 		sp.mu.Lock()
 		sp.pool = p
 		sp.warmup += time.Since(start)
@@ -157,7 +255,11 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 		sp.mu.Unlock()
 		if p != nil {
 			stats := p.Stats()
-			entry, _ := json.Marshal(statsEntry{Process: GinkgoParallelProcess(), HostPid: p.Zygote().Pid(),
+			hostPid := 0
+			if z := p.Zygote(); z != nil {
+				hostPid = z.Pid()
+			}
+			entry, _ := json.Marshal(statsEntry{Process: GinkgoParallelProcess(), HostPid: hostPid,
 				Spawned: stats.Spawned, Forked: stats.Forked, WarmupMS: ms(warm)})
 			AddReportEntry(entryStats, string(entry), ReportEntryVisibilityNever)
 			Expect(p.Close()).To(Succeed())
@@ -167,13 +269,10 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 		}
 	}, func(ctx SpecContext) {
 		sp.mu.Lock()
-		host, ctr := sp.host, sp.ctr
+		host := sp.host
 		sp.mu.Unlock()
 		if host != nil {
-			Expect(host.Close()).To(Succeed())
-		}
-		if ctr != nil {
-			Expect(ctr.Close(ctx)).To(Succeed())
+			Expect(host.Close(ctx)).To(Succeed())
 		}
 		Expect(leak.OwnedProcesses()).To(BeEmpty(), "interpreters left running at the end of the suite")
 	}, NodeTimeout(5*time.Minute))
@@ -184,6 +283,9 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 			return
 		}
 		fmt.Fprintln(os.Stdout, s.String())
+		if s.Forked == 0 && s.Hosts == 0 {
+			return // Spawn: every process started its own workers
+		}
 		Expect(s.Hosts).To(Equal(1), "one pool host for the whole suite")
 		Expect(s.HostPids).To(HaveLen(1), "every process attached to the same pool host")
 	})

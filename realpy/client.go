@@ -100,10 +100,13 @@ func newClient(conn net.Conn, label string, maxFrame int, pipelined bool, onBrok
 }
 
 // NewClient runs the protocol over conn and returns once the peer has answered
-// a readiness ping. The Client owns conn; Close closes it. Options that
-// concern processes are ignored; WithMaxFrame applies.
+// a readiness ping. The Client owns conn; Close closes it. Of the options,
+// only WithMaxFrame applies (others are an *OptionError).
 func NewClient(ctx context.Context, conn net.Conn, opts ...Option) (*Client, error) {
-	cfg := newConfig(opts)
+	cfg, err := newConfig(TargetClient, opts)
+	if err != nil {
+		return nil, err
+	}
 	c := newClient(conn, "connection "+conn.RemoteAddr().String(), cfg.maxFrame, false, standaloneBroken)
 	if err := c.handshake(ctx, "ping", nil); err != nil {
 		c.Close()

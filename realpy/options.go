@@ -2,7 +2,9 @@ package realpy
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -10,10 +12,105 @@ import (
 	"github.com/pyharness/pyharness/wire"
 )
 
-// Option configures Start (and, where it applies, NewClient).
-type Option func(*config)
+// Target names a constructor that takes options. Every option applies to
+// some targets only; a constructor given an option that does not apply to it
+// returns an *OptionError naming the option and where it belongs, never
+// ignoring it (goleak treats misplaced options the same way).
+type Target uint16
 
-type config struct {
+// The constructors that take options.
+const (
+	TargetWorker       Target = 1 << iota // Start: one spawned worker
+	TargetZygote                          // StartZygote: a fork server this process starts
+	TargetAttach                          // AttachZygote: a fork server another process started
+	TargetPool                            // StartPool: workers spawned, or forked from a zygote of its own
+	TargetAttachedPool                    // StartPool with WithZygoteAddr, Container.StartPool: workers forked from a zygote someone else owns
+	TargetClient                          // NewClient: the protocol over a connection, no process
+	TargetContainer                       // container.Run: a zygote in a container
+)
+
+var targetNames = []struct {
+	t    Target
+	name string
+}{
+	{TargetWorker, "Start"},
+	{TargetZygote, "StartZygote"},
+	{TargetAttach, "AttachZygote"},
+	{TargetPool, "StartPool"},
+	{TargetAttachedPool, "StartPool with WithZygoteAddr (or Container.StartPool)"},
+	{TargetClient, "NewClient"},
+	{TargetContainer, "container.Run"},
+}
+
+func (t Target) String() string {
+	var names []string
+	for _, n := range targetNames {
+		if t&n.t != 0 {
+			names = append(names, n.name)
+		}
+	}
+	if len(names) == 0 {
+		return "nothing"
+	}
+	return strings.Join(names, ", ")
+}
+
+// Groups of targets, for the options below.
+const (
+	spawned   = TargetWorker | TargetZygote | TargetPool // an interpreter this process starts
+	anyWorker = spawned | TargetAttach | TargetAttachedPool
+	pools     = TargetPool | TargetAttachedPool
+)
+
+// Option configures one of the constructors of this package (or
+// container.Run): see Target. Options are values; AppliesTo tells where one
+// applies, which is how a backend splits one list between a pool host and
+// the pools attached to it.
+type Option struct {
+	name    string
+	targets Target
+	apply   func(*config)
+}
+
+// String returns the option's name, such as "WithSize".
+func (o Option) String() string { return o.name }
+
+// AppliesTo reports whether the option configures target.
+func (o Option) AppliesTo(target Target) bool { return o.targets&target != 0 }
+
+// OptionError says an option was given to a constructor it does not apply to.
+type OptionError struct {
+	Option string // e.g. "WithSize"
+	Given  Target // where it was given
+	Where  Target // where it applies
+	Reason string // why not, when there is more to say
+}
+
+func (e *OptionError) Error() string {
+	msg := fmt.Sprintf("realpy: option %s does not apply to %s; it applies to %s", e.Option, e.Given, e.Where)
+	if e.Reason != "" {
+		msg += " (" + e.Reason + ")"
+	}
+	return msg
+}
+
+// CheckOptions returns an *OptionError for the first option that does not
+// apply to target; backends that take realpy options call it.
+func CheckOptions(target Target, opts ...Option) error {
+	for _, o := range opts {
+		if o.apply == nil {
+			return &OptionError{Option: "the zero Option", Given: target, Reason: "use the With functions of package realpy"}
+		}
+		if !o.AppliesTo(target) {
+			return &OptionError{Option: o.name, Given: target, Where: o.targets}
+		}
+	}
+	return nil
+}
+
+// procConfig is how an interpreter is started and handled once it runs: what
+// a worker, a zygote and each worker of a pool are given.
+type procConfig struct {
 	python       string
 	workerSource string
 	modules      []string
@@ -27,16 +124,19 @@ type config struct {
 	startTimeout time.Duration
 	stderrTail   int
 	output       io.Writer
-	onSpawn      func(pid int)
 	preload      []string
+	onSpawn      func(pid int) // set by a pool, to count and announce spawns
+}
 
-	// pool
+// poolConfig is what only a pool uses.
+type poolConfig struct {
 	size            int
 	overflow        int
 	lazy            bool
 	checkoutTimeout time.Duration
 	callTimeout     time.Duration
 	strategy        Strategy
+	strategySet     bool
 	heartbeat       time.Duration
 	heartbeatMisses int
 	affinity        Affinity
@@ -47,6 +147,11 @@ type config struct {
 	zygoteAddr      string
 }
 
+type config struct {
+	procConfig
+	poolConfig
+}
+
 // Defaults of the options below.
 const (
 	DefaultGrace        = 2 * time.Second
@@ -55,33 +160,46 @@ const (
 	DefaultPoolSize     = 2
 )
 
-func newConfig(opts []Option) *config {
+// newConfig checks opts against target and applies them over the defaults.
+func newConfig(target Target, opts []Option) (*config, error) {
+	if err := CheckOptions(target, opts...); err != nil {
+		return nil, err
+	}
 	cfg := &config{
-		maxFrame:     wire.DefaultMaxFrame,
-		grace:        DefaultGrace,
-		startTimeout: DefaultStartTimeout,
-		stderrTail:   DefaultStderrTail,
-		size:         DefaultPoolSize,
-		strategy:     Spawn,
-		affinity:     AffinityHint,
-		clock:        clockwork.NewRealClock(),
+		procConfig: procConfig{
+			maxFrame:     wire.DefaultMaxFrame,
+			grace:        DefaultGrace,
+			startTimeout: DefaultStartTimeout,
+			stderrTail:   DefaultStderrTail,
+		},
+		poolConfig: poolConfig{
+			size:     DefaultPoolSize,
+			strategy: Spawn,
+			affinity: AffinityHint,
+			clock:    clockwork.NewRealClock(),
+		},
 	}
 	for _, opt := range opts {
-		opt(cfg)
+		opt.apply(cfg)
 	}
-	return cfg
+	return cfg, nil
 }
 
-// WithPreload names modules a zygote imports once, before forking workers
-// (for instance numpy or a model library), so every forked worker starts
-// with them loaded.
-func WithPreload(modules ...string) Option {
-	return func(c *config) { c.preload = append(c.preload, modules...) }
+// StrategyOf returns the strategy opts choose, and whether one of them
+// chooses it (WithStrategy, WithZygoteAddr).
+func StrategyOf(opts ...Option) (Strategy, bool) {
+	cfg := &config{poolConfig: poolConfig{strategy: Spawn}}
+	for _, opt := range opts {
+		if opt.apply != nil {
+			opt.apply(cfg)
+		}
+	}
+	return cfg.strategy, cfg.strategySet
 }
 
 // startContext bounds a start by WithStartTimeout (a context deadline that
 // comes earlier wins).
-func (c *config) startContext(ctx context.Context) (context.Context, context.CancelFunc) {
+func (c *procConfig) startContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if c.startTimeout > 0 {
 		return context.WithTimeout(ctx, c.startTimeout)
 	}
@@ -89,148 +207,188 @@ func (c *config) startContext(ctx context.Context) (context.Context, context.Can
 }
 
 // id returns the configured worker id, or prefix and a random one.
-func (c *config) id(prefix string) string {
+func (c *procConfig) id(prefix string) string {
 	if c.workerID != "" {
 		return c.workerID
 	}
 	return prefix + randomID()
 }
 
+func option(name string, targets Target, apply func(*config)) Option {
+	return Option{name: name, targets: targets, apply: apply}
+}
+
 // WithPython sets the interpreter (a path or a name on PATH), overriding
-// $PYHARNESS_PYTHON and python3 on PATH.
-func WithPython(path string) Option { return func(c *config) { c.python = path } }
+// $PYHARNESS_PYTHON and python3 on PATH. In a container it names the
+// interpreter inside the image.
+func WithPython(path string) Option {
+	return option("WithPython", spawned|TargetContainer, func(c *config) { c.python = path })
+}
 
 // WithModules names Python modules whose handlers the worker serves
 // (--module, repeatable). Each public function of a module becomes a method,
 // or the module lists them in a dict named PYHARNESS_METHODS.
 func WithModules(modules ...string) Option {
-	return func(c *config) { c.modules = append(c.modules, modules...) }
+	return option("WithModules", spawned|TargetContainer, func(c *config) { c.modules = append(c.modules, modules...) })
 }
 
-// WithPythonPath adds directories to the worker's PYTHONPATH, typically where
-// the modules of WithModules live.
+// WithPythonPath adds directories to the interpreter's PYTHONPATH, typically
+// where the modules of WithModules live. A container gets them read-only.
 func WithPythonPath(dirs ...string) Option {
-	return func(c *config) { c.pythonPath = append(c.pythonPath, dirs...) }
+	return option("WithPythonPath", spawned|TargetContainer, func(c *config) { c.pythonPath = append(c.pythonPath, dirs...) })
 }
 
-// WithEnv adds KEY=VALUE entries to the worker's environment.
-func WithEnv(kv ...string) Option { return func(c *config) { c.env = append(c.env, kv...) } }
+// WithPreload names modules a zygote imports once, before forking workers
+// (for instance numpy or a model library), so every forked worker starts
+// with them loaded. A pool takes it with WithStrategy(ZygoteFork).
+func WithPreload(modules ...string) Option {
+	return option("WithPreload", TargetZygote|TargetPool|TargetContainer, func(c *config) { c.preload = append(c.preload, modules...) })
+}
 
-// WithDir sets the worker's working directory.
-func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
+// WithEnv adds KEY=VALUE entries to the interpreter's environment.
+func WithEnv(kv ...string) Option {
+	return option("WithEnv", spawned|TargetContainer, func(c *config) { c.env = append(c.env, kv...) })
+}
+
+// WithDir sets the interpreter's working directory.
+func WithDir(dir string) Option {
+	return option("WithDir", spawned, func(c *config) { c.dir = dir })
+}
 
 // WithWorkerSource runs the pyharness_worker package found in dir (for work
 // on the worker itself) instead of the copy embedded in the Go module.
-func WithWorkerSource(dir string) Option { return func(c *config) { c.workerSource = dir } }
+func WithWorkerSource(dir string) Option {
+	return option("WithWorkerSource", spawned, func(c *config) { c.workerSource = dir })
+}
 
-// WithWorkerID sets the id the worker reports; by default a random one.
-func WithWorkerID(id string) Option { return func(c *config) { c.workerID = id } }
+// WithWorkerID sets the id a worker (or zygote) reports; by default a random
+// one. A pool names its workers itself.
+func WithWorkerID(id string) Option {
+	return option("WithWorkerID", TargetWorker|TargetZygote, func(c *config) { c.workerID = id })
+}
 
-// WithRunID marks the worker as belonging to a test run (environment and
-// argv), so leftovers of a run can be found and reaped.
-func WithRunID(id string) Option { return func(c *config) { c.runID = id } }
+// WithRunID marks the interpreters as belonging to a test run (environment
+// and argv), so leftovers of a run can be found and reaped.
+func WithRunID(id string) Option {
+	return option("WithRunID", spawned|TargetContainer, func(c *config) { c.runID = id })
+}
 
-// WithMaxFrame sets the largest frame payload, in bytes, on both sides.
+// WithMaxFrame sets the largest frame payload, in bytes, on both sides
+// (values outside 1..wire.MaxFrameLimit keep the default).
 func WithMaxFrame(n int) Option {
-	return func(c *config) {
+	return option("WithMaxFrame", anyWorker|TargetClient|TargetContainer, func(c *config) {
 		if n > 0 && n <= wire.MaxFrameLimit {
 			c.maxFrame = n
 		}
-	}
+	})
 }
 
 // WithGrace bounds each step of Close (shutdown request, EOF, SIGTERM) before
 // it moves on to the next; SIGKILL ends the sequence.
-func WithGrace(d time.Duration) Option { return func(c *config) { c.grace = d } }
+func WithGrace(d time.Duration) Option {
+	return option("WithGrace", anyWorker, func(c *config) { c.grace = d })
+}
 
-// WithStartTimeout bounds Start when its context has no earlier deadline.
-func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.startTimeout = d } }
+// WithStartTimeout bounds a start (of an interpreter, a fork, a container)
+// when its context has no earlier deadline.
+func WithStartTimeout(d time.Duration) Option {
+	return option("WithStartTimeout", spawned|TargetAttachedPool|TargetContainer, func(c *config) { c.startTimeout = d })
+}
 
 // WithStderrTail sets how many stderr lines a *wire.WorkerExitedError carries.
-func WithStderrTail(lines int) Option { return func(c *config) { c.stderrTail = lines } }
+func WithStderrTail(lines int) Option {
+	return option("WithStderrTail", anyWorker, func(c *config) { c.stderrTail = lines })
+}
 
-// WithOutput also copies the worker's stdout and stderr to w (for instance
-// GinkgoWriter); they are always captured in Stdout and Stderr.
-func WithOutput(w io.Writer) Option { return func(c *config) { c.output = w } }
+// WithOutput also copies the workers' stdout and stderr to w (for instance
+// GinkgoWriter), each line prefixed with the worker id and stream; they are
+// always captured in Worker.Stdout and Worker.Stderr.
+func WithOutput(w io.Writer) Option {
+	return option("WithOutput", anyWorker, func(c *config) { c.output = w })
+}
 
 // WithSize sets how many workers a pool keeps warm (default 2).
 func WithSize(n int) Option {
-	return func(c *config) {
+	return option("WithSize", pools, func(c *config) {
 		if n > 0 {
 			c.size = n
 		}
-	}
+	})
 }
 
 // WithOverflow lets a pool start up to n extra workers while all are busy;
 // each is closed when its call returns.
-func WithOverflow(n int) Option { return func(c *config) { c.overflow = n } }
+func WithOverflow(n int) Option {
+	return option("WithOverflow", pools, func(c *config) { c.overflow = n })
+}
 
 // WithLazy starts a pool's workers only when calls first need them.
-func WithLazy() Option { return func(c *config) { c.lazy = true } }
+func WithLazy() Option { return option("WithLazy", pools, func(c *config) { c.lazy = true }) }
 
 // WithCheckoutTimeout bounds how long a call waits for a free worker; past
 // it the call fails with a *CheckoutTimeoutError (ErrPoolExhausted).
-func WithCheckoutTimeout(d time.Duration) Option { return func(c *config) { c.checkoutTimeout = d } }
+func WithCheckoutTimeout(d time.Duration) Option {
+	return option("WithCheckoutTimeout", pools, func(c *config) { c.checkoutTimeout = d })
+}
 
 // WithCallTimeout gives every pool call a deadline (the context's, if earlier, wins).
-func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
+func WithCallTimeout(d time.Duration) Option {
+	return option("WithCallTimeout", pools, func(c *config) { c.callTimeout = d })
+}
 
-// WithStrategy picks how a pool starts its workers: Spawn (default) or ZygoteFork.
-func WithStrategy(s Strategy) Option { return func(c *config) { c.strategy = s } }
+// WithStrategy picks how a pool starts its workers: Spawn (default) or
+// ZygoteFork. A pool attached to a zygote (WithZygoteAddr) always forks.
+func WithStrategy(s Strategy) Option {
+	return option("WithStrategy", TargetPool, func(c *config) {
+		c.strategy = s
+		c.strategySet = true
+	})
+}
 
 // WithHeartbeat probes every worker of a pool each interval; a worker that
 // misses `misses` probes in a row (stuck in a handler) is killed and replaced.
 func WithHeartbeat(interval time.Duration, misses int) Option {
-	return func(c *config) {
+	return option("WithHeartbeat", pools, func(c *config) {
 		c.heartbeat = interval
 		c.heartbeatMisses = max(misses, 1)
-	}
+	})
 }
 
 // WithAffinity sets how calls carrying a session id are routed (default AffinityHint).
-func WithAffinity(a Affinity) Option { return func(c *config) { c.affinity = a } }
+func WithAffinity(a Affinity) Option {
+	return option("WithAffinity", pools, func(c *config) { c.affinity = a })
+}
 
 // WithBreaker puts a circuit breaker in front of a pool's calls. Crashes,
 // hangs and protocol violations count; Python exceptions do not.
-func WithBreaker(s BreakerSettings) Option { return func(c *config) { c.breaker = &s } }
+func WithBreaker(s BreakerSettings) Option {
+	return option("WithBreaker", pools, func(c *config) { c.breaker = &s })
+}
 
 // WithRetry retries a pool call up to n times, on another worker, when its
 // worker died under it; delays grow exponentially from delay.
 func WithRetry(n int, delay time.Duration) Option {
-	return func(c *config) {
+	return option("WithRetry", pools, func(c *config) {
 		c.retries = n
 		c.retryDelay = delay
-	}
+	})
 }
 
-// WithClock sets the clock of the breaker and retry delays (a
+// WithClock sets the clock of a pool's breaker and retry delays (a
 // clockwork.FakeClock in specs, so nothing sleeps for real).
-func WithClock(clock clockwork.Clock) Option { return func(c *config) { c.clock = clock } }
+func WithClock(clock clockwork.Clock) Option {
+	return option("WithClock", pools, func(c *config) { c.clock = clock })
+}
 
 // WithZygoteAddr makes a pool fork its workers from a zygote another process
 // started (Zygote.Addr), instead of starting its own: how parallel Ginkgo
-// processes share one pool host. The pool cannot restart that zygote.
+// processes share one pool host. The pool cannot restart that zygote, and
+// the options that say how to start an interpreter (WithModules,
+// WithPython, ...) belong to the zygote's owner, not to the pool.
 func WithZygoteAddr(addr string) Option {
-	return func(c *config) {
+	return option("WithZygoteAddr", pools, func(c *config) {
 		c.zygoteAddr = addr
 		c.strategy = ZygoteFork
-	}
-}
-
-// Settings is the part of a set of options that a backend starting
-// interpreters elsewhere (a container) needs to honour.
-type Settings struct {
-	Modules    []string
-	PythonPath []string
-	Preload    []string
-	Env        []string
-	MaxFrame   int
-	RunID      string
-}
-
-// ResolveOptions applies opts and returns the resulting Settings.
-func ResolveOptions(opts ...Option) Settings {
-	c := newConfig(opts)
-	return Settings{Modules: c.modules, PythonPath: c.pythonPath, Preload: c.preload, Env: c.env, MaxFrame: c.maxFrame, RunID: c.runID}
+		c.strategySet = true
+	})
 }

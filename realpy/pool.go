@@ -110,8 +110,26 @@ type PoolStats struct {
 // (concurrently, or forked from one zygote) and StartPool returns when every
 // one has answered its readiness ping. If some fail, it returns the pool
 // with the workers that did start and the joined start errors; close it.
+//
+// Options that do not apply to a pool (WithWorkerID), or to a pool attached
+// to another process's zygote (WithModules, WithPython, ... with
+// WithZygoteAddr: the zygote's owner chose those), or WithPreload without
+// WithStrategy(ZygoteFork), are an *OptionError, and no pool is returned.
 func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
-	cfg := newConfig(opts)
+	target := TargetPool
+	for _, o := range opts {
+		if o.name == "WithZygoteAddr" {
+			target = TargetAttachedPool
+		}
+	}
+	cfg, err := newConfig(target, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.preload) > 0 && cfg.strategy != ZygoteFork {
+		return nil, &OptionError{Option: "WithPreload", Given: TargetPool, Where: TargetZygote | TargetPool | TargetContainer,
+			Reason: "a pool imports preloads once, in its zygote: add WithStrategy(ZygoteFork), or import the modules from a handler module"}
+	}
 	if cfg.runID == "" {
 		cfg.runID = NewRunID()
 	}
@@ -161,22 +179,13 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 	return p, nil
 }
 
-// workerOptions are the options each worker of the pool is started with.
-func (p *Pool) workerOptions() []Option {
-	return []Option{func(c *config) {
-		*c = *p.cfg
-		c.workerID = ""
-		c.onSpawn = nil
-	}}
-}
-
 func (p *Pool) startZygote(ctx context.Context) error {
 	var z *Zygote
 	var err error
 	if p.cfg.zygoteAddr != "" {
-		z, err = AttachZygote(ctx, p.cfg.zygoteAddr, p.workerOptions()...)
+		z, err = attachZygote(ctx, p.cfg.zygoteAddr, &p.cfg.procConfig)
 	} else {
-		z, err = StartZygote(ctx, p.workerOptions()...)
+		z, err = startZygote(ctx, &p.cfg.procConfig)
 	}
 	if err != nil {
 		return err
@@ -234,13 +243,12 @@ func (p *Pool) newWorker(ctx context.Context) (*Worker, error) {
 		}
 		return w, err
 	}
-	opts := append(p.workerOptions(), func(c *config) {
-		c.onSpawn = func(pid int) {
-			p.spawned.Add(1)
-			p.events.publish(Event{Kind: EventStarted, Pid: pid})
-		}
-	})
-	return Start(ctx, opts...)
+	cfg := p.cfg.procConfig // each worker gets the process settings, nothing of the pool's
+	cfg.onSpawn = func(pid int) {
+		p.spawned.Add(1)
+		p.events.publish(Event{Kind: EventStarted, Pid: pid})
+	}
+	return start(ctx, &cfg)
 }
 
 func (p *Pool) startMember(ctx context.Context, overflow bool) (*member, error) {
@@ -625,8 +633,12 @@ func (p *Pool) BreakerState() BreakerState {
 
 // Close closes every worker (concurrently) and the zygote, and returns once
 // all are reaped and every goroutine of the pool has ended. Calls in flight
-// and later calls fail with wire.ErrClosed. Idempotent.
+// and later calls fail with wire.ErrClosed. Idempotent; a nil Pool (options
+// refused) closes as nothing.
 func (p *Pool) Close() error {
+	if p == nil {
+		return nil // StartPool refused its options: there is nothing to close
+	}
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		p.closed = true

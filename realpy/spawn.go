@@ -36,7 +36,7 @@ type spawnedProcess struct {
 
 // spawn starts python with args, the worker package on PYTHONPATH, and one
 // end of a socketpair as fd 3; it returns the other end.
-func spawn(cfg *config, id string, args []string) (*spawnedProcess, net.Conn, error) {
+func spawn(cfg *procConfig, id string, args []string) (*spawnedProcess, net.Conn, error) {
 	python, err := FindPython(cfg.python)
 	if err != nil {
 		return nil, nil, err
@@ -95,7 +95,7 @@ func spawn(cfg *config, id string, args []string) (*spawnedProcess, net.Conn, er
 	return p, conn, nil
 }
 
-func workerEnv(cfg *config, id, source string) []string {
+func workerEnv(cfg *procConfig, id, source string) []string {
 	path := append([]string{source}, cfg.pythonPath...)
 	if existing := os.Getenv("PYTHONPATH"); existing != "" {
 		path = append(path, existing)

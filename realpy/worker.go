@@ -34,7 +34,7 @@ const (
 //	Eventually(w.Stdout().String).Should(ContainSubstring("loaded"))
 type Worker struct {
 	id     string
-	cfg    *config
+	cfg    *procConfig
 	proc   process
 	client *Client
 
@@ -66,7 +66,15 @@ type process interface {
 // answered a readiness ping. If that fails, nothing is left running and the
 // error says why (for a worker that died, its exit status and stderr tail).
 func Start(ctx context.Context, opts ...Option) (*Worker, error) {
-	cfg := newConfig(opts)
+	cfg, err := newConfig(TargetWorker, opts)
+	if err != nil {
+		return nil, err
+	}
+	return start(ctx, &cfg.procConfig)
+}
+
+// start spawns a worker configured by cfg.
+func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	ctx, cancel := cfg.startContext(ctx)
 	defer cancel()
 	id := cfg.id("")
@@ -87,7 +95,7 @@ func Start(ctx context.Context, opts ...Option) (*Worker, error) {
 }
 
 // newWorker runs the protocol client over conn and watches proc.
-func newWorker(id string, cfg *config, conn net.Conn, proc process, pipelined bool) *Worker {
+func newWorker(id string, cfg *procConfig, conn net.Conn, proc process, pipelined bool) *Worker {
 	w := &Worker{id: id, cfg: cfg, proc: proc, watchDone: make(chan struct{})}
 	w.client = newClient(conn, fmt.Sprintf("worker %s (pid %d)", id, proc.pid()), cfg.maxFrame, pipelined, w.broken)
 	go func() {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +29,7 @@ import (
 // libraries) should use spawned workers (Start) instead.
 type Zygote struct {
 	id     string
-	cfg    *config
+	cfg    *procConfig
 	owner  *Worker // the zygote process, when this Zygote started it; nil when attached
 	ctl    *Client // the control channel: the owner's, or a control connection
 	exited <-chan struct{}
@@ -48,7 +49,14 @@ type Zygote struct {
 // StartZygote starts a fork server and returns once it answers a readiness
 // ping, that is once every preload and handler module is imported.
 func StartZygote(ctx context.Context, opts ...Option) (*Zygote, error) {
-	cfg := newConfig(opts)
+	cfg, err := newConfig(TargetZygote, opts)
+	if err != nil {
+		return nil, err
+	}
+	return startZygote(ctx, &cfg.procConfig)
+}
+
+func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 	ctx, cancel := cfg.startContext(ctx)
 	defer cancel()
 	id := cfg.id("z")
@@ -57,14 +65,7 @@ func StartZygote(ctx context.Context, opts ...Option) (*Zygote, error) {
 		return nil, fmt.Errorf("realpy: zygote socket dir: %w", err)
 	}
 	path := filepath.Join(dir, "zygote.sock")
-	args := []string{"-m", "pyharness_worker.zygote", "--fd", "3", "--listen", path,
-		"--zygote-id", id, "--max-frame", strconv.Itoa(cfg.maxFrame)}
-	for _, m := range cfg.preload {
-		args = append(args, "--preload", m)
-	}
-	for _, m := range cfg.modules {
-		args = append(args, "--module", m)
-	}
+	args := append(zygoteArgs(cfg), "--zygote-id", id, "--fd", "3", "--listen", path)
 	proc, conn, err := spawn(cfg, id, args)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -80,6 +81,51 @@ func StartZygote(ctx context.Context, opts ...Option) (*Zygote, error) {
 	return z, nil
 }
 
+// zygoteArgs is the zygote's command line after the interpreter, without
+// its id and how it listens.
+func zygoteArgs(cfg *procConfig) []string {
+	args := []string{"-m", "pyharness_worker.zygote", "--max-frame", strconv.Itoa(cfg.maxFrame)}
+	for _, m := range cfg.preload {
+		args = append(args, "--preload", m)
+	}
+	for _, m := range cfg.modules {
+		args = append(args, "--module", m)
+	}
+	return args
+}
+
+// ZygoteCommand is how to start a zygote where this process does not spawn
+// it (a container), built from the same options as StartZygote, so that a
+// backend declares none of its own.
+type ZygoteCommand struct {
+	Python       string        // the interpreter; "" for the target's python3
+	Args         []string      // after the interpreter; the backend adds --zygote-id, --run-id and how it listens (--listen PATH or --listen-tcp ADDR)
+	Env          []string      // KEY=VALUE entries (WithEnv); the backend adds EnvRunID
+	PythonPath   []string      // directories of this machine the interpreter needs on PYTHONPATH (WithPythonPath)
+	RunID        string        // WithRunID, or a new one
+	StartTimeout time.Duration // WithStartTimeout
+}
+
+// NewZygoteCommand checks opts for target (TargetContainer) and returns the
+// command that starts a zygote with those options.
+func NewZygoteCommand(target Target, opts ...Option) (*ZygoteCommand, error) {
+	cfg, err := newConfig(target, opts)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.runID == "" {
+		cfg.runID = NewRunID()
+	}
+	return &ZygoteCommand{
+		Python:       cfg.python,
+		Args:         zygoteArgs(&cfg.procConfig),
+		Env:          slices.Clone(cfg.env),
+		PythonPath:   slices.Clone(cfg.pythonPath),
+		RunID:        cfg.runID,
+		StartTimeout: cfg.startTimeout,
+	}, nil
+}
+
 // splitAddr reads a zygote address: "unix:/path", "tcp:host:port", or a path.
 func splitAddr(addr string) (network, address string) {
 	if rest, ok := strings.CutPrefix(addr, "tcp:"); ok {
@@ -93,7 +139,14 @@ func splitAddr(addr string) (network, address string) {
 // instance the suite-level pool host of parallel Ginkgo processes: Fork then
 // forks workers for this process. Close detaches without stopping the zygote.
 func AttachZygote(ctx context.Context, addr string, opts ...Option) (*Zygote, error) {
-	cfg := newConfig(opts)
+	cfg, err := newConfig(TargetAttach, opts)
+	if err != nil {
+		return nil, err
+	}
+	return attachZygote(ctx, addr, &cfg.procConfig)
+}
+
+func attachZygote(ctx context.Context, addr string, cfg *procConfig) (*Zygote, error) {
 	var d net.Dialer
 	network, address := splitAddr(addr)
 	conn, err := d.DialContext(ctx, network, address)

@@ -73,3 +73,5 @@ require (
 )
 
 replace github.com/pyharness/pyharness => ../..
+
+tool github.com/onsi/ginkgo/v2/ginkgo

@@ -366,8 +366,8 @@ func runContainer(ctx context.Context, cfg Config, dir string, rep *Report) (*Re
 	rep.Backend = "container"
 	hostPython := rep.Python
 	copts := []testcontainers.ContainerCustomizer{
-		container.WithHandlerDir(dir), container.WithModules("pyh_heavy"),
-		container.WithSettings(realpy.Settings{Env: []string{fmt.Sprintf("PYH_IMPORT_CPU=%f", cfg.ImportCPU.Seconds())}}),
+		container.WithOptions(realpy.WithPythonPath(dir), realpy.WithModules("pyh_heavy"),
+			realpy.WithEnv(fmt.Sprintf("PYH_IMPORT_CPU=%f", cfg.ImportCPU.Seconds()))),
 	}
 	image, err := container.EnsureImage(ctx, baseImage())
 	if err != nil {

@@ -3,9 +3,9 @@
 // heavy preloads such as numpy) once and forks a worker per connection. It
 // has the shape of a testcontainers-go module:
 //
-//	c, err := container.Run(ctx,
-//		container.WithModules("sentiment"), container.WithHandlerDir("testdata"),
-//		container.WithPreload("numpy"))
+//	c, err := container.Run(ctx, container.WithOptions(
+//		realpy.WithModules("sentiment"), realpy.WithPythonPath("testdata"),
+//		realpy.WithPreload("numpy")))
 //	defer c.Close(ctx)           // also when err != nil: c may hold a container
 //	pool, err := c.StartPool(ctx, realpy.WithSize(4))
 //
@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,12 +92,7 @@ type options struct {
 	base        string
 	transport   Transport
 	reuse       bool
-	modules     []string
-	preload     []string
-	handlerDirs []string
-	env         []string
-	maxFrame    int
-	runID       string
+	python      []realpy.Option
 	customizers []testcontainers.ContainerCustomizer
 }
 
@@ -108,6 +104,17 @@ type Option func(*options)
 // the options itself.
 func (o Option) Customize(*testcontainers.GenericContainerRequest) error { return nil }
 
+// WithOptions configures the zygote in the container, and the pools that
+// Container.StartPool forks from it, with realpy's own options: the
+// interpreter's (WithModules, WithPythonPath, WithPreload, WithEnv,
+// WithPython, WithMaxFrame, WithRunID, WithStartTimeout) and the workers'
+// (WithMaxFrame, WithGrace, WithOutput, ...). WithPythonPath directories are
+// mounted read-only. Run returns a *realpy.OptionError for an option that
+// cannot apply in a container (WithDir, WithWorkerSource, pool options).
+func WithOptions(opts ...realpy.Option) Option {
+	return func(o *options) { o.python = append(o.python, opts...) }
+}
+
 // WithBaseImage sets the base image the worker image is built on.
 func WithBaseImage(image string) Option { return func(o *options) { o.base = image } }
 
@@ -116,39 +123,6 @@ func WithTransport(t Transport) Option { return func(o *options) { o.transport =
 
 // WithReuse keeps the container after Close and attaches to it next time.
 func WithReuse(reuse bool) Option { return func(o *options) { o.reuse = reuse } }
-
-// WithModules names handler modules the container's workers serve.
-func WithModules(modules ...string) Option {
-	return func(o *options) { o.modules = append(o.modules, modules...) }
-}
-
-// WithPreload names modules the zygote imports once before forking.
-func WithPreload(modules ...string) Option {
-	return func(o *options) { o.preload = append(o.preload, modules...) }
-}
-
-// WithHandlerDir mounts a host directory (read-only) on the workers'
-// PYTHONPATH, where the modules of WithModules live.
-func WithHandlerDir(dirs ...string) Option {
-	return func(o *options) { o.handlerDirs = append(o.handlerDirs, dirs...) }
-}
-
-// WithSettings takes modules, preloads, handler directories, environment and
-// frame limit from realpy options, as the process backend would use them.
-func WithSettings(s realpy.Settings) Option {
-	return func(o *options) {
-		o.modules = append(o.modules, s.Modules...)
-		o.preload = append(o.preload, s.Preload...)
-		o.handlerDirs = append(o.handlerDirs, s.PythonPath...)
-		o.env = append(o.env, s.Env...)
-		if s.MaxFrame > 0 {
-			o.maxFrame = s.MaxFrame
-		}
-		if s.RunID != "" {
-			o.runID = s.RunID
-		}
-	}
-}
 
 // WithCustomizers passes testcontainers customizers through.
 func WithCustomizers(c ...testcontainers.ContainerCustomizer) Option {
@@ -163,6 +137,8 @@ type Container struct {
 	reuse  bool
 	Image  string
 	Reused bool // attached to a container a previous run left warm
+
+	workerOpts []realpy.Option
 }
 
 // Run starts (or, with reuse, finds) the container and returns once its
@@ -182,8 +158,15 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		}
 	}
 	passthrough = append(passthrough, o.customizers...)
-	if o.runID == "" {
-		o.runID = realpy.NewRunID()
+	cmd, err := realpy.NewZygoteCommand(realpy.TargetContainer, o.python...)
+	if err != nil {
+		return nil, fmt.Errorf("pyharness container: %w", err)
+	}
+	var workerOpts []realpy.Option // what the pools forked from this zygote take too
+	for _, opt := range o.python {
+		if opt.AppliesTo(realpy.TargetAttachedPool) {
+			workerOpts = append(workerOpts, opt)
+		}
 	}
 
 	cli, err := Client(ctx)
@@ -199,9 +182,9 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		return nil, err
 	}
 
-	hash := configHash(image, o)
+	hash := configHash(image, o.transport, cmd)
 	name := "pyharness-" + hash
-	c := &Container{Image: image, reuse: o.reuse}
+	c := &Container{Image: image, reuse: o.reuse, workerOpts: workerOpts}
 	if o.reuse {
 		root, err := realpy.CacheDir()
 		if err != nil {
@@ -223,24 +206,19 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		return nil, err
 	}
 
-	args := []string{"--zygote-id", name, "--run-id", o.runID}
+	args := append(slices.Clone(cmd.Args), "--zygote-id", name, "--run-id", cmd.RunID)
 	if o.transport == TCP {
 		args = append(args, "--listen-tcp", "0.0.0.0:"+strings.TrimSuffix(tcpPort, "/tcp"))
 	} else {
 		args = append(args, "--listen", socketDir+"/zygote.sock")
 	}
-	if o.maxFrame > 0 {
-		args = append(args, "--max-frame", strconv.Itoa(o.maxFrame))
-	}
-	for _, m := range o.preload {
-		args = append(args, "--preload", m)
-	}
-	for _, m := range o.modules {
-		args = append(args, "--module", m)
+	python := cmd.Python
+	if python == "" {
+		python = "python3"
 	}
 	pythonPath := []string{"/opt/pyharness"}
 	mounts := []mount.Mount{{Type: mount.TypeBind, Source: c.dir, Target: socketDir}}
-	for i, dir := range o.handlerDirs {
+	for i, dir := range cmd.PythonPath {
 		abs, err := filepath.Abs(dir)
 		if err != nil {
 			return nil, err
@@ -249,19 +227,20 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: abs, Target: target, ReadOnly: true})
 		pythonPath = append(pythonPath, target)
 	}
-	env := map[string]string{"PYTHONPATH": strings.Join(pythonPath, ":"), realpy.EnvRunID: o.runID}
-	for _, kv := range o.env {
+	env := map[string]string{"PYTHONPATH": strings.Join(pythonPath, ":"), realpy.EnvRunID: cmd.RunID}
+	for _, kv := range cmd.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
 	start, _ := realpy.ProcessStartTime(os.Getpid())
 	hostname, _ := os.Hostname()
 	customizers := []testcontainers.ContainerCustomizer{
+		testcontainers.WithEntrypoint(python),
 		testcontainers.WithCmd(args...),
 		testcontainers.WithEnv(env),
 		testcontainers.WithLabels(map[string]string{
 			LabelManaged:    "true",
-			LabelRunID:      o.runID,
+			LabelRunID:      cmd.RunID,
 			LabelOwnerHost:  hostname,
 			LabelOwnerPid:   strconv.Itoa(os.Getpid()),
 			LabelOwnerStart: strconv.FormatUint(start, 10),
@@ -272,7 +251,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 			hc.Mounts = append(hc.Mounts, mounts...)
 			hc.Init = nil
 		}),
-		testcontainers.WithWaitStrategy(wait.ForLog("listening on").WithStartupTimeout(2 * time.Minute)),
+		testcontainers.WithWaitStrategy(wait.ForLog("listening on").WithStartupTimeout(cmd.StartTimeout)),
 	}
 	if o.transport == TCP {
 		customizers = append(customizers, testcontainers.WithExposedPorts(tcpPort))
@@ -302,9 +281,12 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 // realpy.WithZygoteAddr.
 func (c *Container) Addr() string { return c.addr }
 
-// StartPool starts a pool whose workers are forked in the container.
+// StartPool starts a pool whose workers are forked in the container. It
+// takes pool options (WithSize, WithHeartbeat, ...) and those of Run's
+// WithOptions that apply to workers (WithMaxFrame, WithGrace, WithOutput).
 func (c *Container) StartPool(ctx context.Context, opts ...realpy.Option) (*realpy.Pool, error) {
-	return realpy.StartPool(ctx, append(opts, realpy.WithZygoteAddr(c.addr))...)
+	all := append(slices.Clone(c.workerOpts), opts...)
+	return realpy.StartPool(ctx, append(all, realpy.WithZygoteAddr(c.addr))...)
 }
 
 // Close removes the container, unless it is kept for reuse, and its socket
@@ -452,10 +434,11 @@ func buildContext(base string) ([]byte, string, error) {
 	return buf.Bytes(), python.Hash(files, "base="+base)[:16], nil
 }
 
-// configHash names a container by everything that makes it what it is.
-func configHash(image string, o options) string {
+// configHash names a container by everything that makes it what it is (the
+// run id aside: a reused container serves later runs).
+func configHash(image string, transport Transport, cmd *realpy.ZygoteCommand) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%v|%v|%v|%v|%d", image, o.transport, o.modules, o.preload, o.handlerDirs, o.env, o.maxFrame)
+	fmt.Fprintf(h, "%s|%s|%s|%q|%q|%q", image, transport, cmd.Python, cmd.Args, cmd.PythonPath, cmd.Env)
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 

@@ -66,7 +66,7 @@ var _ = Describe("The container backend", Serial, harness.Integration, harness.P
 	}
 
 	It("preloads numpy in the zygote and computes with it in forked workers", func(ctx SpecContext) {
-		c := run(ctx, container.WithPreload("numpy"), container.WithModules("numeric"), container.WithHandlerDir(testdata()))
+		c := run(ctx, container.WithOptions(realpy.WithPreload("numpy"), realpy.WithModules("numeric"), realpy.WithPythonPath(testdata())))
 		p, err := c.StartPool(ctx, realpy.WithSize(2))
 		DeferCleanup(p.Close)
 		Expect(err).NotTo(HaveOccurred())

@@ -75,7 +75,7 @@ var _ = Describe("The interpreter contract on the container backend", Ordered, h
 	var ctr *container.Container
 	BeforeAll(func(ctx SpecContext) {
 		var err error
-		ctr, err = container.Run(ctx, container.WithHandlerDir(moduleDir), container.WithModules(contract.ModuleName))
+		ctr, err = container.Run(ctx, container.WithOptions(realpy.WithPythonPath(moduleDir), realpy.WithModules(contract.ModuleName)))
 		DeferCleanup(func(ctx SpecContext) { Expect(ctr.Close(ctx)).To(Succeed()) })
 		Expect(err).NotTo(HaveOccurred())
 	}, NodeTimeout(5*time.Minute))

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/pyharness/pyharness/harness"
+	_ "github.com/pyharness/pyharness/harness/containerbackend" // PYHARNESS_BACKEND=container
 	"github.com/pyharness/pyharness/realpy"
 )
 

@@ -1,4 +1,4 @@
-package sentiment_test
+package integration_test
 
 import (
 	"context"
