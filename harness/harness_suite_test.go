@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
+	"github.com/pyharness/pyharness/realpy"
 )
 
 func TestHarness(t *testing.T) {
@@ -68,5 +69,55 @@ var _ = Describe("Selection", func() {
 		Expect(BackendFromEnv()).To(Equal(ContainerBackend))
 		GinkgoT().Setenv(EnvBackend, "")
 		Expect(BackendFromEnv()).To(Equal(ProcessBackend))
+	})
+})
+
+var _ = Describe("Splitting a shared pool's options", func() {
+	names := func(opts []realpy.Option) []string {
+		var out []string
+		for _, o := range opts {
+			out = append(out, o.String())
+		}
+		return out
+	}
+
+	It("sends interpreter options to the host, pool options to each process, shared ones to both", func() {
+		host, pool, spawn, err := plan(ProcessBackend, []realpy.Option{realpy.WithModules("m"), realpy.WithPreload("numpy"),
+			realpy.WithSize(3), realpy.WithMaxFrame(1 << 20), realpy.WithStrategy(realpy.ZygoteFork)})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(spawn).To(BeFalse())
+		Expect(names(host)).To(Equal([]string{"WithModules", "WithPreload", "WithMaxFrame"}))
+		Expect(names(pool)).To(Equal([]string{"WithSize", "WithMaxFrame"}))
+	})
+
+	It("has no host with Spawn: every process spawns its own workers with every option", func() {
+		host, pool, spawn, err := plan(ProcessBackend, []realpy.Option{realpy.WithStrategy(realpy.Spawn), realpy.WithModules("m"), realpy.WithSize(2)})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(spawn).To(BeTrue())
+		Expect(host).To(BeEmpty())
+		Expect(names(pool)).To(Equal([]string{"WithStrategy", "WithModules", "WithSize"}))
+	})
+
+	It("refuses Spawn on the container backend, saying what to do", func() {
+		backends[ContainerBackend] = backendEntry{target: realpy.TargetContainer} // as harness/containerbackend registers it
+		DeferCleanup(func() { delete(backends, ContainerBackend) })
+		_, _, _, err := plan(ContainerBackend, []realpy.Option{realpy.WithStrategy(realpy.Spawn)})
+		Expect(err).To(MatchError(ContainSubstring("PYHARNESS_BACKEND=process")))
+	})
+
+	It("names the import when the container backend is not linked", func() {
+		_, _, _, err := plan(ContainerBackend, nil)
+		Expect(err).To(MatchError(ContainSubstring(`import _ "github.com/pyharness/pyharness/harness/containerbackend"`)))
+		_, _, _, err = plan("kubernetes", nil)
+		Expect(err).To(MatchError(ContainSubstring(`unknown backend "kubernetes"`)))
+	})
+
+	It("refuses options that apply neither to a host nor to a pool", func() {
+		_, _, _, err := plan(ProcessBackend, []realpy.Option{realpy.WithZygoteAddr("/x.sock")})
+		Expect(err).To(MatchError(ContainSubstring("WithZygoteAddr")))
+		backends[ContainerBackend] = backendEntry{target: realpy.TargetContainer}
+		DeferCleanup(func() { delete(backends, ContainerBackend) })
+		_, _, _, err = plan(ContainerBackend, []realpy.Option{realpy.WithDir("/tmp")})
+		Expect(err).To(MatchError(ContainSubstring("option WithDir does not apply to container.Run")))
 	})
 })

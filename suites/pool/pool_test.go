@@ -353,7 +353,11 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 
 	It("hands out fresh private workers", func(ctx SpecContext) {
 		for _, strategy := range []realpy.Strategy{realpy.Spawn, realpy.ZygoteFork} {
-			p := startPool(ctx, realpy.WithSize(1), realpy.WithStrategy(strategy), realpy.WithModules("numeric"), realpy.WithPreload("random"))
+			opts := []realpy.Option{realpy.WithSize(1), realpy.WithStrategy(strategy), realpy.WithModules("numeric")}
+			if strategy == realpy.ZygoteFork {
+				opts = append(opts, realpy.WithPreload("random"))
+			}
+			p := startPool(ctx, opts...)
 			a, err := p.Fresh(ctx)
 			Expect(err).NotTo(HaveOccurred())
 			b, err := p.Fresh(ctx)

@@ -1,0 +1,95 @@
+package realpy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// optionError asserts err is an *OptionError naming option, and returns it.
+func optionError(err error, option string) *OptionError {
+	GinkgoHelper()
+	var oe *OptionError
+	Expect(errors.As(err, &oe)).To(BeTrue(), "an *OptionError, got %v", err)
+	Expect(oe.Option).To(Equal(option))
+	Expect(err.Error()).To(ContainSubstring(option))
+	return oe
+}
+
+var _ = Describe("Options given where they do not apply", func() {
+	// Every refusal happens before anything starts: no Python is needed.
+	ctx := context.Background()
+
+	It("refuses pool options on a single worker, saying where they belong", func() {
+		w, err := Start(ctx, WithModules("m"), WithSize(8))
+		Expect(w).To(BeNil())
+		oe := optionError(err, "WithSize")
+		Expect(oe.Given).To(Equal(TargetWorker))
+		Expect(err.Error()).To(ContainSubstring("does not apply to Start; it applies to StartPool"))
+
+		_, err = Start(ctx, WithHeartbeat(time.Second, 2))
+		optionError(err, "WithHeartbeat")
+		_, err = Start(ctx, WithPreload("numpy"))
+		Expect(optionError(err, "WithPreload").Where).To(Equal(TargetZygote | TargetPool | TargetContainer))
+	})
+
+	It("refuses everything but WithMaxFrame on a bare client", func() {
+		a, b := net.Pipe()
+		defer b.Close()
+		_, err := NewClient(ctx, a, WithMaxFrame(1024), WithModules("m"))
+		optionError(err, "WithModules")
+		a.Close()
+	})
+
+	It("refuses WithPreload on a pool that spawns, and says how to fix it", func() {
+		p, err := StartPool(ctx, WithPreload("numpy"))
+		Expect(p).To(BeNil())
+		optionError(err, "WithPreload")
+		Expect(err.Error()).To(ContainSubstring("WithStrategy(ZygoteFork)"))
+		Expect(p.Close()).To(Succeed(), "a nil pool closes as nothing")
+	})
+
+	It("refuses interpreter options on a pool attached to another process's zygote", func() {
+		_, err := StartPool(ctx, WithZygoteAddr("/nonexistent.sock"), WithSize(2), WithModules("m"))
+		Expect(optionError(err, "WithModules").Given).To(Equal(TargetAttachedPool))
+		_, err = StartPool(ctx, WithZygoteAddr("/nonexistent.sock"), WithStrategy(Spawn))
+		optionError(err, "WithStrategy")
+	})
+
+	It("refuses a pool's worker ids, and options no container can honour", func() {
+		_, err := StartPool(ctx, WithWorkerID("w1"))
+		optionError(err, "WithWorkerID")
+		_, err = NewZygoteCommand(TargetContainer, WithModules("m"), WithDir("/tmp"))
+		optionError(err, "WithDir")
+		_, err = AttachZygote(ctx, "/nonexistent.sock", WithPythonPath("x"))
+		optionError(err, "WithPythonPath")
+		Expect(CheckOptions(TargetPool, Option{})).To(MatchError(ContainSubstring("zero Option")))
+	})
+
+	It("tells where each option applies, so a backend can split a list", func() {
+		Expect(WithModules("m").AppliesTo(TargetContainer)).To(BeTrue())
+		Expect(WithModules("m").AppliesTo(TargetAttachedPool)).To(BeFalse())
+		Expect(WithSize(2).AppliesTo(TargetAttachedPool)).To(BeTrue())
+		Expect(WithMaxFrame(1024).AppliesTo(TargetClient)).To(BeTrue())
+		Expect(WithSize(2).String()).To(Equal("WithSize"))
+		s, set := StrategyOf(WithSize(2))
+		Expect([]any{s, set}).To(Equal([]any{Spawn, false}))
+		s, set = StrategyOf(WithStrategy(ZygoteFork))
+		Expect([]any{s, set}).To(Equal([]any{ZygoteFork, true}))
+	})
+
+	It("builds a container's zygote command from the same options as StartZygote", func() {
+		cmd, err := NewZygoteCommand(TargetContainer, WithModules("a", "b"), WithPreload("numpy"),
+			WithPythonPath("handlers"), WithEnv("K=V"), WithMaxFrame(4096), WithRunID("run-x"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cmd.Args).To(Equal([]string{"-m", "pyharness_worker.zygote", "--max-frame", "4096",
+			"--preload", "numpy", "--module", "a", "--module", "b"}))
+		Expect(cmd.PythonPath).To(Equal([]string{"handlers"}))
+		Expect(cmd.Env).To(Equal([]string{"K=V"}))
+		Expect(cmd.RunID).To(Equal("run-x"))
+	})
+})
