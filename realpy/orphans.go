@@ -1,16 +1,14 @@
 package realpy
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pyharness/pyharness/internal/proc"
 )
 
 // NewRunID returns a fresh run id. Every interpreter of a pool carries its
@@ -49,37 +47,27 @@ func ReapOrphans() ([]Orphan, error) {
 }
 
 func findOrphans() ([]Orphan, error) {
-	entries, err := os.ReadDir("/proc")
+	pids, err := proc.Pids()
 	if err != nil {
 		return nil, fmt.Errorf("realpy: find orphans: %w", err)
 	}
-	runKey, ownerKey := []byte(EnvRunID+"="), []byte(EnvOwnerPid+"=")
 	var found []Orphan
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
+	for _, pid := range pids {
+		env := proc.Environ(pid)
+		runID, ok := proc.Getenv(env, EnvRunID)
+		if !ok || runID == "" {
+			continue
+		}
+		ownerVar, _ := proc.Getenv(env, EnvOwnerPid)
+		owner, err := strconv.Atoi(ownerVar)
 		if err != nil {
 			continue
 		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil || !bytes.Contains(env, runKey) {
+		st, ok := proc.ReadStat(pid)
+		if !ok || st.Dead() || ownerAlive(owner, st.Start) {
 			continue
 		}
-		vars := map[string]string{}
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if bytes.HasPrefix(kv, runKey) || bytes.HasPrefix(kv, ownerKey) {
-				k, v, _ := strings.Cut(string(kv), "=")
-				vars[k] = v
-			}
-		}
-		owner, err := strconv.Atoi(vars[EnvOwnerPid])
-		if err != nil || vars[EnvRunID] == "" {
-			continue
-		}
-		start, pgid, ok := procStart(pid)
-		if !ok || ownerAlive(owner, start) {
-			continue
-		}
-		found = append(found, Orphan{Pid: pid, Pgid: pgid, Owner: owner, RunID: vars[EnvRunID]})
+		found = append(found, Orphan{Pid: pid, Pgid: st.Pgid, Owner: owner, RunID: runID})
 	}
 	return found, nil
 }
@@ -87,36 +75,16 @@ func findOrphans() ([]Orphan, error) {
 // ProcessStartTime returns when a live process started, in clock ticks since
 // boot; with its pid it names a process even after the pid is reused.
 func ProcessStartTime(pid int) (uint64, bool) {
-	start, _, ok := procStart(pid)
-	return start, ok
+	st, ok := proc.ReadStat(pid)
+	if !ok || st.Dead() {
+		return 0, false
+	}
+	return st.Start, true
 }
 
 // ownerAlive reports whether owner still runs and is the process that
 // started a child at childStart (a pid reused by a newer process is not).
 func ownerAlive(owner int, childStart uint64) bool {
-	start, _, ok := procStart(owner)
+	start, ok := ProcessStartTime(owner)
 	return ok && start <= childStart
-}
-
-// procStart returns a process's start time (clock ticks since boot) and group.
-func procStart(pid int) (start uint64, pgid int, ok bool) {
-	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0, 0, false
-	}
-	end := bytes.LastIndexByte(stat, ')')
-	if end < 0 {
-		return 0, 0, false
-	}
-	fields := strings.Fields(string(stat[end+1:]))
-	// fields[0] is state (field 3); pgrp is field 5, starttime field 22.
-	if len(fields) < 20 || fields[0] == "Z" {
-		return 0, 0, false
-	}
-	pgid, _ = strconv.Atoi(fields[2])
-	start, err = strconv.ParseUint(fields[19], 10, 64)
-	if err != nil {
-		return 0, 0, false
-	}
-	return start, pgid, true
 }

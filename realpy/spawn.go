@@ -149,6 +149,7 @@ func (p *spawnedProcess) wait() {
 }
 
 func (p *spawnedProcess) pid() int                { return p.id }
+func (p *spawnedProcess) hostPid() int            { return p.id }
 func (p *spawnedProcess) exited() <-chan struct{} { return p.exitedC }
 func (p *spawnedProcess) done() <-chan struct{}   { return p.doneC }
 func (p *spawnedProcess) stdout() *Output         { return p.out }

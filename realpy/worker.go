@@ -50,6 +50,8 @@ type Worker struct {
 // process is the OS process behind a Worker's connection.
 type process interface {
 	pid() int
+	// hostPid is the pid in this process's pid namespace (0 if not visible).
+	hostPid() int
 	// signal sends sig to the process group; a no-op once the process is gone.
 	signal(sig syscall.Signal) error
 	// exited is closed once the process is gone and its output drained.
@@ -109,8 +111,18 @@ func newWorker(id string, cfg *procConfig, conn net.Conn, proc process, pipeline
 // ID returns the worker id (reported by ping as worker_id).
 func (w *Worker) ID() string { return w.id }
 
-// Pid returns the interpreter's process id, which is also its process group id.
+// Pid returns the interpreter's process id as the interpreter itself sees it
+// (os.getpid(), ping's pid), which is also its process group id. For a
+// worker in a container that is its pid in the container's pid namespace;
+// HostPid gives the pid this machine knows it by.
 func (w *Worker) Pid() int { return w.proc.pid() }
+
+// HostPid returns the interpreter's pid in this process's pid namespace:
+// what /proc here, ps and the leak checks of isolation/leak report. It
+// equals Pid for a local worker. For a worker in a container it is looked up
+// in /proc (once); 0 when the process is not visible from here (a Docker
+// engine on another machine) or already gone.
+func (w *Worker) HostPid() int { return w.proc.hostPid() }
 
 // Hello returns the worker's answer to the readiness ping.
 func (w *Worker) Hello() Hello { return w.client.Hello() }

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pyharness/pyharness/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +36,11 @@ type Zygote struct {
 	exited <-chan struct{}
 	pid    int
 	dir    string
-	path   string
+	addr   string // where workers are forked through: a Unix socket path, or tcp:host:port
+	name   string // the zygote's own id (its --zygote-id), as its ping reports it
+
+	hostPidOnce sync.Once
+	hostPidVal  int
 
 	forks    atomic.Int64
 	mu       sync.Mutex
@@ -73,7 +78,7 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 	}
 	owner := newWorker(id, cfg, conn, proc, true)
 	z := &Zygote{id: id, cfg: cfg, owner: owner, ctl: owner.client, exited: owner.Exited(),
-		pid: proc.pid(), dir: dir, path: path, children: map[int]struct{}{}}
+		pid: proc.pid(), dir: dir, addr: path, name: id, children: map[int]struct{}{}}
 	if err := owner.client.handshake(ctx, "ping", nil); err != nil {
 		z.Close()
 		return nil, fmt.Errorf("realpy: start zygote: %w", err)
@@ -160,7 +165,7 @@ func attachZygote(ctx context.Context, addr string, cfg *procConfig) (*Zygote, e
 	}
 	hello := ctl.Hello()
 	return &Zygote{id: hello.WorkerID + "-" + randomID(), cfg: cfg, ctl: ctl, exited: ctl.dead,
-		pid: hello.Pid, path: addr, children: map[int]struct{}{}}, nil
+		pid: hello.Pid, addr: addr, name: hello.WorkerID, children: map[int]struct{}{}}, nil
 }
 
 // ID returns the zygote's id; forked workers are named after it.
@@ -169,9 +174,44 @@ func (z *Zygote) ID() string { return z.id }
 // Pid returns the zygote's process id.
 func (z *Zygote) Pid() int { return z.pid }
 
+// HostPid returns the zygote's pid in this process's pid namespace: Pid for
+// a local zygote; for one in a container, looked up once in /proc (0 when
+// it is not visible from here).
+func (z *Zygote) HostPid() int {
+	if z.owner != nil {
+		return z.pid
+	}
+	z.hostPidOnce.Do(func() {
+		flag := "--zygote-id"
+		z.hostPidVal = findHostPid(z.pid, func(st proc.Stat) bool {
+			return slices.Contains(proc.Cmdline(st.Pid), z.name) && slices.Contains(proc.Cmdline(st.Pid), flag)
+		})
+	})
+	return z.hostPidVal
+}
+
+// findHostPid returns the live process of this pid namespace whose pid in
+// its own namespace is inner and that match accepts, or 0.
+func findHostPid(inner int, match func(proc.Stat) bool) int {
+	pids, err := proc.Pids()
+	if err != nil {
+		return 0
+	}
+	for _, pid := range pids {
+		ns := proc.NSpids(pid)
+		if len(ns) == 0 || ns[len(ns)-1] != inner {
+			continue
+		}
+		if st, ok := proc.ReadStat(pid); ok && !st.Dead() && match(st) {
+			return pid
+		}
+	}
+	return 0
+}
+
 // Addr returns the address workers are forked through: a Unix socket path,
 // or "tcp:host:port".
-func (z *Zygote) Addr() string { return z.path }
+func (z *Zygote) Addr() string { return z.addr }
 
 // Exited is closed once the zygote process is gone (for an attached zygote:
 // once its control connection is).
@@ -215,7 +255,7 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 	n := z.forks.Add(1)
 	id := z.id + "." + strconv.FormatInt(n, 10)
 	var d net.Dialer
-	network, address := splitAddr(z.path)
+	network, address := splitAddr(z.addr)
 	conn, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("realpy: fork from zygote %s: %w", z.id, err)
@@ -339,6 +379,8 @@ type forkedProcess struct {
 	code     int
 	sig      syscall.Signal
 	gone     atomic.Bool
+	hostOnce sync.Once
+	host     int
 }
 
 // capture makes the pipes the worker's stdout and stderr will go to, starts
@@ -449,7 +491,21 @@ func (p *forkedProcess) finish() {
 	close(p.exitedC)
 }
 
-func (p *forkedProcess) pid() int                      { return int(p.id.Load()) }
+func (p *forkedProcess) pid() int { return int(p.id.Load()) }
+
+func (p *forkedProcess) hostPid() int {
+	if p.z.owner != nil {
+		return p.pid() // forked by our own zygote: same namespace
+	}
+	p.hostOnce.Do(func() {
+		parent := p.z.HostPid()
+		if parent == 0 {
+			return
+		}
+		p.host = findHostPid(p.pid(), func(st proc.Stat) bool { return st.PPid == parent })
+	})
+	return p.host
+}
 func (p *forkedProcess) exited() <-chan struct{}       { return p.exitedC }
 func (p *forkedProcess) done() <-chan struct{}         { return p.doneC }
 func (p *forkedProcess) stdout() *Output               { return p.out }

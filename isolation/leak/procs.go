@@ -1,13 +1,13 @@
 package leak
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/pyharness/pyharness/internal/proc"
 )
 
 // ownerMarker is the environment entry every pyharness worker carries (see
@@ -45,39 +45,35 @@ func OwnedProcesses() ([]Process, error) {
 // ProcessesOwnedBy is OwnedProcesses for another owner pid, e.g. a child Go
 // process killed outright.
 func ProcessesOwnedBy(owner int) ([]Process, error) {
-	entries, err := os.ReadDir("/proc")
+	pids, err := proc.Pids()
 	if err != nil {
-		return nil, fmt.Errorf("isolation: list processes: %w", err)
+		return nil, fmt.Errorf("isolation: %w", err)
 	}
-	marker := []byte(ownerMarker + "=" + strconv.Itoa(owner) + "\x00")
+	ownerStr := strconv.Itoa(owner)
 	var found []Process
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == owner {
+	for _, pid := range pids {
+		if pid == owner {
 			continue
 		}
-		p, ok := readProcess(pid)
+		st, ok := proc.ReadStat(pid)
 		if !ok {
 			continue // gone meanwhile
 		}
-		if p.PPid == owner {
+		p := process(st)
+		if st.PPid == owner {
 			found = append(found, p)
 			continue
 		}
-		if p.State == "Z" {
+		if st.State == "Z" {
 			continue // dead, waiting for a parent that is not ours to reap it
 		}
-		if forOwner, ok := strings.CutPrefix(p.Comm, forkedPrefix); ok {
-			if forOwner == strconv.Itoa(owner) {
+		if forOwner, ok := strings.CutPrefix(st.Comm, forkedPrefix); ok {
+			if forOwner == ownerStr {
 				found = append(found, p)
 			}
 			continue // a fork some other process asked for
 		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		if bytes.HasPrefix(env, marker) || bytes.Contains(env, append([]byte{0}, marker...)) {
+		if v, ok := proc.Getenv(proc.Environ(pid), ownerMarker); ok && v == ownerStr {
 			found = append(found, p)
 		}
 	}
@@ -88,36 +84,11 @@ func ProcessesOwnedBy(owner int) ([]Process, error) {
 // ProcessAlive reports whether pid names a process that has not died: a
 // zombie counts as dead.
 func ProcessAlive(pid int) bool {
-	p, ok := readProcess(pid)
-	return ok && p.State != "Z" && p.State != "X"
+	st, ok := proc.ReadStat(pid)
+	return ok && !st.Dead()
 }
 
-func readProcess(pid int) (Process, bool) {
-	dir := filepath.Join("/proc", strconv.Itoa(pid))
-	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-	if err != nil {
-		return Process{}, false
-	}
-	// pid (comm) state ppid pgrp ...; comm may contain spaces and parentheses.
-	end := bytes.LastIndexByte(stat, ')')
-	start := bytes.IndexByte(stat, '(')
-	if end < 0 || start < 0 || start > end {
-		return Process{}, false
-	}
-	comm := string(stat[start+1 : end])
-	fields := strings.Fields(string(stat[end+1:]))
-	if len(fields) < 3 {
-		return Process{}, false
-	}
-	ppid, _ := strconv.Atoi(fields[1])
-	pgid, _ := strconv.Atoi(fields[2])
-	cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
-	return Process{
-		Pid:     pid,
-		PPid:    ppid,
-		Pgid:    pgid,
-		State:   fields[0],
-		Comm:    comm,
-		Cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")),
-	}, true
+func process(st proc.Stat) Process {
+	return Process{Pid: st.Pid, PPid: st.PPid, Pgid: st.Pgid, State: st.State, Comm: st.Comm,
+		Cmdline: strings.Join(proc.Cmdline(st.Pid), " ")}
 }

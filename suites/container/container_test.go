@@ -14,6 +14,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/realpy/container"
 )
@@ -64,6 +65,34 @@ var _ = Describe("The container backend", Serial, harness.Integration, harness.P
 			Expect(container.List(ctx)).NotTo(ContainElement(id))
 		}, timeout)
 	}
+
+	It("gives each worker's host pid, the one the leak checks see", func(ctx SpecContext) {
+		c := run(ctx)
+		p, err := c.StartPool(ctx, realpy.WithSize(2))
+		DeferCleanup(p.Close)
+		Expect(err).NotTo(HaveOccurred())
+
+		zygote := p.Zygote().HostPid()
+		Expect(zygote).To(BeNumerically(">", 0), "the zygote is visible from here")
+		owned, err := leak.OwnedProcesses()
+		Expect(err).NotTo(HaveOccurred())
+		var hosts []int
+		for _, w := range p.Workers() {
+			host := w.HostPid()
+			hosts = append(hosts, host)
+			Expect(host).To(BeNumerically(">", 0))
+			Expect(host).NotTo(Equal(w.Pid()), "Pid is the pid inside the container's namespace")
+			Expect(owned).To(ContainElement(And(HaveField("Pid", host), HaveField("PPid", zygote))),
+				"the leak snapshot reports worker %s by its host pid", w.ID())
+		}
+		Expect(p.Close()).To(Succeed())
+		owned, err = leak.OwnedProcesses()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(hosts).To(HaveLen(2))
+		for _, host := range hosts {
+			Expect(owned).NotTo(ContainElement(HaveField("Pid", host)), "closed workers are gone")
+		}
+	}, timeout)
 
 	It("preloads numpy in the zygote and computes with it in forked workers", func(ctx SpecContext) {
 		c := run(ctx, container.WithOptions(realpy.WithPreload("numpy"), realpy.WithModules("numeric"), realpy.WithPythonPath(testdata())))
