@@ -2,17 +2,17 @@ package harness
 
 import (
 	"fmt"
-	"os"
 	"slices"
 
 	"github.com/onsi/ginkgo/v2"
+	"github.com/pyharness/pyharness/internal/selection"
 )
 
 // IntegrationLabel marks specs that need a real Python interpreter.
-const IntegrationLabel = "integration"
+const IntegrationLabel = selection.Label
 
 // EnvIntegration set to 1 runs integration specs whatever the label filter.
-const EnvIntegration = "PYHARNESS_INTEGRATION"
+const EnvIntegration = selection.EnvIntegration
 
 // Labels to decorate containers and specs with.
 var (
@@ -28,13 +28,7 @@ var (
 // IntegrationSelected reports whether integration specs run in this suite:
 // PYHARNESS_INTEGRATION=1, or a label filter that selects the integration
 // label. Without a filter they do not: `ginkgo -r` is the fast run.
-func IntegrationSelected() bool {
-	if os.Getenv(EnvIntegration) == "1" {
-		return true
-	}
-	filter := ginkgo.GinkgoLabelFilter()
-	return filter != "" && ginkgo.Label(IntegrationLabel).MatchesLabelFilter(filter)
-}
+func IntegrationSelected() bool { return specSelected([]string{IntegrationLabel}) }
 
 // SkipUnselectedIntegration registers a top-level BeforeEach that skips
 // specs labelled integration unless IntegrationSelected. Call it once per
@@ -57,11 +51,7 @@ func SkipUnselectedIntegration() bool {
 }
 
 func specSelected(labels []string) bool {
-	if os.Getenv(EnvIntegration) == "1" {
-		return true
-	}
-	filter := ginkgo.GinkgoLabelFilter()
-	return filter != "" && ginkgo.Labels(labels).MatchesLabelFilter(filter)
+	return selection.Selected(labels, ginkgo.GinkgoLabelFilter())
 }
 
 // SkipMessage says how to run a skipped integration spec.

@@ -9,15 +9,28 @@
 //		It("adds an item", func(ctx SpecContext) { ... })
 //	})
 //
-// | mode | isolates | checks at teardown |
-// |---|---|---|
-// | Basic | a unique spec id, a mock interpreter per spec | every appended handler was consumed |
-// | Registry | names and session ids carrying the spec id | nothing carrying the id is still registered, in Go or in Python |
-// | SignalRouting | a per-spec stream of pool events | events of other specs never reach it |
-// | FullIsolation | a fresh private worker per spec | the worker is gone |
-// | ContaminationDetection | nothing: it watches | goroutines, processes, fds, temp files, env, Python modules and globals |
-// | SupervisionTesting | kill, wait for restart, back to size | restart time-outs are errors |
-// | PoolTesting | a private pool per Ordered container | torn down after the container's last spec |
+// The modes, what each gives a spec, and what fails it:
 //
-// The checks themselves live in package leak and need no Ginkgo.
+//   - [Basic]: a unique spec id and its own mockpy interpreter; fails when
+//     an appended handler was never consumed.
+//   - [Registry]: names and session ids carrying the spec id; fails when a
+//     name is still registered, or a Python session of the spec still holds
+//     state.
+//   - [SignalRouting]: the events of the workers it watches, and of their
+//     replacements, only; events of other specs never reach it.
+//   - [FullIsolation]: a brand-new private worker (Pool.Fresh); fails when
+//     the worker outlives the spec, and attaches its stderr to a failed
+//     spec's report.
+//   - [ContaminationDetection]: before and after snapshots; fails when
+//     goroutines, processes, open fds, temp files, environment variables,
+//     Python modules or module globals changed, with a readable diff.
+//   - [SupervisionTesting]: KillWorker, WaitForRestart (event-driven) and
+//     BackToSize; a restart that does not happen before the context ends is
+//     an error, never swallowed.
+//   - [PoolTesting]: a private pool per Ordered container; fails when a
+//     worker outlives the container.
+//
+// [VerifyNoLeaks] registers the goroutine and process checks of a whole
+// suite. The checks themselves live in package isolation/leak and need no
+// Ginkgo.
 package isolation

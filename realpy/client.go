@@ -52,7 +52,7 @@ type Client struct {
 	ignored map[uint64]bool // probes given up on: their late replies are dropped
 
 	closed     atomic.Bool
-	brk        sync.Once
+	breakOnce  sync.Once
 	dead       chan struct{}
 	deadErr    error
 	readerDone chan struct{}
@@ -255,8 +255,10 @@ func (c *Client) readOne(ctx context.Context) (*wire.Response, error) {
 	return wire.DecodeResponse(payload)
 }
 
-// dispatch hands a reply that is not the reader's own to the probe waiting
-// for it; a reply nobody waits for is a protocol violation.
+// dispatch hands a reply to the call or probe waiting for it (a pipelined
+// client's reader, or a slot holder reading a reply that is not its own),
+// drops a late reply to a request given up on, and reports a reply nobody
+// asked for as a protocol violation.
 func (c *Client) dispatch(resp *wire.Response) error {
 	c.mu.Lock()
 	ch, ok := c.pending[resp.ID]
@@ -523,29 +525,17 @@ func (c *Client) read() {
 	defer close(c.readerDone)
 	for {
 		payload, err := wire.ReadFrame(c.br, c.maxFrame)
+		var resp *wire.Response
+		if err == nil {
+			resp, err = wire.DecodeResponse(payload)
+		}
+		if err == nil {
+			err = c.dispatch(resp)
+		}
 		if err != nil {
 			c.breakWith(err)
 			return
 		}
-		resp, err := wire.DecodeResponse(payload)
-		if err != nil {
-			c.breakWith(err)
-			return
-		}
-		c.mu.Lock()
-		ch, ok := c.pending[resp.ID]
-		delete(c.pending, resp.ID)
-		late := c.ignored[resp.ID]
-		delete(c.ignored, resp.ID)
-		c.mu.Unlock()
-		if late {
-			continue
-		}
-		if !ok {
-			c.breakWith(&wire.ProtocolError{Reason: fmt.Sprintf("reply to id %d, which no request carried", resp.ID)})
-			return
-		}
-		ch <- resp
 	}
 }
 
@@ -553,7 +543,7 @@ func (c *Client) read() {
 // every later call gets (and, for a worker, stops the process), then the
 // connection is closed and waiting calls are woken.
 func (c *Client) breakWith(cause error) {
-	c.brk.Do(func() {
+	c.breakOnce.Do(func() {
 		c.deadErr = c.onBroken(cause)
 		_ = c.conn.Close()
 		close(c.dead)

@@ -3,8 +3,9 @@ package realpy
 import (
 	"flag"
 	"os"
-	"strings"
 	"testing"
+
+	"github.com/pyharness/pyharness/internal/selection"
 )
 
 // TestMain keeps the fast run Python-free: the runnable Examples of this
@@ -15,7 +16,11 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	run := flag.Lookup("test.run")
 	filter := flag.Lookup("ginkgo.label-filter")
-	selected := os.Getenv("PYHARNESS_INTEGRATION") == "1" || (filter != nil && strings.Contains(filter.Value.String(), "integration"))
+	labelFilter := ""
+	if filter != nil {
+		labelFilter = filter.Value.String()
+	}
+	selected := selection.Selected([]string{selection.Label}, labelFilter)
 	if run != nil && run.Value.String() == "" && !selected {
 		_ = run.Value.Set("^Test")
 	}

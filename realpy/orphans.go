@@ -1,14 +1,13 @@
 package realpy
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/internal/randid"
 )
 
 // NewRunID returns a fresh run id. Every interpreter of a pool carries its
@@ -16,9 +15,7 @@ import (
 // owner's pid (PYHARNESS_OWNER_PID), which is how ReapOrphans finds the
 // interpreters of runs whose owner died.
 func NewRunID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return "run-" + hex.EncodeToString(b[:])
+	return "run-" + randid.Hex(8)
 }
 
 // Orphan is an interpreter left behind by a dead owner.

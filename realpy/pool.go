@@ -66,9 +66,9 @@ func (e *CheckoutTimeoutError) Is(target error) bool {
 // Call goes to a free worker; crashed workers are replaced in the background;
 // Close has the guarantees of Worker.Close.
 type Pool struct {
-	cfg    *config
-	events *bus
-	brk    *breaker
+	cfg     *config
+	events  *bus
+	circuit *breaker
 
 	zmu    sync.Mutex
 	zygote *Zygote
@@ -142,7 +142,7 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 		closing:  make(chan struct{}),
 	}
 	if cfg.breaker != nil {
-		p.brk = newBreaker(*cfg.breaker, cfg.clock)
+		p.circuit = newBreaker(*cfg.breaker, cfg.clock)
 	}
 	if _, err := ReapOrphans(); err != nil {
 		return p, err
@@ -566,9 +566,9 @@ func (p *Pool) Call(ctx context.Context, method string, args, reply any) error {
 
 func (p *Pool) callOnce(ctx context.Context, method string, args, reply any) error {
 	var trial bool
-	if p.brk != nil {
+	if p.circuit != nil {
 		var err error
-		if trial, err = p.brk.allow(); err != nil {
+		if trial, err = p.circuit.allow(); err != nil {
 			return err
 		}
 	}
@@ -577,8 +577,8 @@ func (p *Pool) callOnce(ctx context.Context, method string, args, reply any) err
 		err = m.w.Call(ctx, method, args, reply)
 		p.checkin(m)
 	}
-	if p.brk != nil {
-		p.brk.record(trial, err)
+	if p.circuit != nil {
+		p.circuit.record(trial, err)
 	}
 	return err
 }
@@ -625,10 +625,10 @@ func (p *Pool) Stats() PoolStats {
 
 // BreakerState returns the breaker's state; BreakerClosed without WithBreaker.
 func (p *Pool) BreakerState() BreakerState {
-	if p.brk == nil {
+	if p.circuit == nil {
 		return BreakerClosed
 	}
-	return p.brk.current()
+	return p.circuit.current()
 }
 
 // Close closes every worker (concurrently) and the zygote, and returns once

@@ -1,8 +1,6 @@
 package realpy
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/pyharness/pyharness/internal/randid"
+	"github.com/pyharness/pyharness/internal/spawnsock"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,25 +47,12 @@ func spawn(cfg *procConfig, id string, args []string) (*spawnedProcess, net.Conn
 			return nil, nil, err
 		}
 	}
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("realpy: socketpair: %w", err)
-	}
-	local := os.NewFile(uintptr(fds[0]), "pyharness-go")
-	remote := os.NewFile(uintptr(fds[1]), "pyharness-python")
-	conn, err := net.FileConn(local)
-	local.Close()
-	if err != nil {
-		remote.Close()
-		return nil, nil, fmt.Errorf("realpy: socket: %w", err)
-	}
 	if cfg.runID != "" {
 		args = append(args, "--run-id", cfg.runID)
 	}
 	cmd := exec.Command(python, args...)
 	cmd.Dir = cfg.dir
 	cmd.Env = workerEnv(cfg, id, source)
-	cmd.ExtraFiles = []*os.File{remote}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = cfg.grace
 	p := &spawnedProcess{
@@ -81,11 +68,9 @@ func spawn(cfg *procConfig, id string, args []string) (*spawnedProcess, net.Conn
 		cmd.Stdout = io.MultiWriter(p.out, prefixed(cfg.output, "["+id+" stdout] "))
 		cmd.Stderr = io.MultiWriter(p.err, prefixed(cfg.output, "["+id+" stderr] "))
 	}
-	err = cmd.Start()
-	remote.Close()
+	conn, err := spawnsock.Start(cmd)
 	if err != nil {
-		conn.Close()
-		return nil, nil, fmt.Errorf("realpy: start %s: %w", python, err)
+		return nil, nil, fmt.Errorf("realpy: %w", err)
 	}
 	p.id = cmd.Process.Pid
 	if cfg.onSpawn != nil {
@@ -113,11 +98,7 @@ func workerEnv(cfg *procConfig, id, source string) []string {
 	return append(env, cfg.env...)
 }
 
-func randomID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func randomID() string { return randid.Hex(4) }
 
 // wait observes the exit without reaping it, kills whatever else is left in
 // the process group (whose id cannot be reused while the zombie exists),

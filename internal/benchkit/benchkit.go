@@ -13,12 +13,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/pyharness/pyharness/internal/spawnsock"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/realpy/container"
 	"github.com/pyharness/pyharness/wire"
@@ -241,25 +241,11 @@ func StartBareEcho(python string) (*BareEcho, error) {
 	if err != nil {
 		return nil, err
 	}
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	local, remote := os.NewFile(uintptr(fds[0]), "go"), os.NewFile(uintptr(fds[1]), "python")
-	conn, err := net.FileConn(local)
-	local.Close()
-	if err != nil {
-		remote.Close()
-		return nil, err
-	}
 	cmd := exec.Command(python, "-m", "pyharness_worker.bare_echo", "--fd", "3")
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+source)
-	cmd.ExtraFiles = []*os.File{remote}
 	cmd.Stderr = os.Stderr
-	err = cmd.Start()
-	remote.Close()
+	conn, err := spawnsock.Start(cmd)
 	if err != nil {
-		conn.Close()
 		return nil, err
 	}
 	return &BareEcho{conn: conn, cmd: cmd}, nil
@@ -369,7 +355,7 @@ func runContainer(ctx context.Context, cfg Config, dir string, rep *Report) (*Re
 		container.WithOptions(realpy.WithPythonPath(dir), realpy.WithModules("pyh_heavy"),
 			realpy.WithEnv(fmt.Sprintf("PYH_IMPORT_CPU=%f", cfg.ImportCPU.Seconds()))),
 	}
-	image, err := container.EnsureImage(ctx, baseImage())
+	image, err := container.EnsureImage(ctx, container.BaseImage())
 	if err != nil {
 		return nil, err
 	}
@@ -434,11 +420,4 @@ func terminate(c *container.Container) {
 	if c != nil && c.DockerContainer != nil {
 		_ = testcontainers.TerminateContainer(c.DockerContainer)
 	}
-}
-
-func baseImage() string {
-	if base := os.Getenv(container.EnvBaseImage); base != "" {
-		return base
-	}
-	return container.DefaultBase
 }

@@ -145,10 +145,7 @@ type Container struct {
 // zygote listens. On error the returned Container may still hold a
 // container: Close it.
 func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Container, error) {
-	o := options{base: DefaultBase, transport: UnixSocket, reuse: os.Getenv(EnvReuse) == "1"}
-	if base := os.Getenv(EnvBaseImage); base != "" {
-		o.base = base
-	}
+	o := options{base: BaseImage(), transport: UnixSocket, reuse: os.Getenv(EnvReuse) == "1"}
 	var passthrough []testcontainers.ContainerCustomizer
 	for _, opt := range opts {
 		if own, ok := opt.(Option); ok {

@@ -58,6 +58,16 @@ var _ = Describe("Isolation modes", func() {
 			Expect(n).To(Equal(1))
 			Expect(python.Pool().Call(s, "reset", nil, nil)).To(Succeed())
 		})
+
+		It("passes when the spec clears them with Reset, on every worker", func(ctx SpecContext) {
+			s := mode.Session(ctx, "basket")
+			for range 3 {
+				Expect(python.Pool().Call(s, "remember", "pear", nil)).To(Succeed())
+			}
+			Expect(isolation.SessionsOf(ctx, python.Pool())).To(ContainElement(mode.Name("basket")))
+			Expect(mode.Reset(ctx, "basket")).To(Succeed())
+			Expect(isolation.SessionsOf(ctx, python.Pool())).NotTo(ContainElement(mode.Name("basket")))
+		})
 	})
 
 	Describe("signal routing", harness.Integration, func() {

@@ -1,0 +1,57 @@
+package isolation
+
+import (
+	"os"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/pyharness/pyharness"
+	"github.com/pyharness/pyharness/isolation/leak"
+)
+
+// ContaminationDetectionMode snapshots everything a spec could leave behind, before
+// and after it, and fails the spec with a readable diff of what changed:
+// goroutines (goleak), processes started through pyharness, open file
+// descriptors, files in the spec's temp dir, environment variables, and the
+// worker's Python state (new sys.modules entries, changed module globals).
+//
+// Sets up: a private TMPDIR for the spec (so parallel specs cannot pollute
+// each other's temp dir) and the first snapshot. Tears down: restores TMPDIR.
+type ContaminationDetectionMode struct {
+	worker func() pyharness.Caller
+	opts   []leak.SnapshotOption
+}
+
+// ContaminationDetection registers the mode; worker returns the Python
+// worker to watch (nil: Go-side checks only).
+func ContaminationDetection(worker func() pyharness.Caller, opts ...leak.SnapshotOption) *ContaminationDetectionMode {
+	m := &ContaminationDetectionMode{worker: worker, opts: opts}
+	BeforeEach(func(ctx SpecContext) {
+		tmp, err := os.MkdirTemp("", "pyharness-spec-")
+		Expect(err).NotTo(HaveOccurred())
+		old, had := os.LookupEnv("TMPDIR")
+		opts := append([]leak.SnapshotOption{leak.WithTempDirs(tmp), leak.IgnoreEnv("TMPDIR"), leak.IgnoreGoroutines(leak.IgnoreGinkgo()...)}, m.opts...)
+		if m.worker != nil {
+			if w := m.worker(); w != nil {
+				opts = append(opts, leak.WithPython(w))
+			}
+		}
+		before, err := leak.Take(ctx, opts...)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.Setenv("TMPDIR", tmp)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			after, err := leak.Take(ctx, opts...)
+			if had {
+				os.Setenv("TMPDIR", old)
+			} else {
+				os.Unsetenv("TMPDIR")
+			}
+			defer os.RemoveAll(tmp)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(before.Diff(after).Err()).NotTo(HaveOccurred(), "contamination detection")
+		}, NodeTimeout(time.Minute))
+	}, NodeTimeout(time.Minute))
+	return m
+}
