@@ -121,3 +121,15 @@ var _ = Describe("Splitting a shared pool's options", func() {
 		Expect(err).To(MatchError(ContainSubstring("option WithDir does not apply to container.Run")))
 	})
 })
+
+var _ = Describe("The skipped-integration note", func() {
+	It("counts the specs skipped for want of integration selection only", func() {
+		report := types.Report{SpecReports: types.SpecReports{
+			{State: types.SpecStateSkipped, Failure: types.Failure{Message: SkipMessage}},
+			{State: types.SpecStateSkipped, Failure: types.Failure{Message: SkipMessage}},
+			{State: types.SpecStateSkipped, Failure: types.Failure{Message: "skipped for another reason"}},
+			{State: types.SpecStatePassed},
+		}}
+		Expect(skippedIntegration(report)).To(Equal(2))
+	})
+})

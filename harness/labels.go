@@ -2,9 +2,11 @@ package harness
 
 import (
 	"fmt"
+	"os"
 	"slices"
 
 	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
 	"github.com/pyharness/pyharness/internal/selection"
 )
 
@@ -40,6 +42,10 @@ func IntegrationSelected() bool { return specSelected([]string{IntegrationLabel}
 // filter was given and the spec's own labels match it (so
 // --label-filter=python:container selects specs labelled both integration
 // and python:container).
+//
+// Ginkgo shows a skipped spec as an S (its message only with -v), so after
+// the suite one line says how many integration specs were skipped and how
+// to run them.
 func SkipUnselectedIntegration() bool {
 	ginkgo.BeforeEach(func() {
 		labels := ginkgo.CurrentSpecReport().Labels()
@@ -47,7 +53,23 @@ func SkipUnselectedIntegration() bool {
 			ginkgo.Skip(SkipMessage)
 		}
 	})
+	ginkgo.ReportAfterSuite("pyharness: skipped integration specs", func(r ginkgo.Report) {
+		if n := skippedIntegration(r); n > 0 {
+			fmt.Fprintf(os.Stdout, "pyharness: %d integration spec(s) skipped: %s\n", n, SkipMessage)
+		}
+	})
 	return true
+}
+
+// skippedIntegration counts the specs skipped because integration was not selected.
+func skippedIntegration(r ginkgo.Report) int {
+	n := 0
+	for _, spec := range r.SpecReports {
+		if spec.State == types.SpecStateSkipped && spec.Failure.Message == SkipMessage {
+			n++
+		}
+	}
+	return n
 }
 
 func specSelected(labels []string) bool {

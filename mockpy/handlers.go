@@ -111,7 +111,9 @@ func CombineHandlers(handlers ...Handler) Handler {
 }
 
 // MismatchError is returned by VerifyMethod and VerifyArgs when a call is not
-// the one expected; it is also recorded, so HaveNoMismatches reports it.
+// the one expected. The mock also records it (Mismatches, HaveNoMismatches)
+// and reports it to the fail handler (WithFailHandler), so a mismatch fails
+// the spec even when the code under test swallows the call's error.
 type MismatchError struct {
 	Call     Call
 	Expected string

@@ -144,6 +144,18 @@ func HaveNoUnhandledCalls() types.GomegaMatcher {
 	}, gomega.BeEmpty())
 }
 
+// HaveNoMismatches succeeds when no call was refused by VerifyMethod or
+// VerifyArgs; the failure lists the refused calls.
+func HaveNoMismatches() types.GomegaMatcher {
+	return gomega.WithTransform(func(m *Interpreter) []string {
+		var out []string
+		for _, e := range m.Mismatches() {
+			out = append(out, e.Error())
+		}
+		return out
+	}, gomega.BeEmpty())
+}
+
 func mustMarshal(v any) []byte {
 	raw, err := jsonMarshal(v)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,6 +65,7 @@ type Interpreter struct {
 	sessions    map[string]map[string]any
 	dead        error // once set, every call fails with it
 	closed      bool
+	mismatches  []*MismatchError
 	stdout      *gbytes.Buffer
 	stderr      *gbytes.Buffer
 }
@@ -189,6 +191,13 @@ func (m *Interpreter) Unconsumed() int {
 	return len(m.sequence) - m.next
 }
 
+// Mismatches returns the calls VerifyMethod and VerifyArgs refused, in order.
+func (m *Interpreter) Mismatches() []*MismatchError {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.mismatches)
+}
+
 // UnhandledCalls returns the calls no handler took.
 func (m *Interpreter) UnhandledCalls() []Call {
 	var out []Call
@@ -282,6 +291,15 @@ func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMe
 		return nil, &wire.PythonError{Kind: wire.KindUnknownMethod, Type: "UnknownMethod", Message: fmt.Sprintf("unknown method %q", method)}
 	}
 	result, err := h(ctx, call)
+	var mismatch *MismatchError
+	if errors.As(err, &mismatch) {
+		m.mu.Lock()
+		m.mismatches = append(m.mismatches, mismatch)
+		m.mu.Unlock()
+		if fail != nil {
+			report(fail, mismatch.Error())
+		}
+	}
 	if err != nil {
 		return nil, m.settle(ctx, err)
 	}

@@ -110,6 +110,21 @@ var _ = Describe("A mock interpreter", func() {
 		var mismatch *mockpy.MismatchError
 		Expect(errors.As(err, &mismatch)).To(BeTrue())
 		Expect(err).To(MatchError(ContainSubstring(`expected args {"text":"hi"}`)))
+		Expect(py).NotTo(mockpy.HaveNoMismatches())
+		Expect(py.Mismatches()).To(HaveLen(1))
+	})
+
+	It("reports a mismatch to the fail handler, even when the caller swallows the error", func() {
+		var failures []string
+		strict := mockpy.New(mockpy.WithFailHandler(func(message string, _ ...int) { failures = append(failures, message) }))
+		strict.AppendHandlers(mockpy.CombineHandlers(mockpy.VerifyMethod("predict"), mockpy.Respond("ok")))
+		_ = strict.Call(ctx, "train", nil, nil)
+		Expect(failures).To(ConsistOf(ContainSubstring(`expected a call of "predict"`)))
+
+		clean := mockpy.New()
+		clean.AppendHandlers(mockpy.CombineHandlers(mockpy.VerifyMethod("predict"), mockpy.Respond("ok")))
+		Expect(clean.Call(ctx, "predict", nil, nil)).To(Succeed())
+		Expect(clean).To(mockpy.HaveNoMismatches())
 	})
 
 	It("crashes like a worker: this call and later ones get ErrWorkerExited", func() {
