@@ -1,4 +1,4 @@
-package harness_test
+package pyharness_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 )
 
 // labeler is production code: it depends on the call contract only.
-type labeler struct{ py pyharness.Interpreter }
+type labeler struct{ py pyharness.Caller }
 
 func (l labeler) label(ctx context.Context, text string) (string, error) {
 	var v struct{ Label string }
@@ -17,9 +17,9 @@ func (l labeler) label(ctx context.Context, text string) (string, error) {
 	return v.Label, err
 }
 
-// Production code takes a pyharness.Interpreter; unit specs hand it a mock,
-// integration specs a realpy pool.
-func ExampleInterpreter() {
+// Production code takes a pyharness.Caller; unit specs hand it a mock,
+// production (and integration specs) a realpy pool.
+func ExampleCaller() {
 	py := mockpy.New()
 	py.RouteToHandler("classify", mockpy.Respond(map[string]string{"label": "negative"}))
 	label, err := labeler{py: py}.label(context.Background(), "awful")
