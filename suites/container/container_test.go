@@ -2,6 +2,7 @@ package container_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"regexp"
@@ -65,6 +66,27 @@ var _ = Describe("The container backend", Serial, harness.Integration, harness.P
 			Expect(container.List(ctx)).NotTo(ContainElement(id))
 		}, timeout)
 	}
+
+	It("runs the interpreter WithPython names, and fails to start with one the image lacks", func(ctx SpecContext) {
+		c := run(ctx, container.WithOptions(realpy.WithPython("python3"), realpy.WithStartTimeout(time.Minute)))
+		p, err := c.StartPool(ctx, realpy.WithSize(1))
+		DeferCleanup(p.Close)
+		Expect(err).NotTo(HaveOccurred())
+		var info struct{ Executable string }
+		Expect(p.Call(ctx, "info", nil, &info)).To(Succeed())
+		Expect(info.Executable).To(ContainSubstring("python3"))
+
+		bad, err := container.Run(ctx, container.WithOptions(realpy.WithPython("/no/such/python"), realpy.WithStartTimeout(30*time.Second)))
+		DeferCleanup(func(ctx SpecContext) { Expect(bad.Close(ctx)).To(Succeed()) })
+		Expect(err).To(HaveOccurred(), "the option is honoured, not dropped")
+	}, timeout)
+
+	It("refuses options no container can honour", func(ctx SpecContext) {
+		_, err := container.Run(ctx, container.WithOptions(realpy.WithModules("m"), realpy.WithDir("/tmp")))
+		var oe *realpy.OptionError
+		Expect(errors.As(err, &oe)).To(BeTrue())
+		Expect(oe.Option).To(Equal("WithDir"))
+	}, timeout)
 
 	It("gives each worker's host pid, the one the leak checks see", func(ctx SpecContext) {
 		c := run(ctx)
