@@ -245,7 +245,10 @@ func WithPreload(modules ...string) Option {
 	return option("WithPreload", TargetZygote|TargetPool|TargetContainer, func(c *config) { c.preload = append(c.preload, modules...) })
 }
 
-// WithEnv adds KEY=VALUE entries to the interpreter's environment.
+// WithEnv adds KEY=VALUE entries to the interpreter's environment. A
+// PYTHONPATH entry is merged into the interpreter's PYTHONPATH (after the
+// worker package and WithPythonPath, before an inherited PYTHONPATH) rather
+// than replacing it; the PYHARNESS_* markers cannot be overridden.
 func WithEnv(kv ...string) Option {
 	return option("WithEnv", spawned|TargetContainer, func(c *config) { c.env = append(c.env, kv...) })
 }

@@ -80,12 +80,25 @@ func spawn(cfg *procConfig, id string, args []string) (*spawnedProcess, net.Conn
 	return p, conn, nil
 }
 
+// workerEnv is the interpreter's environment: ours, WithEnv's entries, then
+// what the worker needs, which WithEnv cannot override: PYTHONPATH (WithEnv's
+// PYTHONPATH is merged in, not a replacement), unbuffered output and the
+// markers orphan reaping and leak checks find it by.
 func workerEnv(cfg *procConfig, id, source string) []string {
 	path := append([]string{source}, cfg.pythonPath...)
+	env := os.Environ()
+	for _, kv := range cfg.env {
+		if dirs, ok := strings.CutPrefix(kv, "PYTHONPATH="); ok {
+			if dirs != "" {
+				path = append(path, dirs)
+			}
+			continue
+		}
+		env = append(env, kv)
+	}
 	if existing := os.Getenv("PYTHONPATH"); existing != "" {
 		path = append(path, existing)
 	}
-	env := os.Environ()
 	env = append(env,
 		"PYTHONPATH="+strings.Join(path, string(filepath.ListSeparator)),
 		"PYTHONUNBUFFERED=1",
@@ -95,7 +108,7 @@ func workerEnv(cfg *procConfig, id, source string) []string {
 	if cfg.runID != "" {
 		env = append(env, EnvRunID+"="+cfg.runID)
 	}
-	return append(env, cfg.env...)
+	return env
 }
 
 func randomID() string { return randid.Hex(4) }

@@ -224,11 +224,17 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: abs, Target: target, ReadOnly: true})
 		pythonPath = append(pythonPath, target)
 	}
-	env := map[string]string{"PYTHONPATH": strings.Join(pythonPath, ":"), realpy.EnvRunID: cmd.RunID}
+	env := map[string]string{}
 	for _, kv := range cmd.Env {
 		k, v, _ := strings.Cut(kv, "=")
+		if k == "PYTHONPATH" { // merged, as on the process backend
+			pythonPath = append(pythonPath, v)
+			continue
+		}
 		env[k] = v
 	}
+	env["PYTHONPATH"] = strings.Join(pythonPath, ":")
+	env[realpy.EnvRunID] = cmd.RunID
 	start, _ := realpy.ProcessStartTime(os.Getpid())
 	hostname, _ := os.Hostname()
 	customizers := []testcontainers.ContainerCustomizer{
