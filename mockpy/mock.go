@@ -48,6 +48,10 @@ func (c Call) String() string {
 // an error (a *wire.PythonError, or a fault from this package).
 type Handler func(ctx context.Context, call Call) (any, error)
 
+// interpreterDepth is how deep a real worker decodes args: Python's default
+// recursion limit. The mock refuses deeper args as the worker does.
+const interpreterDepth = 990
+
 // Interpreter is a mock Python interpreter. It is safe for concurrent use.
 type Interpreter struct {
 	mu          sync.Mutex
@@ -277,6 +281,11 @@ func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMe
 	if m.closed {
 		m.mu.Unlock()
 		return nil, wire.ErrClosed
+	}
+	if wire.Depth(args) > interpreterDepth {
+		m.mu.Unlock()
+		return nil, &wire.PythonError{Kind: wire.KindBadRequest, Type: "BadRequest",
+			Message: "args are value nested too deep to decode (the protocol allows 500 levels)"}
 	}
 	h, handled := m.handlerLocked(method)
 	call.Handled = handled

@@ -78,7 +78,8 @@ func (o Option) String() string { return o.name }
 // AppliesTo reports whether the option configures target.
 func (o Option) AppliesTo(target Target) bool { return o.targets&target != 0 }
 
-// OptionError says an option was given to a constructor it does not apply to.
+// OptionError says an option was given to a constructor it does not apply
+// to, or a value it cannot take (Reason alone).
 type OptionError struct {
 	Option string // e.g. "WithSize"
 	Given  Target // where it was given
@@ -87,6 +88,9 @@ type OptionError struct {
 }
 
 func (e *OptionError) Error() string {
+	if e.Given == 0 && e.Where == 0 {
+		return fmt.Sprintf("realpy: option %s: %s", e.Option, e.Reason)
+	}
 	msg := fmt.Sprintf("realpy: option %s does not apply to %s; it applies to %s", e.Option, e.Given, e.Where)
 	if e.Reason != "" {
 		msg += " (" + e.Reason + ")"
@@ -150,6 +154,7 @@ type poolConfig struct {
 type config struct {
 	procConfig
 	poolConfig
+	invalid error // the first option given a value it cannot take
 }
 
 // Defaults of the options below.
@@ -181,6 +186,9 @@ func newConfig(target Target, opts []Option) (*config, error) {
 	}
 	for _, opt := range opts {
 		opt.apply(cfg)
+	}
+	if cfg.invalid != nil {
+		return nil, cfg.invalid
 	}
 	return cfg, nil
 }
@@ -276,14 +284,24 @@ func WithRunID(id string) Option {
 	return option("WithRunID", spawned|TargetContainer, func(c *config) { c.runID = id })
 }
 
-// WithMaxFrame sets the largest frame payload, in bytes, on both sides
-// (values outside 1..wire.MaxFrameLimit keep the default).
+// WithMaxFrame sets the largest frame payload, in bytes, on both sides,
+// from wire.MinMaxFrame (room for any error reply) to wire.MaxFrameLimit;
+// another value is an *OptionError.
 func WithMaxFrame(n int) Option {
 	return option("WithMaxFrame", anyWorker|TargetClient|TargetContainer, func(c *config) {
-		if n > 0 && n <= wire.MaxFrameLimit {
-			c.maxFrame = n
+		if n < wire.MinMaxFrame || n > wire.MaxFrameLimit {
+			c.refuse(&OptionError{Option: "WithMaxFrame", Reason: fmt.Sprintf("%d is outside %d..%d bytes", n, wire.MinMaxFrame, wire.MaxFrameLimit)})
+			return
 		}
+		c.maxFrame = n
 	})
+}
+
+// refuse records the first option value that cannot be taken.
+func (c *config) refuse(err *OptionError) {
+	if c.invalid == nil {
+		c.invalid = err
+	}
 }
 
 // WithGrace bounds each step of Close (shutdown request, EOF, SIGTERM) before

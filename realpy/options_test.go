@@ -70,6 +70,12 @@ var _ = Describe("Options given where they do not apply", func() {
 		Expect(CheckOptions(TargetPool, Option{})).To(MatchError(ContainSubstring("zero Option")))
 	})
 
+	It("refuses a frame limit outside the protocol's range, rather than keeping the default", func() {
+		_, err := Start(ctx, WithMaxFrame(100))
+		oe := optionError(err, "WithMaxFrame")
+		Expect(oe.Reason).To(ContainSubstring("outside 1024.."))
+	})
+
 	It("tells where each option applies, so a backend can split a list", func() {
 		Expect(WithModules("m").AppliesTo(TargetContainer)).To(BeTrue())
 		Expect(WithModules("m").AppliesTo(TargetAttachedPool)).To(BeFalse())

@@ -22,6 +22,9 @@ var (
 	ErrWorkerExited = errors.New("worker exited")
 	// ErrClosed: the interpreter was closed by its owner.
 	ErrClosed = errors.New("interpreter closed")
+	// ErrBadRequest: the worker refused a request it read but could not
+	// take (a malformed member, args nested too deep to decode).
+	ErrBadRequest = errors.New("bad request")
 )
 
 // PythonError is an error a worker answered with: a Python exception raised by
@@ -55,6 +58,8 @@ func (e *PythonError) Is(target error) bool {
 		return e.Kind == KindUnserializable
 	case ErrFrameTooLarge:
 		return e.Kind == KindTooLarge
+	case ErrBadRequest:
+		return e.Kind == KindBadRequest
 	}
 	return false
 }

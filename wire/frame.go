@@ -16,9 +16,44 @@ const (
 	// MaxFrameLimit is the largest limit a peer may configure; a length
 	// prefix is 32 bits.
 	MaxFrameLimit = 1<<32 - 1
+	// MinMaxFrame is the smallest frame limit either side accepts: room for
+	// any error reply.
+	MinMaxFrame = 1024
 	// ProtocolVersion is the version a worker reports in its ping reply.
 	ProtocolVersion = 1
+	// MaxDepth is how deep values are guaranteed to nest. Deeper args may be
+	// refused with a bad request (a real worker refuses them from its
+	// interpreter's recursion limit, about 1000 levels), deeper results are
+	// unserialisable.
+	MaxDepth = 500
 )
+
+// Depth returns how deeply the arrays and objects of a JSON text nest.
+func Depth(data []byte) int {
+	deepest, level := 0, 0
+	inString, escaped := false, false
+	for _, c := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			level++
+			deepest = max(deepest, level)
+		case c == ']' || c == '}':
+			level--
+		}
+	}
+	return deepest
+}
 
 // AppendFrame appends payload, prefixed with its length, to dst.
 // It returns a *FrameTooLargeError if payload exceeds max.

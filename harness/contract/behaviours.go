@@ -146,6 +146,39 @@ var Behaviours = []Behaviour{
 		Expect(pythonError(err).Type).To(Equal("ValueError"))
 		alive(ctx, py)
 	}},
+	{"round-trips values nested wire.MaxDepth levels deep", func(ctx context.Context, py pyharness.Interpreter) {
+		deep := json.RawMessage(strings.Repeat("[", wire.MaxDepth) + strings.Repeat("]", wire.MaxDepth))
+		var back json.RawMessage
+		Expect(py.Call(ctx, "echo", deep, &back)).To(Succeed())
+		Expect(wire.Depth(back)).To(Equal(wire.MaxDepth))
+	}},
+	{"refuses args nested thousands deep as a bad request and lives on", func(ctx context.Context, py pyharness.Interpreter) {
+		deep := json.RawMessage(strings.Repeat("[", 5000) + strings.Repeat("]", 5000))
+		err := py.Call(ctx, "echo", deep, nil)
+		Expect(err).To(MatchError(wire.ErrBadRequest))
+		Expect(err).To(MatchError(ContainSubstring("nested too deep")))
+		alive(ctx, py)
+	}},
+	{"round-trips integers of 20,000 digits", func(ctx context.Context, py pyharness.Interpreter) {
+		n, _ := new(big.Int).SetString(strings.Repeat("9", 20000), 10)
+		var back big.Int
+		Expect(py.Call(ctx, "echo", n, &back)).To(Succeed())
+		Expect(back.Cmp(n)).To(BeZero())
+		alive(ctx, py)
+	}},
+	{"reports an exception whose __str__ raises, by its type, and lives on", func(ctx context.Context, py pyharness.Interpreter) {
+		err := py.Call(ctx, "broken_str", nil, nil)
+		Expect(pythonError(err).Type).To(Equal("BrokenStr"))
+		Expect(pythonError(err).Message).To(ContainSubstring("str() raised"))
+		alive(ctx, py)
+	}},
+	{"keeps the exception type when its message holds a lone surrogate", func(ctx context.Context, py pyharness.Interpreter) {
+		err := py.Call(ctx, "fail", json.RawMessage(`{"type": "ValueError", "message": "bad \ud800 byte"}`), nil)
+		Expect(pythonError(err).Kind).To(Equal(wire.KindException))
+		Expect(pythonError(err).Type).To(Equal("ValueError"))
+		Expect(pythonError(err).Message).To(HavePrefix("bad "))
+		alive(ctx, py)
+	}},
 	{"refuses unserialisable args before sending", func(ctx context.Context, py pyharness.Interpreter) {
 		Expect(py.Call(ctx, "echo", math.Inf(-1), nil)).To(MatchError(wire.ErrUnserializable))
 		Expect(py.Call(ctx, "echo", map[string]any{"f": func() {}}, nil)).To(MatchError(wire.ErrUnserializable))

@@ -50,6 +50,7 @@ func InstallMock(py *mockpy.Interpreter) {
 	})
 	py.RouteToHandler("unserializable", mockpy.Respond(map[string]any{"model": func() {}}))
 	py.RouteToHandler("not_a_number", mockpy.Respond(nan()))
+	py.RouteToHandler("broken_str", mockpy.Raise("BrokenStr", "<BrokenStr object: str() raised RuntimeError>"))
 	py.RouteToHandler("add", mockpy.RespondFunc(func(args struct{ A, B int }) (int, error) { return args.A + args.B, nil }))
 }
 

@@ -22,3 +22,14 @@ def not_a_number(args: Any) -> float:
 
 def add(args: Dict[str, int]) -> int:
     return args["a"] + args["b"]
+
+
+class BrokenStr(Exception):
+    """An exception whose __str__ itself raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+def broken_str(args: Any) -> None:
+    raise BrokenStr()

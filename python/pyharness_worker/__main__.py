@@ -5,7 +5,7 @@ import socket
 import sys
 from typing import List, Optional
 
-from . import DEFAULT_MAX_FRAME
+from . import DEFAULT_MAX_FRAME, max_frame_arg
 from .server import run
 
 
@@ -13,7 +13,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="pyharness_worker", description=__doc__)
     parser.add_argument("--fd", type=int, required=True, help="file descriptor of a connected stream socket carrying frames")
     parser.add_argument("--worker-id", default="", help="identifier reported by ping")
-    parser.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME, help="largest frame payload in bytes")
+    parser.add_argument("--max-frame", type=max_frame_arg, default=DEFAULT_MAX_FRAME, help="largest frame payload in bytes")
     parser.add_argument("--module", action="append", default=[], help="module whose handlers to serve (repeatable)")
     parser.add_argument("--run-id", default="", help="marker of the test run that owns this worker (ignored)")
     args = parser.parse_args(argv)

@@ -1,8 +1,11 @@
 """Frame codec: a 4-byte big-endian unsigned length, then that many bytes of UTF-8 JSON."""
 
 import json
+import re
 import struct
 from typing import Any, BinaryIO, Callable
+
+from . import MAX_DEPTH
 
 HEADER = struct.Struct(">I")
 _DISCARD_CHUNK = 1 << 16
@@ -77,12 +80,55 @@ def dumps(value: Any) -> bytes:
     return _ENCODER.encode(value).encode("utf-8")
 
 
+class TooDeep(ProtocolViolation):
+    """A valid JSON document nested deeper than the worker decodes."""
+
+    def __init__(self, request_id: Any) -> None:
+        super().__init__(f"value nested too deep to decode (the protocol allows {MAX_DEPTH} levels)")
+        self.request_id = request_id
+
+
 def loads(payload: bytes) -> Any:
-    """Decode one UTF-8 JSON document; ProtocolViolation if it is not one."""
+    """Decode one UTF-8 JSON document; ProtocolViolation if it is not one.
+
+    A document nested too deep for the decoder raises TooDeep, carrying the
+    top-level "id" when it has one, so the request can still be answered.
+    """
     try:
         return _DECODER.decode(payload.decode("utf-8"))
+    except RecursionError:
+        raise TooDeep(top_level_id(payload.decode("utf-8"))) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolViolation(f"frame is not UTF-8 JSON: {exc}") from exc
+
+
+_ID = re.compile(r'"id"\s*:\s*(-?\d+)')
+
+
+def top_level_id(text: str) -> Any:
+    """The integer value of the "id" member of a JSON object text, read at
+    nesting level 1 without decoding the rest; None when there is none."""
+    level = 0
+    in_string = escaped = False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            if level == 1:
+                m = _ID.match(text, i)
+                if m:
+                    return int(m.group(1))
+            in_string = True
+        elif ch in "[{":
+            level += 1
+        elif ch in "]}":
+            level -= 1
+    return None
 
 
 Writer = Callable[[bytes], None]

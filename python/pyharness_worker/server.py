@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterable, Optional
 
 from . import DEFAULT_MAX_FRAME, builtin_methods, fault_methods
 from .context import Request, activate, deactivate
-from .framing import FrameTooLarge, ProtocolViolation, dumps, encode_frame, loads, read_frame
+from .framing import FrameTooLarge, ProtocolViolation, TooDeep, dumps, encode_frame, loads, read_frame
 from .handlers import Handler, handlers_of, register
 
 EXIT_OK = 0
@@ -21,7 +21,32 @@ _UNSERIALIZABLE = (TypeError, ValueError, UnicodeEncodeError, RecursionError)
 
 
 def _error(kind: str, type_name: str, message: str, tb: str = "") -> Dict[str, str]:
-    return {"kind": kind, "type": type_name, "message": message, "traceback": tb}
+    return {"kind": kind, "type": _text(type_name), "message": _text(message), "traceback": _text(tb)}
+
+
+def _text(s: str) -> str:
+    """s as UTF-8 can carry it: a lone surrogate (from a handler's message or
+    a file name in a traceback) becomes its backslash escape."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _describe(exc: BaseException) -> str:
+    """str(exc), or a placeholder when the exception's __str__ itself fails."""
+    try:
+        return str(exc)
+    except Exception as inner:  # a broken __str__ must not take the worker down
+        return f"<{type(exc).__name__} object: str() raised {type(inner).__name__}>"
+
+
+def _traceback() -> str:
+    try:
+        return traceback.format_exc()
+    except Exception as exc:  # pragma: no cover - format_exc guards __str__ itself
+        return f"<traceback unavailable: {type(exc).__name__}>"
 
 
 def _log(message: str) -> None:
@@ -83,7 +108,11 @@ class Worker:
     # -- serving -----------------------------------------------------------------
 
     def send(self, envelope: Dict[str, Any]) -> None:
-        self.write_raw(encode_frame(dumps(envelope), self.max_frame))
+        body = dumps(envelope)
+        if len(body) > self.max_frame and not envelope.get("ok", True):
+            err = envelope["error"]
+            body = self._fitting(envelope["id"], err["kind"], err["type"], err["message"])
+        self.write_raw(encode_frame(body, self.max_frame))
 
     def serve(self) -> int:
         """Serve until EOF (exit 0), shutdown (0) or a protocol violation (4)."""
@@ -105,7 +134,14 @@ class Worker:
         return EXIT_OK
 
     def _parse(self, payload: bytes) -> Optional[Request]:
-        doc = loads(payload)
+        try:
+            doc = loads(payload)
+        except TooDeep as exc:
+            rid = exc.request_id
+            if not isinstance(rid, int) or rid < 0:
+                raise ProtocolViolation(f"request is {exc} and has no readable id") from None
+            self.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", f"args are {exc}")})
+            return None
         if not isinstance(doc, dict):
             raise ProtocolViolation("request is not a JSON object")
         rid = doc.get("id")
@@ -137,7 +173,7 @@ class Worker:
         try:
             result = handler(req.args)
         except Exception as exc:  # the handler's answer; the worker lives on
-            err = _error("exception", type(exc).__name__, str(exc), traceback.format_exc())
+            err = _error("exception", type(exc).__name__, _describe(exc), _traceback())
             envelope: Dict[str, Any] = {"id": req.id, "ok": False, "error": err}
         else:
             envelope = {"id": req.id, "ok": True, "result": result}
@@ -155,9 +191,17 @@ class Worker:
             body = dumps({"id": req.id, "ok": False, "error": err})
         if len(body) > self.max_frame:
             message = f"reply of {req.method!r} is {len(body)} bytes, over the frame limit of {self.max_frame}"
-            err = _error("too_large", "FrameTooLarge", message)
-            body = dumps({"id": req.id, "ok": False, "error": err})
+            body = self._fitting(req.id, "too_large", "FrameTooLarge", message)
         self.write_raw(encode_frame(body, self.max_frame))
+
+    def _fitting(self, rid: int, kind: str, type_name: str, message: str) -> bytes:
+        """An error reply that fits the frame limit, its message cut if need be
+        (the limit is at least MIN_MAX_FRAME, room for any bare error)."""
+        body = dumps({"id": rid, "ok": False, "error": _error(kind, type_name, message)})
+        while len(body) > self.max_frame and message:
+            message = message[: len(message) // 2]
+            body = dumps({"id": rid, "ok": False, "error": _error(kind, type_name, message + "...")})
+        return body
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

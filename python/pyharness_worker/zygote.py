@@ -30,7 +30,7 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION
+from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, max_frame_arg
 from .framing import HEADER, FrameTooLarge, ProtocolViolation, dumps, encode_frame, loads, read_exact, read_frame
 from .handlers import handlers_of
 from .server import EXIT_OK, EXIT_START_FAILED, run
@@ -391,7 +391,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--listen", default=None, help="Unix socket path to accept connections on")
     parser.add_argument("--listen-tcp", default=None, help="HOST:PORT to accept connections on")
     parser.add_argument("--zygote-id", default="zygote")
-    parser.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME)
+    parser.add_argument("--max-frame", type=max_frame_arg, default=DEFAULT_MAX_FRAME)
     parser.add_argument("--preload", action="append", default=[], help="module to import once before forking (repeatable)")
     parser.add_argument("--module", action="append", default=[], help="handler module served by forked workers (repeatable)")
     parser.add_argument("--run-id", default="", help="marker of the test run that owns this zygote (ignored)")

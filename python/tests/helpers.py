@@ -51,6 +51,12 @@ class ThreadedWorker:
         assert reply["id"] == self._next, reply
         return reply
 
+    def call_raw(self, body: str) -> Any:
+        """Send body as one frame and return the decoded reply."""
+        data = body.encode()
+        self.send_raw(HEADER.pack(len(data)) + data)
+        return self.recv()
+
     def close(self) -> int:
         if self._thread.is_alive():
             self.client.shutdown(socket.SHUT_WR)

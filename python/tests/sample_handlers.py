@@ -18,3 +18,12 @@ def remember(args: Any) -> int:
 
 def _private(args: Any) -> None:
     raise AssertionError("private functions are not methods")
+
+
+class BrokenStr(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+def broken_str(args: Any) -> None:
+    raise BrokenStr()

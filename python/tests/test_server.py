@@ -150,3 +150,56 @@ class HandlerLoadingTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ValidRequestsTest(unittest.TestCase):
+    """Valid requests never take the worker down: an exact answer or a typed error."""
+
+    def setUp(self) -> None:
+        self.w = ThreadedWorker(modules=["tests.sample_handlers"])
+
+    def tearDown(self) -> None:
+        self.w.close()
+
+    def alive(self) -> None:
+        self.assertTrue(self.w.call("ping")["ok"])
+
+    def test_args_nested_too_deep_are_a_bad_request(self) -> None:
+        deep = "[" * 10000 + "]" * 10000
+        reply = self.w.call_raw('{"id": 7, "method": "echo", "args": ' + deep + "}")
+        self.assertEqual(reply["id"], 7)
+        self.assertEqual(reply["error"]["kind"], "bad_request")
+        self.assertIn("nested too deep", reply["error"]["message"])
+        self.alive()
+
+    def test_integers_beyond_4300_digits_round_trip(self) -> None:
+        big = 7 ** 20000  # about 16,900 digits
+        self.assertEqual(self.w.call("echo", big)["result"], big)
+        self.alive()
+
+    def test_an_exception_whose_str_raises(self) -> None:
+        reply = self.w.call("broken_str")
+        self.assertEqual(reply["error"]["kind"], "exception")
+        self.assertEqual(reply["error"]["type"], "BrokenStr")
+        self.assertIn("str() raised", reply["error"]["message"])
+        self.alive()
+
+    def test_a_lone_surrogate_in_an_exception_message_keeps_the_type(self) -> None:
+        reply = self.w.call("fail", {"type": "ValueError", "message": "bad \ud800 byte"})
+        self.assertEqual(reply["error"]["kind"], "exception")
+        self.assertEqual(reply["error"]["type"], "ValueError")
+        self.assertIn("\\ud800", reply["error"]["message"])
+        self.alive()
+
+
+class SmallFrameTest(unittest.TestCase):
+    def test_the_too_large_reply_fits_the_smallest_frame_limit(self) -> None:
+        w = ThreadedWorker(max_frame=1024)
+        try:
+            reply = w.call("x" * 900)  # the unknown-method message alone is over the limit
+            self.assertEqual(reply["error"]["kind"], "unknown_method")
+            reply = w.call("big", 5000)
+            self.assertEqual(reply["error"]["kind"], "too_large")
+            self.assertTrue(w.call("ping")["ok"])
+        finally:
+            w.close()

@@ -1,16 +1,43 @@
 package fault_test
 
 import (
+	"encoding/json"
+	"math/big"
 	"path/filepath"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/realpy"
+	"github.com/pyharness/pyharness/wire"
 )
 
 var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() {
+	It("answers valid but hostile requests exactly or with a typed error, and lives (#3)", func(ctx SpecContext) {
+		w := startWorker(ctx)
+		deep := json.RawMessage(strings.Repeat("[", 5000) + strings.Repeat("]", 5000))
+		Expect(w.Call(ctx, "echo", deep, nil)).To(MatchError(wire.ErrBadRequest), "args nested 5,000 deep")
+		expectAlive(ctx, w)
+
+		n, _ := new(big.Int).SetString(strings.Repeat("9", 20000), 10)
+		var back big.Int
+		Expect(w.Call(ctx, "echo", n, &back)).To(Succeed(), "an integer of 20,000 digits")
+		Expect(back.Cmp(n)).To(BeZero())
+
+		Expect(w.Call(ctx, "broken_str", nil, nil)).To(MatchError(ContainSubstring("BrokenStr")), "an exception whose __str__ raises")
+		Expect(w.Call(ctx, "fail", json.RawMessage(`{"type": "KeyError", "message": "\udfff"}`), nil)).To(
+			MatchError(ContainSubstring("KeyError")), "a lone surrogate in the message keeps the type")
+		expectAlive(ctx, w)
+
+		small := startWorker(ctx, realpy.WithMaxFrame(wire.MinMaxFrame))
+		err := small.Call(ctx, strings.Repeat("m", 900), nil, nil)
+		Expect(err).To(MatchError(wire.ErrUnknownMethod), "an error reply cut to fit the smallest frame limit")
+		Expect(small.Call(ctx, "big", 5000, nil)).To(MatchError(wire.ErrFrameTooLarge))
+		expectAlive(ctx, small)
+	}, noHang)
+
 	It("merges WithEnv's PYTHONPATH into the worker's own (#6)", func(ctx SpecContext) {
 		extra, err := filepath.Abs(filepath.Join("testdata", "extra"))
 		Expect(err).NotTo(HaveOccurred())
