@@ -43,7 +43,9 @@ type BreakerSettings struct {
 // IsInfrastructureFailure reports whether err says the interpreter failed
 // (crash, hang, protocol violation) rather than the handler answering: a
 // Python exception, an unknown method or an unserialisable result is the
-// handler's answer and does not count against the breaker.
+// handler's answer and does not count against the breaker. A pool's breaker
+// judges only calls that reached a worker: a caller that gave up waiting for
+// one (its deadline, a cancellation, WithCheckoutTimeout) counts neither way.
 func IsInfrastructureFailure(err error) bool {
 	return errors.Is(err, wire.ErrWorkerExited) ||
 		errors.Is(err, wire.ErrProtocol) ||
@@ -110,6 +112,17 @@ func (b *breaker) record(trial bool, err error) {
 			b.failures = 0
 		}
 	}
+}
+
+// abandon gives back a call that never reached a worker: it counts neither
+// way, and a half-open trial slot is freed.
+func (b *breaker) abandon(trial bool) {
+	if !trial {
+		return
+	}
+	b.mu.Lock()
+	b.trials--
+	b.mu.Unlock()
 }
 
 func (b *breaker) current() BreakerState {

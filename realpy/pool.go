@@ -573,10 +573,16 @@ func (p *Pool) callOnce(ctx context.Context, method string, args, reply any) err
 		}
 	}
 	m, err := p.checkout(ctx, wire.SessionFrom(ctx))
-	if err == nil {
-		err = m.w.Call(ctx, method, args, reply)
-		p.checkin(m)
+	if err != nil {
+		// No worker was reached: the caller's own deadline, cancellation or
+		// checkout bound says nothing about the workers' health.
+		if p.circuit != nil {
+			p.circuit.abandon(trial)
+		}
+		return err
 	}
+	err = m.w.Call(ctx, method, args, reply)
+	p.checkin(m)
 	if p.circuit != nil {
 		p.circuit.record(trial, err)
 	}

@@ -27,15 +27,21 @@ var _ = isolation.VerifyNoLeaks()
 // the spec ends however it ends.
 func startWorker(ctx SpecContext, opts ...realpy.Option) *realpy.Worker {
 	GinkgoHelper()
-	testdata, err := filepath.Abs("testdata")
-	Expect(err).NotTo(HaveOccurred())
 	opts = append([]realpy.Option{
 		realpy.WithOutput(GinkgoWriter),
-		realpy.WithPythonPath(testdata),
+		realpy.WithPythonPath(testdataDir()),
 		realpy.WithModules("faulty_handlers"),
 	}, opts...)
 	w, err := realpy.Start(ctx, opts...)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(w.Close)
 	return w
+}
+
+// testdataDir is the absolute path of testdata, where the handler modules are.
+func testdataDir() string {
+	GinkgoHelper()
+	dir, err := filepath.Abs("testdata")
+	Expect(err).NotTo(HaveOccurred())
+	return dir
 }

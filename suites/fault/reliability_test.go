@@ -1,10 +1,13 @@
 package fault_test
 
 import (
+	"context"
 	"encoding/json"
 	"math/big"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -48,5 +51,34 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 		Expect(dirs).To(ContainElement(extra))
 		Expect(dirs[0]).To(ContainSubstring("worker-"), "the worker package comes first")
 		Expect(w.Call(ctx, "unserializable", nil, nil)).To(HaveOccurred(), "WithPythonPath's modules are served too")
+	}, noHang)
+
+	It("opens its breaker only on failures of a worker, not on callers that gave up waiting for one (#5)", func(ctx SpecContext) {
+		p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpy.WithPythonPath(testdataDir()), realpy.WithModules("faulty_handlers"),
+			realpy.WithBreaker(realpy.BreakerSettings{Failures: 3, OpenFor: time.Minute}))
+		DeferCleanup(p.Close)
+		Expect(err).NotTo(HaveOccurred())
+
+		long := make(chan error, 1)
+		go func() { long <- p.Call(ctx, "sleep", map[string]any{"seconds": 1, "announce": "busy"}, nil) }()
+		Eventually(func() string { return p.Workers()[0].Stdout().String() }).Should(ContainSubstring("busy"))
+
+		var waiters sync.WaitGroup
+		for range 3 {
+			waiters.Go(func() {
+				defer GinkgoRecover()
+				short, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+				defer cancel()
+				Expect(p.Call(short, "echo", 1, nil)).To(MatchError(context.DeadlineExceeded))
+			})
+		}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		Expect(p.Call(cancelled, "echo", 1, nil)).To(MatchError(context.Canceled))
+		waiters.Wait()
+		Expect(p.BreakerState()).To(Equal(realpy.BreakerClosed), "the worker is healthy: nobody reached it")
+
+		Eventually(long).Should(Receive(BeNil()))
+		Expect(p.Call(ctx, "echo", 1, nil)).To(Succeed())
 	}, noHang)
 })
