@@ -38,7 +38,7 @@ func BenchmarkPing(b *testing.B) {
 // interpreter echoing raw frames over the same kind of socket, with no JSON
 // and no dispatch on either side.
 func BenchmarkBareEcho(b *testing.B) {
-	python, err := realpy.FindPython("")
+	python, err := realpy.FindPython(context.Background(), "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func BenchmarkBareEcho(b *testing.B) {
 // BenchmarkStart is the cost of one worker: spawn, import, readiness ping, Close.
 func BenchmarkStart(b *testing.B) {
 	ctx := context.Background()
-	if _, err := realpy.FindPython(""); err != nil { // resolve a shim once, outside the timing
+	if _, err := realpy.FindPython(context.Background(), ""); err != nil { // resolve a shim once, outside the timing
 		b.Fatal(err)
 	}
 	samples := make([]time.Duration, 0, b.N)

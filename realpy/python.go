@@ -6,68 +6,127 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
 // EnvPython names the interpreter to use when no option does.
 const EnvPython = "PYHARNESS_PYTHON"
 
+// shimDirs are the directory names version managers keep their shims in
+// (pyenv, asdf, mise): scripts that only pick an interpreter and exec it.
+var shimDirs = []string{"shims"}
+
 // resolved memoises shim resolution: which real executable a shim runs does
 // not change while a test binary runs, and asking costs a shim start.
-var resolved sync.Map // shim path -> real executable
+var (
+	resolveMu sync.Mutex
+	resolved  = map[string]string{} // shim path -> real executable
+)
 
 // FindPython returns the interpreter to start: explicit when non-empty, else
-// $PYHARNESS_PYTHON, else python3 on PATH. A shim (a script such as pyenv's
-// or asdf's, rather than a binary) is resolved once to the real executable
-// it runs, so each start skips the shim's own start-up (about 75 ms with
-// pyenv).
-func FindPython(explicit string) (string, error) {
-	name, from := explicit, "option"
+// $PYHARNESS_PYTHON, else python3 on PATH.
+//
+// A version manager's shim (a script in a directory named "shims", as
+// pyenv, asdf and mise install them) is resolved once, bounded by ctx, to
+// the executable it runs, so each start skips the shim's own start-up (about
+// 75 ms with pyenv); a shim only chooses an interpreter, so nothing is lost.
+// Any other script is a wrapper and is run as given, every time: its
+// environment and flags (a virtualenv's activation, `-X dev`,
+// LD_LIBRARY_PATH) apply to every worker.
+func FindPython(ctx context.Context, explicit string) (string, error) {
+	name, from := explicit, "option WithPython"
 	if name == "" {
 		name, from = os.Getenv(EnvPython), "$"+EnvPython
 	}
 	if name == "" {
-		name, from = "python3", "PATH"
+		name, from = "python3", "python3 on PATH"
 	}
 	path, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("realpy: python interpreter %q (from %s) not found: %w; install python3 or set %s", name, from, err, EnvPython)
+		return "", fmt.Errorf("realpy: python interpreter %q (from %s) not found: %w; install python3 or set %s to an interpreter", name, from, err, EnvPython)
 	}
-	if real, ok := resolved.Load(path); ok {
-		return real.(string), nil
+	if !isShim(path) {
+		return path, nil
 	}
-	real, err := resolveShim(path)
+	resolveMu.Lock()
+	real, ok := resolved[path]
+	resolveMu.Unlock()
+	if ok {
+		return real, nil
+	}
+	real, err = resolveShim(ctx, path, from)
 	if err != nil {
 		return "", err
 	}
-	resolved.Store(path, real)
+	resolveMu.Lock()
+	resolved[path] = real
+	resolveMu.Unlock()
 	return real, nil
 }
 
-// resolveShim returns path itself for a binary, and for a script the
-// sys.executable of the interpreter it starts.
-func resolveShim(path string) (string, error) {
+// isShim reports whether path is a script in a version manager's shims directory.
+func isShim(path string) bool {
+	if !slices.Contains(shimDirs, filepath.Base(filepath.Dir(path))) {
+		return false
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("realpy: python interpreter %s: %w", path, err)
+		return false
 	}
+	defer f.Close()
 	head := make([]byte, 2)
 	n, _ := f.Read(head)
-	f.Close()
-	if !bytes.Equal(head[:n], []byte("#!")) {
-		return path, nil
+	return bytes.Equal(head[:n], []byte("#!"))
+}
+
+// resolveShim returns the sys.executable of the interpreter a shim starts.
+func resolveShim(ctx context.Context, path, from string) (string, error) {
+	cmd := exec.CommandContext(ctx, path, "-c", "import sys; print(sys.executable)")
+	// In a process group of its own, marked as ours, so that whatever the
+	// shim starts dies with it, also when ctx ends first.
+	cmd.Env = append(os.Environ(), EnvOwnerPid+"="+strconv.Itoa(os.Getpid()))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second // a child of the shim may hold stdout open
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what the shim left behind
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "-c", "import sys; print(sys.executable)").Output()
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return "", fmt.Errorf("realpy: resolve interpreter shim %s (from %s): %w", path, from, ctxErr)
+	}
 	if err != nil {
-		return "", fmt.Errorf("realpy: resolve interpreter shim %s: %w", path, err)
+		return "", fmt.Errorf("realpy: interpreter shim %s (from %s) failed: %w%s; set %s to the interpreter itself",
+			path, from, err, stderrSuffix(stderr.Bytes()), EnvPython)
 	}
 	real := strings.TrimSpace(string(out))
-	if real == "" {
-		return "", fmt.Errorf("realpy: interpreter shim %s reports no sys.executable", path)
+	if st, err := os.Stat(real); err != nil || !filepath.IsAbs(real) || st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("realpy: interpreter shim %s (from %s) printed %q for sys.executable, which is not an executable file; is it a Python interpreter? Set %s to one",
+			path, from, truncate(real, 200), EnvPython)
 	}
 	return real, nil
+}
+
+// stderrSuffix formats the tail of what a failed command wrote to stderr.
+func stderrSuffix(stderr []byte) string {
+	lines := tail(stderr, 5)
+	if len(lines) == 0 {
+		return ""
+	}
+	return ":\n  " + strings.Join(lines, "\n  ")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

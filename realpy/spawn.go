@@ -1,6 +1,7 @@
 package realpy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -36,8 +37,8 @@ type spawnedProcess struct {
 
 // spawn starts python with args, the worker package on PYTHONPATH, and one
 // end of a socketpair as fd 3; it returns the other end.
-func spawn(cfg *procConfig, id string, args []string) (*spawnedProcess, net.Conn, error) {
-	python, err := FindPython(cfg.python)
+func spawn(ctx context.Context, cfg *procConfig, id string, args []string) (*spawnedProcess, net.Conn, error) {
+	python, err := FindPython(ctx, cfg.python)
 	if err != nil {
 		return nil, nil, err
 	}

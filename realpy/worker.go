@@ -84,7 +84,7 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	for _, m := range cfg.modules {
 		args = append(args, "--module", m)
 	}
-	proc, conn, err := spawn(cfg, id, args)
+	proc, conn, err := spawn(ctx, cfg, id, args)
 	if err != nil {
 		return nil, err
 	}

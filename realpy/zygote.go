@@ -71,7 +71,7 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 	}
 	path := filepath.Join(dir, "zygote.sock")
 	args := append(zygoteArgs(cfg), "--zygote-id", id, "--fd", "3", "--listen", path)
-	proc, conn, err := spawn(cfg, id, args)
+	proc, conn, err := spawn(ctx, cfg, id, args)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

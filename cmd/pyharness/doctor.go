@@ -25,7 +25,7 @@ func doctor(ctx context.Context, stdout io.Writer) int {
 
 	// Python.
 	shim, _ := exec.LookPath(firstNonEmpty(os.Getenv(realpy.EnvPython), "python3"))
-	python, err := realpy.FindPython("")
+	python, err := realpy.FindPython(context.Background(), "")
 	if err != nil {
 		d.fail("python", err.Error(), "install Python >= 3.9 (apt-get install python3) or set PYHARNESS_PYTHON to an interpreter")
 		return d.exit()

@@ -93,7 +93,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		realpy.WithModules("pyh_heavy"),
 		realpy.WithEnv(fmt.Sprintf("PYH_IMPORT_CPU=%f", cfg.ImportCPU.Seconds())),
 	}
-	python, err := realpy.FindPython("") // resolve a shim once, outside the timings
+	python, err := realpy.FindPython(context.Background(), "") // resolve a shim once, outside the timings
 	if err != nil {
 		return nil, err
 	}

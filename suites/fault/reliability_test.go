@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/big"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -81,4 +82,47 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 		Eventually(long).Should(Receive(BeNil()))
 		Expect(p.Call(ctx, "echo", 1, nil)).To(Succeed())
 	}, noHang)
+
+	Describe("an interpreter that never becomes Python (#2)", func() {
+		script := func(dir, name, body string) string {
+			GinkgoHelper()
+			Expect(os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)).To(Succeed())
+			path := filepath.Join(dir, name)
+			Expect(os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755)).To(Succeed())
+			return path
+		}
+
+		It("bounds the resolution of a version manager's shim by Start's context, leaving nothing", func(ctx SpecContext) {
+			shim := script(GinkgoT().TempDir(), "shims/python3", "sleep 1000 &\nexec sleep 1000")
+			start, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			w, err := realpy.Start(start, realpy.WithPython(shim))
+			Expect(w).To(BeNil())
+			Expect(err).To(MatchError(context.DeadlineExceeded))
+			Expect(err).To(MatchError(ContainSubstring(shim)))
+		}, SpecTimeout(20*time.Second))
+
+		It("bounds a wrapper that never serves by Start's context, leaving nothing", func(ctx SpecContext) {
+			wrapper := script(GinkgoT().TempDir(), "python-wrapper", "sleep 1000 &\nexec sleep 1000")
+			start, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			_, err := realpy.Start(start, realpy.WithPython(wrapper))
+			Expect(err).To(MatchError(context.DeadlineExceeded))
+		}, SpecTimeout(20*time.Second))
+
+		It("runs a wrapper as given, so its environment and flags apply", func(ctx SpecContext) {
+			python, err := realpy.FindPython(ctx, "")
+			Expect(err).NotTo(HaveOccurred())
+			wrapper := script(GinkgoT().TempDir(), "python-wrapper", "export WRAPPED=yes\nexec "+python+" -X dev \"$@\"")
+			w := startWorker(ctx, realpy.WithPython(wrapper), realpy.WithModules("extra_handlers"),
+				realpy.WithPythonPath(filepath.Join(testdataDir(), "extra")))
+			var env struct {
+				Wrapped string
+				DevMode bool `json:"dev_mode"`
+			}
+			Expect(w.Call(ctx, "wrapped", nil, &env)).To(Succeed())
+			Expect(env.Wrapped).To(Equal("yes"))
+			Expect(env.DevMode).To(BeTrue())
+		}, noHang)
+	})
 })

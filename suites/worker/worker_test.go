@@ -234,18 +234,22 @@ var _ = Describe("Closing a worker", harness.Integration, harness.PythonReal, fu
 
 var _ = Describe("Finding the interpreter", func() {
 	It("prefers the option, then $PYHARNESS_PYTHON, then python3 on PATH", harness.Integration, func() {
-		real, err := realpy.FindPython("")
+		real, err := realpy.FindPython(context.Background(), "")
 		Expect(err).NotTo(HaveOccurred())
 
 		dir := GinkgoT().TempDir()
-		shim := filepath.Join(dir, "python-shim")
+		Expect(os.Mkdir(filepath.Join(dir, "shims"), 0o755)).To(Succeed())
+		shim := filepath.Join(dir, "shims", "python3")
 		Expect(os.WriteFile(shim, []byte("#!/bin/sh\nexec "+real+" \"$@\"\n"), 0o755)).To(Succeed())
+		wrapper := filepath.Join(dir, "python-wrapper")
+		Expect(os.WriteFile(wrapper, []byte("#!/bin/sh\nexec "+real+" -X dev \"$@\"\n"), 0o755)).To(Succeed())
 
 		GinkgoT().Setenv(realpy.EnvPython, "/nonexistent/from-env")
-		_, err = realpy.FindPython("")
+		_, err = realpy.FindPython(context.Background(), "")
 		Expect(err).To(MatchError(ContainSubstring("from-env")))
 
-		Expect(realpy.FindPython(shim)).To(Equal(real), "a shim resolves to the interpreter it runs")
+		Expect(realpy.FindPython(context.Background(), shim)).To(Equal(real), "a version manager's shim resolves to the interpreter it runs")
+		Expect(realpy.FindPython(context.Background(), wrapper)).To(Equal(wrapper), "a wrapper runs as given: its flags and environment apply")
 	})
 
 	It("writes the embedded worker once per content hash", func() {

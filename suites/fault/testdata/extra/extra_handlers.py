@@ -6,3 +6,9 @@ from typing import Any
 
 def python_path(args: Any) -> str:
     return os.environ.get("PYTHONPATH", "")
+
+
+def wrapped(args: Any) -> dict:
+    import sys
+
+    return {"wrapped": os.environ.get("WRAPPED", ""), "dev_mode": sys.flags.dev_mode}
