@@ -46,6 +46,26 @@ var (
 	errCheckout      = errors.New("checkout")
 )
 
+// NoWorkerError says a pool has no worker to serve a call and its last
+// attempt to start one failed (Err, the start error: an import that fails,
+// an interpreter that is not Python). It matches ErrPoolExhausted and
+// whatever Err matches; the pool keeps retrying replacements in the
+// background, so a later call may succeed.
+type NoWorkerError struct {
+	Size int
+	Err  error
+}
+
+func (e *NoWorkerError) Error() string {
+	return fmt.Sprintf("realpy: the pool has none of its %d workers, and the last start failed: %v", e.Size, e.Err)
+}
+
+// Unwrap returns the start error.
+func (e *NoWorkerError) Unwrap() error { return e.Err }
+
+// Is matches ErrPoolExhausted.
+func (e *NoWorkerError) Is(target error) bool { return target == ErrPoolExhausted }
+
 // CheckoutTimeoutError says no worker became free within WithCheckoutTimeout.
 type CheckoutTimeoutError struct {
 	Waited   time.Duration
@@ -79,6 +99,7 @@ type Pool struct {
 	starting  int // slots being started (lazy start, replacement)
 	overflows int // live or starting overflow workers
 	closed    bool
+	startErr  error         // the last start that failed, until one succeeds
 	changed   chan struct{} // closed and replaced whenever a worker frees up or the pool changes
 	waiting   int           // checkouts waiting on changed
 
@@ -253,6 +274,14 @@ func (p *Pool) newWorker(ctx context.Context) (*Worker, error) {
 
 func (p *Pool) startMember(ctx context.Context, overflow bool) (*member, error) {
 	w, err := p.newWorker(ctx)
+	p.mu.Lock()
+	if err != nil {
+		p.startErr = err
+		p.notifyLocked() // callers waiting for a worker learn that none is coming yet
+	} else {
+		p.startErr = nil
+	}
+	p.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -421,6 +450,10 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 			p.mu.Unlock()
 			return m, err
 		}
+		if err := p.startErr; err != nil && !p.anyLiveLocked() && !(p.cfg.lazy && len(p.members)+p.starting < p.cfg.size) {
+			p.mu.Unlock()
+			return nil, &NoWorkerError{Size: p.cfg.size, Err: err}
+		}
 		if p.cfg.lazy && len(p.members)+p.starting-p.overflows < p.cfg.size {
 			p.starting++
 			p.mu.Unlock()
@@ -481,6 +514,16 @@ func (p *Pool) grow(ctx context.Context, overflow bool) (*member, error) {
 	m.busy = true
 	p.members[m] = struct{}{}
 	return m, nil
+}
+
+// anyLiveLocked reports whether some member can serve calls (busy or not).
+func (p *Pool) anyLiveLocked() bool {
+	for m := range p.members {
+		if m.w.Err() == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Pool) pickLocked(session string) (*member, error) {

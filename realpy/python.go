@@ -40,6 +40,12 @@ var (
 // environment and flags (a virtualenv's activation, `-X dev`,
 // LD_LIBRARY_PATH) apply to every worker.
 func FindPython(ctx context.Context, explicit string) (string, error) {
+	path, _, err := findPython(ctx, explicit)
+	return path, err
+}
+
+// findPython is FindPython that also says where the name came from.
+func findPython(ctx context.Context, explicit string) (string, string, error) {
 	name, from := explicit, "option WithPython"
 	if name == "" {
 		name, from = os.Getenv(EnvPython), "$"+EnvPython
@@ -49,25 +55,25 @@ func FindPython(ctx context.Context, explicit string) (string, error) {
 	}
 	path, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("realpy: python interpreter %q (from %s) not found: %w; install python3 or set %s to an interpreter", name, from, err, EnvPython)
+		return "", from, fmt.Errorf("realpy: python interpreter %q (from %s) not found: %w; install python3 or set %s to an interpreter", name, from, err, EnvPython)
 	}
 	if !isShim(path) {
-		return path, nil
+		return path, from, nil
 	}
 	resolveMu.Lock()
 	real, ok := resolved[path]
 	resolveMu.Unlock()
 	if ok {
-		return real, nil
+		return real, from + ", shim " + path, nil
 	}
 	real, err = resolveShim(ctx, path, from)
 	if err != nil {
-		return "", err
+		return "", from, err
 	}
 	resolveMu.Lock()
 	resolved[path] = real
 	resolveMu.Unlock()
-	return real, nil
+	return real, from + ", shim " + path, nil
 }
 
 // isShim reports whether path is a script in a version manager's shims directory.

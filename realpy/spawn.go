@@ -16,6 +16,7 @@ import (
 
 	"github.com/pyharness/pyharness/internal/randid"
 	"github.com/pyharness/pyharness/internal/spawnsock"
+	"github.com/pyharness/pyharness/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,6 +24,8 @@ import (
 // group of its own, talking over one end of a socketpair on its fd 3.
 type spawnedProcess struct {
 	cmd      *exec.Cmd
+	python   string // the interpreter started
+	from     string // where its name came from (option, $PYHARNESS_PYTHON, PATH)
 	id       int
 	out, err *Output
 
@@ -38,9 +41,14 @@ type spawnedProcess struct {
 // spawn starts python with args, the worker package on PYTHONPATH, and one
 // end of a socketpair as fd 3; it returns the other end.
 func spawn(ctx context.Context, cfg *procConfig, id string, args []string) (*spawnedProcess, net.Conn, error) {
-	python, err := FindPython(ctx, cfg.python)
+	python, from, err := findPython(ctx, cfg.python)
 	if err != nil {
 		return nil, nil, err
+	}
+	if cfg.dir != "" {
+		if st, err := os.Stat(cfg.dir); err != nil || !st.IsDir() {
+			return nil, nil, fmt.Errorf("realpy: working directory %q (WithDir) is not a directory: %v", cfg.dir, err)
+		}
 	}
 	source := cfg.workerSource
 	if source == "" {
@@ -58,6 +66,8 @@ func spawn(ctx context.Context, cfg *procConfig, id string, args []string) (*spa
 	cmd.WaitDelay = cfg.grace
 	p := &spawnedProcess{
 		cmd:      cmd,
+		python:   python,
+		from:     from,
 		out:      newOutput(),
 		err:      newOutput(),
 		exitedC:  make(chan struct{}),
@@ -71,7 +81,7 @@ func spawn(ctx context.Context, cfg *procConfig, id string, args []string) (*spa
 	}
 	conn, err := spawnsock.Start(cmd)
 	if err != nil {
-		return nil, nil, fmt.Errorf("realpy: %w", err)
+		return nil, nil, fmt.Errorf("realpy: interpreter %s (from %s) could not be started: %w; set %s to a python3", python, from, err, EnvPython)
 	}
 	p.id = cmd.Process.Pid
 	if cfg.onSpawn != nil {
@@ -164,3 +174,35 @@ func (p *spawnedProcess) signal(sig syscall.Signal) error {
 	}
 	return nil
 }
+
+// startError explains why a spawned interpreter did not answer its readiness
+// ping: it exited (not Python, the worker package missing, a module that
+// failed to import) or it did not answer before the start's deadline (an
+// import that hangs). what is "worker" or "zygote".
+func startError(what string, p *spawnedProcess, cfg *procConfig, err error) error {
+	tailLines := tail(p.stderr().Contents(), cfg.stderrTail)
+	stderr := "it wrote nothing to stderr"
+	if len(tailLines) > 0 {
+		stderr = "its stderr ends:\n    " + strings.Join(tailLines, "\n    ")
+	}
+	var exited *wire.WorkerExitedError
+	switch {
+	case errors.As(err, &exited) && exited.Code == exitStartFailed:
+		return fmt.Errorf("realpy: start %s: the interpreter %s (from %s) could not load a module named with WithModules or WithPreload: %w",
+			what, p.python, p.from, err)
+	case errors.As(err, &exited):
+		stdout := ""
+		if out := tail(p.stdout().Contents(), 3); len(out) > 0 {
+			stdout = "; its stdout ends:\n    " + strings.Join(out, "\n    ")
+		}
+		return fmt.Errorf("realpy: start %s: the interpreter %s (from %s) ended before answering the readiness ping: %w%s; "+
+			"is it Python >= 3.9? Set %s (or WithPython) to a python3", what, p.python, p.from, err, stdout, EnvPython)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		return fmt.Errorf("realpy: start %s: the interpreter %s (from %s) did not answer the readiness ping before the start's deadline (WithStartTimeout %v, or the context's): %w; "+
+			"a module imported at start may hang; %s", what, p.python, p.from, cfg.startTimeout, err, stderr)
+	}
+	return fmt.Errorf("realpy: start %s: %w", what, err)
+}
+
+// exitStartFailed is the worker's exit code when it cannot start (PROTOCOL.md).
+const exitStartFailed = 2

@@ -91,7 +91,7 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	w := newWorker(id, cfg, conn, proc, false)
 	if err := w.client.handshake(ctx, "ping", nil); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("realpy: start worker: %w", err)
+		return nil, startError("worker", proc, cfg, err)
 	}
 	return w, nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,7 +82,7 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 		pid: proc.pid(), dir: dir, addr: path, name: id, children: map[int]struct{}{}}
 	if err := owner.client.handshake(ctx, "ping", nil); err != nil {
 		z.Close()
-		return nil, fmt.Errorf("realpy: start zygote: %w", err)
+		return nil, startError("zygote", proc, cfg, err)
 	}
 	return z, nil
 }
@@ -250,7 +251,7 @@ func (z *Zygote) Info(ctx context.Context, reply any) error {
 // answered the fork request as it would a ping). The caller closes it.
 func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 	if err := z.ctl.Err(); err != nil {
-		return nil, fmt.Errorf("realpy: fork from zygote %s: %w", z.id, err)
+		return nil, z.forkError(err)
 	}
 	n := z.forks.Add(1)
 	id := z.id + "." + strconv.FormatInt(n, 10)
@@ -258,7 +259,7 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 	network, address := splitAddr(z.addr)
 	conn, err := d.DialContext(ctx, network, address)
 	if err != nil {
-		return nil, fmt.Errorf("realpy: fork from zygote %s: %w", z.id, err)
+		return nil, z.forkError(err)
 	}
 	proc := &forkedProcess{
 		z:       z,
@@ -275,7 +276,7 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 		outW, errW, err := proc.capture(id)
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("realpy: fork from zygote %s: %w", z.id, err)
+			return nil, z.forkError(err)
 		}
 		writeEnds = []*os.File{outW, errW}
 	}
@@ -294,11 +295,23 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 		w.client.Close()
 		proc.abandon()
 		<-w.watchDone
-		return nil, fmt.Errorf("realpy: fork from zygote %s: %w", z.id, err)
+		return nil, z.forkError(err)
 	}
 	proc.start(w.client.Hello().Pid)
 	w.client.label = fmt.Sprintf("worker %s (pid %d, forked)", id, proc.pid())
 	return w, nil
+}
+
+// forkError explains a failed fork: which zygote, where, and where to look.
+func (z *Zygote) forkError(err error) error {
+	hint := ""
+	if errors.Is(err, wire.ErrWorkerExited) || errors.Is(err, wire.ErrProtocol) {
+		hint = "; the zygote closed the connection before the forked worker answered: its own stderr says why"
+		if z.owner == nil {
+			hint += " (for a zygote in a container, the container's log: docker logs)"
+		}
+	}
+	return fmt.Errorf("realpy: fork a worker from zygote %s at %s: %w%s", z.id, z.addr, err, hint)
 }
 
 // Close stops the zygote, which kills the workers it forked, and returns

@@ -132,11 +132,20 @@ type WorkerExitedError struct {
 
 func (e *WorkerExitedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "worker %s (pid %d) ", e.WorkerID, e.Pid)
-	if e.Signal != 0 {
-		fmt.Fprintf(&b, "was killed by signal %d (%v)", int(e.Signal), e.Signal)
-	} else {
-		fmt.Fprintf(&b, "exited with code %d", e.Code)
+	b.WriteString("worker")
+	if e.WorkerID != "" {
+		b.WriteString(" " + e.WorkerID)
+	}
+	if e.Pid > 0 {
+		fmt.Fprintf(&b, " (pid %d)", e.Pid)
+	}
+	switch {
+	case e.Signal != 0:
+		fmt.Fprintf(&b, " was killed by signal %d (%v)", int(e.Signal), e.Signal)
+	case e.Code >= 0:
+		fmt.Fprintf(&b, " exited with code %d", e.Code)
+	default:
+		b.WriteString(" is gone")
 	}
 	if e.Reason != "" {
 		fmt.Fprintf(&b, ": %s", e.Reason)

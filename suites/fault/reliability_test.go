@@ -3,6 +3,7 @@ package fault_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -123,6 +124,64 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 			Expect(w.Call(ctx, "wrapped", nil, &env)).To(Succeed())
 			Expect(env.Wrapped).To(Equal("yes"))
 			Expect(env.DevMode).To(BeTrue())
+		}, noHang)
+	})
+
+	Describe("errors that say what failed and what to do (#10)", func() {
+		report := func(err error) {
+			GinkgoHelper()
+			Expect(err).To(HaveOccurred())
+			GinkgoWriter.Printf("the error reads:\n%v\n", err)
+		}
+
+		It("names an interpreter that is not Python, and where its name came from", func(ctx SpecContext) {
+			GinkgoT().Setenv(realpy.EnvPython, "/bin/false")
+			_, err := realpy.Start(ctx)
+			report(err)
+			Expect(err).To(MatchError(wire.ErrWorkerExited))
+			Expect(err.Error()).To(And(ContainSubstring("/bin/false"), ContainSubstring("$PYHARNESS_PYTHON"),
+				ContainSubstring("ended before answering the readiness ping"), ContainSubstring("Set PYHARNESS_PYTHON")))
+		}, noHang)
+
+		It("names a wrapper that prints something else than a worker", func(ctx SpecContext) {
+			wrapper := filepath.Join(GinkgoT().TempDir(), "not-python")
+			Expect(os.WriteFile(wrapper, []byte("#!/bin/sh\necho 'Hello, I am not a python at all'\n"), 0o755)).To(Succeed())
+			_, err := realpy.Start(ctx, realpy.WithPython(wrapper))
+			report(err)
+			Expect(err.Error()).To(And(ContainSubstring(wrapper), ContainSubstring("option WithPython"), ContainSubstring("is it Python")))
+		}, noHang)
+
+		It("shows what a module that hangs at import wrote, with the deadline error", func(ctx SpecContext) {
+			_, err := realpy.Start(ctx, realpy.WithPythonPath(testdataDir()), realpy.WithModules("slow_import"),
+				realpy.WithStartTimeout(2*time.Second))
+			report(err)
+			Expect(err).To(MatchError(context.DeadlineExceeded))
+			Expect(err.Error()).To(And(ContainSubstring("did not answer the readiness ping"), ContainSubstring("loading weights from the network")))
+		}, noHang)
+
+		It("says a module failed to import, with its traceback", func(ctx SpecContext) {
+			_, err := realpy.Start(ctx, realpy.WithPythonPath(testdataDir()), realpy.WithModules("broken_import"))
+			report(err)
+			Expect(err.Error()).To(And(ContainSubstring("could not load a module"), ContainSubstring("libcuda.so.1")))
+		}, noHang)
+
+		It("blames a missing working directory, not the interpreter", func(ctx SpecContext) {
+			_, err := realpy.Start(ctx, realpy.WithDir("/nonexistent/dir"))
+			report(err)
+			Expect(err.Error()).To(And(ContainSubstring("working directory"), ContainSubstring("/nonexistent/dir"), ContainSubstring("WithDir")))
+		}, noHang)
+
+		It("returns the start error from a call on a pool whose every start fails, even without a deadline", func(ctx SpecContext) {
+			p, err := realpy.StartPool(ctx, realpy.WithSize(2), realpy.WithPythonPath(testdataDir()), realpy.WithModules("broken_import"))
+			DeferCleanup(p.Close)
+			report(err)
+			err = p.Call(context.Background(), "echo", 1, nil)
+			report(err)
+			var none *realpy.NoWorkerError
+			Expect(errors.As(err, &none)).To(BeTrue())
+			Expect(err).To(MatchError(realpy.ErrPoolExhausted))
+			Expect(err).To(MatchError(wire.ErrWorkerExited))
+			Expect(err.Error()).To(ContainSubstring("libcuda.so.1"))
 		}, noHang)
 	})
 })
