@@ -2,7 +2,11 @@ package realpy
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,8 +30,12 @@ type Orphan struct {
 
 // ReapOrphans kills, with their process groups, the interpreters of earlier
 // runs whose owner process is dead (killed outright, so it could not clean
-// up), waits until they are gone, and returns what it killed. StartPool
-// calls it; a run that is alive is never touched.
+// up), waits until they are gone, removes the temporary directories such
+// runs left (zygote and container sockets), and returns what it killed.
+// Every interpreter pyharness starts carries its owner's pid, whatever API
+// started it (Start, StartZygote, StartPool, a shim's resolution), so all are
+// found. The first Start, StartZygote or StartPool of a process calls it; a
+// run that is alive is never touched.
 func ReapOrphans() ([]Orphan, error) {
 	orphans, err := findOrphans()
 	if err != nil {
@@ -40,7 +48,52 @@ func ReapOrphans() ([]Orphan, error) {
 	for _, o := range orphans {
 		waitGone(o.Pid, 5*time.Second)
 	}
+	reapTempDirs()
 	return orphans, nil
+}
+
+var reapOnce = sync.OnceValue(func() error {
+	_, err := ReapOrphans()
+	return err
+})
+
+// reapOrphansOnce reaps what dead runs left, once per process: the next run
+// cleans up after one killed outright, with no call of the user's.
+func reapOrphansOnce() error { return reapOnce() }
+
+// tempPrefix starts the names of the temporary directories pyharness makes:
+// pyh-<kind>-<owner pid>-<owner start time>-<random>.
+const tempPrefix = "pyh-"
+
+// MkdirTemp makes a temporary directory (for sockets) named after this
+// process, so that ReapOrphans removes it once this process is dead, should
+// it die without removing it itself.
+func MkdirTemp(kind string) (string, error) {
+	start, _ := ProcessStartTime(os.Getpid())
+	return os.MkdirTemp("", fmt.Sprintf("%s%s-%d-%d-", tempPrefix, kind, os.Getpid(), start))
+}
+
+// reapTempDirs removes the temporary directories of dead owners.
+func reapTempDirs() {
+	entries, err := os.ReadDir(os.TempDir())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		parts := strings.Split(e.Name(), "-")
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), tempPrefix) || len(parts) != 5 {
+			continue
+		}
+		owner, err1 := strconv.Atoi(parts[2])
+		started, err2 := strconv.ParseUint(parts[3], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if now, alive := ProcessStartTime(owner); alive && now == started {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(os.TempDir(), e.Name()))
+	}
 }
 
 func findOrphans() ([]Orphan, error) {
@@ -51,15 +104,15 @@ func findOrphans() ([]Orphan, error) {
 	var found []Orphan
 	for _, pid := range pids {
 		env := proc.Environ(pid)
-		runID, ok := proc.Getenv(env, EnvRunID)
-		if !ok || runID == "" {
+		ownerVar, ok := proc.Getenv(env, EnvOwnerPid)
+		if !ok {
 			continue
 		}
-		ownerVar, _ := proc.Getenv(env, EnvOwnerPid)
 		owner, err := strconv.Atoi(ownerVar)
 		if err != nil {
 			continue
 		}
+		runID, _ := proc.Getenv(env, EnvRunID)
 		st, ok := proc.ReadStat(pid)
 		if !ok || st.Dead() || ownerAlive(owner, st.Start) {
 			continue

@@ -165,7 +165,7 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 	if cfg.breaker != nil {
 		p.circuit = newBreaker(*cfg.breaker, cfg.clock)
 	}
-	if _, err := ReapOrphans(); err != nil {
+	if err := reapOrphansOnce(); err != nil {
 		return p, err
 	}
 	if cfg.strategy == ZygoteFork {

@@ -77,6 +77,9 @@ func Start(ctx context.Context, opts ...Option) (*Worker, error) {
 
 // start spawns a worker configured by cfg.
 func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
+	if err := reapOrphansOnce(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := cfg.startContext(ctx)
 	defer cancel()
 	id := cfg.id("")

@@ -63,10 +63,13 @@ func StartZygote(ctx context.Context, opts ...Option) (*Zygote, error) {
 }
 
 func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
+	if err := reapOrphansOnce(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := cfg.startContext(ctx)
 	defer cancel()
 	id := cfg.id("z")
-	dir, err := os.MkdirTemp("", "pyh-")
+	dir, err := MkdirTemp("zygote")
 	if err != nil {
 		return nil, fmt.Errorf("realpy: zygote socket dir: %w", err)
 	}

@@ -196,7 +196,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		if err == nil && len(existing.Items) > 0 && existing.Items[0].State == container.StateRunning {
 			c.Reused = true
 		}
-	} else if c.dir, err = os.MkdirTemp("", "pyh-ctr-"); err != nil {
+	} else if c.dir, err = realpy.MkdirTemp("container"); err != nil {
 		return nil, err
 	}
 	if err := os.Chmod(c.dir, 0o777); err != nil { // the container's user creates the socket
