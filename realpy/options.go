@@ -128,6 +128,7 @@ type procConfig struct {
 	startTimeout time.Duration
 	stderrTail   int
 	output       io.Writer
+	outputLimit  int
 	preload      []string
 	onSpawn      func(pid int) // set by a pool, to count and announce spawns
 }
@@ -144,6 +145,7 @@ type poolConfig struct {
 	heartbeat       time.Duration
 	heartbeatMisses int
 	affinity        Affinity
+	sessionTTL      time.Duration
 	breaker         *BreakerSettings
 	retries         int
 	retryDelay      time.Duration
@@ -163,6 +165,7 @@ const (
 	DefaultStartTimeout = 60 * time.Second
 	DefaultStderrTail   = 20
 	DefaultPoolSize     = 2
+	DefaultSessionTTL   = 10 * time.Minute
 )
 
 // newConfig checks opts against target and applies them over the defaults.
@@ -178,10 +181,11 @@ func newConfig(target Target, opts []Option) (*config, error) {
 			stderrTail:   DefaultStderrTail,
 		},
 		poolConfig: poolConfig{
-			size:     DefaultPoolSize,
-			strategy: Spawn,
-			affinity: AffinityHint,
-			clock:    clockwork.NewRealClock(),
+			size:       DefaultPoolSize,
+			strategy:   Spawn,
+			affinity:   AffinityHint,
+			sessionTTL: DefaultSessionTTL,
+			clock:      clockwork.NewRealClock(),
 		},
 	}
 	for _, opt := range opts {
@@ -328,6 +332,20 @@ func WithOutput(w io.Writer) Option {
 	return option("WithOutput", anyWorker, func(c *config) { c.output = w })
 }
 
+// WithOutputLimit sets how many bytes of each stream (stdout, stderr) a
+// worker keeps in Worker.Stdout and Worker.Stderr: the last n, counting the
+// rest in Output.Dropped (default DefaultOutputLimit, 1 MiB). WithOutput's
+// writer still sees everything.
+func WithOutputLimit(n int) Option {
+	return option("WithOutputLimit", anyWorker, func(c *config) {
+		if n <= 0 {
+			c.refuse(&OptionError{Option: "WithOutputLimit", Reason: fmt.Sprintf("%d bytes: the limit must be positive", n)})
+			return
+		}
+		c.outputLimit = n
+	})
+}
+
 // WithSize sets how many workers a pool keeps warm (default 2).
 func WithSize(n int) Option {
 	return option("WithSize", pools, func(c *config) {
@@ -378,6 +396,20 @@ func WithHeartbeat(interval time.Duration, misses int) Option {
 // WithAffinity sets how calls carrying a session id are routed (default AffinityHint).
 func WithAffinity(a Affinity) Option {
 	return option("WithAffinity", pools, func(c *config) { c.affinity = a })
+}
+
+// WithSessionTTL sets how long a pool remembers which worker served an
+// idle session (default DefaultSessionTTL, 10 minutes); after it the
+// session's next call may go to another worker. Pool.EndSession ends one at
+// once.
+func WithSessionTTL(d time.Duration) Option {
+	return option("WithSessionTTL", pools, func(c *config) {
+		if d <= 0 {
+			c.refuse(&OptionError{Option: "WithSessionTTL", Reason: fmt.Sprintf("%v: the TTL must be positive", d)})
+			return
+		}
+		c.sessionTTL = d
+	})
 }
 
 // WithBreaker puts a circuit breaker in front of a pool's calls. Crashes,

@@ -37,21 +37,34 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// Output is everything a worker wrote to stdout or stderr, captured whole
-// and readable while the worker runs. In specs, poll it with Gomega:
+// Output is what a worker wrote to stdout or stderr: the last
+// WithOutputLimit bytes of it (default DefaultOutputLimit), readable while
+// the worker runs, and a count of what was dropped before them, so a chatty
+// handler cannot grow the test process without end. In specs, poll it with
+// Gomega:
 //
 //	Eventually(w.Stdout().String).Should(ContainSubstring("loaded"))
 //
 // It is safe for concurrent use.
 type Output struct {
-	mu     sync.Mutex
-	buf    []byte
-	closed bool
+	mu      sync.Mutex
+	limit   int
+	buf     []byte
+	dropped int64
+	closed  bool
 }
 
-func newOutput() *Output { return &Output{} }
+// DefaultOutputLimit is how much of each stream a worker keeps: 1 MiB.
+const DefaultOutputLimit = 1 << 20
 
-// Write appends p; after Close it fails.
+func newOutput(limit int) *Output {
+	if limit <= 0 {
+		limit = DefaultOutputLimit
+	}
+	return &Output{limit: limit}
+}
+
+// Write appends p, keeping the last limit bytes; after Close it fails.
 func (o *Output) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -59,21 +72,41 @@ func (o *Output) Write(p []byte) (int, error) {
 		return 0, io.ErrClosedPipe
 	}
 	o.buf = append(o.buf, p...)
+	if len(o.buf) > 2*o.limit { // trim in batches: amortised O(1) per byte
+		cut := len(o.buf) - o.limit
+		o.dropped += int64(cut)
+		o.buf = append(o.buf[:0:0], o.buf[cut:]...)
+	}
 	return len(p), nil
 }
 
-// Contents returns a copy of everything written so far.
+// kept returns the last limit bytes; under mu.
+func (o *Output) kept() []byte {
+	if len(o.buf) > o.limit {
+		return o.buf[len(o.buf)-o.limit:]
+	}
+	return o.buf
+}
+
+// Contents returns a copy of the kept tail.
 func (o *Output) Contents() []byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return bytes.Clone(o.buf)
+	return bytes.Clone(o.kept())
 }
 
-// String returns everything written so far.
+// String returns the kept tail.
 func (o *Output) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return string(o.buf)
+	return string(o.kept())
+}
+
+// Dropped returns how many bytes were written before the kept tail.
+func (o *Output) Dropped() int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.dropped + int64(len(o.buf)-len(o.kept()))
 }
 
 // Closed reports whether the stream has ended (the process is gone).

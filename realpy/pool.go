@@ -95,9 +95,10 @@ type Pool struct {
 
 	mu        sync.Mutex
 	members   map[*member]struct{}
-	sessions  map[string]*member
-	starting  int // slots being started (lazy start, replacement)
-	overflows int // live or starting overflow workers
+	sessions  map[string]*route // session id -> the worker that served it
+	swept     time.Time         // when idle sessions were last dropped
+	starting  int               // slots being started (lazy start, replacement)
+	overflows int               // live or starting overflow workers
 	closed    bool
 	startErr  error         // the last start that failed, until one succeeds
 	changed   chan struct{} // closed and replaced whenever a worker frees up or the pool changes
@@ -110,6 +111,61 @@ type Pool struct {
 
 	spawned atomic.Int64
 	forked  atomic.Int64
+}
+
+// route binds a session to the worker that served it.
+type route struct {
+	m    *member
+	used time.Time
+}
+
+// forgetLocked drops the sessions routed to m.
+func (p *Pool) forgetLocked(m *member) {
+	for s, r := range p.sessions {
+		if r.m == m {
+			delete(p.sessions, s)
+		}
+	}
+}
+
+// sweepLocked drops the routes of sessions idle for WithSessionTTL, at most
+// once per quarter of it, so the table holds only live sessions.
+func (p *Pool) sweepLocked() {
+	now := p.cfg.clock.Now()
+	if p.cfg.sessionTTL <= 0 || now.Sub(p.swept) < p.cfg.sessionTTL/4 {
+		return
+	}
+	p.swept = now
+	for s, r := range p.sessions {
+		if now.Sub(r.used) >= p.cfg.sessionTTL && !r.m.busy {
+			delete(p.sessions, s)
+		}
+	}
+}
+
+// Sessions returns how many sessions the pool routes now.
+func (p *Pool) Sessions() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.sessions)
+}
+
+// EndSession ends a session: the reset built-in clears its state on the
+// worker that served it, and the pool forgets the route. Sessions that are
+// never ended expire after WithSessionTTL of idleness (their state in the
+// worker stays until reset or the worker ends).
+func (p *Pool) EndSession(ctx context.Context, session string) error {
+	p.mu.Lock()
+	_, routed := p.sessions[session]
+	p.mu.Unlock()
+	var err error
+	if routed {
+		err = p.Call(wire.WithSession(ctx, session), "reset", map[string]string{"session": session}, nil)
+	}
+	p.mu.Lock()
+	delete(p.sessions, session)
+	p.mu.Unlock()
+	return err
 }
 
 type member struct {
@@ -158,7 +214,7 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 		cfg:      cfg,
 		events:   newBus(),
 		members:  map[*member]struct{}{},
-		sessions: map[string]*member{},
+		sessions: map[string]*route{},
 		changed:  make(chan struct{}),
 		closing:  make(chan struct{}),
 	}
@@ -315,11 +371,7 @@ func (p *Pool) watch(m *member) {
 		return
 	}
 	delete(p.members, m)
-	for s, owner := range p.sessions {
-		if owner == m {
-			delete(p.sessions, s)
-		}
-	}
+	p.forgetLocked(m)
 	if m.overflow {
 		p.overflows--
 		p.notifyLocked()
@@ -528,7 +580,9 @@ func (p *Pool) anyLiveLocked() bool {
 
 func (p *Pool) pickLocked(session string) (*member, error) {
 	if session != "" {
-		if owner, ok := p.sessions[session]; ok && owner.w.Err() == nil {
+		if r, ok := p.sessions[session]; ok && r.m.w.Err() == nil {
+			r.used = p.cfg.clock.Now()
+			owner := r.m
 			if !owner.busy {
 				owner.busy = true
 				return owner, nil
@@ -545,7 +599,7 @@ func (p *Pool) pickLocked(session string) (*member, error) {
 		if !m.busy && m.w.Err() == nil {
 			m.busy = true
 			if session != "" {
-				p.sessions[session] = m
+				p.sessions[session] = &route{m: m, used: p.cfg.clock.Now()}
 			}
 			return m, nil
 		}
@@ -556,15 +610,12 @@ func (p *Pool) pickLocked(session string) (*member, error) {
 func (p *Pool) checkin(m *member) {
 	p.mu.Lock()
 	m.busy = false
+	p.sweepLocked()
 	retire := m.overflow && !p.closed
 	if retire {
 		m.retired = true
 		delete(p.members, m)
-		for s, owner := range p.sessions {
-			if owner == m {
-				delete(p.sessions, s)
-			}
-		}
+		p.forgetLocked(m)
 	}
 	p.notifyLocked()
 	p.mu.Unlock()

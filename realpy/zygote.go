@@ -226,7 +226,7 @@ func (z *Zygote) Exited() <-chan struct{} { return z.exited }
 // socket have their own (Worker.Stdout); over TCP theirs go to the zygote's.
 func (z *Zygote) Stdout() *Output {
 	if z.owner == nil {
-		return newOutput()
+		return newOutput(0)
 	}
 	return z.owner.Stdout()
 }
@@ -234,7 +234,7 @@ func (z *Zygote) Stdout() *Output {
 // Stderr: see Stdout.
 func (z *Zygote) Stderr() *Output {
 	if z.owner == nil {
-		return newOutput()
+		return newOutput(0)
 	}
 	return z.owner.Stderr()
 }
@@ -266,8 +266,8 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 	}
 	proc := &forkedProcess{
 		z:       z,
-		out:     newOutput(),
-		err:     newOutput(),
+		out:     newOutput(z.cfg.outputLimit),
+		err:     newOutput(z.cfg.outputLimit),
 		exitedC: make(chan struct{}),
 		doneC:   make(chan struct{}),
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -182,6 +184,37 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 			Expect(err).To(MatchError(realpy.ErrPoolExhausted))
 			Expect(err).To(MatchError(wire.ErrWorkerExited))
 			Expect(err.Error()).To(ContainSubstring("libcuda.so.1"))
+		}, noHang)
+	})
+
+	Describe("bounded growth (#9)", func() {
+		It("keeps a bounded tail of a chatty worker's output and counts what it dropped", func(ctx SpecContext) {
+			const limit = 64 << 10
+			w := startWorker(ctx, realpy.WithOutputLimit(limit))
+			var total int64
+			Expect(w.Call(ctx, "chatter", map[string]int{"lines": 5000, "width": 1024}, &total)).To(Succeed())
+			Eventually(func() int64 { return w.Stdout().Dropped() + int64(len(w.Stdout().Contents())) }).Should(Equal(total))
+			Expect(len(w.Stdout().Contents())).To(Equal(limit))
+			Expect(w.Stdout().Dropped()).To(Equal(total - limit))
+			Expect(w.Stdout().String()).To(HaveSuffix(strings.Repeat("x", 1023) + "\n"))
+		}, noHang)
+
+		It("forgets idle sessions after the TTL, and ends one on request", func(ctx SpecContext) {
+			clock := clockwork.NewFakeClock()
+			p, err := realpy.StartPool(ctx, realpy.WithSize(2), realpy.WithClock(clock), realpy.WithSessionTTL(time.Minute))
+			DeferCleanup(p.Close)
+			Expect(err).NotTo(HaveOccurred())
+			for i := range 5000 {
+				Expect(p.Call(wire.WithSession(ctx, fmt.Sprintf("s-%d", i)), "echo", i, nil)).To(Succeed())
+			}
+			Expect(p.Sessions()).To(Equal(5000))
+
+			Expect(p.EndSession(ctx, "s-7")).To(Succeed())
+			Expect(p.Sessions()).To(Equal(4999))
+
+			clock.Advance(2 * time.Minute)
+			Expect(p.Call(wire.WithSession(ctx, "fresh"), "echo", 1, nil)).To(Succeed())
+			Expect(p.Sessions()).To(Equal(1), "only the session used after the TTL is left")
 		}, noHang)
 	})
 })

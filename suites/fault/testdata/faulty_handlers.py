@@ -24,3 +24,11 @@ class BrokenStr(Exception):
 
 def broken_str(args: Any) -> None:
     raise BrokenStr()
+
+
+def chatter(args: Any) -> int:
+    """Print args["lines"] lines of args["width"] bytes (a chatty handler)."""
+    line = "x" * (args["width"] - 1)
+    for _ in range(args["lines"]):
+        print(line)
+    return args["lines"] * args["width"]
