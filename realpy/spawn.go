@@ -39,8 +39,9 @@ type spawnedProcess struct {
 }
 
 // spawn starts python with args, the worker package on PYTHONPATH, and one
-// end of a socketpair as fd 3; it returns the other end.
-func spawn(ctx context.Context, cfg *procConfig, id string, args []string) (*spawnedProcess, net.Conn, error) {
+// end of a socketpair as fd 3 (and, with liveness, of another as fd 4); it
+// returns the other ends.
+func spawn(ctx context.Context, cfg *procConfig, id string, args []string, liveness bool) (*spawnedProcess, []net.Conn, error) {
 	python, from, err := findPython(ctx, cfg.python)
 	if err != nil {
 		return nil, nil, err
@@ -79,7 +80,12 @@ func spawn(ctx context.Context, cfg *procConfig, id string, args []string) (*spa
 		cmd.Stdout = io.MultiWriter(p.out, prefixed(cfg.output, "["+id+" stdout] "))
 		cmd.Stderr = io.MultiWriter(p.err, prefixed(cfg.output, "["+id+" stderr] "))
 	}
-	conn, err := spawnsock.Start(cmd)
+	sockets := 1
+	if liveness {
+		sockets = 2
+		cmd.Args = append(cmd.Args, "--alive-fd", "4")
+	}
+	conns, err := spawnsock.Start(cmd, sockets)
 	if err != nil {
 		return nil, nil, fmt.Errorf("realpy: interpreter %s (from %s) could not be started: %w; set %s to a python3", python, from, err, EnvPython)
 	}
@@ -88,7 +94,7 @@ func spawn(ctx context.Context, cfg *procConfig, id string, args []string) (*spa
 		cfg.onSpawn(p.id)
 	}
 	go p.wait()
-	return p, conn, nil
+	return p, conns, nil
 }
 
 // workerEnv is the interpreter's environment: ours, WithEnv's entries, then

@@ -37,6 +37,7 @@ type Worker struct {
 	cfg    *procConfig
 	proc   process
 	client *Client
+	alive  *liveness // nil where the worker has no liveness channel (forked over TCP)
 
 	mu       sync.Mutex
 	killedBy string // why pyharness killed the process, if it did
@@ -87,11 +88,12 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	for _, m := range cfg.modules {
 		args = append(args, "--module", m)
 	}
-	proc, conn, err := spawn(ctx, cfg, id, args)
+	proc, conns, err := spawn(ctx, cfg, id, args, true)
 	if err != nil {
 		return nil, err
 	}
-	w := newWorker(id, cfg, conn, proc, false)
+	w := newWorker(id, cfg, conns[0], proc, false)
+	w.alive = newLiveness(conns[1])
 	if err := w.client.handshake(ctx, "ping", nil); err != nil {
 		w.Close()
 		return nil, startError("worker", proc, cfg, err)
@@ -164,10 +166,24 @@ func (w *Worker) Call(ctx context.Context, method string, args, reply any) error
 	return w.client.Call(ctx, method, args, reply)
 }
 
-// Probe sends a ping alongside any call in flight and waits for its answer
-// until ctx ends. A worker stuck in a handler does not answer; a probe that
-// times out leaves the worker and its calls untouched.
-func (w *Worker) Probe(ctx context.Context) error { return w.client.probe(ctx) }
+// Probe checks that the worker is alive, waiting for its answer until ctx
+// ends; a probe that times out leaves the worker and its calls untouched.
+//
+// The worker answers on a channel of its own, from a thread of its own: a
+// worker busy in a Python handler answers, however long the handler runs;
+// one that is stopped (SIGSTOP) or stuck in C code that holds the GIL does
+// not. A handler that runs too long is what a call's deadline is for. A
+// worker forked over TCP (a container) has no such channel: its probe is a
+// ping answered after the call in flight.
+func (w *Worker) Probe(ctx context.Context) error {
+	if w.alive != nil {
+		if err := w.client.Err(); err != nil {
+			return err
+		}
+		return w.alive.probe(ctx)
+	}
+	return w.client.probe(ctx)
+}
 
 // Kill kills the worker's process group with SIGKILL, as a crash would. It
 // does not wait; Exited says when the process is gone.
@@ -281,6 +297,7 @@ func (w *Worker) close() error {
 		w.killFor("killed by pyharness: it outlived the close grace period")
 	}
 	w.client.breakWith(errClosing)
+	w.alive.close()
 	<-w.client.readerDone
 	w.client.bg.Wait()
 	<-w.watchDone

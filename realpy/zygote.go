@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/internal/spawnsock"
 	"github.com/pyharness/pyharness/wire"
 	"golang.org/x/sys/unix"
 )
@@ -75,12 +76,12 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 	}
 	path := filepath.Join(dir, "zygote.sock")
 	args := append(zygoteArgs(cfg), "--zygote-id", id, "--fd", "3", "--listen", path)
-	proc, conn, err := spawn(ctx, cfg, id, args)
+	proc, conns, err := spawn(ctx, cfg, id, args, false)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	owner := newWorker(id, cfg, conn, proc, true)
+	owner := newWorker(id, cfg, conns[0], proc, true)
 	z := &Zygote{id: id, cfg: cfg, owner: owner, ctl: owner.client, exited: owner.Exited(),
 		pid: proc.pid(), dir: dir, addr: path, name: id, children: map[int]struct{}{}}
 	if err := owner.client.handshake(ctx, "ping", nil); err != nil {
@@ -274,18 +275,30 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 	// Over a Unix socket the worker's stdout and stderr come back to us: two
 	// pipes travel with the fork request (SCM_RIGHTS) and the child writes to
 	// them. Over TCP (a container) they stay with the zygote.
+	// A third descriptor is the worker's liveness channel.
 	var writeEnds []*os.File
+	var alive net.Conn
 	if network == "unix" {
 		outW, errW, err := proc.capture(id)
 		if err != nil {
 			conn.Close()
 			return nil, z.forkError(err)
 		}
-		writeEnds = []*os.File{outW, errW}
+		local, remote, err := spawnsock.Pair()
+		if err != nil {
+			conn.Close()
+			outW.Close()
+			errW.Close()
+			proc.abandon()
+			return nil, z.forkError(err)
+		}
+		alive = local
+		writeEnds = []*os.File{outW, errW, remote}
 	}
 	w := newWorker(id, z.cfg, conn, proc, false)
 	if writeEnds != nil {
-		w.client.oob = unix.UnixRights(int(writeEnds[0].Fd()), int(writeEnds[1].Fd()))
+		w.client.oob = unix.UnixRights(int(writeEnds[0].Fd()), int(writeEnds[1].Fd()), int(writeEnds[2].Fd()))
+		w.alive = newLiveness(alive)
 	}
 
 	// owner_pid names this process as the fork's owner (the child's process
@@ -296,6 +309,7 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 	}
 	if err != nil {
 		w.client.Close()
+		w.alive.close()
 		proc.abandon()
 		<-w.watchDone
 		return nil, z.forkError(err)

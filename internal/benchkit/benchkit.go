@@ -244,10 +244,11 @@ func StartBareEcho(python string) (*BareEcho, error) {
 	cmd := exec.Command(python, "-m", "pyharness_worker.bare_echo", "--fd", "3")
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+source)
 	cmd.Stderr = os.Stderr
-	conn, err := spawnsock.Start(cmd)
+	conns, err := spawnsock.Start(cmd, 1)
 	if err != nil {
 		return nil, err
 	}
+	conn := conns[0]
 	return &BareEcho{conn: conn, cmd: cmd}, nil
 }
 

@@ -2,6 +2,7 @@
 
 import builtins
 import os
+import re
 import signal
 import sys
 import time
@@ -68,10 +69,14 @@ def crash(args: Any) -> None:
 
 
 def hang(args: Any) -> None:
-    """Never return. {"ignore_term": true} also ignores SIGTERM; {"announce": text} prints text first."""
+    """Never return. {"ignore_term": true} also ignores SIGTERM; {"announce": text} prints text first;
+    {"in_c": true} hangs inside C code that holds the GIL (a regular expression that backtracks for ages),
+    where neither signal handlers nor other threads run."""
     if _arg(args, "ignore_term", False):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _announce(args)
+    if _arg(args, "in_c", False):
+        re.match(r"(a+)+$", "a" * 64 + "b")
     while True:
         time.sleep(3600)
 

@@ -30,7 +30,7 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, max_frame_arg
+from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, liveness, max_frame_arg
 from .framing import HEADER, FrameTooLarge, ProtocolViolation, dumps, encode_frame, loads, read_exact, read_frame
 from .handlers import handlers_of
 from .server import EXIT_OK, EXIT_START_FAILED, run
@@ -188,7 +188,7 @@ class Zygote:
         sock.settimeout(FIRST_FRAME_TIMEOUT)
         conn = Conn(sock, self.max_frame)
         try:
-            req, fds = conn.read_with_fds(2)
+            req, fds = conn.read_with_fds(3)
         except (EOFError, ProtocolViolation, OSError) as exc:
             _log(f"dropping a connection without a valid first frame: {exc}")
             conn.close()
@@ -214,14 +214,15 @@ class Zygote:
             args = req.get("args") if isinstance(req.get("args"), dict) else {}
             owner = args.get("owner_pid")
             self.fork(conn, rid, str(args.get("worker_id") or f"{self.zygote_id}.{self.forked + 1}"),
-                      owner if isinstance(owner, int) else None, fds if len(fds) == 2 else [])
+                      owner if isinstance(owner, int) else None, fds if len(fds) in (2, 3) else [])
         else:
             conn.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", "first frame must be fork or control")})
             conn.close()
 
     def fork(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int] = None, output: List[int] = ()) -> None:
         """Fork a worker serving conn; output, when given, is the pair of
-        descriptors its stdout and stderr go to (pipes of the requester)."""
+        descriptors its stdout and stderr go to (pipes of the requester),
+        optionally followed by a socket its liveness probes come on."""
         try:
             pid = os.fork()
         except OSError as exc:
@@ -238,12 +239,13 @@ class Zygote:
         code = EXIT_CHILD_FAILED
         try:
             os.setpgid(0, 0)
+            alive = output[2] if len(output) == 3 else None
             if output:
                 for stream in (sys.stdout, sys.stderr):
                     stream.flush()
                 os.dup2(output[0], 1)
                 os.dup2(output[1], 2)
-                for fd in output:
+                for fd in output[:2]:
                     if fd > 2:
                         os.close(fd)
             if owner is not None:
@@ -262,6 +264,8 @@ class Zygote:
             _reseed()
             os.environ["PYHARNESS_WORKER_ID"] = worker_id
             conn.raw.close()
+            if alive is not None:
+                liveness.start(alive)
             code = run(conn.sock, worker_id, self.max_frame, self.modules, greet=rid)
         except BaseException:
             traceback.print_exc()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -215,6 +216,47 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 			clock.Advance(2 * time.Minute)
 			Expect(p.Call(wire.WithSession(ctx, "fresh"), "echo", 1, nil)).To(Succeed())
 			Expect(p.Sessions()).To(Equal(1), "only the session used after the TTL is left")
+		}, noHang)
+	})
+
+	Describe("a slow handler is not a stuck worker (#7)", func() {
+		var p *realpy.Pool
+		var sub *realpy.Subscription
+		BeforeEach(func(ctx SpecContext) {
+			var err error
+			p, err = realpy.StartPool(ctx, realpy.WithSize(1), realpy.WithPythonPath(testdataDir()), realpy.WithModules("faulty_handlers"),
+				realpy.WithHeartbeat(100*time.Millisecond, 3), realpy.WithStrategy(realpy.ZygoteFork))
+			DeferCleanup(p.Close)
+			Expect(err).NotTo(HaveOccurred())
+			sub = p.Subscribe()
+			DeferCleanup(sub.Close)
+		})
+
+		It("keeps a worker that runs Python for 1 s, sleeping or computing", func(ctx SpecContext) {
+			pid := p.Workers()[0].Pid()
+			Expect(p.Call(ctx, "sleep", 1, nil)).To(Succeed())
+			var n int
+			Expect(p.Call(ctx, "spin", 1, &n)).To(Succeed())
+			Expect(n).To(BeNumerically(">", 0))
+			Expect(p.Workers()[0].Pid()).To(Equal(pid))
+			Consistently(sub.C).ShouldNot(Receive(HaveField("Kind", realpy.EventCrashed)))
+		}, noHang)
+
+		It("kills a stopped worker (SIGSTOP) and replaces it", func(ctx SpecContext) {
+			stopped := p.Workers()[0]
+			Expect(stopped.Signal(syscall.SIGSTOP)).To(Succeed())
+			var crashed realpy.Event
+			Eventually(sub.C).WithTimeout(10 * time.Second).Should(Receive(&crashed, HaveField("Kind", realpy.EventCrashed)))
+			Expect(crashed.WorkerID).To(Equal(stopped.ID()))
+			Expect(crashed.Cause).To(MatchError(ContainSubstring("health check")))
+			Eventually(sub.C).WithTimeout(10 * time.Second).Should(Receive(HaveField("Kind", realpy.EventReplaced)))
+			Expect(p.Call(ctx, "echo", 1, nil)).To(Succeed())
+		}, noHang)
+
+		It("kills a worker stuck in C code that holds the GIL", func(ctx SpecContext) {
+			err := p.Call(ctx, "hang", map[string]bool{"in_c": true}, nil)
+			Expect(err).To(MatchError(wire.ErrWorkerExited))
+			Expect(err).To(MatchError(ContainSubstring("health check")))
 		}, noHang)
 	})
 })

@@ -144,13 +144,13 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 		Expect(pidOf(ctx, p)).To(Equal(replaced.Pid))
 	}, noHang)
 
-	It("kills a hung worker by its health check and replaces it", func(ctx SpecContext) {
+	It("kills a worker stuck in C code by its health check and replaces it", func(ctx SpecContext) {
 		p := startPool(ctx, realpy.WithSize(1), realpy.WithHeartbeat(100*time.Millisecond, 3))
 		sub := p.Subscribe()
 		DeferCleanup(sub.Close)
 		hung := p.Workers()[0]
 
-		err := p.Call(ctx, "hang", nil, nil)
+		err := p.Call(ctx, "hang", map[string]bool{"in_c": true}, nil)
 		Expect(err).To(MatchError(wire.ErrWorkerExited))
 		Expect(err).To(MatchError(ContainSubstring("health check")))
 		Expect(nextEvent(sub, realpy.EventCrashed).WorkerID).To(Equal(hung.ID()))

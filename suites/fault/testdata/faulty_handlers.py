@@ -32,3 +32,14 @@ def chatter(args: Any) -> int:
     for _ in range(args["lines"]):
         print(line)
     return args["lines"] * args["width"]
+
+
+def spin(args: Any) -> int:
+    """Run Python code for args seconds (a slow, healthy handler)."""
+    import time
+
+    end = time.monotonic() + float(args)
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+    return n
