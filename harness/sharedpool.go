@@ -221,10 +221,11 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 		sp.mu.Lock()
 		sp.warmup = warm
 		sp.mu.Unlock()
-		entry := hostEntry{Pid: host.Pid(), Addr: host.Addr(), Container: host.Container(), WarmMS: ms(warm)}
+		where, _, _ := strings.Cut(host.Addr(), "#") // the report shows where, never the secret
+		entry := hostEntry{Pid: host.Pid(), Addr: where, Container: host.Container(), WarmMS: ms(warm)}
 		raw, _ := json.Marshal(entry)
 		AddReportEntry(entryHost, string(raw), ReportEntryVisibilityNever)
-		return []byte(entry.Addr)
+		return []byte(host.Addr())
 	}, func(ctx SpecContext, addr []byte) {
 		sp.mu.Lock()
 		sp.baseline = goleak.IgnoreCurrent()

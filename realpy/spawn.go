@@ -41,7 +41,7 @@ type spawnedProcess struct {
 // spawn starts python with args, the worker package on PYTHONPATH, and one
 // end of a socketpair as fd 3 (and, with liveness, of another as fd 4); it
 // returns the other ends.
-func spawn(ctx context.Context, cfg *procConfig, id string, args []string, liveness bool) (*spawnedProcess, []net.Conn, error) {
+func spawn(ctx context.Context, cfg *procConfig, id string, args []string, liveness bool, env ...string) (*spawnedProcess, []net.Conn, error) {
 	python, from, err := findPython(ctx, cfg.python)
 	if err != nil {
 		return nil, nil, err
@@ -62,7 +62,7 @@ func spawn(ctx context.Context, cfg *procConfig, id string, args []string, liven
 	}
 	cmd := exec.Command(python, args...)
 	cmd.Dir = cfg.dir
-	cmd.Env = workerEnv(cfg, id, source)
+	cmd.Env = append(workerEnv(cfg, id, source), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = cfg.grace
 	p := &spawnedProcess{

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/internal/randid"
 	"github.com/pyharness/pyharness/internal/spawnsock"
 	"github.com/pyharness/pyharness/wire"
 	"golang.org/x/sys/unix"
@@ -76,14 +77,15 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 	}
 	path := filepath.Join(dir, "zygote.sock")
 	args := append(zygoteArgs(cfg), "--zygote-id", id, "--fd", "3", "--listen", path)
-	proc, conns, err := spawn(ctx, cfg, id, args, false)
+	secret := NewZygoteSecret()
+	proc, conns, err := spawn(ctx, cfg, id, args, false, ZygoteSecretEnv+"="+secret)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	owner := newWorker(id, cfg, conns[0], proc, true)
 	z := &Zygote{id: id, cfg: cfg, owner: owner, ctl: owner.client, exited: owner.Exited(),
-		pid: proc.pid(), dir: dir, addr: path, name: id, children: map[int]struct{}{}}
+		pid: proc.pid(), dir: dir, addr: "unix:" + path + "#" + secret, name: id, children: map[int]struct{}{}}
 	if err := owner.client.handshake(ctx, "ping", nil); err != nil {
 		z.Close()
 		return nil, startError("zygote", proc, cfg, err)
@@ -136,13 +138,22 @@ func NewZygoteCommand(target Target, opts ...Option) (*ZygoteCommand, error) {
 	}, nil
 }
 
-// splitAddr reads a zygote address: "unix:/path", "tcp:host:port", or a path.
-func splitAddr(addr string) (network, address string) {
+// splitAddr reads a zygote address: "unix:/path", "tcp:host:port", or a
+// path, followed by "#secret" when the zygote requires one.
+func splitAddr(addr string) (network, address, secret string) {
+	addr, secret, _ = strings.Cut(addr, "#")
 	if rest, ok := strings.CutPrefix(addr, "tcp:"); ok {
-		return "tcp", rest
+		return "tcp", rest, secret
 	}
-	return "unix", strings.TrimPrefix(addr, "unix:")
+	return "unix", strings.TrimPrefix(addr, "unix:"), secret
 }
+
+// ZygoteSecretEnv carries a zygote's secret to it: every connection's first
+// frame must carry the same (PROTOCOL.md, Zygote).
+const ZygoteSecretEnv = "PYHARNESS_ZYGOTE_SECRET"
+
+// NewZygoteSecret returns a fresh secret for a zygote.
+func NewZygoteSecret() string { return randid.Hex(16) }
 
 // AttachZygote connects to a zygote another process started (its Addr, or
 // "tcp:host:port" for one in a container reached over a mapped port), for
@@ -158,13 +169,13 @@ func AttachZygote(ctx context.Context, addr string, opts ...Option) (*Zygote, er
 
 func attachZygote(ctx context.Context, addr string, cfg *procConfig) (*Zygote, error) {
 	var d net.Dialer
-	network, address := splitAddr(addr)
+	network, address, secret := splitAddr(addr)
 	conn, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("realpy: attach to zygote at %s: %w", addr, err)
 	}
 	ctl := newClient(conn, "zygote at "+addr, cfg.maxFrame, true, standaloneBroken)
-	if err := ctl.handshake(ctx, "control", nil); err != nil {
+	if err := ctl.handshake(ctx, "control", map[string]string{"secret": secret}); err != nil {
 		ctl.Close()
 		return nil, fmt.Errorf("realpy: attach to zygote at %s: %w", addr, err)
 	}
@@ -214,8 +225,9 @@ func findHostPid(inner int, match func(proc.Stat) bool) int {
 	return 0
 }
 
-// Addr returns the address workers are forked through: a Unix socket path,
-// or "tcp:host:port".
+// Addr returns the address workers are forked through ("unix:/path" or
+// "tcp:host:port"), with the zygote's secret after a "#": keep it as private
+// as the socket. AttachZygote and WithZygoteAddr take it as it is.
 func (z *Zygote) Addr() string { return z.addr }
 
 // Exited is closed once the zygote process is gone (for an attached zygote:
@@ -260,7 +272,7 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 	n := z.forks.Add(1)
 	id := z.id + "." + strconv.FormatInt(n, 10)
 	var d net.Dialer
-	network, address := splitAddr(z.addr)
+	network, address, secret := splitAddr(z.addr)
 	conn, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, z.forkError(err)
@@ -303,7 +315,7 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 
 	// owner_pid names this process as the fork's owner (the child's process
 	// name), for leak checks when several processes share one zygote.
-	err = w.client.handshake(ctx, "fork", map[string]any{"worker_id": id, "owner_pid": os.Getpid()})
+	err = w.client.handshake(ctx, "fork", map[string]any{"worker_id": id, "owner_pid": os.Getpid(), "secret": secret})
 	for _, f := range writeEnds { // the child holds its own copies once the request is sent
 		f.Close()
 	}
@@ -328,7 +340,8 @@ func (z *Zygote) forkError(err error) error {
 			hint += " (for a zygote in a container, the container's log: docker logs)"
 		}
 	}
-	return fmt.Errorf("realpy: fork a worker from zygote %s at %s: %w%s", z.id, z.addr, err, hint)
+	where, _, _ := strings.Cut(z.addr, "#")
+	return fmt.Errorf("realpy: fork a worker from zygote %s at %s: %w%s", z.id, where, err, hint)
 }
 
 // Close stops the zygote, which kills the workers it forked, and returns

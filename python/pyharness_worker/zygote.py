@@ -18,6 +18,7 @@ of their own and are killed (PR_SET_PDEATHSIG) if the zygote dies.
 
 import argparse
 import ctypes
+import hmac
 import importlib
 import os
 import platform
@@ -25,6 +26,7 @@ import random
 import selectors
 import signal
 import socket
+import struct
 import sys
 import time
 import traceback
@@ -38,6 +40,10 @@ from .server import EXIT_OK, EXIT_START_FAILED, run
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
 FIRST_FRAME_TIMEOUT = 10.0
+# A first frame (fork or control) is small; a bigger one is not ours.
+MAX_FIRST_FRAME = 64 << 10
+# The secret connections must prove they know, given by the Go side.
+SECRET_ENV = "PYHARNESS_ZYGOTE_SECRET"
 EXIT_CHILD_FAILED = 70
 
 
@@ -130,9 +136,21 @@ class Conn:
                 pass
 
 
+class Pending:
+    """A connection whose first frame (fork or control) has not fully arrived."""
+
+    def __init__(self, sock: socket.socket, peer: Any, deadline: float) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.deadline = deadline
+        self.buf = b""
+        self.fds: List[int] = []
+
+
 class Zygote:
     def __init__(self, listener: socket.socket, owner: Optional[socket.socket], zygote_id: str,
-                 max_frame: int, modules: List[str], preload: List[str], address: str) -> None:
+                 max_frame: int, modules: List[str], preload: List[str], address: str,
+                 peer_uids: Tuple[int, ...] = ()) -> None:
         self.listener = listener
         self.zygote_id = zygote_id
         self.max_frame = max_frame
@@ -152,6 +170,12 @@ class Zygote:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         self.stopping = False
+        self.pending: List["Pending"] = []
+        self.rejected = 0
+        # The secret every connection's first frame must carry (PYHARNESS_ZYGOTE_SECRET),
+        # kept out of the environment of forked workers and their handlers.
+        self.secret = os.environ.pop(SECRET_ENV, "")
+        self.peer_uids = set(peer_uids)
 
     # -- loop ----------------------------------------------------------------
 
@@ -165,8 +189,10 @@ class Zygote:
             self.sel.register(self.owner.sock, selectors.EVENT_READ, self.owner)
         self.reap()
         while not self.stopping:
-            for key, _ in self.sel.select():
-                if key.data == "accept":
+            for key, _ in self.sel.select(self.expire()):
+                if isinstance(key.data, Pending):
+                    self.first_frame(key.data)
+                elif key.data == "accept":
                     self.accept()
                 elif key.data == "reap":
                     try:
@@ -180,25 +206,111 @@ class Zygote:
         return EXIT_OK
 
     def accept(self) -> None:
+        """Take a new connection; its first frame is read as it arrives,
+        alongside every other connection's, so none can stall the rest."""
         try:
-            sock, _ = self.listener.accept()
+            sock, peer = self.listener.accept()
         except OSError as exc:
             _log(f"accept: {exc}")
             return
-        sock.settimeout(FIRST_FRAME_TIMEOUT)
-        conn = Conn(sock, self.max_frame)
-        try:
-            req, fds = conn.read_with_fds(3)
-        except (EOFError, ProtocolViolation, OSError) as exc:
-            _log(f"dropping a connection without a valid first frame: {exc}")
-            conn.close()
+        if sock.family == socket.AF_UNIX and not self._peer_allowed(sock):
             return
-        sock.settimeout(None)
+        sock.setblocking(False)
+        pending = Pending(sock, peer, time.monotonic() + FIRST_FRAME_TIMEOUT)
+        self.pending.append(pending)
+        self.sel.register(sock, selectors.EVENT_READ, pending)
+
+    def _peer_allowed(self, sock: socket.socket) -> bool:
+        """Over a Unix socket, only this user, root and --peer-uid may connect."""
         try:
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        except (OSError, AttributeError):
+            return True  # no peer credentials on this platform
+        pid, uid, _ = struct.unpack("3i", creds)
+        if uid in (os.getuid(), 0) or uid in self.peer_uids:
+            return True
+        self.reject(sock, f"uid {uid} (pid {pid}) may not connect")
+        return False
+
+    def reject(self, sock: socket.socket, why: str) -> None:
+        self.rejected += 1
+        _log(f"rejected a connection: {why}")
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+    def expire(self) -> Optional[float]:
+        """Drop connections whose first frame did not come in time; return
+        how long until the next deadline (None: no pending connection)."""
+        now = time.monotonic()
+        for pending in list(self.pending):
+            if pending.deadline <= now:
+                self.drop(pending, f"no complete first frame within {FIRST_FRAME_TIMEOUT:.0f} s")
+        if not self.pending:
+            return None
+        return max(0.0, min(p.deadline for p in self.pending) - now)
+
+    def drop(self, pending: "Pending", why: str) -> None:
+        self.pending.remove(pending)
+        self.sel.unregister(pending.sock)
+        for fd in pending.fds:
+            os.close(fd)
+        self.reject(pending.sock, why)
+
+    def first_frame(self, pending: "Pending") -> None:
+        """Read what a new connection sent; serve its first frame once whole."""
+        try:
+            if pending.sock.family == socket.AF_UNIX:
+                data, fds, _, _ = socket.recv_fds(pending.sock, 1 << 16, 3)
+                pending.fds.extend(fds)
+            else:
+                data = pending.sock.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.drop(pending, f"read failed: {exc}")
+            return
+        if not data:
+            self.drop(pending, "closed before its first frame")
+            return
+        pending.buf += data
+        if len(pending.buf) < HEADER.size:
+            return
+        (size,) = HEADER.unpack(pending.buf[: HEADER.size])
+        if size > min(self.max_frame, MAX_FIRST_FRAME):
+            self.drop(pending, f"a first frame of {size} bytes")
+            return
+        if len(pending.buf) < HEADER.size + size:
+            return
+        if len(pending.buf) > HEADER.size + size:
+            self.drop(pending, "data after the first frame before its answer")
+            return
+        self.pending.remove(pending)
+        self.sel.unregister(pending.sock)
+        pending.sock.setblocking(True)
+        conn = Conn(pending.sock, self.max_frame)
+        fds = pending.fds
+        try:
+            try:
+                req = loads(pending.buf[HEADER.size:])
+            except ProtocolViolation as exc:
+                self.reject(pending.sock, str(exc))
+                return
+            if not self._authentic(req):
+                self.reject(pending.sock, f"wrong or missing secret from {pending.peer or 'a local peer'}")
+                return
             self._accepted(conn, req, fds)
         finally:
             for fd in fds:  # the child keeps its own copies
                 os.close(fd)
+
+    def _authentic(self, req: Any) -> bool:
+        if not self.secret:
+            return True
+        args = req.get("args") if isinstance(req, dict) else None
+        given = args.get("secret") if isinstance(args, dict) else None
+        return isinstance(given, str) and hmac.compare_digest(given.encode(), self.secret.encode())
 
     def _accepted(self, conn: "Conn", req: Any, fds: List[int]) -> None:
         rid = req.get("id") if isinstance(req, dict) else None
@@ -261,6 +373,10 @@ class Zygote:
             self.listener.close()
             for control in self.controls:
                 control.close()
+            for pending in self.pending:
+                pending.sock.close()
+                for fd in pending.fds:
+                    os.close(fd)
             _reseed()
             os.environ["PYHARNESS_WORKER_ID"] = worker_id
             conn.raw.close()
@@ -342,6 +458,7 @@ class Zygote:
                 "modules": self.modules,
                 "address": self.address,
                 "loaded": sorted(m for m in self.preload if m in sys.modules),
+                "rejected": self.rejected,
             })
             self.reply(conn, {"id": rid, "ok": True, "result": info})
         elif method == "wait":
@@ -399,6 +516,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--preload", action="append", default=[], help="module to import once before forking (repeatable)")
     parser.add_argument("--module", action="append", default=[], help="handler module served by forked workers (repeatable)")
     parser.add_argument("--run-id", default="", help="marker of the test run that owns this zygote (ignored)")
+    parser.add_argument("--peer-uid", type=int, action="append", default=[], help="another uid allowed to connect over the Unix socket")
     args = parser.parse_args(argv)
     if not args.listen and not args.listen_tcp:
         parser.error("one of --listen or --listen-tcp is required")
@@ -431,7 +549,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     listener.listen(128)
     _log(f"listening on {address}")
     owner = socket.socket(fileno=args.fd) if args.fd is not None else None
-    zygote = Zygote(listener, owner, args.zygote_id, args.max_frame, args.module, args.preload, address)
+    zygote = Zygote(listener, owner, args.zygote_id, args.max_frame, args.module, args.preload, address, tuple(args.peer_uid))
     try:
         return zygote.serve()
     finally:

@@ -17,6 +17,7 @@ from pyharness_worker.framing import read_frame
 from .helpers import HEADER
 
 PYTHON_DIR = Path(__file__).resolve().parent.parent
+SECRET = "s3cret"
 
 
 def send(sock: socket.socket, rid: int, method: str, args: Any = None) -> None:
@@ -57,6 +58,7 @@ class ZygoteTest(unittest.TestCase):
             [sys.executable, "-m", "pyharness_worker.zygote", "--fd", str(theirs.fileno()),
              "--listen", self.path, "--zygote-id", "z1", "--module", "tests.sample_handlers", "--preload", "json"],
             cwd=PYTHON_DIR, pass_fds=[theirs.fileno()], stderr=subprocess.PIPE,
+            env={**os.environ, "PYHARNESS_ZYGOTE_SECRET": SECRET},
         )
         theirs.close()
         self.addCleanup(self.proc.stderr.close)
@@ -70,7 +72,8 @@ class ZygoteTest(unittest.TestCase):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.addCleanup(sock.close)
         sock.connect(self.path)
-        reply = call(sock, 1, "fork", {"worker_id": worker_id})
+        sock.settimeout(5)
+        reply = call(sock, 1, "fork", {"worker_id": worker_id, "secret": SECRET})
         self.assertTrue(reply["ok"], reply)
         self.assertEqual(reply["result"]["worker_id"], worker_id)
         return sock, reply["result"]["pid"]
@@ -93,7 +96,7 @@ class ZygoteTest(unittest.TestCase):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.addCleanup(sock.close)
         sock.connect(self.path)
-        body = json.dumps({"id": 1, "method": "fork", "args": {"worker_id": "z1.out"}}).encode()
+        body = json.dumps({"id": 1, "method": "fork", "args": {"worker_id": "z1.out", "secret": SECRET}}).encode()
         socket.send_fds(sock, [HEADER.pack(len(body)) + body], [out_w, err_w])
         os.close(out_w)
         os.close(err_w)
@@ -119,8 +122,28 @@ class ZygoteTest(unittest.TestCase):
         ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.addCleanup(ctl.close)
         ctl.connect(self.path)
-        self.assertEqual(call(ctl, 1, "control")["result"]["pid"], self.proc.pid)
+        self.assertEqual(call(ctl, 1, "control", {"secret": SECRET})["result"]["pid"], self.proc.pid)
         self.assertEqual(call(ctl, 2, "ping")["result"]["worker_id"], "z1")
+
+    def test_a_silent_connection_does_not_stall_forks(self) -> None:
+        silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(silent.close)
+        silent.connect(self.path)
+        silent.sendall(HEADER.pack(100))  # half a frame, then nothing
+        _, pid = self.fork("z1.f")  # answered at once, within the fork's 5 s timeout
+        self.assertGreater(pid, 0)
+
+    def test_a_connection_without_the_secret_is_rejected(self) -> None:
+        for args in ({"worker_id": "x"}, {"worker_id": "x", "secret": "guess"}):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.addCleanup(sock.close)
+            sock.connect(self.path)
+            sock.settimeout(5)
+            send(sock, 1, "fork", args)
+            self.assertEqual(sock.recv(1), b"", "closed without an answer")
+        info = call(self.owner, 9, "info")["result"]
+        self.assertEqual(info["rejected"], 2)
+        self.assertEqual(info["forked"], 0)
 
     def test_owner_eof_ends_the_zygote_and_its_children(self) -> None:
         _, pid = self.fork("z1.e")

@@ -34,6 +34,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +44,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
@@ -91,6 +93,7 @@ var ErrDockerUnavailable = errors.New("docker is not reachable")
 type options struct {
 	base        string
 	transport   Transport
+	hostIP      string
 	reuse       bool
 	python      []realpy.Option
 	customizers []testcontainers.ContainerCustomizer
@@ -121,6 +124,12 @@ func WithBaseImage(image string) Option { return func(o *options) { o.base = ima
 // WithTransport picks UnixSocket (default) or TCP.
 func WithTransport(t Transport) Option { return func(o *options) { o.transport = t } }
 
+// WithHostIP sets the host address the TCP transport's port is published
+// on: "127.0.0.1" by default, so nothing off this machine reaches the
+// zygote; "0.0.0.0" for an engine on another machine. Every connection must
+// carry the container's secret either way.
+func WithHostIP(ip string) Option { return func(o *options) { o.hostIP = ip } }
+
 // WithReuse keeps the container after Close and attaches to it next time.
 func WithReuse(reuse bool) Option { return func(o *options) { o.reuse = reuse } }
 
@@ -145,7 +154,7 @@ type Container struct {
 // zygote listens. On error the returned Container may still hold a
 // container: Close it.
 func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Container, error) {
-	o := options{base: BaseImage(), transport: UnixSocket, reuse: os.Getenv(EnvReuse) == "1"}
+	o := options{base: BaseImage(), transport: UnixSocket, hostIP: "127.0.0.1", reuse: os.Getenv(EnvReuse) == "1"}
 	var passthrough []testcontainers.ContainerCustomizer
 	for _, opt := range opts {
 		if own, ok := opt.(Option); ok {
@@ -199,7 +208,15 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 	} else if c.dir, err = realpy.MkdirTemp("container"); err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(c.dir, 0o777); err != nil { // the container's user creates the socket
+	// Private to this user: whoever can reach the socket can run handlers.
+	// (Root in the container creates the socket; a Unix socket's peer
+	// credentials are checked by the zygote, and every connection must
+	// carry the secret.)
+	if err := os.Chmod(c.dir, 0o700); err != nil {
+		return nil, err
+	}
+	secret, err := containerSecret(c.dir, o.reuse)
+	if err != nil {
 		return nil, err
 	}
 
@@ -207,7 +224,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 	if o.transport == TCP {
 		args = append(args, "--listen-tcp", "0.0.0.0:"+strings.TrimSuffix(tcpPort, "/tcp"))
 	} else {
-		args = append(args, "--listen", socketDir+"/zygote.sock")
+		args = append(args, "--listen", socketDir+"/zygote.sock", "--peer-uid", strconv.Itoa(os.Getuid()))
 	}
 	python := cmd.Python
 	if python == "" {
@@ -235,6 +252,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 	}
 	env["PYTHONPATH"] = strings.Join(pythonPath, ":")
 	env[realpy.EnvRunID] = cmd.RunID
+	env[realpy.ZygoteSecretEnv] = secret
 	start, _ := realpy.ProcessStartTime(os.Getpid())
 	hostname, _ := os.Hostname()
 	customizers := []testcontainers.ContainerCustomizer{
@@ -257,7 +275,15 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		testcontainers.WithWaitStrategy(wait.ForLog("listening on").WithStartupTimeout(cmd.StartTimeout)),
 	}
 	if o.transport == TCP {
-		customizers = append(customizers, testcontainers.WithExposedPorts(tcpPort))
+		// Published on o.hostIP only (loopback unless WithHostIP says otherwise).
+		hostIP, err := netip.ParseAddr(o.hostIP)
+		if err != nil {
+			return nil, fmt.Errorf("pyharness container: WithHostIP(%q): %w", o.hostIP, err)
+		}
+		customizers = append(customizers, testcontainers.WithExposedPorts(tcpPort),
+			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+				hc.PortBindings = network.PortMap{network.MustParsePort(tcpPort): {{HostIP: hostIP}}}
+			}))
 	}
 	if o.reuse {
 		customizers = append(customizers, testcontainers.WithReuseByName(name))
@@ -273,15 +299,46 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		if err != nil {
 			return c, fmt.Errorf("pyharness container: mapped port: %w", err)
 		}
-		c.addr = "tcp:" + endpoint
+		c.addr = "tcp:" + endpoint + "#" + secret
 	} else {
-		c.addr = "unix:" + filepath.Join(c.dir, "zygote.sock")
+		c.addr = "unix:" + filepath.Join(c.dir, "zygote.sock") + "#" + secret
 	}
 	return c, nil
 }
 
-// Addr returns the zygote's address, for realpy.AttachZygote or
-// realpy.WithZygoteAddr.
+// PortHostIP returns the host address and port the TCP transport's port is
+// published on (TCP transport only).
+func (c *Container) PortHostIP(ctx context.Context) (hostIP, port string, err error) {
+	info, err := c.Inspect(ctx)
+	if err != nil {
+		return "", "", fmt.Errorf("pyharness container: inspect: %w", err)
+	}
+	for p, bindings := range info.NetworkSettings.Ports {
+		if p.String() == tcpPort && len(bindings) > 0 {
+			return bindings[0].HostIP.String(), bindings[0].HostPort, nil
+		}
+	}
+	return "", "", fmt.Errorf("pyharness container: port %s is not published", tcpPort)
+}
+
+// containerSecret returns the secret the container's zygote requires: a new
+// one, or for a reused container the one kept (0600) in its directory.
+func containerSecret(dir string, reuse bool) (string, error) {
+	path := filepath.Join(dir, "secret")
+	if reuse {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	secret := realpy.NewZygoteSecret()
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("pyharness container: secret: %w", err)
+	}
+	return secret, nil
+}
+
+// Addr returns the zygote's address, with its secret, for
+// realpy.AttachZygote or realpy.WithZygoteAddr.
 func (c *Container) Addr() string { return c.addr }
 
 // StartPool starts a pool whose workers are forked in the container. It

@@ -3,9 +3,11 @@ package container_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -18,6 +20,7 @@ import (
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/realpy/container"
+	"github.com/pyharness/pyharness/wire"
 )
 
 var timeout = SpecTimeout(5 * time.Minute)
@@ -86,6 +89,33 @@ var _ = Describe("The container backend", Serial, harness.Integration, harness.P
 		var oe *realpy.OptionError
 		Expect(errors.As(err, &oe)).To(BeTrue())
 		Expect(oe.Option).To(Equal("WithDir"))
+	}, timeout)
+
+	It("publishes the TCP port on loopback only and refuses connections without the secret (#11.8)", func(ctx SpecContext) {
+		c := run(ctx, container.WithTransport(container.TCP))
+		host, port, err := c.PortHostIP(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(host).To(Equal("127.0.0.1"))
+
+		where, secret, _ := strings.Cut(strings.TrimPrefix(c.Addr(), "tcp:"), "#")
+		Expect(secret).NotTo(BeEmpty())
+		Expect(where).To(HaveSuffix(":" + port))
+		intruder, err := net.Dial("tcp", where)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(intruder.Close)
+		frame, err := wire.AppendFrame(nil, []byte(`{"id": 1, "method": "fork", "args": {"worker_id": "mine"}}`), wire.DefaultMaxFrame)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = intruder.Write(frame)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(intruder.SetReadDeadline(time.Now().Add(10 * time.Second))).To(Succeed())
+		n, err := intruder.Read(make([]byte, 1))
+		Expect(n).To(BeZero(), "no fork for a connection without the secret")
+		Expect(err).To(HaveOccurred())
+
+		p, err := c.StartPool(ctx, realpy.WithSize(1))
+		DeferCleanup(p.Close)
+		Expect(err).NotTo(HaveOccurred(), "the pool, which has the secret, forks")
+		Expect(p.Call(ctx, "echo", 1, nil)).To(Succeed())
 	}, timeout)
 
 	It("gives each worker's host pid, the one the leak checks see", func(ctx SpecContext) {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -257,6 +259,48 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 			err := p.Call(ctx, "hang", map[string]bool{"in_c": true}, nil)
 			Expect(err).To(MatchError(wire.ErrWorkerExited))
 			Expect(err).To(MatchError(ContainSubstring("health check")))
+		}, noHang)
+	})
+
+	Describe("a zygote nobody else can stall or use (#8)", func() {
+		It("forks for others while a connection sends nothing, keeps its socket private, and refuses a missing secret", func(ctx SpecContext) {
+			z, err := realpy.StartZygote(ctx, realpy.WithPythonPath(testdataDir()), realpy.WithModules("faulty_handlers"))
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(z.Close)
+			addr, secret, _ := strings.Cut(strings.TrimPrefix(z.Addr(), "unix:"), "#")
+			Expect(secret).NotTo(BeEmpty())
+			st, err := os.Stat(filepath.Dir(addr))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(st.Mode().Perm()).To(Equal(os.FileMode(0o700)), "the socket's directory is private")
+
+			silent, err := net.Dial("unix", addr)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(silent.Close)
+			_, err = silent.Write([]byte{0, 0, 0, 100}) // half a frame, then nothing
+
+			forkCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			w, err := z.Fork(forkCtx)
+			Expect(err).NotTo(HaveOccurred(), "a silent connection stalls no fork")
+			DeferCleanup(w.Close)
+			expectAlive(ctx, w)
+
+			intruder, err := net.Dial("unix", addr)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(intruder.Close)
+			frame, err := wire.AppendFrame(nil, []byte(`{"id": 1, "method": "fork", "args": {"worker_id": "mine"}}`), wire.DefaultMaxFrame)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = intruder.Write(frame)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(intruder.SetReadDeadline(time.Now().Add(5 * time.Second))).To(Succeed())
+			n, err := intruder.Read(make([]byte, 1))
+			Expect(n).To(BeZero())
+			Expect(err).To(MatchError(io.EOF), "closed without an answer")
+			Eventually(z.Stderr().String).Should(ContainSubstring("rejected a connection: wrong or missing secret"))
+
+			_, err = realpy.AttachZygote(ctx, "unix:"+addr+"#not-the-secret")
+			Expect(err).To(HaveOccurred(), "a wrong secret cannot attach")
+			Expect(z.Forks()).To(Equal(int64(1)))
 		}, noHang)
 	})
 })

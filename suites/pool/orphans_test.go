@@ -71,7 +71,8 @@ func runStartOrphans(ctx context.Context) {
 		os.Exit(1)
 	}
 	go f.Call(ctx, "hang", map[string]any{"ignore_term": true}, nil)
-	fmt.Printf("dir: %s\n", filepath.Dir(z.Addr()))
+	path, _, _ := strings.Cut(strings.TrimPrefix(z.Addr(), "unix:"), "#")
+	fmt.Printf("dir: %s\n", filepath.Dir(path))
 	fmt.Printf("pids: %d,%d,%d\n", w.Pid(), z.Pid(), f.Pid())
 	select {}
 }

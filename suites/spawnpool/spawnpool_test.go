@@ -18,11 +18,14 @@ var _ = Describe("A shared pool with Spawn", harness.Integration, harness.Python
 		Expect(stats.Spawned).To(BeNumerically(">=", 2))
 		Expect(stats.Forked).To(BeZero())
 		for _, w := range p.Workers() {
-			var me struct{ Pid, Ppid, Threads int }
+			var me struct {
+				Pid, Ppid int
+				Threads   []string
+			}
 			Expect(w.Call(ctx, "whoami", nil, &me)).To(Succeed())
 			Expect(me.Pid).To(Equal(w.Pid()))
 			Expect(me.Ppid).To(Equal(os.Getpid()), "spawned by this Ginkgo process, not forked by a zygote")
-			Expect(me.Threads).To(Equal(2), "the module's thread runs: it was imported by this interpreter")
+			Expect(me.Threads).To(ContainElement("forkless-ticker"), "the module's thread runs: it was imported by this interpreter")
 		}
 	}, SpecTimeout(time.Minute))
 
