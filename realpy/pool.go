@@ -104,10 +104,12 @@ type Pool struct {
 	changed   chan struct{} // closed and replaced whenever a worker frees up or the pool changes
 	waiting   int           // checkouts waiting on changed
 
-	bg        sync.WaitGroup
-	closeOnce sync.Once
-	closeErr  error
-	closing   chan struct{}
+	bg         sync.WaitGroup
+	starts     context.Context // the context of replacement starts, cancelled by Close
+	stopStarts context.CancelFunc
+	closeOnce  sync.Once
+	closeErr   error
+	closing    chan struct{}
 
 	spawned atomic.Int64
 	forked  atomic.Int64
@@ -218,6 +220,7 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 		changed:  make(chan struct{}),
 		closing:  make(chan struct{}),
 	}
+	p.starts, p.stopStarts = context.WithCancel(context.Background())
 	if cfg.breaker != nil {
 		p.circuit = newBreaker(*cfg.breaker, cfg.clock)
 	}
@@ -393,10 +396,11 @@ func (p *Pool) replace(old string) {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval = 50*time.Millisecond, 5*time.Second
 	for {
-		// Not cancelled when the pool closes: a fork cut short mid-handshake
-		// would leave a child nobody waits for. Close waits for this start
-		// (bounded by the start timeout) and then closes the new worker.
-		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.startTimeout)
+		// Not cancelled at once when the pool closes: a fork cut short
+		// mid-handshake would leave a child nobody waits for. Close waits for
+		// this start for a grace period, then cancels it (a zygote that does
+		// not answer), and closes the new worker if it came.
+		ctx, cancel := context.WithTimeout(p.starts, p.cfg.startTimeout)
 		m, err := p.startMember(ctx, false)
 		cancel()
 		p.mu.Lock()
@@ -760,10 +764,43 @@ func (p *Pool) Close() error {
 				p.events.publish(Event{Kind: EventStopped, WorkerID: m.w.ID(), Pid: m.w.Pid()})
 			}()
 		}
-		wg.Wait()
-		p.bg.Wait()
+		membersDone := make(chan struct{})
+		go func() {
+			wg.Wait()
+			close(membersDone)
+		}()
+		bgDone := make(chan struct{})
+		go func() {
+			<-membersDone
+			p.bg.Wait()
+			close(bgDone)
+		}()
+		// What has not ended within a grace period may be waiting on the
+		// zygote (stopped, paused): cancel replacement starts and close the
+		// zygote meanwhile, which for a zygote of our own kills it and its
+		// children. (Not at once: a fork cut short mid-handshake would leave
+		// a child nobody waits for, where the zygote is healthy.)
+		var zygoteClosed chan error
+		timer := time.NewTimer(p.cfg.grace)
+		select {
+		case <-bgDone:
+		case <-timer.C:
+			p.stopStarts()
+			if z := p.Zygote(); z != nil {
+				zygoteClosed = make(chan error, 1)
+				go func() { zygoteClosed <- z.Close() }()
+			}
+			<-bgDone
+		}
+		timer.Stop()
+		p.stopStarts()
+		if zygoteClosed != nil {
+			p.closeErr = <-zygoteClosed
+		}
 		if z := p.Zygote(); z != nil {
-			p.closeErr = z.Close()
+			if err := z.Close(); p.closeErr == nil {
+				p.closeErr = err // idempotent: the result of the close above, or this one's
+			}
 		}
 		p.events.closeAll()
 	})

@@ -160,6 +160,7 @@ func (p *spawnedProcess) wait() {
 }
 
 func (p *spawnedProcess) pid() int                { return p.id }
+func (p *spawnedProcess) forget()                 {} // SIGKILL always ends and reaps our own child
 func (p *spawnedProcess) hostPid() int            { return p.id }
 func (p *spawnedProcess) exited() <-chan struct{} { return p.exitedC }
 func (p *spawnedProcess) done() <-chan struct{}   { return p.doneC }

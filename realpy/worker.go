@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pyharness/pyharness/internal/proc"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -63,6 +64,10 @@ type process interface {
 	stderr() *Output
 	// done is closed once every goroutine of the process has ended.
 	done() <-chan struct{}
+	// forget stops waiting to learn how a process that cannot be confirmed
+	// gone ended (a forked worker whose zygote does not answer); exited is
+	// closed soon after. A no-op for a process of our own.
+	forget()
 }
 
 // Start spawns an interpreter running the worker and returns once it has
@@ -212,7 +217,22 @@ func (w *Worker) killFor(reason string) {
 	}
 	w.mu.Unlock()
 	_ = w.Kill()
-	<-w.proc.exited()
+	w.waitExitOrForget()
+}
+
+// waitExitOrForget waits until the process is gone, at most the grace
+// period: past it (a forked worker whose zygote is stopped, in a paused
+// container) the process is taken for gone, with its status unknown.
+func (w *Worker) waitExitOrForget() {
+	if w.frozen() && !w.hasExited() { // SIGKILL takes effect at the thaw, or with the container
+		w.proc.forget()
+		<-w.proc.exited()
+		return
+	}
+	if !w.waitExit(w.cfg.grace) {
+		w.proc.forget()
+		<-w.proc.exited()
+	}
 }
 
 // exitError describes the ended process; only valid after exited is closed.
@@ -262,9 +282,11 @@ func (w *Worker) broken(cause error) error {
 
 // Close stops the worker and returns once the process is reaped and every
 // goroutine the Worker started has ended. It asks politely first and
-// escalates, each step bounded by the grace period (WithGrace): a shutdown
-// request, then EOF on the protocol channel, then SIGTERM, then SIGKILL to
-// the process group. Close is idempotent and safe to call concurrently, also
+// escalates within the grace period (WithGrace): a shutdown request and EOF
+// on the protocol channel, then SIGTERM (each given half of it), then
+// SIGKILL to the process group; a stopped process gets SIGKILL at once.
+// Close returns within about two grace periods whatever state the process
+// (or a forked worker's zygote) is in. Close is idempotent and safe to call concurrently, also
 // while the process dies on its own; every call returns the same result.
 // Calls in flight and later calls fail with wire.ErrClosed, unless the worker
 // had already exited: then every call, before and after Close, returns the
@@ -281,17 +303,16 @@ func (w *Worker) close() error {
 		w.closing.Store(true)
 		w.client.closed.Store(true)
 	}
-	steps := []func(){
-		func() { w.client.notify("shutdown", w.cfg.grace) },
-		w.client.closeWrite,
-		func() { _ = w.Signal(syscall.SIGTERM) },
-	}
-	for _, step := range steps {
-		if w.hasExited() {
-			break
+	// The grace period is the whole time the worker gets to end by itself:
+	// half after the shutdown request and EOF, half after SIGTERM. A stopped
+	// process can do neither, so it gets SIGKILL at once.
+	if !w.hasExited() && !w.stopped() {
+		w.client.notify("shutdown", w.cfg.grace)
+		w.client.closeWrite()
+		if !w.waitExit(w.cfg.grace / 2) {
+			_ = w.Signal(syscall.SIGTERM)
+			w.waitExit(w.cfg.grace / 2)
 		}
-		step()
-		w.waitExit(w.cfg.grace)
 	}
 	if !w.hasExited() {
 		w.killFor("killed by pyharness: it outlived the close grace period")
@@ -314,13 +335,35 @@ func (w *Worker) hasExited() bool {
 	}
 }
 
-func (w *Worker) waitExit(d time.Duration) {
+// waitExit waits up to d for the process to end and reports whether it did.
+func (w *Worker) waitExit(d time.Duration) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-w.proc.exited():
+		return true
 	case <-timer.C:
+		return false
 	}
+}
+
+// stopped reports whether the process is stopped (SIGSTOP, a debugger) or
+// frozen (a paused container), as far as this machine can see: it can act
+// on no request and no catchable signal.
+func (w *Worker) stopped() bool {
+	pid := w.HostPid()
+	if pid <= 0 {
+		return false
+	}
+	st, ok := proc.ReadStat(pid)
+	return ok && (st.State == "T" || st.State == "t") || w.frozen()
+}
+
+// frozen reports whether the process is in a frozen cgroup, where even
+// SIGKILL waits for the thaw.
+func (w *Worker) frozen() bool {
+	pid := w.HostPid()
+	return pid > 0 && proc.Frozen(pid)
 }
 
 // tail returns the last n non-empty lines of b.

@@ -47,7 +47,7 @@ type Zygote struct {
 
 	forks    atomic.Int64
 	mu       sync.Mutex
-	children map[int]struct{} // pids of forked workers not yet known to be gone
+	children map[int]*forkedProcess // forked workers not yet known to be gone, by pid
 	watchers sync.WaitGroup
 
 	closeOnce sync.Once
@@ -85,7 +85,7 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 	}
 	owner := newWorker(id, cfg, conns[0], proc, true)
 	z := &Zygote{id: id, cfg: cfg, owner: owner, ctl: owner.client, exited: owner.Exited(),
-		pid: proc.pid(), dir: dir, addr: "unix:" + path + "#" + secret, name: id, children: map[int]struct{}{}}
+		pid: proc.pid(), dir: dir, addr: "unix:" + path + "#" + secret, name: id, children: map[int]*forkedProcess{}}
 	if err := owner.client.handshake(ctx, "ping", nil); err != nil {
 		z.Close()
 		return nil, startError("zygote", proc, cfg, err)
@@ -181,7 +181,7 @@ func attachZygote(ctx context.Context, addr string, cfg *procConfig) (*Zygote, e
 	}
 	hello := ctl.Hello()
 	return &Zygote{id: hello.WorkerID + "-" + randomID(), cfg: cfg, ctl: ctl, exited: ctl.dead,
-		pid: hello.Pid, addr: addr, name: hello.WorkerID, children: map[int]struct{}{}}, nil
+		pid: hello.Pid, addr: addr, name: hello.WorkerID, children: map[int]*forkedProcess{}}, nil
 }
 
 // ID returns the zygote's id; forked workers are named after it.
@@ -283,6 +283,7 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 		err:     newOutput(z.cfg.outputLimit),
 		exitedC: make(chan struct{}),
 		doneC:   make(chan struct{}),
+		forgetC: make(chan struct{}),
 	}
 	// Over a Unix socket the worker's stdout and stderr come back to us: two
 	// pipes travel with the fork request (SCM_RIGHTS) and the child writes to
@@ -354,18 +355,21 @@ func (z *Zygote) Close() error {
 			z.closeErr = z.owner.Close() // the zygote kills and reaps its children
 		} else {
 			// The pids are the zygote's (maybe in a container's pid
-			// namespace): only the zygote may signal them.
+			// namespace): a child visible from here is killed directly, the
+			// others through the zygote, bounded by the grace period.
 			ctx, cancel := context.WithTimeout(context.Background(), z.cfg.grace)
-			for _, pid := range z.liveChildren() {
-				_ = z.ctl.Call(ctx, "kill", map[string]int{"pid": pid, "signal": int(syscall.SIGKILL)}, nil)
+			for _, p := range z.liveChildren() {
+				if !p.killDirectly(syscall.SIGKILL) {
+					_ = z.ctl.Call(ctx, "kill", map[string]int{"pid": p.pid(), "signal": int(syscall.SIGKILL)}, nil)
+				}
 			}
 			cancel()
 			z.closeErr = z.ctl.Close()
 		}
 		z.watchers.Wait()
 		if z.owner != nil {
-			for _, pid := range z.liveChildren() {
-				waitGone(pid, z.cfg.grace)
+			for _, p := range z.liveChildren() {
+				waitGone(p.pid(), z.cfg.grace)
 			}
 		}
 		if z.dir != "" {
@@ -375,14 +379,14 @@ func (z *Zygote) Close() error {
 	return z.closeErr
 }
 
-func (z *Zygote) liveChildren() []int {
+func (z *Zygote) liveChildren() []*forkedProcess {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	pids := make([]int, 0, len(z.children))
-	for pid := range z.children {
-		pids = append(pids, pid)
+	ps := make([]*forkedProcess, 0, len(z.children))
+	for _, p := range z.children {
+		ps = append(ps, p)
 	}
-	return pids
+	return ps
 }
 
 // waitGone waits up to d for a process that is not our child to end,
@@ -422,8 +426,13 @@ type forkedProcess struct {
 	code     int
 	sig      syscall.Signal
 	gone     atomic.Bool
+	killed   atomic.Bool // pyharness sent it SIGKILL
 	hostOnce sync.Once
 	host     int
+	handle   *proc.Handle // where the process is visible from here
+
+	forgetOnce sync.Once
+	forgetC    chan struct{}
 }
 
 // capture makes the pipes the worker's stdout and stderr will go to, starts
@@ -482,12 +491,20 @@ func (p *forkedProcess) drain() {
 	}
 }
 
-// start begins watching the forked process with the given pid.
+// start begins watching the forked process with the given pid: through
+// the zygote's answer to a wait request, which carries its exit status, and,
+// where the process is visible from here, through a pidfd, which tells its
+// end even when the zygote cannot answer (stopped, a paused container).
 func (p *forkedProcess) start(pid int) {
 	p.id.Store(int64(pid))
 	p.z.mu.Lock()
-	p.z.children[pid] = struct{}{}
+	p.z.children[pid] = p
 	p.z.mu.Unlock()
+	if host := p.hostPid(); host > 0 {
+		if h, err := proc.Open(host); err == nil {
+			p.handle = h
+		}
+	}
 	p.z.watchers.Add(1)
 	go p.watch()
 }
@@ -496,34 +513,109 @@ func (p *forkedProcess) start(pid int) {
 // forked at all, it reads EOF on its connection and exits.
 func (p *forkedProcess) abandon() {
 	p.once.Do(func() {
+		p.closeReaders() // no worker answered: its output, if any, is not waited for
 		p.code = -1
 		p.finish()
 		close(p.doneC)
 	})
 }
 
+// exitReportWait bounds how long, once a forked worker is seen gone (its
+// pidfd), its exit status is waited for from the zygote, which normally
+// reports it at once; a zygote that does not (stopped, in a paused
+// container) leaves the status unknown after it.
+const exitReportWait = 250 * time.Millisecond
+
+type waitStatus struct {
+	Code   int `json:"code"`
+	Signal int `json:"signal"`
+}
+
 func (p *forkedProcess) watch() {
 	defer p.z.watchers.Done()
 	defer close(p.doneC)
 	pid := p.pid()
-	var st struct {
-		Code   int `json:"code"`
-		Signal int `json:"signal"`
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type waitResult struct {
+		st  waitStatus
+		err error
 	}
-	if err := p.z.ctl.Call(context.Background(), "wait", map[string]int{"pid": pid}, &st); err != nil {
-		// The zygote is gone (or we detached); its children die with it
-		// (PR_SET_PDEATHSIG), and one of ours is a local pid to wait for.
-		if p.z.owner != nil {
-			waitGone(pid, p.z.cfg.grace)
+	reply := make(chan waitResult, 1)
+	go func() {
+		var st waitStatus
+		err := p.z.ctl.Call(ctx, "wait", map[string]int{"pid": pid}, &st)
+		reply <- waitResult{st, err}
+	}()
+
+	var gone <-chan struct{}
+	if p.handle != nil {
+		gone = p.handle.Gone()
+	}
+	var st waitStatus
+	known, answered := false, false
+	take := func(r waitResult) {
+		answered = true
+		if r.err == nil {
+			st, known = r.st, true
 		}
-		st.Code, st.Signal = 128+int(syscall.SIGKILL), int(syscall.SIGKILL)
-	} else {
-		p.z.mu.Lock()
-		delete(p.z.children, pid)
-		p.z.mu.Unlock()
+	}
+	forgotten := false
+	select {
+	case r := <-reply:
+		take(r)
+	case <-gone:
+		timer := time.NewTimer(exitReportWait)
+		select {
+		case r := <-reply:
+			take(r)
+		case <-timer.C:
+		}
+		timer.Stop()
+	case <-p.forgetC:
+		forgotten = true
+	}
+	cancel()
+	if !known {
+		// The zygote is gone, or does not answer. Its children die with it
+		// (PR_SET_PDEATHSIG); one we can see is waited for, bounded, unless
+		// Close already gave up on it (frozen in a paused container: it ends
+		// with the container).
+		if p.handle != nil && !forgotten {
+			waitGone(p.handle.Pid(), p.z.cfg.grace)
+		}
+		st = waitStatus{Code: -1}
+		if p.killed.Load() {
+			st = waitStatus{Code: 128 + int(syscall.SIGKILL), Signal: int(syscall.SIGKILL)}
+		}
+	}
+	p.z.mu.Lock()
+	delete(p.z.children, pid)
+	p.z.mu.Unlock()
+	if p.handle != nil {
+		p.handle.Close()
 	}
 	p.code, p.sig = st.Code, syscall.Signal(st.Signal)
+	if forgotten {
+		p.closeReaders() // a frozen worker holds its pipes: do not wait for EOF
+	}
 	p.finish()
+	if !answered {
+		<-reply // the wait call ends with ctx
+	}
+}
+
+// forget stops waiting to learn how the process ended: Worker.Close gives up
+// on a zygote that does not answer. The process is taken for gone.
+func (p *forkedProcess) forget() {
+	p.forgetOnce.Do(func() { close(p.forgetC) })
+}
+
+// closeReaders ends the output copies now.
+func (p *forkedProcess) closeReaders() {
+	for _, r := range p.readers {
+		r.Close()
+	}
 }
 
 func (p *forkedProcess) finish() {
@@ -545,10 +637,17 @@ func (p *forkedProcess) hostPid() int {
 		if parent == 0 {
 			return
 		}
+		if parent == p.z.pid { // the zygote shares our pid namespace
+			if st, ok := proc.ReadStat(p.pid()); ok && st.PPid == parent {
+				p.host = p.pid()
+			}
+			return
+		}
 		p.host = findHostPid(p.pid(), func(st proc.Stat) bool { return st.PPid == parent })
 	})
 	return p.host
 }
+
 func (p *forkedProcess) exited() <-chan struct{}       { return p.exitedC }
 func (p *forkedProcess) done() <-chan struct{}         { return p.doneC }
 func (p *forkedProcess) stdout() *Output               { return p.out }
@@ -563,11 +662,40 @@ func (p *forkedProcess) signal(sig syscall.Signal) error {
 	if p.gone.Load() {
 		return nil
 	}
+	if sig == syscall.SIGKILL {
+		p.killed.Store(true)
+	}
+	if p.killDirectly(sig) {
+		return nil
+	}
+	return p.zygoteKill(sig)
+}
+
+// killDirectly signals the worker and its process group from here, where
+// it is visible and ours to signal: at once, whatever state the zygote is
+// in. It reports whether it could.
+func (p *forkedProcess) killDirectly(sig syscall.Signal) bool {
+	if p.handle == nil || p.handle.Signal(sig) != nil {
+		return false
+	}
+	if err := syscall.Kill(-p.handle.Pid(), sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		p.z.watchers.Add(1)
+		go func() { // its group through the zygote, for what the worker started (bounded)
+			defer p.z.watchers.Done()
+			_ = p.zygoteKill(sig)
+		}()
+	}
+	return true
+}
+
+// zygoteKill asks the zygote to signal the worker's process group, bounded
+// by the grace period.
+func (p *forkedProcess) zygoteKill(sig syscall.Signal) error {
 	ctx, cancel := context.WithTimeout(context.Background(), p.z.cfg.grace)
 	defer cancel()
 	err := p.z.ctl.Call(ctx, "kill", map[string]int{"pid": p.pid(), "signal": int(sig)}, nil)
-	if err != nil && p.z.ctl.Err() == nil {
+	if err != nil && p.z.ctl.Err() == nil && ctx.Err() == nil {
 		return err
 	}
-	return nil // a dead zygote took its children with it
+	return nil // a dead zygote took its children with it; a stuck one is waited out by Close
 }

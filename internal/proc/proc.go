@@ -117,3 +117,33 @@ func NSpids(pid int) []int {
 	}
 	return []int{pid} // kernels before 4.1 have no NSpid: one namespace
 }
+
+// Frozen reports whether the process is in a frozen cgroup (a paused
+// container): it runs nothing, and even SIGKILL takes effect only once it is
+// thawed. cgroup v1 (freezer.state) and v2 (cgroup.freeze) are read; false
+// when neither can be.
+func Frozen(pid int) bool {
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cgroup"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[1] == "freezer":
+			state, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/freezer", parts[2], "freezer.state"))
+			if err == nil && strings.TrimSpace(string(state)) != "THAWED" {
+				return true
+			}
+		case parts[0] == "0" && parts[1] == "":
+			state, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", parts[2], "cgroup.freeze"))
+			if err == nil && strings.TrimSpace(string(state)) == "1" {
+				return true
+			}
+		}
+	}
+	return false
+}

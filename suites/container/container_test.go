@@ -118,6 +118,28 @@ var _ = Describe("The container backend", Serial, harness.Integration, harness.P
 		Expect(p.Call(ctx, "echo", 1, nil)).To(Succeed())
 	}, timeout)
 
+	It("ends calls by their deadline and closes its pool when the container is paused (#11.1)", func(ctx SpecContext) {
+		for _, transport := range []container.Transport{container.UnixSocket, container.TCP} {
+			c := run(ctx, container.WithTransport(transport))
+			p, err := c.StartPool(ctx, realpy.WithSize(2), realpy.WithGrace(time.Second))
+			DeferCleanup(p.Close)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(exec.CommandContext(ctx, "docker", "pause", c.GetContainerID()).Run()).To(Succeed())
+
+			short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			start := time.Now()
+			Expect(p.Call(short, "sleep", 5, nil)).To(MatchError(context.DeadlineExceeded))
+			cancel()
+			GinkgoWriter.Printf("stuck matrix: docker pause (%s): call with a 500 ms deadline took %v\n", transport, time.Since(start).Round(time.Millisecond))
+			start = time.Now()
+			Expect(p.Close()).To(Succeed())
+			GinkgoWriter.Printf("stuck matrix: docker pause (%s): pool Close took %v\n", transport, time.Since(start).Round(time.Millisecond))
+			start = time.Now()
+			Expect(c.Close(ctx)).To(Succeed())
+			GinkgoWriter.Printf("stuck matrix: docker pause (%s): container Close took %v\n", transport, time.Since(start).Round(time.Millisecond))
+		}
+	}, timeout)
+
 	It("gives each worker's host pid, the one the leak checks see", func(ctx SpecContext) {
 		c := run(ctx)
 		p, err := c.StartPool(ctx, realpy.WithSize(2))

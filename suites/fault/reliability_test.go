@@ -18,8 +18,10 @@ import (
 	"github.com/jonboulle/clockwork"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
 
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/wire"
 )
@@ -302,5 +304,60 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 			Expect(err).To(HaveOccurred(), "a wrong secret cannot attach")
 			Expect(z.Forks()).To(Equal(int64(1)))
 		}, noHang)
+	})
+
+	Describe("stuck processes (#1): calls end by their deadline, Close ends, nothing is left", func() {
+		// measured reports how long f took, for the stuck matrix in the
+		// issue note; the specs' timeouts are what bound it.
+		measured := func(what string, f func()) {
+			start := time.Now()
+			f()
+			GinkgoWriter.Printf("stuck matrix: %s took %v\n", what, time.Since(start).Round(time.Millisecond))
+		}
+		stateOf := func(pid int) string {
+			procs, err := leak.ProcessesOwnedBy(os.Getpid())
+			Expect(err).NotTo(HaveOccurred())
+			for _, p := range procs {
+				if p.Pid == pid {
+					return p.State
+				}
+			}
+			return "gone"
+		}
+		callWithDeadline := func(ctx context.Context, c interface {
+			Call(context.Context, string, any, any) error
+		}) {
+			short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			defer cancel()
+			Expect(c.Call(short, "sleep", 5, nil)).To(MatchError(context.DeadlineExceeded))
+		}
+
+		It("a stopped worker", func(ctx SpecContext) {
+			w, err := realpy.Start(ctx, realpy.WithGrace(time.Second))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(w.Signal(syscall.SIGSTOP)).To(Succeed())
+			measured("SIGSTOP worker: call with a 500 ms deadline", func() { callWithDeadline(ctx, w) })
+			measured("SIGSTOP worker: Close", func() { Expect(w.Close()).To(Succeed()) })
+			Expect(w.Exited()).To(BeClosed())
+		}, SpecTimeout(10*time.Second))
+
+		It("a stopped worker that is closed while idle", func(ctx SpecContext) {
+			w, err := realpy.Start(ctx, realpy.WithGrace(time.Second))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(w.Signal(syscall.SIGSTOP)).To(Succeed())
+			Eventually(func() string { return stateOf(w.Pid()) }).Should(Equal("T"))
+			measured("SIGSTOP idle worker: Close", func() { Expect(w.Close()).To(Succeed()) })
+			Expect(w).To(gexec.Exit(137))
+		}, SpecTimeout(10*time.Second))
+
+		It("a stopped zygote", func(ctx SpecContext) {
+			p, err := realpy.StartPool(ctx, realpy.WithSize(2), realpy.WithStrategy(realpy.ZygoteFork), realpy.WithGrace(time.Second))
+			Expect(err).NotTo(HaveOccurred())
+			z := p.Zygote()
+			Expect(syscall.Kill(z.Pid(), syscall.SIGSTOP)).To(Succeed())
+			measured("SIGSTOP zygote: call on a forked worker with a 500 ms deadline", func() { callWithDeadline(ctx, p) })
+			measured("SIGSTOP zygote: pool Close", func() { Expect(p.Close()).To(Succeed()) })
+			Expect(z.Exited()).To(BeClosed())
+		}, SpecTimeout(20*time.Second))
 	})
 })
