@@ -308,8 +308,11 @@ func (c *config) refuse(err *OptionError) {
 	}
 }
 
-// WithGrace bounds each step of Close (shutdown request, EOF, SIGTERM) before
-// it moves on to the next; SIGKILL ends the sequence.
+// WithGrace sets how long Close gives a worker to end by itself before
+// SIGKILL (half after the shutdown request and EOF, half after SIGTERM;
+// default DefaultGrace), and bounds the other waits of a stop: a kill
+// request to a zygote, a worker's output draining, a pool's Close of what
+// still waits on its zygote.
 func WithGrace(d time.Duration) Option {
 	return option("WithGrace", anyWorker, func(c *config) { c.grace = d })
 }
