@@ -67,6 +67,8 @@ type hostEntry struct {
 	Addr      string  `json:"addr"`
 	WarmMS    float64 `json:"warm_ms"`
 	Container bool    `json:"container"`
+	Outcome   string  `json:"outcome"` // started, reused, replaced
+	Reason    string  `json:"reason,omitempty"`
 }
 
 // spawnAddr is what process 1 hands the others when there is no host: every
@@ -134,6 +136,23 @@ func (h processHost) Pid() int                    { return h.z.Pid() }
 func (h processHost) Container() bool             { return false }
 func (h processHost) Close(context.Context) error { return h.z.Close() }
 
+// warmHost is a host kept between runs (realpy.StartHost): Close detaches.
+type warmHost struct{ h *realpy.Host }
+
+func (w warmHost) Addr() string                { return w.h.Addr() }
+func (w warmHost) Pid() int                    { return w.h.Pid() }
+func (w warmHost) Container() bool             { return false }
+func (w warmHost) Close(context.Context) error { return w.h.Close() }
+func (w warmHost) outcome() (string, string)   { return string(w.h.Outcome), w.h.Reason }
+
+func startWarmHost(ctx context.Context, opts []realpy.Option) (Host, error) {
+	h, err := realpy.StartHost(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return warmHost{h}, nil
+}
+
 func startProcessHost(ctx context.Context, opts []realpy.Option) (Host, error) {
 	z, err := realpy.StartZygote(ctx, opts...)
 	if err != nil {
@@ -159,31 +178,41 @@ func NewSharedPool(opts ...realpy.Option) *SharedPool {
 // plan splits the options between the host and each process's pool. With
 // Spawn there is no host: every option goes to the pools.
 func plan(backend Backend, opts []realpy.Option) (host, pool []realpy.Option, spawn bool, err error) {
+	host, pool, spawn, _, err = planStart(backend, opts)
+	return host, pool, spawn, err
+}
+
+// planStart is plan, and the function that starts the host.
+func planStart(backend Backend, opts []realpy.Option) (host, pool []realpy.Option, spawn bool, start StartHost, err error) {
 	entry, ok := backends[backend]
 	if !ok {
 		if backend == ContainerBackend {
-			return nil, nil, false, fmt.Errorf("harness: %s=%s, but this test binary does not link the container backend: "+
+			return nil, nil, false, nil, fmt.Errorf("harness: %s=%s, but this test binary does not link the container backend: "+
 				"add `import _ \"github.com/pyharness/pyharness/harness/containerbackend\"` to a _test.go file of the suite, or run with %s=%s",
 				EnvBackend, backend, EnvBackend, ProcessBackend)
 		}
-		return nil, nil, false, fmt.Errorf("harness: unknown backend %q (%s): use %q or %q", backend, EnvBackend, ProcessBackend, ContainerBackend)
+		return nil, nil, false, nil, fmt.Errorf("harness: unknown backend %q (%s): use %q or %q", backend, EnvBackend, ProcessBackend, ContainerBackend)
+	}
+	if backend == ProcessBackend && realpy.ReuseOf(opts...) {
+		entry = backendEntry{realpy.TargetHost, startWarmHost}
 	}
 	if strategy, set := realpy.StrategyOf(opts...); set && strategy == realpy.Spawn {
 		if entry.target == realpy.TargetContainer {
-			return nil, nil, false, fmt.Errorf("harness: WithStrategy(realpy.Spawn) on the %s backend: its workers are forked from one zygote "+
+			return nil, nil, false, nil, fmt.Errorf("harness: WithStrategy(realpy.Spawn) on the %s backend: its workers are forked from one zygote "+
 				"in the container; run fork-unsafe modules on the %s backend (%s=%s), where every process spawns its own workers",
 				backend, ProcessBackend, EnvBackend, ProcessBackend)
 		}
-		return nil, opts, true, realpy.CheckOptions(realpy.TargetPool, opts...)
+		return nil, opts, true, nil, realpy.CheckOptions(realpy.TargetPool, opts...)
 	}
 	for _, o := range opts {
 		toHost, toPool := o.AppliesTo(entry.target), o.AppliesTo(realpy.TargetAttachedPool)
 		switch {
 		case o.String() == "WithStrategy": // ZygoteFork: what a shared pool does anyway
+		case o.String() == "WithReuse" && entry.target != realpy.TargetHost: // reuse off: nothing to pass
 		case o.String() == "WithZygoteAddr":
-			return nil, nil, false, fmt.Errorf("harness: a shared pool starts its own host; WithZygoteAddr is for a realpy.StartPool of your own")
+			return nil, nil, false, nil, fmt.Errorf("harness: a shared pool starts its own host; WithZygoteAddr is for a realpy.StartPool of your own")
 		case !toHost && !toPool:
-			return nil, nil, false, realpy.CheckOptions(entry.target, o)
+			return nil, nil, false, nil, realpy.CheckOptions(entry.target, o)
 		}
 		if toHost {
 			host = append(host, o)
@@ -192,7 +221,7 @@ func plan(backend Backend, opts []realpy.Option) (host, pool []realpy.Option, sp
 			pool = append(pool, o)
 		}
 	}
-	return host, pool, false, nil
+	return host, pool, false, entry.start, nil
 }
 
 // NewSharedPoolOn is NewSharedPool on a given backend. On the container
@@ -204,13 +233,13 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 		if !IntegrationSelected() {
 			return nil
 		}
-		hostOpts, _, spawn, err := plan(sp.backend, sp.opts)
+		hostOpts, _, spawn, startHost, err := planStart(sp.backend, sp.opts)
 		Expect(err).NotTo(HaveOccurred(), "the shared pool's options")
 		if spawn {
 			return []byte(spawnAddr)
 		}
 		start := time.Now()
-		host, err := backends[sp.backend].start(ctx, hostOpts)
+		host, err := startHost(ctx, hostOpts)
 		if host != nil {
 			sp.mu.Lock()
 			sp.host = host
@@ -222,7 +251,10 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 		sp.warmup = warm
 		sp.mu.Unlock()
 		where, _, _ := strings.Cut(host.Addr(), "#") // the report shows where, never the secret
-		entry := hostEntry{Pid: host.Pid(), Addr: where, Container: host.Container(), WarmMS: ms(warm)}
+		entry := hostEntry{Pid: host.Pid(), Addr: where, Container: host.Container(), WarmMS: ms(warm), Outcome: "started"}
+		if o, ok := host.(interface{ outcome() (string, string) }); ok {
+			entry.Outcome, entry.Reason = o.outcome()
+		}
 		raw, _ := json.Marshal(entry)
 		AddReportEntry(entryHost, string(raw), ReportEntryVisibilityNever)
 		return []byte(host.Addr())
@@ -313,6 +345,8 @@ type Summary struct {
 	Spawned     int64        // interpreters started as processes (the host included)
 	Forked      int64        // workers forked from the host
 	Containers  int          // containers started
+	HostOutcome string       // started, reused (a warm host of an earlier run) or replaced
+	HostReason  string       // why a warm host was replaced
 	Warmup      time.Duration
 	SuiteTime   time.Duration
 	WarmupShare float64 // warm-up over suite wall time, summed over processes
@@ -327,10 +361,13 @@ func summarize(r Report) Summary {
 				var h hostEntry
 				if json.Unmarshal([]byte(e.StringRepresentation()), &h) == nil {
 					s.Hosts++
-					s.Spawned++
+					if h.Outcome != "reused" {
+						s.Spawned++
+					}
 					if h.Container {
 						s.Containers++
 					}
+					s.HostOutcome, s.HostReason = h.Outcome, h.Reason
 				}
 			case entryStats:
 				var st statsEntry
@@ -354,6 +391,12 @@ func (s Summary) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "pyharness: %d pool host(s), %d process(es) attached; interpreters: %d spawned, %d forked; %d container(s)\n",
 		s.Hosts, s.Processes, s.Spawned, s.Forked, s.Containers)
+	switch s.HostOutcome {
+	case "reused":
+		b.WriteString("pyharness: pool host reused, warm from an earlier run\n")
+	case "replaced":
+		fmt.Fprintf(&b, "pyharness: pool host replaced: %s\n", s.HostReason)
+	}
 	fmt.Fprintf(&b, "pyharness: warm-up %v of %v suite wall time per process (%.1f%%)",
 		(s.Warmup / time.Duration(max(s.Processes, 1))).Round(time.Millisecond), s.SuiteTime.Round(time.Millisecond), 100*s.WarmupShare)
 	return b.String()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ const (
 	TargetAttachedPool                    // StartPool with WithZygoteAddr, Container.StartPool: workers forked from a zygote someone else owns
 	TargetClient                          // NewClient: the protocol over a connection, no process
 	TargetContainer                       // container.Run: a zygote in a container
+	TargetHost                            // StartHost: a zygote kept warm between runs
 )
 
 var targetNames = []struct {
@@ -40,6 +42,7 @@ var targetNames = []struct {
 	{TargetAttachedPool, "StartPool with WithZygoteAddr (or Container.StartPool)"},
 	{TargetClient, "NewClient"},
 	{TargetContainer, "container.Run"},
+	{TargetHost, "StartHost"},
 }
 
 func (t Target) String() string {
@@ -57,7 +60,7 @@ func (t Target) String() string {
 
 // Groups of targets, for the options below.
 const (
-	spawned   = TargetWorker | TargetZygote | TargetPool // an interpreter this process starts
+	spawned   = TargetWorker | TargetZygote | TargetPool // an interpreter this process starts and owns
 	anyWorker = spawned | TargetAttach | TargetAttachedPool
 	pools     = TargetPool | TargetAttachedPool
 )
@@ -131,6 +134,8 @@ type procConfig struct {
 	outputLimit  int
 	preload      []string
 	onSpawn      func(pid int) // set by a pool, to count and announce spawns
+	hostIdle     time.Duration // StartHost: how long an unused host lives
+	reuse        bool
 }
 
 // poolConfig is what only a pool uses.
@@ -166,6 +171,13 @@ const (
 	DefaultStderrTail   = 20
 	DefaultPoolSize     = 2
 	DefaultSessionTTL   = 10 * time.Minute
+	DefaultHostIdle     = 15 * time.Minute
+)
+
+// Environment variables of warm hosts.
+const (
+	EnvReuse    = "PYHARNESS_REUSE"     // 1: keep a suite's pool host warm between runs
+	EnvHostIdle = "PYHARNESS_HOST_IDLE" // how long an unused warm host lives (a Go duration)
 )
 
 // newConfig checks opts against target and applies them over the defaults.
@@ -234,27 +246,27 @@ func option(name string, targets Target, apply func(*config)) Option {
 // $PYHARNESS_PYTHON and python3 on PATH. In a container it names the
 // interpreter inside the image.
 func WithPython(path string) Option {
-	return option("WithPython", spawned|TargetContainer, func(c *config) { c.python = path })
+	return option("WithPython", spawned|TargetHost|TargetContainer, func(c *config) { c.python = path })
 }
 
 // WithModules names Python modules whose handlers the worker serves
 // (--module, repeatable). Each public function of a module becomes a method,
 // or the module lists them in a dict named PYHARNESS_METHODS.
 func WithModules(modules ...string) Option {
-	return option("WithModules", spawned|TargetContainer, func(c *config) { c.modules = append(c.modules, modules...) })
+	return option("WithModules", spawned|TargetHost|TargetContainer, func(c *config) { c.modules = append(c.modules, modules...) })
 }
 
 // WithPythonPath adds directories to the interpreter's PYTHONPATH, typically
 // where the modules of WithModules live. A container gets them read-only.
 func WithPythonPath(dirs ...string) Option {
-	return option("WithPythonPath", spawned|TargetContainer, func(c *config) { c.pythonPath = append(c.pythonPath, dirs...) })
+	return option("WithPythonPath", spawned|TargetHost|TargetContainer, func(c *config) { c.pythonPath = append(c.pythonPath, dirs...) })
 }
 
 // WithPreload names modules a zygote imports once, before forking workers
 // (for instance numpy or a model library), so every forked worker starts
 // with them loaded. A pool takes it with WithStrategy(ZygoteFork).
 func WithPreload(modules ...string) Option {
-	return option("WithPreload", TargetZygote|TargetPool|TargetContainer, func(c *config) { c.preload = append(c.preload, modules...) })
+	return option("WithPreload", TargetZygote|TargetPool|TargetHost|TargetContainer, func(c *config) { c.preload = append(c.preload, modules...) })
 }
 
 // WithEnv adds KEY=VALUE entries to the interpreter's environment. A
@@ -262,18 +274,18 @@ func WithPreload(modules ...string) Option {
 // worker package and WithPythonPath, before an inherited PYTHONPATH) rather
 // than replacing it; the PYHARNESS_* markers cannot be overridden.
 func WithEnv(kv ...string) Option {
-	return option("WithEnv", spawned|TargetContainer, func(c *config) { c.env = append(c.env, kv...) })
+	return option("WithEnv", spawned|TargetHost|TargetContainer, func(c *config) { c.env = append(c.env, kv...) })
 }
 
 // WithDir sets the interpreter's working directory.
 func WithDir(dir string) Option {
-	return option("WithDir", spawned, func(c *config) { c.dir = dir })
+	return option("WithDir", spawned|TargetHost, func(c *config) { c.dir = dir })
 }
 
 // WithWorkerSource runs the pyharness_worker package found in dir (for work
 // on the worker itself) instead of the copy embedded in the Go module.
 func WithWorkerSource(dir string) Option {
-	return option("WithWorkerSource", spawned, func(c *config) { c.workerSource = dir })
+	return option("WithWorkerSource", spawned|TargetHost, func(c *config) { c.workerSource = dir })
 }
 
 // WithWorkerID sets the id a worker (or zygote) reports; by default a random
@@ -292,7 +304,7 @@ func WithRunID(id string) Option {
 // from wire.MinMaxFrame (room for any error reply) to wire.MaxFrameLimit;
 // another value is an *OptionError.
 func WithMaxFrame(n int) Option {
-	return option("WithMaxFrame", anyWorker|TargetClient|TargetContainer, func(c *config) {
+	return option("WithMaxFrame", anyWorker|TargetClient|TargetHost|TargetContainer, func(c *config) {
 		if n < wire.MinMaxFrame || n > wire.MaxFrameLimit {
 			c.refuse(&OptionError{Option: "WithMaxFrame", Reason: fmt.Sprintf("%d is outside %d..%d bytes", n, wire.MinMaxFrame, wire.MaxFrameLimit)})
 			return
@@ -320,7 +332,7 @@ func WithGrace(d time.Duration) Option {
 // WithStartTimeout bounds a start (of an interpreter, a fork, a container)
 // when its context has no earlier deadline.
 func WithStartTimeout(d time.Duration) Option {
-	return option("WithStartTimeout", spawned|TargetAttachedPool|TargetContainer, func(c *config) { c.startTimeout = d })
+	return option("WithStartTimeout", spawned|TargetAttachedPool|TargetHost|TargetContainer, func(c *config) { c.startTimeout = d })
 }
 
 // WithStderrTail sets how many stderr lines a *wire.WorkerExitedError carries.
@@ -347,6 +359,37 @@ func WithOutputLimit(n int) Option {
 		}
 		c.outputLimit = n
 	})
+}
+
+// WithHostIdle sets how long a host of StartHost lives with nobody attached
+// (default DefaultHostIdle, or $PYHARNESS_HOST_IDLE as a Go duration).
+func WithHostIdle(d time.Duration) Option {
+	return option("WithHostIdle", TargetHost, func(c *config) {
+		if d <= 0 {
+			c.refuse(&OptionError{Option: "WithHostIdle", Reason: fmt.Sprintf("%v: the idle timeout must be positive", d)})
+			return
+		}
+		c.hostIdle = d
+	})
+}
+
+// WithReuse keeps a suite's pool host warm between runs (harness.NewSharedPool
+// on the process backend: StartHost), as $PYHARNESS_REUSE=1 does.
+func WithReuse(reuse bool) Option {
+	return option("WithReuse", TargetHost, func(c *config) { c.reuse = reuse })
+}
+
+// ReuseOf reports whether opts ask for reuse (WithReuse), else whether
+// $PYHARNESS_REUSE=1.
+func ReuseOf(opts ...Option) bool {
+	cfg := &config{}
+	cfg.reuse = os.Getenv(EnvReuse) == "1"
+	for _, opt := range opts {
+		if opt.apply != nil && opt.name == "WithReuse" {
+			opt.apply(cfg)
+		}
+	}
+	return cfg.reuse
 }
 
 // WithSize sets how many workers a pool keeps warm (default 2).

@@ -49,7 +49,33 @@ func ReapOrphans() ([]Orphan, error) {
 		waitGone(o.Pid, 5*time.Second)
 	}
 	reapTempDirs()
+	reapStaleHosts()
 	return orphans, nil
+}
+
+// reapStaleHosts kills the warm hosts whose directory or record is gone or
+// names another key or pid (an idle, current host is left alone).
+func reapStaleHosts() {
+	pids, err := proc.Pids()
+	if err != nil {
+		return
+	}
+	for _, pid := range pids {
+		env := proc.Environ(pid)
+		key, ok := proc.Getenv(env, envHostKey)
+		if !ok {
+			continue
+		}
+		dir, _ := proc.Getenv(env, envHostDir)
+		rec, err := readHostRecord(dir)
+		if err == nil && rec.Key == key && rec.Pid == pid {
+			continue
+		}
+		if st, ok := proc.ReadStat(pid); ok && st.Session == pid { // the host itself (a session leader), not one of its forks
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			waitGone(pid, 5*time.Second)
+		}
+	}
 }
 
 var reapOnce = sync.OnceValue(func() error {

@@ -14,12 +14,13 @@ import (
 
 // Stat is the part of /proc/<pid>/stat pyharness uses.
 type Stat struct {
-	Pid   int
-	Comm  string // the process name
-	State string // one letter: R, S, D, Z, T, X, ...
-	PPid  int
-	Pgid  int
-	Start uint64 // start time, clock ticks since boot: with the pid, it names a process even after the pid is reused
+	Pid     int
+	Comm    string // the process name
+	State   string // one letter: R, S, D, Z, T, X, ...
+	PPid    int
+	Pgid    int
+	Session int
+	Start   uint64 // start time, clock ticks since boot: with the pid, it names a process even after the pid is reused
 }
 
 // Dead reports whether the process has ended (a zombie counts as dead).
@@ -60,6 +61,7 @@ func ReadStat(pid int) (s Stat, ok bool) {
 	s = Stat{Pid: pid, Comm: string(raw[open+1 : end]), State: fields[0]}
 	s.PPid, _ = strconv.Atoi(fields[1])
 	s.Pgid, _ = strconv.Atoi(fields[2])
+	s.Session, _ = strconv.Atoi(fields[3])
 	s.Start, _ = strconv.ParseUint(fields[19], 10, 64)
 	return s, true
 }
@@ -146,4 +148,22 @@ func Frozen(pid int) bool {
 		}
 	}
 	return false
+}
+
+// RSSKiB returns the process's resident set size in KiB (0 when unknown).
+func RSSKiB(pid int) int64 {
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) > 0 {
+				n, _ := strconv.ParseInt(fields[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
 }

@@ -150,7 +150,7 @@ class Pending:
 class Zygote:
     def __init__(self, listener: socket.socket, owner: Optional[socket.socket], zygote_id: str,
                  max_frame: int, modules: List[str], preload: List[str], address: str,
-                 peer_uids: Tuple[int, ...] = ()) -> None:
+                 peer_uids: Tuple[int, ...] = (), idle_exit: float = 0.0, watch_owners: bool = False) -> None:
         self.listener = listener
         self.zygote_id = zygote_id
         self.max_frame = max_frame
@@ -176,6 +176,15 @@ class Zygote:
         # kept out of the environment of forked workers and their handlers.
         self.secret = os.environ.pop(SECRET_ENV, "")
         self.peer_uids = set(peer_uids)
+        # A host kept between runs ends itself after idle_exit seconds with
+        # nobody attached and no child, and kills the children of requesters
+        # that died (watch_owners: their pids are ours to watch).
+        self.idle_exit = idle_exit
+        self.idle_since = time.monotonic()
+        self.watch_owners = watch_owners
+        self.owners: Dict[int, Any] = {}  # owner pid -> its pidfd
+        self.owned: Dict[int, int] = {}  # child pid -> owner pid
+        self.imported = self._snapshot()
 
     # -- loop ----------------------------------------------------------------
 
@@ -189,9 +198,21 @@ class Zygote:
             self.sel.register(self.owner.sock, selectors.EVENT_READ, self.owner)
         self.reap()
         while not self.stopping:
-            for key, _ in self.sel.select(self.expire()):
+            timeout = self.expire()
+            if self.idle_exit > 0:
+                if self.busy():
+                    self.idle_since = time.monotonic()
+                else:
+                    left = self.idle_since + self.idle_exit - time.monotonic()
+                    if left <= 0:
+                        _log(f"idle for {self.idle_exit:.0f} s: exiting")
+                        return EXIT_OK
+                    timeout = left if timeout is None else min(timeout, left)
+            for key, _ in self.sel.select(timeout):
                 if isinstance(key.data, Pending):
                     self.first_frame(key.data)
+                elif isinstance(key.data, tuple) and key.data[0] == "owner":
+                    self.owner_gone(key.data[1])
                 elif key.data == "accept":
                     self.accept()
                 elif key.data == "reap":
@@ -204,6 +225,59 @@ class Zygote:
                     if not self.control(key.data):
                         return EXIT_OK
         return EXIT_OK
+
+    def busy(self) -> bool:
+        """Whether anyone uses the zygote: a child, a control connection, a
+        connection being accepted."""
+        return bool(self.children or self.pending or [c for c in self.controls if c is not self.owner])
+
+    def watch_owner(self, owner: int, child: int) -> None:
+        """Kill child when owner ends (a test run killed outright)."""
+        self.owned[child] = owner
+        if owner in self.owners:
+            return
+        try:
+            fd = os.pidfd_open(owner)
+        except (OSError, AttributeError):
+            return
+        self.owners[owner] = fd
+        self.sel.register(fd, selectors.EVENT_READ, ("owner", owner))
+
+    def owner_gone(self, owner: int) -> None:
+        fd = self.owners.pop(owner)
+        self.sel.unregister(fd)
+        os.close(fd)
+        for child, who in list(self.owned.items()):
+            if who == owner:
+                del self.owned[child]
+                if child in self.children:
+                    _log(f"killing worker {child}: its requester {owner} is gone")
+                    try:
+                        os.killpg(child, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+    def imports(self) -> List[Tuple[str, int, int]]:
+        """(file, size, mtime_ns) of every module imported when the zygote
+        started, as they were then: a check against the disk tells whether
+        it is stale."""
+        return self.imported
+
+    @staticmethod
+    def _snapshot() -> List[Tuple[str, int, int]]:
+        seen = set()
+        out = []
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None)
+            if not isinstance(path, str) or path in seen:
+                continue
+            seen.add(path)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            out.append((path, st.st_size, st.st_mtime_ns))
+        return sorted(out)
 
     def accept(self) -> None:
         """Take a new connection; its first frame is read as it arrives,
@@ -345,6 +419,8 @@ class Zygote:
             self.become_worker(conn, rid, worker_id, owner, output)
         self.forked += 1
         self.children[pid] = worker_id
+        if self.watch_owners and owner is not None:
+            self.watch_owner(owner, pid)
         conn.close()
 
     def become_worker(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int], output: List[int]) -> None:
@@ -373,6 +449,8 @@ class Zygote:
             self.listener.close()
             for control in self.controls:
                 control.close()
+            for fd in self.owners.values():
+                os.close(fd)
             for pending in self.pending:
                 pending.sock.close()
                 for fd in pending.fds:
@@ -402,6 +480,7 @@ class Zygote:
             if pid == 0:
                 return
             self.children.pop(pid, None)
+            self.owned.pop(pid, None)
             self.statuses[pid] = _decode_status(status)
             for conn, rid in self.waiters.pop(pid, []):
                 self.answer_wait(conn, rid, pid)
@@ -459,8 +538,11 @@ class Zygote:
                 "address": self.address,
                 "loaded": sorted(m for m in self.preload if m in sys.modules),
                 "rejected": self.rejected,
+                "idle": 0.0 if self.busy() else time.monotonic() - self.idle_since,
             })
             self.reply(conn, {"id": rid, "ok": True, "result": info})
+        elif method == "imports":
+            self.reply(conn, {"id": rid, "ok": True, "result": self.imports()})
         elif method == "wait":
             pid = args.get("pid")
             if pid in self.statuses:
@@ -502,6 +584,23 @@ class Zygote:
         return not self.stopping
 
 
+def _daemonize(log: Optional[str]) -> None:
+    """Go on in a child in a session of its own, its output in log; the
+    parent prints the child's pid and exits 0 (the zygote is ready)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid > 0:
+        os.write(1, f"{pid}\n".encode())
+        os._exit(0)
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log else null
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(EXIT_OK)
 
@@ -517,6 +616,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--module", action="append", default=[], help="handler module served by forked workers (repeatable)")
     parser.add_argument("--run-id", default="", help="marker of the test run that owns this zygote (ignored)")
     parser.add_argument("--peer-uid", type=int, action="append", default=[], help="another uid allowed to connect over the Unix socket")
+    parser.add_argument("--idle-exit", type=float, default=0.0, help="exit after this many seconds with nobody attached (0: never)")
+    parser.add_argument("--watch-owners", action="store_true", help="kill a fork when the process that asked for it ends")
+    parser.add_argument("--daemon", action="store_true", help="once listening, detach (a new session) and print the pid on stdout")
+    parser.add_argument("--log", default=None, help="with --daemon, the file stdout and stderr go to")
     args = parser.parse_args(argv)
     if not args.listen and not args.listen_tcp:
         parser.error("one of --listen or --listen-tcp is required")
@@ -547,9 +650,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         listener.bind((host or "0.0.0.0", int(port)))
         address = "tcp:%s:%d" % listener.getsockname()[:2]
     listener.listen(128)
+    if args.daemon:
+        _daemonize(args.log)
     _log(f"listening on {address}")
     owner = socket.socket(fileno=args.fd) if args.fd is not None else None
-    zygote = Zygote(listener, owner, args.zygote_id, args.max_frame, args.module, args.preload, address, tuple(args.peer_uid))
+    zygote = Zygote(listener, owner, args.zygote_id, args.max_frame, args.module, args.preload, address, tuple(args.peer_uid),
+                    idle_exit=args.idle_exit, watch_owners=args.watch_owners)
     try:
         return zygote.serve()
     finally:
