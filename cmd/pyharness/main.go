@@ -1,7 +1,8 @@
 // Command pyharness is the pyharness command line: `pyharness doctor`
 // checks the machine (Python, the worker, Docker, images, a live ping through
-// each backend) and `pyharness bench` runs interpreter start-up strategies
-// side by side and measures round trips.
+// each backend), `pyharness bench` runs interpreter start-up strategies
+// side by side and measures round trips, and `pyharness hosts` and
+// `pyharness stop` list and stop the warm pool hosts kept between runs.
 package main
 
 import (
@@ -23,6 +24,8 @@ commands:
   doctor   check Python, the worker, Docker and the images; print a fix for each failure
   bench    start interpreters with each strategy side by side; measure Fresh and ping
            (--backend container: cold start and warm reuse of the container backend)
+  hosts    list the warm pool hosts kept between runs (PYHARNESS_REUSE=1) [--json]
+  stop     stop the warm pool hosts: all, or the one whose key is given
 `
 
 func main() {
@@ -41,6 +44,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return bench(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		return doctor(ctx, stdout)
+	case "hosts":
+		return hosts(ctx, args[1:], stdout, stderr)
+	case "stop":
+		return stopHosts(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -181,6 +181,7 @@ class Zygote:
         # that died (watch_owners: their pids are ours to watch).
         self.idle_exit = idle_exit
         self.idle_since = time.monotonic()
+        self.last_used = time.monotonic()  # the last fork, or the last child's end
         self.watch_owners = watch_owners
         self.owners: Dict[int, Any] = {}  # owner pid -> its pidfd
         self.owned: Dict[int, int] = {}  # child pid -> owner pid
@@ -418,6 +419,7 @@ class Zygote:
         if pid == 0:
             self.become_worker(conn, rid, worker_id, owner, output)
         self.forked += 1
+        self.last_used = time.monotonic()
         self.children[pid] = worker_id
         if self.watch_owners and owner is not None:
             self.watch_owner(owner, pid)
@@ -481,6 +483,7 @@ class Zygote:
                 return
             self.children.pop(pid, None)
             self.owned.pop(pid, None)
+            self.last_used = time.monotonic()
             self.statuses[pid] = _decode_status(status)
             for conn, rid in self.waiters.pop(pid, []):
                 self.answer_wait(conn, rid, pid)
@@ -538,7 +541,7 @@ class Zygote:
                 "address": self.address,
                 "loaded": sorted(m for m in self.preload if m in sys.modules),
                 "rejected": self.rejected,
-                "idle": 0.0 if self.busy() else time.monotonic() - self.idle_since,
+                "idle": 0.0 if self.children else time.monotonic() - self.last_used,
             })
             self.reply(conn, {"id": rid, "ok": True, "result": info})
         elif method == "imports":
