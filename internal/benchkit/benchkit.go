@@ -61,6 +61,11 @@ type Report struct {
 	// and attached to the warm container a previous run left (reuse).
 	ContainerColdMS float64 `json:"container_cold_ms,omitempty"`
 	ContainerWarmMS float64 `json:"container_warm_ms,omitempty"`
+	// Process backend with reuse (realpy.StartHost): a pool of Workers
+	// forked from a warm host, ready in the first run (which starts the
+	// host) and in the second (which reuses it).
+	ReuseFirstMS  float64 `json:"reuse_first_ms,omitempty"`
+	ReuseSecondMS float64 `json:"reuse_second_ms,omitempty"`
 }
 
 // heavyModule is a handler module whose import burns CPU, as importing a
@@ -117,6 +122,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("strategy %s: %w", s, err)
 		}
 		rep.Results = append(rep.Results, r)
+	}
+
+	if rep.ReuseFirstMS, rep.ReuseSecondMS, err = measureReuse(ctx, cfg, opts); err != nil {
+		return nil, fmt.Errorf("reuse: %w", err)
 	}
 
 	pool, err := realpy.StartPool(ctx, append(opts, realpy.WithSize(1), realpy.WithStrategy(realpy.ZygoteFork))...)
@@ -305,6 +314,10 @@ func (rep *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "\ncontainer backend: cold start (image present) %.0f ms, warm reuse %.0f ms, until %d forked workers are ready\n",
 			rep.ContainerColdMS, rep.ContainerWarmMS, rep.Workers)
 	} else {
+		if rep.ReuseFirstMS > 0 {
+			fmt.Fprintf(w, "\nwith reuse (PYHARNESS_REUSE=1): first run %.0f ms (starts the host), second run %.0f ms (reuses it), until %d forked workers are ready\n",
+				rep.ReuseFirstMS, rep.ReuseSecondMS, rep.Workers)
+		}
 		fmt.Fprintf(w, "\none zygote worker ready: %.0f ms", rep.SingleMS)
 	}
 	if zygote > 0 && rep.SingleMS > 0 {
@@ -421,4 +434,47 @@ func terminate(c *container.Container) {
 	if c != nil && c.DockerContainer != nil {
 		_ = testcontainers.TerminateContainer(c.DockerContainer)
 	}
+}
+
+// measureReuse times two runs with reuse on, in a cache directory of their
+// own (so the first run finds no host): until a pool of cfg.Workers forked
+// from the warm host is ready. The host is stopped afterwards.
+func measureReuse(ctx context.Context, cfg Config, opts []realpy.Option) (first, second float64, err error) {
+	cache, err := os.MkdirTemp("", "pyharness-bench-cache-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(cache)
+	old, had := os.LookupEnv("PYHARNESS_CACHE_DIR")
+	os.Setenv("PYHARNESS_CACHE_DIR", cache)
+	defer func() {
+		_, _ = realpy.StopHosts("")
+		if had {
+			os.Setenv("PYHARNESS_CACHE_DIR", old)
+		} else {
+			os.Unsetenv("PYHARNESS_CACHE_DIR")
+		}
+	}()
+	if _, err := realpy.WorkerSource(); err != nil { // unpack the worker outside the timings
+		return 0, 0, err
+	}
+	oneRun := func() (float64, error) {
+		start := time.Now()
+		h, err := realpy.StartHost(ctx, opts...)
+		if err != nil {
+			return 0, err
+		}
+		p, err := realpy.StartPool(ctx, realpy.WithSize(cfg.Workers), realpy.WithZygoteAddr(h.Addr()))
+		took := ms(time.Since(start))
+		closeQuietly(p)
+		if err != nil {
+			return 0, err
+		}
+		return took, h.Close()
+	}
+	if first, err = oneRun(); err != nil {
+		return 0, 0, err
+	}
+	second, err = oneRun()
+	return first, second, err
 }
