@@ -155,3 +155,25 @@ class ZygoteTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class HostModeTest(unittest.TestCase):
+    """--daemon, --idle-exit and imports: the zygote as a warm host kept between runs."""
+
+    def test_a_daemon_prints_its_pid_serves_and_ends_when_idle(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "z.sock")
+            out = subprocess.run(
+                [sys.executable, "-m", "pyharness_worker.zygote", "--listen", path, "--daemon",
+                 "--log", os.path.join(d, "log"), "--idle-exit", "1", "--module", "tests.sample_handlers"],
+                cwd=PYTHON_DIR, capture_output=True, timeout=30, check=True,
+                env={**os.environ, "PYHARNESS_ZYGOTE_SECRET": SECRET},
+            )
+            pid = int(out.stdout)
+            ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            ctl.connect(path)
+            self.assertEqual(call(ctl, 1, "control", {"secret": SECRET})["result"]["pid"], pid)
+            files = call(ctl, 2, "imports")["result"]
+            self.assertTrue(any(f[0].endswith("sample_handlers.py") for f in files), files)
+            ctl.close()
+            self.assertTrue(exits_within(pid, 10), "an idle host ends by itself")
