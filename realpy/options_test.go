@@ -34,7 +34,7 @@ var _ = Describe("Options given where they do not apply", func() {
 		_, err = Start(ctx, WithHeartbeat(time.Second, 2))
 		optionError(err, "WithHeartbeat")
 		_, err = Start(ctx, WithPreload("numpy"))
-		Expect(optionError(err, "WithPreload").Where).To(Equal(TargetZygote | TargetPool | TargetContainer))
+		Expect(optionError(err, "WithPreload").Where).To(Equal(TargetZygote | TargetPool | TargetHost | TargetContainer))
 	})
 
 	It("refuses everything but WithMaxFrame on a bare client", func() {
