@@ -133,3 +133,17 @@ var _ = Describe("The skipped-integration note", func() {
 		Expect(skippedIntegration(report)).To(Equal(2))
 	})
 })
+
+var _ = Describe("The summary of a warm host", func() {
+	It("says the host was reused and what that saved, or why it was replaced", func() {
+		reused := summarize(types.Report{SpecReports: types.SpecReports{
+			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pid":7,"outcome":"reused","saved_ms":2131}`)}},
+		}})
+		Expect(reused.Spawned).To(BeZero(), "a reused host was not started by this run")
+		Expect(reused.String()).To(ContainSubstring("pool host reused, warm from an earlier run: 2.131s of start-up"))
+		replaced := summarize(types.Report{SpecReports: types.SpecReports{
+			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pid":8,"outcome":"replaced","reason":"/x/helper.py changed since it was imported"}`)}},
+		}})
+		Expect(replaced.String()).To(ContainSubstring("pool host replaced: /x/helper.py changed"))
+	})
+})

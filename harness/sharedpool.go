@@ -69,6 +69,7 @@ type hostEntry struct {
 	Container bool    `json:"container"`
 	Outcome   string  `json:"outcome"` // started, reused, replaced
 	Reason    string  `json:"reason,omitempty"`
+	SavedMS   float64 `json:"saved_ms,omitempty"` // reused: the host's own start-up, not paid again
 }
 
 // spawnAddr is what process 1 hands the others when there is no host: every
@@ -143,7 +144,9 @@ func (w warmHost) Addr() string                { return w.h.Addr() }
 func (w warmHost) Pid() int                    { return w.h.Pid() }
 func (w warmHost) Container() bool             { return false }
 func (w warmHost) Close(context.Context) error { return w.h.Close() }
-func (w warmHost) outcome() (string, string)   { return string(w.h.Outcome), w.h.Reason }
+func (w warmHost) outcome() (string, string, time.Duration) {
+	return string(w.h.Outcome), w.h.Reason, w.h.StartTook
+}
 
 func startWarmHost(ctx context.Context, opts []realpy.Option) (Host, error) {
 	h, err := realpy.StartHost(ctx, opts...)
@@ -252,8 +255,14 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 		sp.mu.Unlock()
 		where, _, _ := strings.Cut(host.Addr(), "#") // the report shows where, never the secret
 		entry := hostEntry{Pid: host.Pid(), Addr: where, Container: host.Container(), WarmMS: ms(warm), Outcome: "started"}
-		if o, ok := host.(interface{ outcome() (string, string) }); ok {
-			entry.Outcome, entry.Reason = o.outcome()
+		if o, ok := host.(interface {
+			outcome() (string, string, time.Duration)
+		}); ok {
+			var saved time.Duration
+			entry.Outcome, entry.Reason, saved = o.outcome()
+			if entry.Outcome == string(realpy.HostReused) {
+				entry.SavedMS = ms(saved)
+			}
 		}
 		raw, _ := json.Marshal(entry)
 		AddReportEntry(entryHost, string(raw), ReportEntryVisibilityNever)
@@ -339,14 +348,15 @@ func (sp *SharedPool) Pool() *realpy.Pool {
 
 // Summary is what ReportAfterSuite prints about a suite's interpreters.
 type Summary struct {
-	Hosts       int          // pool hosts started (should be 1)
-	HostPids    map[int]bool // pool hosts the processes attached to
-	Processes   int          // Ginkgo processes that attached
-	Spawned     int64        // interpreters started as processes (the host included)
-	Forked      int64        // workers forked from the host
-	Containers  int          // containers started
-	HostOutcome string       // started, reused (a warm host of an earlier run) or replaced
-	HostReason  string       // why a warm host was replaced
+	Hosts       int           // pool hosts started (should be 1)
+	HostPids    map[int]bool  // pool hosts the processes attached to
+	Processes   int           // Ginkgo processes that attached
+	Spawned     int64         // interpreters started as processes (the host included)
+	Forked      int64         // workers forked from the host
+	Containers  int           // containers started
+	HostOutcome string        // started, reused (a warm host of an earlier run) or replaced
+	HostReason  string        // why a warm host was replaced
+	Saved       time.Duration // reused: the start-up of the host, not paid again
 	Warmup      time.Duration
 	SuiteTime   time.Duration
 	WarmupShare float64 // warm-up over suite wall time, summed over processes
@@ -368,6 +378,7 @@ func summarize(r Report) Summary {
 						s.Containers++
 					}
 					s.HostOutcome, s.HostReason = h.Outcome, h.Reason
+					s.Saved = time.Duration(h.SavedMS * float64(time.Millisecond))
 				}
 			case entryStats:
 				var st statsEntry
@@ -393,7 +404,7 @@ func (s Summary) String() string {
 		s.Hosts, s.Processes, s.Spawned, s.Forked, s.Containers)
 	switch s.HostOutcome {
 	case "reused":
-		b.WriteString("pyharness: pool host reused, warm from an earlier run\n")
+		fmt.Fprintf(&b, "pyharness: pool host reused, warm from an earlier run: %v of start-up (imports) not paid again\n", s.Saved.Round(time.Millisecond))
 	case "replaced":
 		fmt.Fprintf(&b, "pyharness: pool host replaced: %s\n", s.HostReason)
 	}

@@ -56,6 +56,9 @@ type Host struct {
 	key     string
 	Outcome HostOutcome
 	Reason  string // for HostReplaced: what was wrong with the old host
+	// StartTook is how long the host took to start (imports included): what
+	// a run that reuses it saves.
+	StartTook time.Duration
 }
 
 // hostRecord is the host's file (host.json, 0600) in its directory.
@@ -66,6 +69,7 @@ type hostRecord struct {
 	Started time.Time `json:"started"`
 	Modules []string  `json:"modules"`
 	Preload []string  `json:"preload"`
+	StartMS float64   `json:"start_ms"`
 }
 
 // Addr returns the host's address, with its secret, for WithZygoteAddr.
@@ -137,6 +141,7 @@ func StartHost(ctx context.Context, opts ...Option) (*Host, error) {
 		why := h.check(ctx, cfg, rec)
 		if why == "" {
 			h.Outcome = HostReused
+			h.StartTook = time.Duration(rec.StartMS * float64(time.Millisecond))
 			return h, nil
 		}
 		_ = stopHost(dir)
@@ -218,7 +223,9 @@ func (h *Host) start(ctx context.Context, cfg *config, python, source string) er
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	began := time.Now()
 	out, err := cmd.Output()
+	h.StartTook = time.Since(began)
 	if err != nil {
 		logTail, _ := os.ReadFile(filepath.Join(h.dir, "host.log"))
 		return fmt.Errorf("realpy: start host %s: %w%s%s", h.dir, err, stderrSuffix(stderr.Bytes()), stderrSuffix(logTail))
@@ -227,7 +234,8 @@ func (h *Host) start(ctx context.Context, cfg *config, python, source string) er
 	if err != nil {
 		return fmt.Errorf("realpy: start host %s: it printed %q, not its pid", h.dir, out)
 	}
-	rec := hostRecord{Pid: pid, Key: h.key, Secret: secret, Started: time.Now(), Modules: cfg.modules, Preload: cfg.preload}
+	rec := hostRecord{Pid: pid, Key: h.key, Secret: secret, Started: time.Now(), Modules: cfg.modules, Preload: cfg.preload,
+		StartMS: float64(h.StartTook.Microseconds()) / 1000}
 	raw, _ := json.Marshal(rec)
 	if err := os.WriteFile(filepath.Join(h.dir, "host.json"), raw, 0o600); err != nil {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
