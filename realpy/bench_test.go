@@ -2,6 +2,9 @@ package realpy_test
 
 import (
 	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,4 +145,48 @@ func BenchmarkFresh(b *testing.B) {
 	}
 	b.StopTimer()
 	report(b, samples)
+}
+
+// BenchmarkFairness has 16 callers share a pool of 2, b.N calls in all
+// (16-byte echoes), and reports how evenly the pool served them: calls per
+// caller (min and max) and the longest any call waited and ran. Run it with
+// -benchtime=16000x.
+func BenchmarkFairness(b *testing.B) {
+	ctx := context.Background()
+	p, err := realpy.StartPool(ctx, realpy.WithSize(2))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	const callers = 16
+	var (
+		next    atomic.Int64
+		mu      sync.Mutex
+		counts  [callers]int
+		worst   time.Duration
+		wg      sync.WaitGroup
+		payload = "0123456789abcdef"
+	)
+	b.ResetTimer()
+	for c := range callers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				start := time.Now()
+				if err := p.Call(ctx, "echo", payload, nil); err != nil {
+					b.Error(err)
+					return
+				}
+				took := time.Since(start)
+				mu.Lock()
+				counts[c]++
+				worst = max(worst, took)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(slices.Min(counts[:])), "min-calls/caller")
+	b.ReportMetric(float64(slices.Max(counts[:])), "max-calls/caller")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
 }

@@ -101,8 +101,7 @@ type Pool struct {
 	overflows int               // live or starting overflow workers
 	closed    bool
 	startErr  error         // the last start that failed, until one succeeds
-	changed   chan struct{} // closed and replaced whenever a worker frees up or the pool changes
-	waiting   int           // checkouts waiting on changed
+	queue     []*waiter // checkouts waiting for a worker, first come first served
 
 	bg         sync.WaitGroup
 	starts     context.Context // the context of replacement starts, cancelled by Close
@@ -217,7 +216,6 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 		events:   newBus(),
 		members:  map[*member]struct{}{},
 		sessions: map[string]*route{},
-		changed:  make(chan struct{}),
 		closing:  make(chan struct{}),
 	}
 	p.starts, p.stopStarts = context.WithCancel(context.Background())
@@ -248,7 +246,7 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 			}
 			p.mu.Lock()
 			p.members[m] = struct{}{}
-			p.notifyLocked()
+			p.offerLocked(m)
 			p.mu.Unlock()
 		}()
 	}
@@ -413,7 +411,7 @@ func (p *Pool) replace(old string) {
 				return
 			}
 			p.members[m] = struct{}{}
-			p.notifyLocked()
+			p.offerLocked(m)
 			p.mu.Unlock()
 			p.events.publish(Event{Kind: EventReplaced, WorkerID: m.w.ID(), Pid: m.w.Pid(), Replaces: old})
 			return
@@ -471,12 +469,66 @@ func (p *Pool) heartbeat(m *member) {
 	}
 }
 
+// notifyLocked wakes every waiting checkout to look at the pool again: it
+// closed, a start failed, there is room to start a worker. A worker that
+// frees up is handed to one waiter instead (offerLocked).
 func (p *Pool) notifyLocked() {
-	if p.waiting == 0 {
-		return
+	for _, w := range p.queue {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
 	}
-	close(p.changed)
-	p.changed = make(chan struct{})
+}
+
+// waiter is a checkout waiting for a worker.
+type waiter struct {
+	session string
+	handed  chan *member  // a worker handed over, busy (buffered)
+	wake    chan struct{} // the pool changed (buffered)
+}
+
+// offerLocked hands a free member to the first waiter that may take it and
+// reports whether one did. Waiters are served in arrival order; a waiter
+// whose session is bound to another worker under AffinityStrictQueue waits
+// for that one.
+func (p *Pool) offerLocked(m *member) bool {
+	if m.busy || m.w.Err() != nil {
+		return false
+	}
+	for i, w := range p.queue {
+		if w.session != "" {
+			if r, ok := p.sessions[w.session]; ok && r.m != m && r.m.w.Err() == nil && p.cfg.affinity == AffinityStrictQueue {
+				continue
+			}
+		}
+		m.busy = true
+		if w.session != "" {
+			if r, ok := p.sessions[w.session]; !ok || r.m.w.Err() != nil || p.cfg.affinity == AffinityHint && r.m != m && r.m.busy {
+				p.sessions[w.session] = &route{m: m, used: p.cfg.clock.Now()}
+			} else if r.m == m {
+				r.used = p.cfg.clock.Now()
+			}
+		}
+		p.queue = slices.Delete(p.queue, i, i+1)
+		w.handed <- m
+		return true
+	}
+	return false
+}
+
+// dequeueLocked removes w from the queue, if it is still there.
+func (p *Pool) dequeueLocked(w *waiter) {
+	if i := slices.Index(p.queue, w); i >= 0 {
+		p.queue = slices.Delete(p.queue, i, i+1)
+	}
+}
+
+// Waiting returns how many calls wait for a worker now.
+func (p *Pool) Waiting() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue)
 }
 
 func (p *Pool) isClosed() bool {
@@ -496,56 +548,75 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 		defer timer.Stop()
 		deadline = timer.C
 	}
+	w := &waiter{session: session, handed: make(chan *member, 1), wake: make(chan struct{}, 1)}
 	for {
 		p.mu.Lock()
+		select {
+		case m := <-w.handed: // handed over while we were woken for something else
+			p.mu.Unlock()
+			return m, nil
+		default:
+		}
 		if p.closed {
+			p.dequeueLocked(w)
 			p.mu.Unlock()
 			return nil, wire.ErrClosed
 		}
+		// A free worker now is one no earlier waiter may take: taking it
+		// jumps no queue.
 		if m, err := p.pickLocked(session); m != nil || err != nil {
+			p.dequeueLocked(w)
 			p.mu.Unlock()
 			return m, err
 		}
 		if err := p.startErr; err != nil && !p.anyLiveLocked() && !(p.cfg.lazy && len(p.members)+p.starting < p.cfg.size) {
+			p.dequeueLocked(w)
 			p.mu.Unlock()
 			return nil, &NoWorkerError{Size: p.cfg.size, Err: err}
 		}
-		if p.cfg.lazy && len(p.members)+p.starting-p.overflows < p.cfg.size {
-			p.starting++
-			p.mu.Unlock()
-			m, err := p.grow(ctx, false)
-			if m != nil || err != nil {
-				return m, err
-			}
-			continue
-		}
-		if p.overflows < p.cfg.overflow {
+		grow, overflow := false, false
+		switch {
+		case p.cfg.lazy && len(p.members)+p.starting-p.overflows < p.cfg.size:
+			grow = true
+		case p.overflows < p.cfg.overflow:
+			grow, overflow = true, true
 			p.overflows++
+		}
+		if grow {
 			p.starting++
+			p.dequeueLocked(w)
 			p.mu.Unlock()
-			m, err := p.grow(ctx, true)
+			m, err := p.grow(ctx, overflow)
 			if m != nil || err != nil {
 				return m, err
 			}
 			continue
 		}
-		changed := p.changed
-		p.waiting++
+		if !slices.Contains(p.queue, w) {
+			p.queue = append(p.queue, w)
+		}
 		p.mu.Unlock()
 		var err error
 		select {
-		case <-changed:
+		case m := <-w.handed:
+			return m, nil
+		case <-w.wake:
+			continue // look again, keeping our place
 		case <-ctx.Done():
 			err = ctx.Err()
 		case <-deadline:
 			err = &CheckoutTimeoutError{Waited: time.Since(start), Size: p.cfg.size, Overflow: p.cfg.overflow}
 		}
 		p.mu.Lock()
-		p.waiting--
-		p.mu.Unlock()
-		if err != nil {
-			return nil, err
+		p.dequeueLocked(w)
+		select {
+		case m := <-w.handed: // handed over just as we gave up: pass it on
+			m.busy = false
+			p.offerLocked(m)
+		default:
 		}
+		p.mu.Unlock()
+		return nil, err
 	}
 }
 
@@ -615,13 +686,14 @@ func (p *Pool) checkin(m *member) {
 	p.mu.Lock()
 	m.busy = false
 	p.sweepLocked()
-	retire := m.overflow && !p.closed
+	retire := m.overflow && !p.closed && !p.offerLocked(m) // an overflow worker serves who waits, then retires
 	if retire {
 		m.retired = true
 		delete(p.members, m)
 		p.forgetLocked(m)
+	} else if !m.overflow {
+		p.offerLocked(m) // to the first waiter, if any: no thundering herd
 	}
-	p.notifyLocked()
 	p.mu.Unlock()
 	if retire {
 		_ = m.w.Close()

@@ -186,6 +186,7 @@ class Zygote:
         self.owners: Dict[int, Any] = {}  # owner pid -> its pidfd
         self.owned: Dict[int, int] = {}  # child pid -> owner pid
         self.imported = self._snapshot()
+        self.owner_pidfd: Optional[int] = None
 
     # -- loop ----------------------------------------------------------------
 
@@ -197,6 +198,15 @@ class Zygote:
         if self.owner is not None:
             self.controls.append(self.owner)
             self.sel.register(self.owner.sock, selectors.EVENT_READ, self.owner)
+            # A backstop to EOF on the owner's channel: the owner process's
+            # end, seen through a pidfd, stops the zygote too.
+            owner_pid = os.environ.get("PYHARNESS_OWNER_PID", "")
+            if owner_pid.isdigit():
+                try:
+                    self.owner_pidfd = os.pidfd_open(int(owner_pid))
+                    self.sel.register(self.owner_pidfd, selectors.EVENT_READ, "owner-gone")
+                except (OSError, AttributeError):
+                    pass
         self.reap()
         while not self.stopping:
             timeout = self.expire()
@@ -214,6 +224,9 @@ class Zygote:
                     self.first_frame(key.data)
                 elif isinstance(key.data, tuple) and key.data[0] == "owner":
                     self.owner_gone(key.data[1])
+                elif key.data == "owner-gone":
+                    _log("the owner process is gone: exiting")
+                    return EXIT_OK
                 elif key.data == "accept":
                     self.accept()
                 elif key.data == "reap":
@@ -453,6 +466,8 @@ class Zygote:
                 control.close()
             for fd in self.owners.values():
                 os.close(fd)
+            if self.owner_pidfd is not None:
+                os.close(self.owner_pidfd)
             for pending in self.pending:
                 pending.sock.close()
                 for fd in pending.fds:

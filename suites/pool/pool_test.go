@@ -289,6 +289,25 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 		Eventually(func() int { return len(p.Workers()) }).Should(Equal(1))
 	}, noHang)
 
+	It("serves calls waiting for a worker first come, first served", func(ctx SpecContext) {
+		p := startPool(ctx, realpy.WithSize(1))
+		w := p.Workers()[0]
+		held := make(chan error, 1)
+		go func() { held <- p.Call(ctx, "sleep", map[string]any{"seconds": 0.5, "announce": "holding"}, nil) }()
+		Eventually(w.Stdout().String).Should(ContainSubstring("holding"))
+		done := make(chan error, 5)
+		for i := 1; i <= 5; i++ {
+			go func() { done <- p.Call(ctx, "print", map[string]string{"stdout": fmt.Sprintf("served %d", i)}, nil) }()
+			Eventually(p.Waiting).Should(Equal(i), "call %d queued behind the %d before it", i, i-1)
+		}
+		Eventually(held).Should(Receive(BeNil()))
+		for range 5 {
+			Eventually(done).Should(Receive(BeNil()))
+		}
+		Expect(regexp.MustCompile(`served (\d)`).FindAllStringSubmatch(w.Stdout().String(), -1)).To(Equal([][]string{
+			{"served 1", "1"}, {"served 2", "2"}, {"served 3", "3"}, {"served 4", "4"}, {"served 5", "5"}}), "the worker served them in arrival order")
+	}, noHang)
+
 	It("gives every call its own answer under 64 goroutines x 200 calls and random kills", func(ctx SpecContext) {
 		p := startPool(ctx, realpy.WithSize(4), realpy.WithStrategy(realpy.ZygoteFork))
 		var ok, failed, completed atomic.Int64
