@@ -100,7 +100,7 @@ type Pool struct {
 	starting  int               // slots being started (lazy start, replacement)
 	overflows int               // live or starting overflow workers
 	closed    bool
-	startErr  error         // the last start that failed, until one succeeds
+	startErr  error     // the last start that failed, until one succeeds
 	queue     []*waiter // checkouts waiting for a worker, first come first served
 
 	bg         sync.WaitGroup
