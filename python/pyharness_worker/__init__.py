@@ -30,3 +30,19 @@ def max_frame_arg(value: str) -> int:
 
 
 __all__ = ["PROTOCOL_VERSION", "DEFAULT_MAX_FRAME", "MIN_MAX_FRAME", "MAX_DEPTH", "max_frame_arg"]
+
+
+def _compile_own_modules() -> None:
+    """Import the worker's own modules with bytecode writing on, whatever
+    PYTHONDONTWRITEBYTECODE says: the unpacked worker is compiled once per
+    interpreter (in its __pycache__, when the cache directory is writable),
+    not at every start. User modules keep the setting."""
+    saved = sys.dont_write_bytecode
+    sys.dont_write_bytecode = False
+    try:
+        from . import builtin_methods, context, fault_methods, framing, handlers, liveness, server  # noqa: F401
+    finally:
+        sys.dont_write_bytecode = saved
+
+
+_compile_own_modules()

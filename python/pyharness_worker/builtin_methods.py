@@ -1,10 +1,11 @@
 """Built-in methods every worker serves: ping, info, reset, shutdown."""
 
 import os
-import platform
 import reprlib
 import sys
 import time
+
+_PYTHON_VERSION = "%d.%d.%d" % sys.version_info[:3]
 from typing import Any, Callable, Dict
 
 from . import PROTOCOL_VERSION
@@ -21,7 +22,7 @@ def hello(worker: Any) -> Dict[str, Any]:
     return {
         "pid": os.getpid(),
         "worker_id": worker.worker_id,
-        "python": platform.python_version(),
+        "python": _PYTHON_VERSION,
         "uptime": time.monotonic() - worker.started,
         "protocol": PROTOCOL_VERSION,
         "max_frame": worker.max_frame,
@@ -35,7 +36,7 @@ def info(args: Any) -> Dict[str, Any]:
         "pid": os.getpid(),
         "ppid": os.getppid(),
         "worker_id": worker.worker_id,
-        "python": platform.python_version(),
+        "python": _PYTHON_VERSION,
         "executable": sys.executable,
         "protocol": PROTOCOL_VERSION,
         "max_frame": worker.max_frame,

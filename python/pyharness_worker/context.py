@@ -8,24 +8,29 @@
 """
 
 import contextvars
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import Worker
 
 
-@dataclass
 class Request:
     """One request being served: its envelope fields and the worker serving it."""
 
-    id: int
-    method: str
-    args: Any
-    worker: "Worker"
-    session: Optional[str] = None
-    deadline_ms: Optional[int] = None
-    reply: bool = field(default=True)
+    __slots__ = ("id", "method", "args", "worker", "session", "deadline_ms", "reply")
+
+    def __init__(self, id: int, method: str, args: Any, worker: "Worker", session: Optional[str] = None,
+                 deadline_ms: Optional[int] = None, reply: bool = True) -> None:
+        self.id = id
+        self.method = method
+        self.args = args
+        self.worker = worker
+        self.session = session
+        self.deadline_ms = deadline_ms
+        self.reply = reply
+
+    def __repr__(self) -> str:
+        return f"Request(id={self.id!r}, method={self.method!r}, session={self.session!r})"
 
     @property
     def state(self) -> Dict[str, Any]:

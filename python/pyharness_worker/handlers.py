@@ -1,7 +1,7 @@
 """Loading user handler modules named at start with --module."""
 
 import importlib
-import inspect
+import types
 from typing import Any, Callable, Dict
 
 Handler = Callable[[Any], Any]
@@ -29,7 +29,7 @@ def handlers_of(module_name: str) -> Dict[str, Handler]:
         return dict(explicit)
     found: Dict[str, Handler] = {}
     for name, fn in vars(module).items():
-        if name.startswith("_") or not inspect.isfunction(fn):
+        if name.startswith("_") or not isinstance(fn, types.FunctionType):
             continue
         if fn.__module__ != module.__name__:
             continue

@@ -5,7 +5,6 @@ import signal
 import socket
 import sys
 import time
-import traceback
 from typing import Any, Dict, Iterable, Optional
 
 from . import DEFAULT_MAX_FRAME, builtin_methods, fault_methods
@@ -43,6 +42,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _traceback() -> str:
+    import traceback  # only when a handler raised: not paid at start
+
     try:
         return traceback.format_exc()
     except Exception as exc:  # pragma: no cover - format_exc guards __str__ itself
@@ -224,6 +225,8 @@ def run(
     try:
         worker = Worker(sock, worker_id=worker_id, max_frame=max_frame, modules=modules)
     except Exception:
+        import traceback
+
         _log("start failed:\n" + traceback.format_exc())
         if greet is not None:
             err = _error("exception", "StartFailed", traceback.format_exc(limit=1))
