@@ -313,6 +313,15 @@ func WithMaxFrame(n int) Option {
 	})
 }
 
+// positive refuses option's value unless ok (the value is positive), and
+// reports ok.
+func (c *config) positive(option string, ok bool, value string) bool {
+	if !ok {
+		c.refuse(&OptionError{Option: option, Reason: value + ": it must be positive"})
+	}
+	return ok
+}
+
 // refuse records the first option value that cannot be taken.
 func (c *config) refuse(err *OptionError) {
 	if c.invalid == nil {
@@ -353,11 +362,9 @@ func WithOutput(w io.Writer) Option {
 // writer still sees everything.
 func WithOutputLimit(n int) Option {
 	return option("WithOutputLimit", anyWorker, func(c *config) {
-		if n <= 0 {
-			c.refuse(&OptionError{Option: "WithOutputLimit", Reason: fmt.Sprintf("%d bytes: the limit must be positive", n)})
-			return
+		if c.positive("WithOutputLimit", n > 0, fmt.Sprintf("%d bytes", n)) {
+			c.outputLimit = n
 		}
-		c.outputLimit = n
 	})
 }
 
@@ -365,11 +372,9 @@ func WithOutputLimit(n int) Option {
 // (default DefaultHostIdle, or $PYHARNESS_HOST_IDLE as a Go duration).
 func WithHostIdle(d time.Duration) Option {
 	return option("WithHostIdle", TargetHost, func(c *config) {
-		if d <= 0 {
-			c.refuse(&OptionError{Option: "WithHostIdle", Reason: fmt.Sprintf("%v: the idle timeout must be positive", d)})
-			return
+		if c.positive("WithHostIdle", d > 0, d.String()) {
+			c.hostIdle = d
 		}
-		c.hostIdle = d
 	})
 }
 
@@ -450,11 +455,9 @@ func WithAffinity(a Affinity) Option {
 // once.
 func WithSessionTTL(d time.Duration) Option {
 	return option("WithSessionTTL", pools, func(c *config) {
-		if d <= 0 {
-			c.refuse(&OptionError{Option: "WithSessionTTL", Reason: fmt.Sprintf("%v: the TTL must be positive", d)})
-			return
+		if c.positive("WithSessionTTL", d > 0, d.String()) {
+			c.sessionTTL = d
 		}
-		c.sessionTTL = d
 	})
 }
 

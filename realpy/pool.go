@@ -517,8 +517,11 @@ func (p *Pool) offerLocked(m *member) bool {
 	return false
 }
 
-// dequeueLocked removes w from the queue, if it is still there.
+// dequeueLocked removes w from the queue, if it is there (nil: nothing to do).
 func (p *Pool) dequeueLocked(w *waiter) {
+	if w == nil {
+		return
+	}
 	if i := slices.Index(p.queue, w); i >= 0 {
 		p.queue = slices.Delete(p.queue, i, i+1)
 	}
@@ -548,14 +551,16 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 		defer timer.Stop()
 		deadline = timer.C
 	}
-	w := &waiter{session: session, handed: make(chan *member, 1), wake: make(chan struct{}, 1)}
+	var w *waiter // made once this call has to wait: a free worker costs no allocation
 	for {
 		p.mu.Lock()
-		select {
-		case m := <-w.handed: // handed over while we were woken for something else
-			p.mu.Unlock()
-			return m, nil
-		default:
+		if w != nil {
+			select {
+			case m := <-w.handed: // handed over while we were woken for something else
+				p.mu.Unlock()
+				return m, nil
+			default:
+			}
 		}
 		if p.closed {
 			p.dequeueLocked(w)
@@ -591,6 +596,9 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 				return m, err
 			}
 			continue
+		}
+		if w == nil {
+			w = &waiter{session: session, handed: make(chan *member, 1), wake: make(chan struct{}, 1)}
 		}
 		if !slices.Contains(p.queue, w) {
 			p.queue = append(p.queue, w)
