@@ -88,7 +88,12 @@ func (m *Interpreter) builtin(method string) (Handler, bool) {
 		return Garbage(), true
 	case "big":
 		return func(_ context.Context, call Call) (any, error) {
-			return strings.Repeat("x", int(numberArg(call, "bytes"))), nil
+			n := int(numberArg(call, "bytes"))
+			if size := n + 2 + 40; size > m.maxFrame { // the reply a worker would build is over the limit
+				return nil, &wire.PythonError{Kind: wire.KindTooLarge, Type: "FrameTooLarge",
+					Message: fmt.Sprintf("reply of %q is %d bytes, over the frame limit of %d", "big", size, m.maxFrame)}
+			}
+			return strings.Repeat("x", n), nil
 		}, true
 	}
 	return nil, false
