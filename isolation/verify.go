@@ -28,14 +28,34 @@ func VerifyNoLeaks() bool {
 
 // VerifyNoLeaksPerSpec registers the per-spec half of VerifyNoLeaks. Its
 // cleanup is registered first, so it runs last: after every worker a spec
-// started has been closed.
+// started has been closed. What ran before the spec (a suite-level zygote or
+// pool) is not the spec's: only processes that appeared during it count.
 func VerifyNoLeaksPerSpec() bool {
 	BeforeEach(func() {
 		baseline := goleak.IgnoreCurrent()
+		before, err := leak.OwnedProcesses()
+		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() {
-			Expect(leak.OwnedProcesses()).To(BeEmpty(), "a spec left processes behind")
+			after, err := leak.OwnedProcesses()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(newProcesses(before, after)).To(BeEmpty(), "a spec left processes behind")
 			Expect(leak.FindLeakedGoroutines(baseline)).To(Succeed(), "a spec left goroutines behind")
 		})
 	})
 	return true
+}
+
+// newProcesses returns the processes of after that were not in before.
+func newProcesses(before, after []leak.Process) []leak.Process {
+	known := map[int]bool{}
+	for _, p := range before {
+		known[p.Pid] = true
+	}
+	var fresh []leak.Process
+	for _, p := range after {
+		if !known[p.Pid] {
+			fresh = append(fresh, p)
+		}
+	}
+	return fresh
 }

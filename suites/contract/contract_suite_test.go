@@ -2,6 +2,7 @@ package contract_test
 
 import (
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -11,6 +12,7 @@ import (
 	"github.com/pyharness/pyharness/harness/contract"
 	"github.com/pyharness/pyharness/isolation"
 	"github.com/pyharness/pyharness/isolation/leak"
+	"github.com/pyharness/pyharness/realpy"
 )
 
 // The same contract on every interpreter: the mock, the wire-level fake
@@ -27,13 +29,26 @@ var (
 	moduleDir     string
 )
 
-var _ = BeforeSuite(func() {
+// zygote is the suite's own fork server (integration runs only): the pool
+// target forks its workers from it, as a suite's shared pool would, instead
+// of importing the handler module again for every spec.
+var zygote *realpy.Zygote
+
+var _ = BeforeSuite(func(ctx SpecContext) {
 	suiteBaseline = goleak.IgnoreCurrent()
 	moduleDir = GinkgoT().TempDir()
 	Expect(contract.WriteModule(moduleDir)).To(Succeed())
-})
+	if harness.IntegrationSelected() {
+		var err error
+		zygote, err = realpy.StartZygote(ctx, realOptions()...)
+		Expect(err).NotTo(HaveOccurred())
+	}
+}, NodeTimeout(time.Minute))
 
 var _ = AfterSuite(func() {
+	if zygote != nil {
+		Expect(zygote.Close()).To(Succeed())
+	}
 	Expect(leak.FindLeakedGoroutines(suiteBaseline)).To(Succeed())
 	Expect(leak.OwnedProcesses()).To(BeEmpty())
 })

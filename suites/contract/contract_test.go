@@ -61,9 +61,9 @@ var _ = Describe("The interpreter contract", func() {
 		})
 	})
 
-	Describe("on a real pool forked from a zygote", harness.Integration, harness.PythonReal, func() {
+	Describe("on a real pool forked from the suite's zygote", harness.Integration, harness.PythonReal, func() {
 		contract.Register(func(ctx context.Context) pyharness.Interpreter {
-			p, err := realpy.StartPool(ctx, append(realOptions(), realpy.WithSize(2), realpy.WithStrategy(realpy.ZygoteFork))...)
+			p, err := realpy.StartPool(ctx, realpy.WithOutput(GinkgoWriter), realpy.WithSize(2), realpy.WithZygoteAddr(zygote.Addr()))
 			DeferCleanup(p.Close)
 			Expect(err).NotTo(HaveOccurred())
 			return p
