@@ -3,6 +3,7 @@ package realpy_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -189,4 +190,28 @@ func BenchmarkFairness(b *testing.B) {
 	b.ReportMetric(float64(slices.Min(counts[:])), "min-calls/caller")
 	b.ReportMetric(float64(slices.Max(counts[:])), "max-calls/caller")
 	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+}
+
+// BenchmarkEcho1MB sends a 1 MB string through a pool of one worker and
+// back: the payload cost, in MB/s both ways (b.SetBytes counts 2 MB a call).
+func BenchmarkEcho1MB(b *testing.B) {
+	ctx := context.Background()
+	p, err := realpy.StartPool(ctx, realpy.WithSize(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	payload := strings.Repeat("x", 1<<20)
+	var back string
+	b.SetBytes(2 << 20)
+	b.ResetTimer()
+	for range b.N {
+		if err := p.Call(ctx, "echo", payload, &back); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if back != payload {
+		b.Fatal("the echo differs")
+	}
 }

@@ -211,12 +211,21 @@ func (c *Client) roundTrip(ctx context.Context, req wire.Request, frame []byte, 
 		return c.fail(ctx, req.Method, err)
 	}
 	for {
-		resp, err := c.readOne(ctx)
+		resp, err := c.readOne(ctx, wire.PeekResponse)
 		if err != nil {
 			return c.fail(ctx, req.Method, err)
 		}
 		if resp.ID == req.ID {
-			return decodeReply(resp, reply)
+			// The result is scanned once, while it is decoded; a malformed
+			// reply breaks the connection as it would have at the read.
+			err := decodeReply(resp, reply)
+			if errors.Is(err, wire.ErrProtocol) {
+				return c.fail(ctx, req.Method, err)
+			}
+			return err
+		}
+		if err := resp.Check(); err != nil {
+			return c.fail(ctx, req.Method, err)
 		}
 		if err := c.dispatch(resp); err != nil {
 			return c.fail(ctx, req.Method, err)
@@ -240,8 +249,10 @@ func (c *Client) fail(ctx context.Context, method string, err error) error {
 	return c.deadErr
 }
 
-// readOne reads one reply; an ending context interrupts a blocked read.
-func (c *Client) readOne(ctx context.Context) (*wire.Response, error) {
+// readOne reads one reply, decoded by decode (wire.DecodeResponse, or
+// wire.PeekResponse for a reader that decodes the result itself); an ending
+// context interrupts a blocked read.
+func (c *Client) readOne(ctx context.Context, decode func([]byte) (*wire.Response, error)) (*wire.Response, error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetReadDeadline(time.Unix(1, 0)) })
 	payload, err := wire.ReadFrame(c.br, c.maxFrame)
 	if !stop() && err == nil {
@@ -252,7 +263,7 @@ func (c *Client) readOne(ctx context.Context) (*wire.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wire.DecodeResponse(payload)
+	return decode(payload)
 }
 
 // dispatch hands a reply to the call or probe waiting for it (a pipelined
@@ -288,7 +299,7 @@ func (c *Client) release() {
 		}
 		c.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), probeDrainTimeout)
-		resp, err := c.readOne(ctx)
+		resp, err := c.readOne(ctx, wire.DecodeResponse)
 		if err == nil {
 			err = c.dispatch(resp)
 		}
@@ -351,7 +362,7 @@ func decodeReply(resp *wire.Response, reply any) error {
 	if !resp.OK {
 		return wire.NewPythonError(resp.Error)
 	}
-	return wire.Unmarshal(resp.Result, reply)
+	return resp.DecodeResult(reply)
 }
 
 // write sends one frame; an ending context interrupts a blocked write.
@@ -463,7 +474,7 @@ func (c *Client) idleProbe(ctx context.Context) error {
 		defer c.bg.Done()
 		defer c.release()
 		for {
-			resp, err := c.readOne(context.Background())
+			resp, err := c.readOne(context.Background(), wire.DecodeResponse)
 			if err != nil {
 				result <- c.fail(context.Background(), "ping (probe)", err)
 				return

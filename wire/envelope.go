@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strconv"
 	"sync"
@@ -25,6 +26,8 @@ type Response struct {
 	OK     bool            `json:"ok"`
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  *ErrorObject    `json:"error,omitempty"`
+
+	unchecked []byte // PeekResponse: the whole payload, its result not validated yet
 }
 
 // ErrorObject is the "error" member of a failed response.
@@ -106,10 +109,78 @@ func DecodeResponse(payload []byte) (*Response, error) {
 	return decodeResponse(payload)
 }
 
+// PeekResponse is DecodeResponse for a reader that decodes the result
+// itself: a successful reply in the worker's canonical form is split without
+// scanning its result, which DecodeResult (or Check) validates while
+// decoding it, so a large result is scanned once here, not twice. A reply
+// that turns out not to be canonical is decoded in full then, as
+// DecodeResponse would have.
+func PeekResponse(payload []byte) (*Response, error) {
+	if resp, ok := splitCanonicalSuccess(payload); ok {
+		resp.unchecked = payload
+		return resp, nil
+	}
+	return decodeResponse(payload)
+}
+
+// Check validates a response of PeekResponse (a no-op for others): a
+// *ProtocolError when the payload is not a valid envelope.
+func (r *Response) Check() error {
+	if r.unchecked == nil || json.Valid(r.Result) {
+		r.unchecked = nil
+		return nil
+	}
+	return r.reparse()
+}
+
+// DecodeResult decodes a successful response's result into v (nil: only
+// validate), exactly as Unmarshal does. For a response of PeekResponse a
+// malformed payload is a *ProtocolError, as DecodeResponse would have said.
+func (r *Response) DecodeResult(v any) error {
+	if r.unchecked == nil {
+		return Unmarshal(r.Result, v)
+	}
+	if v == nil {
+		return r.Check()
+	}
+	err := Unmarshal(r.Result, v)
+	if err == nil || json.Valid(r.Result) { // a result that does not fit v is the caller's error
+		r.unchecked = nil
+		return err
+	}
+	if err := r.reparse(); err != nil {
+		return err
+	}
+	return Unmarshal(r.Result, v)
+}
+
+// reparse decodes the whole payload with the general decoder.
+func (r *Response) reparse() error {
+	full, err := decodeResponse(r.unchecked)
+	if err != nil {
+		return err
+	}
+	*r = *full
+	return nil
+}
+
+// errTrailing: a value followed by more than white space.
+var errTrailing = errors.New("data after the value")
+
 // decodeCanonicalSuccess is the fast path for a successful reply in the
 // exact form the Python worker writes, {"id":N,"ok":true,"result":R}; any
 // other form takes the general decoder.
 func decodeCanonicalSuccess(payload []byte) (*Response, bool) {
+	resp, ok := splitCanonicalSuccess(payload)
+	if !ok || !json.Valid(resp.Result) {
+		return nil, false
+	}
+	return resp, true
+}
+
+// splitCanonicalSuccess splits a reply of the canonical form without
+// validating its result.
+func splitCanonicalSuccess(payload []byte) (*Response, bool) {
 	const prefix, middle = `{"id":`, `,"ok":true,"result":`
 	if !bytes.HasPrefix(payload, []byte(prefix)) || payload[len(payload)-1] != '}' {
 		return nil, false
@@ -127,9 +198,6 @@ func decodeCanonicalSuccess(payload []byte) (*Response, bool) {
 		return nil, false
 	}
 	result := rest[n+len(middle) : len(rest)-1]
-	if !json.Valid(result) {
-		return nil, false
-	}
 	return &Response{ID: id, OK: true, Result: json.RawMessage(result)}, true
 }
 
@@ -219,6 +287,9 @@ func Unmarshal(data []byte, v any) error {
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return &DecodeError{Err: err}
+	}
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) > 0 {
+		return &DecodeError{Err: errTrailing}
 	}
 	return nil
 }

@@ -131,3 +131,45 @@ var _ = Describe("Typed errors", func() {
 		Expect(wire.SessionFrom(GinkgoT().Context())).To(BeEmpty())
 	})
 })
+
+var _ = Describe("Peeking at a response (the result scanned once, when decoded)", func() {
+	decode := func(payload string, v any) error {
+		GinkgoHelper()
+		resp, err := wire.PeekResponse([]byte(payload))
+		if err != nil {
+			return err
+		}
+		return resp.DecodeResult(v)
+	}
+
+	It("decodes a canonical reply as DecodeResponse would", func() {
+		var s string
+		Expect(decode(`{"id":3,"ok":true,"result":"hi"}`, &s)).To(Succeed())
+		Expect(s).To(Equal("hi"))
+		var v any
+		Expect(decode(`{"id":3,"ok":true,"result":{"n":12345678901234567890}}`, &v)).To(Succeed())
+		Expect(v).To(HaveKeyWithValue("n", json.Number("12345678901234567890")))
+	})
+
+	It("ignores unknown members after the result, as the general decoder does", func() {
+		var n int
+		Expect(decode(`{"id":3,"ok":true,"result":7,"extra":[1,2]}`, &n)).To(Succeed())
+		Expect(n).To(Equal(7))
+		var v any
+		Expect(decode(`{"id":3,"ok":true,"result":7,"extra":[1,2]}`, &v)).To(Succeed())
+		Expect(v).To(Equal(json.Number("7")))
+	})
+
+	It("reports a malformed payload as a protocol violation, whatever it is decoded into", func() {
+		for _, payload := range []string{`{"id":3,"ok":true,"result":"unterminated}`, `{"id":3,"ok":true,"result":7 8}`} {
+			var s string
+			Expect(decode(payload, &s)).To(MatchError(wire.ErrProtocol), payload)
+			var v any
+			Expect(decode(payload, &v)).To(MatchError(wire.ErrProtocol), payload)
+			Expect(decode(payload, nil)).To(MatchError(wire.ErrProtocol), payload)
+			resp, err := wire.PeekResponse([]byte(payload))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(resp.Check()).To(MatchError(wire.ErrProtocol))
+		}
+	})
+})
