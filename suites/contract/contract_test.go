@@ -44,9 +44,13 @@ var _ = Describe("The interpreter contract", func() {
 		})
 	})
 
+	// The contract is about what a worker answers, not how it started: the
+	// worker target forks from the suite's zygote (a fork, not an import).
+	// Only the spawned pool starts interpreters, one per spec, so that the
+	// spawn path keeps the contract too.
 	Describe("on a real worker", harness.Integration, harness.PythonReal, func() {
 		contract.Register(func(ctx context.Context) pyharness.Interpreter {
-			w, err := realpy.Start(ctx, realOptions()...)
+			w, err := zygote.Fork(ctx)
 			Expect(err).NotTo(HaveOccurred())
 			return w
 		})
@@ -54,7 +58,7 @@ var _ = Describe("The interpreter contract", func() {
 
 	Describe("on a real pool of spawned workers", harness.Integration, harness.PythonReal, func() {
 		contract.Register(func(ctx context.Context) pyharness.Interpreter {
-			p, err := realpy.StartPool(ctx, append(realOptions(), realpy.WithSize(2))...)
+			p, err := realpy.StartPool(ctx, append(realOptions(), realpy.WithSize(1), realpy.WithStrategy(realpy.Spawn))...)
 			DeferCleanup(p.Close)
 			Expect(err).NotTo(HaveOccurred())
 			return p

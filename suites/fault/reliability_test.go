@@ -69,7 +69,7 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 		Expect(err).NotTo(HaveOccurred())
 
 		long := make(chan error, 1)
-		go func() { long <- p.Call(ctx, "sleep", map[string]any{"seconds": 1, "announce": "busy"}, nil) }()
+		go func() { long <- p.Call(ctx, "sleep", map[string]any{"seconds": 0.5, "announce": "busy"}, nil) }()
 		Eventually(func() string { return p.Workers()[0].Stdout().String() }).Should(ContainSubstring("busy"))
 
 		var waiters sync.WaitGroup
@@ -102,7 +102,7 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 
 		It("bounds the resolution of a version manager's shim by Start's context, leaving nothing", func(ctx SpecContext) {
 			shim := script(GinkgoT().TempDir(), "shims/python3", "sleep 1000 &\nexec sleep 1000")
-			start, cancel := context.WithTimeout(ctx, 2*time.Second)
+			start, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 			defer cancel()
 			w, err := realpy.Start(start, realpy.WithPython(shim))
 			Expect(w).To(BeNil())
@@ -112,7 +112,7 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 
 		It("bounds a wrapper that never serves by Start's context, leaving nothing", func(ctx SpecContext) {
 			wrapper := script(GinkgoT().TempDir(), "python-wrapper", "sleep 1000 &\nexec sleep 1000")
-			start, cancel := context.WithTimeout(ctx, 2*time.Second)
+			start, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 			defer cancel()
 			_, err := realpy.Start(start, realpy.WithPython(wrapper))
 			Expect(err).To(MatchError(context.DeadlineExceeded))
@@ -160,7 +160,7 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 
 		It("shows what a module that hangs at import wrote, with the deadline error", func(ctx SpecContext) {
 			_, err := realpy.Start(ctx, realpy.WithPythonPath(testdataDir()), realpy.WithModules("slow_import"),
-				realpy.WithStartTimeout(2*time.Second))
+				realpy.WithStartTimeout(500*time.Millisecond))
 			report(err)
 			Expect(err).To(MatchError(context.DeadlineExceeded))
 			Expect(err.Error()).To(And(ContainSubstring("did not answer the readiness ping"), ContainSubstring("loading weights from the network")))
@@ -236,11 +236,11 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 			DeferCleanup(sub.Close)
 		})
 
-		It("keeps a worker that runs Python for 1 s, sleeping or computing", func(ctx SpecContext) {
+		It("keeps a worker that runs Python for longer than its heartbeats allow, sleeping or computing", func(ctx SpecContext) {
 			pid := p.Workers()[0].Pid()
-			Expect(p.Call(ctx, "sleep", 1, nil)).To(Succeed())
+			Expect(p.Call(ctx, "sleep", 0.5, nil)).To(Succeed()) // heartbeats: 3 x 100 ms
 			var n int
-			Expect(p.Call(ctx, "spin", 1, &n)).To(Succeed())
+			Expect(p.Call(ctx, "spin", 0.5, &n)).To(Succeed())
 			Expect(n).To(BeNumerically(">", 0))
 			Expect(p.Workers()[0].Pid()).To(Equal(pid))
 			Consistently(sub.C).ShouldNot(Receive(HaveField("Kind", realpy.EventCrashed)))

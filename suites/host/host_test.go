@@ -112,9 +112,9 @@ var _ = Describe("A warm host", harness.Integration, harness.PythonReal, func() 
 	}, noHang)
 
 	It("ends by itself after its idle timeout", func(ctx SpecContext) {
-		h, _ := run(ctx, realpy.WithHostIdle(time.Second))
+		h, _ := run(ctx, realpy.WithHostIdle(300*time.Millisecond))
 		Eventually(func() bool { return leak.ProcessAlive(h.Pid()) }).WithTimeout(10 * time.Second).Should(BeFalse())
-		again, _ := run(ctx, realpy.WithHostIdle(time.Second))
+		again, _ := run(ctx, realpy.WithHostIdle(300*time.Millisecond))
 		Expect(again.Outcome).To(Equal(realpy.HostReplaced))
 		Expect(again.Reason).To(ContainSubstring("not running"))
 	}, noHang)
