@@ -2,10 +2,7 @@ package realpy_test
 
 import (
 	"context"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,37 +156,15 @@ func BenchmarkFairness(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	const callers = 16
-	var (
-		next    atomic.Int64
-		mu      sync.Mutex
-		counts  [callers]int
-		worst   time.Duration
-		wg      sync.WaitGroup
-		payload = "0123456789abcdef"
-	)
 	b.ResetTimer()
-	for c := range callers {
-		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
-				start := time.Now()
-				if err := p.Call(ctx, "echo", payload, nil); err != nil {
-					b.Error(err)
-					return
-				}
-				took := time.Since(start)
-				mu.Lock()
-				counts[c]++
-				worst = max(worst, took)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	f, err := benchkit.MeasureFairness(ctx, p, 16, b.N, 16)
 	b.StopTimer()
-	b.ReportMetric(float64(slices.Min(counts[:])), "min-calls/caller")
-	b.ReportMetric(float64(slices.Max(counts[:])), "max-calls/caller")
-	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(f.MinPerCaller), "min-calls/caller")
+	b.ReportMetric(float64(f.MaxPerCaller), "max-calls/caller")
+	b.ReportMetric(f.WorstWaitMS, "worst-ms")
 }
 
 // BenchmarkEcho1MB sends a 1 MB string through a pool of one worker and

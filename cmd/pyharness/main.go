@@ -23,6 +23,7 @@ const usage = `usage: pyharness <command> [flags]
 commands:
   doctor   check Python, the worker, Docker and the images; print a fix for each failure
   bench    start interpreters with each strategy side by side; measure Fresh and ping
+           and how fairly a busy pool serves 16 callers
            (--backend container: cold start and warm reuse of the container backend)
   hosts    list the warm pool hosts kept between runs (PYHARNESS_REUSE=1) [--json]
   stop     stop the warm pool hosts: all, or the one whose key is given
@@ -65,6 +66,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	forks := fs.Int("fresh", 50, "Fresh workers to fork and time")
 	pings := fs.Int("pings", 10000, "pings (and bare echoes) to time")
 	seedSleep := fs.Duration("seed-sleep", 500*time.Millisecond, "pause between interpreters in the seed strategy")
+	fair := fs.Int("fairness", 16000, "16-byte echoes that 16 callers share on a pool of 2 (calls per caller, worst wait); 0 skips")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	backend := fs.String("backend", "process", "process: start-up strategies side by side; container: cold start and warm reuse of the container backend")
 	if err := fs.Parse(args); err != nil {
@@ -78,6 +80,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Pings:      *pings,
 		SeedSleep:  *seedSleep,
 		Backend:    *backend,
+		FairCalls:  *fair,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "pyharness bench: %v\n", err)

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -33,6 +35,9 @@ type Config struct {
 	Pings      int           // pings (and bare echoes) to time
 	SeedSleep  time.Duration // the pause between interpreters of the seed strategy
 	Backend    string        // "process" (default) or "container"
+	// FairCalls is how many 16-byte echoes 16 callers share on a pool of
+	// 2 for the fairness figures; 0 skips them.
+	FairCalls int
 }
 
 // Result is one strategy's start-up.
@@ -66,6 +71,8 @@ type Report struct {
 	// host) and in the second (which reuses it).
 	ReuseFirstMS  float64 `json:"reuse_first_ms,omitempty"`
 	ReuseSecondMS float64 `json:"reuse_second_ms,omitempty"`
+	// 16 callers sharing a pool of 2 (Config.FairCalls calls in all).
+	Fairness *Fairness `json:"fairness,omitempty"`
 }
 
 // heavyModule is a handler module whose import burns CPU, as importing a
@@ -157,6 +164,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.PingP50US, rep.PingP99US = us(Percentile(pings, 50)), us(Percentile(pings, 99))
 		rep.RawEchoP50US, rep.RawEchoP99US = us(Percentile(echoes, 50)), us(Percentile(echoes, 99))
 		rep.PingOverRawP50 = rep.PingP50US / rep.RawEchoP50US
+	}
+	if cfg.FairCalls > 0 {
+		shared, err := realpy.StartPool(ctx, append(opts, realpy.WithSize(2), realpy.WithStrategy(realpy.ZygoteFork))...)
+		if err != nil {
+			closeQuietly(shared)
+			return nil, err
+		}
+		defer shared.Close()
+		f, err := MeasureFairness(ctx, shared, 16, cfg.FairCalls, 16)
+		if err != nil {
+			return nil, fmt.Errorf("fairness: %w", err)
+		}
+		rep.Fairness = &f
 	}
 	return rep, nil
 }
@@ -331,6 +351,10 @@ func (rep *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "ping through the pool: p50 %.0f us, p99 %.0f us\n", rep.PingP50US, rep.PingP99US)
 		fmt.Fprintf(w, "bare framed echo:      p50 %.0f us, p99 %.0f us (ping/echo p50: %.2fx)\n", rep.RawEchoP50US, rep.RawEchoP99US, rep.PingOverRawP50)
 	}
+	if f := rep.Fairness; f != nil {
+		fmt.Fprintf(w, "fairness, %d callers on a pool of %d, %d echoes of %d bytes: calls per caller %d-%d, median call %.2f ms, worst (wait + call) %.2f ms\n",
+			f.Callers, f.PoolSize, f.Calls, f.PayloadBytes, f.MinPerCaller, f.MaxPerCaller, f.MedianCallMS, f.WorstWaitMS)
+	}
 }
 
 // WriteJSON prints rep as one JSON object.
@@ -477,4 +501,60 @@ func measureReuse(ctx context.Context, cfg Config, opts []realpy.Option) (first,
 	}
 	second, err = oneRun()
 	return first, second, err
+}
+
+// Fairness is how evenly a busy pool serves its callers.
+type Fairness struct {
+	Callers      int     `json:"callers"`
+	PoolSize     int     `json:"pool_size"`
+	Calls        int     `json:"calls"`
+	MinPerCaller int     `json:"min_calls_per_caller"`
+	MaxPerCaller int     `json:"max_calls_per_caller"`
+	WorstWaitMS  float64 `json:"worst_call_ms"` // the longest checkout wait plus call
+	MedianCallMS float64 `json:"median_call_ms"`
+	PayloadBytes int     `json:"payload_bytes"`
+}
+
+// MeasureFairness has callers goroutines share p for calls echo calls in
+// all, each with a payload of size bytes, and reports the calls each caller
+// got and the worst time a call took, waiting for a worker included.
+func MeasureFairness(ctx context.Context, p *realpy.Pool, callers, calls, size int) (Fairness, error) {
+	var (
+		next    atomic.Int64
+		mu      sync.Mutex
+		counts  = make([]int, callers)
+		samples = make([]time.Duration, 0, calls)
+		first   error
+		wg      sync.WaitGroup
+		payload = strings.Repeat("x", size)
+	)
+	for c := range callers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(calls) {
+				start := time.Now()
+				err := p.Call(ctx, "echo", payload, nil)
+				took := time.Since(start)
+				mu.Lock()
+				if err != nil {
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+				counts[c]++
+				samples = append(samples, took)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return Fairness{}, first
+	}
+	f := Fairness{Callers: callers, PoolSize: p.Size(), Calls: calls, PayloadBytes: size,
+		MinPerCaller: slices.Min(counts), MaxPerCaller: slices.Max(counts)}
+	f.MedianCallMS = ms(Percentile(samples, 50))
+	f.WorstWaitMS = ms(samples[len(samples)-1])
+	return f, nil
 }
