@@ -6,7 +6,9 @@ import (
 	"errors"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Request is the envelope Go sends: {"id", "method", "args"} plus the optional
@@ -262,6 +264,11 @@ func decodeStrict(payload []byte, v any) error {
 // (channels, functions, NaN, infinities, cycles) give an *EncodeError, which
 // matches ErrUnserializable.
 func Marshal(v any) (json.RawMessage, error) {
+	if str, ok := v.(string); ok && len(str) >= 1024 {
+		if b, ok := quotePlain(str); ok {
+			return b, nil // what json.Marshal gives, in one pass over a large text
+		}
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, &EncodeError{Err: err}
@@ -274,6 +281,12 @@ func Marshal(v any) (json.RawMessage, error) {
 func Unmarshal(data []byte, v any) error {
 	if v == nil {
 		return nil
+	}
+	if sp, ok := v.(*string); ok {
+		if str, ok := plainString(data); ok {
+			*sp = str // what json.Unmarshal gives, without its two scans of a large text
+			return nil
+		}
 	}
 	if !holdsInterface(reflect.TypeOf(v)) {
 		// No interface inside: nothing can become a float64 by default, and
@@ -292,6 +305,49 @@ func Unmarshal(data []byte, v any) error {
 		return &DecodeError{Err: errTrailing}
 	}
 	return nil
+}
+
+// quotePlain quotes s as json.Marshal would when s needs no escape: no
+// control character, quote, backslash or <, > and & (which json.Marshal
+// escapes for HTML), in valid UTF-8 without U+2028 and U+2029 (escaped too).
+func quotePlain(s string) ([]byte, bool) {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	if !ascii && (!utf8.ValidString(s) || strings.Contains(s, "\u2028") || strings.Contains(s, "\u2029")) {
+		return nil, false
+	}
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), true
+}
+
+// plainString returns the text of data when data is a JSON string with no
+// escapes and no control characters, in valid UTF-8 (padding around it
+// allowed), in one pass: a large text result (a document, a generated
+// answer) usually is one. Anything else is left to encoding/json.
+func plainString(data []byte) (string, bool) {
+	data = bytes.Trim(data, " \t\r\n")
+	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		return "", false
+	}
+	body := data[1 : len(data)-1]
+	for _, b := range body {
+		if b < 0x20 || b == '"' || b == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(body) {
+		return "", false // encoding/json replaces invalid bytes with U+FFFD
+	}
+	return string(body), true
 }
 
 // interfaceTypes memoises holdsInterface: a type's shape never changes.

@@ -2,8 +2,10 @@ package wire_test
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"math/big"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -172,4 +174,54 @@ var _ = Describe("Peeking at a response (the result scanned once, when decoded)"
 			Expect(resp.Check()).To(MatchError(wire.ErrProtocol))
 		}
 	})
+})
+
+var _ = Describe("Unmarshal into a string", func() {
+	DescribeTable("gives what encoding/json gives, whether or not the text takes the one-pass path",
+		func(data string) {
+			var want, got string
+			wantErr := json.Unmarshal([]byte(data), &want)
+			err := wire.Unmarshal([]byte(data), &got)
+			if wantErr != nil {
+				var decodeErr *wire.DecodeError
+				Expect(errors.As(err, &decodeErr)).To(BeTrue(), "got %v", err)
+				return
+			}
+			Expect(err).NotTo(HaveOccurred())
+			Expect(got).To(Equal(want))
+		},
+		Entry("plain ASCII", `"hello"`),
+		Entry("empty", `""`),
+		Entry("multi-byte UTF-8", `"héllo, 世界 🙂"`),
+		Entry("JSON whitespace around it", " \t\r\n\"padded\"\n "),
+		Entry("an escape", `"a\nb \u00e9 \"q\""`),
+		Entry("invalid UTF-8, replaced by U+FFFD", "\"bad \xff byte\""),
+		Entry("a raw control character (invalid JSON)", "\"tab\there\""),
+		Entry("an unescaped quote inside (invalid JSON)", `"a"b"`),
+		Entry("a non-JSON space around it (invalid JSON)", "\u00a0\"x\""),
+		Entry("a number", `42`),
+		Entry("null leaves the string alone", `null`),
+	)
+})
+
+var _ = Describe("Marshal of a large string", func() {
+	big := strings.Repeat("x", 2048)
+	DescribeTable("gives what encoding/json gives, whether or not the text takes the one-pass path",
+		func(s string) {
+			want, err := json.Marshal(s)
+			Expect(err).NotTo(HaveOccurred())
+			got, err := wire.Marshal(s)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(got)).To(Equal(string(want)))
+		},
+		Entry("plain ASCII", big),
+		Entry("multi-byte UTF-8", big+"héllo, 世界 🙂"),
+		Entry("a control character", big+"\n"),
+		Entry("a quote", big+`"`),
+		Entry("a backslash", big+`\`),
+		Entry("HTML characters", big+"<a href='x'>&</a>"),
+		Entry("U+2028 and U+2029", big+"\u2028\u2029"),
+		Entry("invalid UTF-8", big+"\xff"),
+		Entry("DEL", big+"\x7f"),
+	)
 })

@@ -285,11 +285,16 @@ var echoFrame, _ = wire.AppendFrame(nil, []byte(`{"id":1,"method":"ping","args":
 
 // RoundTrip sends one ping-sized frame and reads it back.
 func (e *BareEcho) RoundTrip() error {
-	if _, err := e.conn.Write(echoFrame); err != nil {
-		return err
-	}
-	_, err := wire.ReadFrame(e.conn, wire.DefaultMaxFrame)
+	_, err := e.Echo(echoFrame)
 	return err
+}
+
+// Echo sends frame (header included) and returns the payload read back.
+func (e *BareEcho) Echo(frame []byte) ([]byte, error) {
+	if _, err := e.conn.Write(frame); err != nil {
+		return nil, err
+	}
+	return wire.ReadFrame(e.conn, wire.DefaultMaxFrame)
 }
 
 // Close ends the echo loop (EOF) and reaps the process.

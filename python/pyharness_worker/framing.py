@@ -3,7 +3,8 @@
 import json
 import re
 import struct
-from typing import Any, BinaryIO, Callable
+import threading
+from typing import Any, BinaryIO, Callable, Dict
 
 from . import MAX_DEPTH
 
@@ -68,6 +69,30 @@ def encode_frame(payload: bytes, max_frame: int) -> bytes:
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 _DECODER = json.JSONDecoder()
+_SCAN = _DECODER.scan_once
+_WHITESPACE = " \t\n\r"
+
+
+def _not_serializable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _c_encoder() -> Any:
+    """The C encoder JSONEncoder.encode builds on every call, built once
+    (about 1 us a reply); None where the C accelerator is missing."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    quote = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or quote is None:
+        return None
+    try:
+        return make(_MARKERS, _not_serializable, quote, None, ":", ",", False, False, False)
+    except TypeError:  # a signature this module does not know
+        return None
+
+
+_MARKERS: Dict[int, Any] = {}
+_C_ENCODE = _c_encoder()
+_SERVING_THREAD = threading.get_ident()
 
 
 def dumps(value: Any) -> bytes:
@@ -77,7 +102,13 @@ def dumps(value: Any) -> bytes:
     NaN and infinities, circular references) and UnicodeEncodeError for
     strings with lone surrogates.
     """
-    return _ENCODER.encode(value).encode("utf-8")
+    if _C_ENCODE is None or threading.get_ident() != _SERVING_THREAD:
+        return _ENCODER.encode(value).encode("utf-8")
+    try:
+        return "".join(_C_ENCODE(value, 0)).encode("utf-8")
+    except BaseException:
+        _MARKERS.clear()  # an encoding cut short leaves its circular-reference markers
+        raise
 
 
 class TooDeep(ProtocolViolation):
@@ -95,11 +126,72 @@ def loads(payload: bytes) -> Any:
     top-level "id" when it has one, so the request can still be answered.
     """
     try:
-        return _DECODER.decode(payload.decode("utf-8"))
+        text = payload.decode("utf-8")
+        try:
+            value, end = _SCAN(text, 0)  # what JSONDecoder.decode does, minus its two regex passes
+        except StopIteration:
+            value, end = _DECODER.decode(text), len(text)  # leading whitespace, or the error's message
+        if end != len(text) and text[end:].strip(_WHITESPACE):
+            _DECODER.decode(text)  # raises "Extra data"
+        return value
     except RecursionError:
         raise TooDeep(top_level_id(payload.decode("utf-8"))) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolViolation(f"frame is not UTF-8 JSON: {exc}") from exc
+
+
+# Large text: a string of LARGE_TEXT bytes or more that needs no escape (no
+# quote, backslash or control character) crosses as is, without the JSON
+# codec's per-character work (1 MB: about 3 ms to encode, 1.5 ms to decode).
+LARGE_TEXT = 4096
+_ESCAPED = bytes(range(0x20)) + b'"\\'
+_CANONICAL_TEXT_REQUEST = re.compile(rb'\{"id":(0|[1-9][0-9]*),"method":"([^"\\\x00-\x1f]+)","args":"')
+
+
+def _plain(data: bytes) -> bool:
+    """data holds no byte a JSON string must escape."""
+    return len(data.translate(None, _ESCAPED)) == len(data)
+
+
+def loads_request(payload: bytes) -> Any:
+    """loads for a request frame, with a fast path for the shape the Go
+    client writes when args is one large plain string."""
+    if len(payload) >= LARGE_TEXT:
+        m = _CANONICAL_TEXT_REQUEST.match(payload)
+        if m:
+            start = m.end()
+            end = payload.find(b'"', start)  # no backslash in a plain text: the first quote ends it
+            rest = payload[end + 1 :] if end > 0 else b""
+            if rest[:1] in (b"}", b",") and _plain(payload[start:end]):
+                try:
+                    doc = {"id": int(m.group(1)), "method": m.group(2).decode("utf-8"),
+                           "args": payload[start:end].decode("utf-8")}
+                except UnicodeDecodeError:
+                    return loads(payload)  # the general path says what is wrong
+                if rest != b"}":
+                    try:
+                        more = loads(b"{" + rest[1:])
+                    except TooDeep:
+                        return loads(payload)  # raises TooDeep with the request's id
+                    if type(more) is not dict or not more:  # "...",} is no JSON
+                        return loads(payload)
+                    doc.update(more)  # later members win, as in json.loads
+                return doc
+    return loads(payload)
+
+
+def dumps_text_reply(request_id: int, text: str) -> Any:
+    """The success reply carrying text, when text is large and plain
+    (byte for byte what dumps gives); None otherwise."""
+    if len(text) < LARGE_TEXT:
+        return None
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: the general path reports it
+        return None
+    if not _plain(data):
+        return None
+    return b'{"id":%d,"ok":true,"result":"%s"}' % (request_id, data)
 
 
 _ID = re.compile(r'"id"\s*:\s*(-?\d+)')

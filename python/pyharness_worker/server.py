@@ -9,7 +9,16 @@ from typing import Any, Dict, Iterable, Optional
 
 from . import DEFAULT_MAX_FRAME, builtin_methods, fault_methods
 from .context import Request, activate, deactivate
-from .framing import FrameTooLarge, ProtocolViolation, TooDeep, dumps, encode_frame, loads, read_frame
+from .framing import (
+    FrameTooLarge,
+    ProtocolViolation,
+    TooDeep,
+    dumps,
+    dumps_text_reply,
+    encode_frame,
+    loads_request,
+    read_frame,
+)
 from .handlers import Handler, handlers_of, register
 
 EXIT_OK = 0
@@ -136,32 +145,31 @@ class Worker:
 
     def _parse(self, payload: bytes) -> Optional[Request]:
         try:
-            doc = loads(payload)
+            doc = loads_request(payload)
         except TooDeep as exc:
             rid = exc.request_id
             if not isinstance(rid, int) or rid < 0:
                 raise ProtocolViolation(f"request is {exc} and has no readable id") from None
             self.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", f"args are {exc}")})
             return None
-        if not isinstance(doc, dict):
+        if type(doc) is not dict:
             raise ProtocolViolation("request is not a JSON object")
         rid = doc.get("id")
-        if not isinstance(rid, int) or isinstance(rid, bool) or rid < 0:
+        if type(rid) is not int or rid < 0:  # JSON gives int, never bool, for a number without a fraction
             raise ProtocolViolation(f"request id {rid!r} is not a non-negative integer")
         method = doc.get("method")
         session = doc.get("session")
         deadline = doc.get("deadline_ms")
-        problem = None
-        if not isinstance(method, str) or not method:
+        if type(method) is not str or not method:
             problem = "method must be a non-empty string"
-        elif session is not None and not isinstance(session, str):
+        elif session is not None and type(session) is not str:
             problem = "session must be a string"
-        elif deadline is not None and (not isinstance(deadline, int) or isinstance(deadline, bool)):
+        elif deadline is not None and type(deadline) is not int:
             problem = "deadline_ms must be an integer"
-        if problem is not None:
-            self.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", problem)})
-            return None
-        return Request(id=rid, method=method, args=doc.get("args"), worker=self, session=session, deadline_ms=deadline)
+        else:
+            return Request(rid, method, doc.get("args"), self, session, deadline)
+        self.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", problem)})
+        return None
 
     def _handle(self, req: Request) -> None:
         self.served += 1
@@ -184,6 +192,12 @@ class Worker:
             self._reply(req, envelope)
 
     def _reply(self, req: Request, envelope: Dict[str, Any]) -> None:
+        result = envelope.get("result")
+        if type(result) is str:
+            body = dumps_text_reply(req.id, result)
+            if body is not None and len(body) <= self.max_frame:
+                self.write_raw(encode_frame(body, self.max_frame))
+                return
         try:
             body = dumps(envelope)
         except _UNSERIALIZABLE as exc:

@@ -1,14 +1,18 @@
 import io
+import json
 import math
 import unittest
 
 from pyharness_worker.framing import (
     HEADER,
+    LARGE_TEXT,
     FrameTooLarge,
     ProtocolViolation,
     dumps,
+    dumps_text_reply,
     encode_frame,
     loads,
+    loads_request,
     read_frame,
 )
 
@@ -58,3 +62,45 @@ class FramingTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LargeTextTest(unittest.TestCase):
+    """The large-text fast paths give exactly what the JSON codec gives."""
+
+    big = "x" * LARGE_TEXT
+
+    def test_requests_decode_as_loads_does(self) -> None:
+        cases = [
+            self.big,
+            "héllo 世界 🙂 " * 1000,
+            self.big + "\n",  # needs an escape: the general path
+            self.big + '"quoted"',
+            self.big + "\\",
+            "\u007f" * LARGE_TEXT,
+        ]
+        for args in cases:
+            for extra in ({}, {"session": "s1"}, {"session": "s1", "deadline_ms": 123}, {"id": 9}):
+                payload = json.dumps({"id": 7, "method": "echo", "args": args, **extra}, ensure_ascii=False).encode()
+                with self.subTest(args=args[-12:], extra=extra):
+                    self.assertEqual(loads_request(payload), loads(payload))
+
+    def test_malformed_requests_fail_as_loads_does(self) -> None:
+        for payload in (
+            b'{"id":7,"method":"echo","args":"' + b"x" * LARGE_TEXT + b'\xff"}',  # invalid UTF-8
+            b'{"id":7,"method":"echo","args":"' + b"x" * LARGE_TEXT + b'"',  # cut short
+            b'{"id":7,"method":"echo","args":"' + b"x" * LARGE_TEXT + b'",}',  # trailing comma
+            b'{"id":07,"method":"echo","args":"' + b"x" * LARGE_TEXT + b'"}',  # a leading zero
+        ):
+            with self.subTest(payload=payload[-8:]):
+                with self.assertRaises(ProtocolViolation):
+                    loads(payload)
+                with self.assertRaises(ProtocolViolation):
+                    loads_request(payload)
+
+    def test_replies_encode_as_dumps_does(self) -> None:
+        for text in (self.big, "héllo 世界 🙂 " * 1000, "\u007f" * LARGE_TEXT):
+            with self.subTest(text=text[:8]):
+                self.assertEqual(dumps_text_reply(3, text), dumps({"id": 3, "ok": True, "result": text}))
+        for text in ("short", self.big + "\n", self.big + '"', self.big + "\\", self.big + "\ud800"):
+            with self.subTest(text=text[-4:]):
+                self.assertIsNone(dumps_text_reply(3, text))
