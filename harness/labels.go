@@ -73,7 +73,8 @@ func skippedIntegration(r ginkgo.Report) int {
 }
 
 func specSelected(labels []string) bool {
-	return selection.Selected(labels, ginkgo.GinkgoLabelFilter())
+	filter := ginkgo.GinkgoLabelFilter()
+	return selection.Selected(filter != "" && ginkgo.Labels(labels).MatchesLabelFilter(filter))
 }
 
 // SkipMessage says how to run a skipped integration spec.

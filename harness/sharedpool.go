@@ -207,22 +207,8 @@ func planStart(backend Backend, opts []realpy.Option) (host, pool []realpy.Optio
 		}
 		return nil, opts, true, nil, realpy.CheckOptions(realpy.TargetPool, opts...)
 	}
-	for _, o := range opts {
-		toHost, toPool := o.AppliesTo(entry.target), o.AppliesTo(realpy.TargetAttachedPool)
-		switch {
-		case o.String() == "WithStrategy": // ZygoteFork: what a shared pool does anyway
-		case o.String() == "WithReuse" && entry.target != realpy.TargetHost: // reuse off: nothing to pass
-		case o.String() == "WithZygoteAddr":
-			return nil, nil, false, nil, fmt.Errorf("harness: a shared pool starts its own host; WithZygoteAddr is for a realpy.StartPool of your own")
-		case !toHost && !toPool:
-			return nil, nil, false, nil, realpy.CheckOptions(entry.target, o)
-		}
-		if toHost {
-			host = append(host, o)
-		}
-		if toPool {
-			pool = append(pool, o)
-		}
+	if host, pool, err = realpy.SplitShared(entry.target, opts...); err != nil {
+		return nil, nil, false, nil, fmt.Errorf("harness: %w", err)
 	}
 	return host, pool, false, entry.start, nil
 }

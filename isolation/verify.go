@@ -38,24 +38,9 @@ func VerifyNoLeaksPerSpec() bool {
 		DeferCleanup(func() {
 			after, err := leak.OwnedProcesses()
 			Expect(err).NotTo(HaveOccurred())
-			Expect(newProcesses(before, after)).To(BeEmpty(), "a spec left processes behind")
+			Expect(leak.NewProcesses(before, after)).To(BeEmpty(), "a spec left processes behind")
 			Expect(leak.FindLeakedGoroutines(baseline)).To(Succeed(), "a spec left goroutines behind")
 		})
 	})
 	return true
-}
-
-// newProcesses returns the processes of after that were not in before.
-func newProcesses(before, after []leak.Process) []leak.Process {
-	known := map[int]bool{}
-	for _, p := range before {
-		known[p.Pid] = true
-	}
-	var fresh []leak.Process
-	for _, p := range after {
-		if !known[p.Pid] {
-			fresh = append(fresh, p)
-		}
-	}
-	return fresh
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/onsi/ginkgo/v2"
+
 	"github.com/pyharness/pyharness/internal/selection"
 )
 
@@ -20,7 +22,7 @@ func TestMain(m *testing.M) {
 	if filter != nil {
 		labelFilter = filter.Value.String()
 	}
-	selected := selection.Selected([]string{selection.Label}, labelFilter)
+	selected := selection.Selected(labelFilter != "" && ginkgo.Labels{selection.Label}.MatchesLabelFilter(labelFilter))
 	if run != nil && run.Value.String() == "" && !selected {
 		_ = run.Value.Set("^Test")
 	}

@@ -494,3 +494,35 @@ func WithZygoteAddr(addr string) Option {
 		c.strategySet = true
 	})
 }
+
+// SplitShared splits the options of a shared pool (one host, a pool
+// attached to it in each test process) between the host, started on target
+// (TargetHost, TargetZygote or TargetContainer), and each process's pool.
+// WithStrategy is dropped (a shared pool forks: callers handle Spawn before
+// splitting), WithReuse too unless the host is a warm host; WithZygoteAddr,
+// and an option that applies to neither, are errors.
+func SplitShared(target Target, opts ...Option) (host, pool []Option, err error) {
+	for _, o := range opts {
+		if o.apply == nil {
+			return nil, nil, CheckOptions(target, o)
+		}
+		toHost, toPool := o.AppliesTo(target), o.AppliesTo(TargetAttachedPool)
+		switch {
+		case o.name == "WithStrategy":
+			continue
+		case o.name == "WithReuse" && target != TargetHost:
+			continue
+		case o.name == "WithZygoteAddr":
+			return nil, nil, &OptionError{Option: o.name, Given: target, Reason: "a shared pool starts its own host; WithZygoteAddr is for a StartPool of your own"}
+		case !toHost && !toPool:
+			return nil, nil, CheckOptions(target, o)
+		}
+		if toHost {
+			host = append(host, o)
+		}
+		if toPool {
+			pool = append(pool, o)
+		}
+	}
+	return host, pool, nil
+}

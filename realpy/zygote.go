@@ -263,6 +263,20 @@ func (z *Zygote) Info(ctx context.Context, reply any) error {
 	return z.ctl.Call(ctx, "info", nil, reply)
 }
 
+// Hold makes the zygote live while process pid does, and end once every
+// process it holds for has ended and nobody is attached (no fork alive, no
+// control connection). It is how test binaries that share a warm host
+// (plain `go test ./...` runs them in parallel, with no coordinator) let the
+// last one out stop it: each holds for itself and for the go command that
+// runs them. A zygote nobody ever asked to hold keeps its own lifetime
+// (its owner, or the idle timeout of a warm host).
+func (z *Zygote) Hold(ctx context.Context, pid int) error {
+	if err := z.ctl.Call(ctx, "hold", map[string]int{"pid": pid}, nil); err != nil {
+		return fmt.Errorf("realpy: zygote %s: hold for process %d: %w", z.id, pid, err)
+	}
+	return nil
+}
+
 // Fork returns a new worker forked from the zygote, ready to serve (it has
 // answered the fork request as it would a ping). The caller closes it.
 func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
@@ -505,8 +519,22 @@ func (p *forkedProcess) start(pid int) {
 			p.handle = h
 		}
 	}
+	// Both goroutines start before the fork returns, so a snapshot of the
+	// goroutines taken after it (a contamination check) sees them both.
 	p.z.watchers.Add(1)
-	go p.watch()
+	ctx, cancel := context.WithCancel(context.Background())
+	reply := make(chan waitResult, 1)
+	go func() {
+		var st waitStatus
+		err := p.z.ctl.Call(ctx, "wait", map[string]int{"pid": pid}, &st)
+		reply <- waitResult{st, err}
+	}()
+	go p.watch(pid, reply, cancel)
+}
+
+type waitResult struct {
+	st  waitStatus
+	err error
 }
 
 // abandon ends a forked process whose fork request failed: if a child was
@@ -531,22 +559,12 @@ type waitStatus struct {
 	Signal int `json:"signal"`
 }
 
-func (p *forkedProcess) watch() {
+// watch learns how the process ended: from the zygote's answer to the wait
+// call on reply (cancel ends that call), or from its pidfd.
+func (p *forkedProcess) watch(pid int, reply <-chan waitResult, cancel context.CancelFunc) {
 	defer p.z.watchers.Done()
 	defer close(p.doneC)
-	pid := p.pid()
-	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type waitResult struct {
-		st  waitStatus
-		err error
-	}
-	reply := make(chan waitResult, 1)
-	go func() {
-		var st waitStatus
-		err := p.z.ctl.Call(ctx, "wait", map[string]int{"pid": pid}, &st)
-		reply <- waitResult{st, err}
-	}()
 
 	var gone <-chan struct{}
 	if p.handle != nil {

@@ -1,13 +1,10 @@
-// Package selection decides whether integration specs run: the one rule
-// behind harness.IntegrationSelected and the runnable Examples of realpy,
-// which start Python and so run only when integration is selected.
+// Package selection decides whether integration specs and tests run: the
+// one rule behind harness.IntegrationSelected, gotest.Integration and the
+// runnable Examples of realpy, which start Python and so run only when
+// integration is selected. It links no test framework.
 package selection
 
-import (
-	"os"
-
-	"github.com/onsi/ginkgo/v2"
-)
+import "os"
 
 // The label of specs that need real Python, and the variable that selects
 // them whatever the label filter.
@@ -16,12 +13,10 @@ const (
 	EnvIntegration = "PYHARNESS_INTEGRATION"
 )
 
-// Selected reports whether a spec carrying labels runs under filter (a
-// Ginkgo label filter, "" when none was given): PYHARNESS_INTEGRATION=1
-// selects everything; otherwise the filter must match the labels.
-func Selected(labels []string, filter string) bool {
-	if os.Getenv(EnvIntegration) == "1" {
-		return true
-	}
-	return filter != "" && ginkgo.Labels(labels).MatchesLabelFilter(filter)
-}
+// ByEnv reports whether $PYHARNESS_INTEGRATION=1 selects everything.
+func ByEnv() bool { return os.Getenv(EnvIntegration) == "1" }
+
+// Selected reports whether a spec runs when the environment does not select
+// everything: filterMatches says whether the runner's own filter (a Ginkgo
+// label filter naming integration) picks it.
+func Selected(filterMatches bool) bool { return ByEnv() || filterMatches }

@@ -92,3 +92,19 @@ func process(st proc.Stat) Process {
 	return Process{Pid: st.Pid, PPid: st.PPid, Pgid: st.Pgid, State: st.State, Comm: st.Comm,
 		Cmdline: strings.Join(proc.Cmdline(st.Pid), " ")}
 }
+
+// NewProcesses returns the processes of after that were not in before: what
+// a test started and left, when before was taken as it began.
+func NewProcesses(before, after []Process) []Process {
+	known := map[int]bool{}
+	for _, p := range before {
+		known[p.Pid] = true
+	}
+	var fresh []Process
+	for _, p := range after {
+		if !known[p.Pid] {
+			fresh = append(fresh, p)
+		}
+	}
+	return fresh
+}

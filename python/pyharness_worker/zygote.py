@@ -187,6 +187,11 @@ class Zygote:
         self.owned: Dict[int, int] = {}  # child pid -> owner pid
         self.imported = self._snapshot()
         self.owner_pidfd: Optional[int] = None
+        # Held: the zygote lives while any held process does (a test binary,
+        # the `go test` command running them), then ends as soon as nobody
+        # is attached. Off until the first hold request.
+        self.holders: Dict[int, int] = {}  # held pid -> its pidfd
+        self.release_exit = False
 
     # -- loop ----------------------------------------------------------------
 
@@ -210,6 +215,9 @@ class Zygote:
         self.reap()
         while not self.stopping:
             timeout = self.expire()
+            if self.release_exit and not self.holders and not self.busy():
+                _log("every held process has ended and nobody is attached: exiting")
+                return EXIT_OK
             if self.idle_exit > 0:
                 if self.busy():
                     self.idle_since = time.monotonic()
@@ -224,6 +232,8 @@ class Zygote:
                     self.first_frame(key.data)
                 elif isinstance(key.data, tuple) and key.data[0] == "owner":
                     self.owner_gone(key.data[1])
+                elif isinstance(key.data, tuple) and key.data[0] == "held":
+                    self.release(key.data[1])
                 elif key.data == "owner-gone":
                     _log("the owner process is gone: exiting")
                     return EXIT_OK
@@ -256,6 +266,24 @@ class Zygote:
             return
         self.owners[owner] = fd
         self.sel.register(fd, selectors.EVENT_READ, ("owner", owner))
+
+    def hold(self, pid: int) -> bool:
+        """Live while pid does; False when pid cannot be watched (gone)."""
+        self.release_exit = True
+        if pid in self.holders:
+            return True
+        try:
+            fd = os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            return False
+        self.holders[pid] = fd
+        self.sel.register(fd, selectors.EVENT_READ, ("held", pid))
+        return True
+
+    def release(self, pid: int) -> None:
+        fd = self.holders.pop(pid)
+        self.sel.unregister(fd)
+        os.close(fd)
 
     def owner_gone(self, owner: int) -> None:
         fd = self.owners.pop(owner)
@@ -464,7 +492,7 @@ class Zygote:
             self.listener.close()
             for control in self.controls:
                 control.close()
-            for fd in self.owners.values():
+            for fd in [*self.owners.values(), *self.holders.values()]:
                 os.close(fd)
             if self.owner_pidfd is not None:
                 os.close(self.owner_pidfd)
@@ -559,6 +587,14 @@ class Zygote:
                 "idle": 0.0 if self.children else time.monotonic() - self.last_used,
             })
             self.reply(conn, {"id": rid, "ok": True, "result": info})
+        elif method == "hold":
+            pid = args.get("pid")
+            if type(pid) is not int or pid <= 0:
+                self.reply(conn, {"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", f"hold needs a pid, got {pid!r}")})
+            elif not self.hold(pid):
+                self.reply(conn, {"id": rid, "ok": False, "error": _error("bad_request", "UnknownPid", f"process {pid} cannot be watched (ended?)")})
+            else:
+                self.reply(conn, {"id": rid, "ok": True, "result": {"held": sorted(self.holders)}})
         elif method == "imports":
             self.reply(conn, {"id": rid, "ok": True, "result": self.imports()})
         elif method == "wait":

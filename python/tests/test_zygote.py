@@ -177,3 +177,28 @@ class HostModeTest(unittest.TestCase):
             self.assertTrue(any(f[0].endswith("sample_handlers.py") for f in files), files)
             ctl.close()
             self.assertTrue(exits_within(pid, 10), "an idle host ends by itself")
+
+    def test_a_held_host_lives_while_its_holders_do_then_ends_when_detached(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "z.sock")
+            out = subprocess.run(
+                [sys.executable, "-m", "pyharness_worker.zygote", "--listen", path, "--daemon",
+                 "--log", os.path.join(d, "log"), "--module", "tests.sample_handlers"],
+                cwd=PYTHON_DIR, capture_output=True, timeout=30, check=True,
+                env={**os.environ, "PYHARNESS_ZYGOTE_SECRET": SECRET},
+            )
+            pid = int(out.stdout)
+            holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+            self.addCleanup(holder.wait)
+            self.addCleanup(holder.stdin.close)
+            ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            ctl.connect(path)
+            self.assertTrue(call(ctl, 1, "control", {"secret": SECRET})["ok"])
+            self.assertEqual(call(ctl, 2, "hold", {"pid": holder.pid})["result"], {"held": [holder.pid]})
+            bad = call(ctl, 3, "hold", {"pid": "x"})
+            self.assertEqual(bad["error"]["kind"], "bad_request")
+            ctl.close()
+            self.assertFalse(exits_within(pid, 0.3), "a held host outlives its last connection")
+            holder.stdin.close()
+            holder.wait(10)
+            self.assertTrue(exits_within(pid, 10), "the last holder's end ends a host nobody is attached to")
