@@ -233,6 +233,9 @@ func (b *binary) start(ctx context.Context) (*realpy.Pool, error) {
 	}
 	b.host = host
 	b.outcome = string(host.Outcome)
+	if host.Reason != "" {
+		b.outcome += ": the previous one " + strings.TrimPrefix(host.Reason, "it ")
+	}
 	if !realpy.ReuseOf(opts...) {
 		// Hold the host for this binary and for the go command running it:
 		// the binaries of one `go test ./...` start and end at different

@@ -86,7 +86,7 @@ var _ = Describe("gotest with Python", harness.Integration, harness.PythonReal, 
 		}
 		hosts := map[int]int{}
 		started := 0
-		line := regexp.MustCompile(`pyharness: pool host (\d+) \((\w+)\)`)
+		line := regexp.MustCompile(`pyharness: pool host (\d+) \((\w+)`)
 		for _, s := range sessions {
 			Eventually(s).WithTimeout(2 * time.Minute).Should(gexec.Exit(0))
 			m := line.FindStringSubmatch(string(s.Out.Contents()))
