@@ -310,11 +310,15 @@ func (b *binary) summary(stats realpy.PoolStats) string {
 		return "pyharness: no Python started"
 	}
 	host := "none (every worker spawned by this binary)"
+	spawned := stats.Spawned
 	if b.host != nil {
 		host = fmt.Sprintf("%d (%s)", b.host.Pid(), b.outcome)
+		if b.host.Outcome != realpy.HostReused {
+			spawned++ // this binary started the host
+		}
 	}
 	return fmt.Sprintf("pyharness: pool host %s; interpreters: %d spawned, %d forked (%d fresh); warm-up %s of %s (%.1f%%)",
-		host, stats.Spawned, stats.Forked, b.fresh.Load(), b.warmup.Round(time.Millisecond), wall.Round(time.Millisecond),
+		host, spawned, stats.Forked, b.fresh.Load(), b.warmup.Round(time.Millisecond), wall.Round(time.Millisecond),
 		100*b.warmup.Seconds()/wall.Seconds())
 }
 

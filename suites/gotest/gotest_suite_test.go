@@ -17,7 +17,7 @@ import (
 	"github.com/pyharness/pyharness/isolation/leak"
 )
 
-// gotest as its users meet it: a compiled test binary (testdata/fixture)
+// gotest as its users meet it: a compiled test binary (testdata/_fixture)
 // whose tests leak, contaminate, skip or share a pool host, run one test at
 // a time, and what the binary then reports and exits with.
 func TestGotest(t *testing.T) {
@@ -38,7 +38,7 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	dir, err := os.MkdirTemp("", "pyharness-gotest-suite-")
 	Expect(err).NotTo(HaveOccurred())
 	bin := filepath.Join(dir, "fixture.test")
-	cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./testdata/fixture")
+	cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./testdata/_fixture")
 	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
 	Expect(cmd.Run()).To(Succeed(), "compiling the fixture test binary")
 	return []byte(bin)
@@ -46,7 +46,7 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	baseline = goleak.IgnoreCurrent()
 	fixture = string(bin)
 	var err error
-	fixtureDir, err = filepath.Abs(filepath.Join("testdata", "fixture"))
+	fixtureDir, err = filepath.Abs(filepath.Join("testdata", "_fixture"))
 	Expect(err).NotTo(HaveOccurred())
 }, NodeTimeout(5*time.Minute))
 
