@@ -9,8 +9,14 @@
 //	defer c.Close(ctx)           // also when err != nil: c may hold a container
 //	pool, err := c.StartPool(ctx, realpy.WithSize(4))
 //
-// Transports: a Unix socket in a bind-mounted host directory (the Linux
-// default) or a mapped TCP port (a remote DOCKER_HOST, Docker Desktop).
+// Transports: a Unix socket in a bind-mounted host directory (the default
+// where the engine sees this machine's files) or a mapped TCP port. Where
+// the engine shares no filesystem with this process (a remote DOCKER_HOST,
+// or tests running inside a container that talks to the host's engine
+// through a mounted socket: see EngineFS, detected), nothing is
+// bind-mounted: the WithPythonPath directories are copied into the
+// container and the zygote is reached over TCP. Container.Path says which
+// path was taken and why.
 //
 // Images: python/Dockerfile on ARG BASE (default python:3.12-slim, the
 // official image); $PYHARNESS_BASE_IMAGE or WithBaseImage picks another base,
@@ -37,6 +43,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,10 +98,13 @@ const (
 var ErrDockerUnavailable = errors.New("docker is not reachable")
 
 type options struct {
-	base        string
-	transport   Transport
-	hostIP      string
-	reuse       bool
+	base         string
+	transport    Transport
+	transportSet bool
+	hostIP       string
+	hostIPSet    bool
+	engineFS     EngineFS
+	reuse        bool
 	python      []realpy.Option
 	customizers []testcontainers.ContainerCustomizer
 }
@@ -112,7 +122,8 @@ func (o Option) Customize(*testcontainers.GenericContainerRequest) error { retur
 // interpreter's (WithModules, WithPythonPath, WithPreload, WithEnv,
 // WithPython, WithMaxFrame, WithRunID, WithStartTimeout) and the workers'
 // (WithMaxFrame, WithGrace, WithOutput, ...). WithPythonPath directories are
-// mounted read-only. Run returns a *realpy.OptionError for an option that
+// mounted read-only (copied in, where the engine does not see this
+// machine's files). Run returns a *realpy.OptionError for an option that
 // cannot apply in a container (WithDir, WithWorkerSource, pool options).
 func WithOptions(opts ...realpy.Option) Option {
 	return func(o *options) { o.python = append(o.python, opts...) }
@@ -121,14 +132,22 @@ func WithOptions(opts ...realpy.Option) Option {
 // WithBaseImage sets the base image the worker image is built on.
 func WithBaseImage(image string) Option { return func(o *options) { o.base = image } }
 
-// WithTransport picks UnixSocket (default) or TCP.
-func WithTransport(t Transport) Option { return func(o *options) { o.transport = t } }
+// WithTransport picks UnixSocket (the default where the engine shares this
+// machine's filesystem) or TCP (the default, and the only choice, where it
+// does not: see EngineFS).
+func WithTransport(t Transport) Option {
+	return func(o *options) { o.transport, o.transportSet = t, true }
+}
 
 // WithHostIP sets the host address the TCP transport's port is published
 // on: "127.0.0.1" by default, so nothing off this machine reaches the
 // zygote; "0.0.0.0" for an engine on another machine. Every connection must
 // carry the container's secret either way.
-func WithHostIP(ip string) Option { return func(o *options) { o.hostIP = ip } }
+func WithHostIP(ip string) Option { return func(o *options) { o.hostIP, o.hostIPSet = ip, true } }
+
+// WithEngineFS says whether the Docker engine sees this process's files,
+// instead of detecting it (see EngineFS).
+func WithEngineFS(fs EngineFS) Option { return func(o *options) { o.engineFS = fs } }
 
 // WithReuse keeps the container after Close and attaches to it next time.
 func WithReuse(reuse bool) Option { return func(o *options) { o.reuse = reuse } }
@@ -146,6 +165,11 @@ type Container struct {
 	reuse  bool
 	Image  string
 	Reused bool // attached to a container a previous run left warm
+	// How the engine is used: whether it sees this machine's files, why
+	// that was decided, and the transport that follows.
+	EngineFS  EngineFS
+	EngineWhy string
+	Transport Transport
 
 	workerOpts []realpy.Option
 }
@@ -175,6 +199,25 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		}
 	}
 
+	engineFS, why := o.engineFS, "WithEngineFS"
+	if engineFS == DetectFS {
+		if engineFS, why, err = DetectEngineFS(ctx); err != nil {
+			return nil, err
+		}
+	} else if engineFS != SharedFS && engineFS != RemoteFS {
+		return nil, fmt.Errorf("pyharness container: WithEngineFS(%q): use SharedFS, RemoteFS or DetectFS", engineFS)
+	}
+	if engineFS == RemoteFS {
+		if o.transportSet && o.transport == UnixSocket {
+			return nil, fmt.Errorf("pyharness container: WithTransport(UnixSocket) needs an engine that sees this machine's files, and this one does not (%s): "+
+				"leave the transport out (TCP is the default here), or say container.WithEngineFS(container.SharedFS) if the engine does see them", why)
+		}
+		o.transport = TCP
+		if !o.hostIPSet {
+			o.hostIP = publishIP(ctx)
+		}
+	}
+
 	cli, err := Client(ctx)
 	if err != nil {
 		return nil, err
@@ -190,7 +233,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 
 	hash := configHash(image, o.transport, cmd)
 	name := "pyharness-" + hash
-	c := &Container{Image: image, reuse: o.reuse, workerOpts: workerOpts}
+	c := &Container{Image: image, reuse: o.reuse, workerOpts: workerOpts, EngineFS: engineFS, EngineWhy: why, Transport: o.transport}
 	if o.reuse {
 		root, err := realpy.CacheDir()
 		if err != nil {
@@ -231,14 +274,22 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		python = "python3"
 	}
 	pythonPath := []string{"/opt/pyharness"}
-	mounts := []mount.Mount{{Type: mount.TypeBind, Source: c.dir, Target: socketDir}}
+	var mounts []mount.Mount
+	if o.transport == UnixSocket {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: c.dir, Target: socketDir})
+	}
+	var copied []string
 	for i, dir := range cmd.PythonPath {
 		abs, err := filepath.Abs(dir)
 		if err != nil {
 			return nil, err
 		}
-		target := fmt.Sprintf("/opt/handlers/%d", i)
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: abs, Target: target, ReadOnly: true})
+		target := fmt.Sprintf("%s/%d", handlerRoot, i)
+		if engineFS == RemoteFS {
+			copied = append(copied, abs)
+		} else {
+			mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: abs, Target: target, ReadOnly: true})
+		}
 		pythonPath = append(pythonPath, target)
 	}
 	env := map[string]string{}
@@ -285,6 +336,9 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 				hc.PortBindings = network.PortMap{network.MustParsePort(tcpPort): {{HostIP: hostIP}}}
 			}))
 	}
+	if len(copied) > 0 {
+		customizers = append(customizers, copyDirsHook(copied))
+	}
 	if o.reuse {
 		customizers = append(customizers, testcontainers.WithReuseByName(name))
 	}
@@ -292,7 +346,17 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 	ctr, err := testcontainers.Run(ctx, image, customizers...)
 	c.DockerContainer = ctr
 	if err != nil {
+		if m := bindSourceMissing.FindStringSubmatch(err.Error()); m != nil {
+			return c, fmt.Errorf("%w (%s)", unreachableDirError("the bind-mounted directory", m[1], ""), err)
+		}
 		return c, fmt.Errorf("pyharness container: %w", err)
+	}
+	if o.transport == UnixSocket {
+		// The zygote logged "listening on" once its socket existed: if it is
+		// not here, the engine put the bind mount somewhere else.
+		if _, err := os.Stat(filepath.Join(c.dir, "zygote.sock")); err != nil {
+			return c, unreachableDirError("the socket directory", c.dir, " (the zygote created its socket in it, and it did not appear here)")
+		}
 	}
 	if o.transport == TCP {
 		endpoint, err := ctr.PortEndpoint(ctx, tcpPort, "")
@@ -304,6 +368,24 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		c.addr = "unix:" + filepath.Join(c.dir, "zygote.sock") + "#" + secret
 	}
 	return c, nil
+}
+
+// bindSourceMissing finds the path in the engine's error for a bind mount
+// whose source it does not have.
+var bindSourceMissing = regexp.MustCompile(`bind source path does not exist: (\S+)`)
+
+// Path says how this container is reached and fed, and why: for the suite
+// summary.
+func (c *Container) Path() string {
+	feed := "the Python path bind-mounted"
+	if c.EngineFS == RemoteFS {
+		feed = "the Python path copied in, no bind mounts"
+	}
+	where := "a Unix socket in a bind-mounted directory"
+	if c.Transport == TCP {
+		where = "TCP at " + strings.TrimPrefix(strings.SplitN(c.addr, "#", 2)[0], "tcp:")
+	}
+	return fmt.Sprintf("%s, %s (engine filesystem %s: %s)", where, feed, c.EngineFS, c.EngineWhy)
 }
 
 // PortHostIP returns the host address and port the TCP transport's port is

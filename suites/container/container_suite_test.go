@@ -25,6 +25,11 @@ func TestContainer(t *testing.T) {
 		_, err := container.Run(context.Background())
 		fmt.Println("error:", err)
 		os.Exit(3)
+	case "private-tmp": // its temp dir is a tmpfs the engine cannot see
+		c, err := container.Run(context.Background(), container.WithEngineFS(container.SharedFS))
+		fmt.Println("error:", err)
+		_ = c.Close(context.Background())
+		os.Exit(3)
 	}
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Container Suite")

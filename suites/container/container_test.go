@@ -6,10 +6,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/moby/moby/client"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
@@ -24,6 +26,12 @@ import (
 )
 
 var timeout = SpecTimeout(5 * time.Minute)
+
+// hostView marks specs that need to see the engine's host: its processes
+// (/proc), or namespaces of their own (unshare). They cannot run inside a
+// container that only talks to the engine through its socket; ci/run's
+// run from inside a container leaves them out by this label.
+var hostView = Label("host-view")
 
 // run starts a container closed when the spec ends, also when Run fails.
 func run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) *container.Container {
@@ -124,7 +132,11 @@ var _ = Describe("The container backend", Serial, harness.Integration, harness.P
 			p, err := c.StartPool(ctx, realpy.WithSize(2), realpy.WithGrace(time.Second))
 			DeferCleanup(p.Close)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(exec.CommandContext(ctx, "docker", "pause", c.GetContainerID()).Run()).To(Succeed())
+			cli, err := container.Client(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = cli.ContainerPause(ctx, c.GetContainerID(), client.ContainerPauseOptions{})
+			cli.Close()
+			Expect(err).NotTo(HaveOccurred())
 
 			short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 			start := time.Now()
@@ -140,7 +152,7 @@ var _ = Describe("The container backend", Serial, harness.Integration, harness.P
 		}
 	}, timeout)
 
-	It("gives each worker's host pid, the one the leak checks see", func(ctx SpecContext) {
+	It("gives each worker's host pid, the one the leak checks see", hostView, func(ctx SpecContext) {
 		c := run(ctx)
 		p, err := c.StartPool(ctx, realpy.WithSize(2))
 		DeferCleanup(p.Close)
@@ -222,7 +234,7 @@ var _ = Describe("The container backend", Serial, harness.Integration, harness.P
 		Expect(container.List(ctx)).NotTo(ContainElement(id))
 	}, timeout)
 
-	It("says how to fix a missing Docker instead of panicking", func(ctx SpecContext) {
+	It("says how to fix a missing Docker instead of panicking", hostView, func(ctx SpecContext) {
 		// A child in user and mount namespaces of its own (no privilege needed)
 		// where /run (and so docker.sock) is an
 		// empty tmpfs: no Docker engine to be found.
@@ -233,5 +245,76 @@ var _ = Describe("The container backend", Serial, harness.Integration, harness.P
 		Eventually(session).WithTimeout(time.Minute).Should(gexec.Exit(3))
 		Expect(session.Out).To(gbytes.Say("docker is not reachable"))
 		Expect(session.Out).To(gbytes.Say("PYHARNESS_BACKEND=process"))
+	}, timeout)
+})
+
+// An engine that shares no filesystem with the tests: a remote engine, or
+// the tests running inside a container with the engine's socket mounted
+// (ci/run runs this suite that way too, where the detection says RemoteFS).
+var _ = Describe("The container backend on an engine that shares no filesystem (#15)", Serial, harness.Integration, harness.PythonContainer, func() {
+	It("copies the Python path in, bind-mounts nothing, and connects over TCP", func(ctx SpecContext) {
+		c := run(ctx, container.WithEngineFS(container.RemoteFS),
+			container.WithOptions(realpy.WithPythonPath(filepath.Join(testdata(), "plain")), realpy.WithModules("greeter")))
+		Expect(c.Transport).To(Equal(container.TCP))
+		Expect(c.Addr()).To(HavePrefix("tcp:"))
+		Expect(c.Path()).To(And(ContainSubstring("copied in, no bind mounts"), ContainSubstring("engine filesystem remote")))
+		GinkgoWriter.Println("path:", c.Path())
+
+		info, err := c.Inspect(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(info.Mounts).To(BeEmpty(), "the worker container has no mounts at all")
+		Expect(info.HostConfig.Binds).To(BeEmpty())
+		Expect(info.HostConfig.Mounts).To(BeEmpty())
+
+		p, err := c.StartPool(ctx, realpy.WithSize(2))
+		DeferCleanup(p.Close)
+		Expect(err).NotTo(HaveOccurred())
+		var got string
+		Expect(p.Call(ctx, "greet", "remote", &got)).To(Succeed())
+		Expect(got).To(Equal("hello remote"))
+		Expect(p.Call(ctx, "loud", "remote", &got)).To(Succeed())
+		Expect(got).To(Equal("HELLO REMOTE!"), "a module in a subdirectory was copied too")
+	}, timeout)
+
+	It("refuses a Unix socket there, saying why", func(ctx SpecContext) {
+		_, err := container.Run(ctx, container.WithEngineFS(container.RemoteFS), container.WithTransport(container.UnixSocket))
+		Expect(err).To(MatchError(And(ContainSubstring("WithTransport(UnixSocket) needs an engine that sees this machine's files"),
+			ContainSubstring("WithEngineFS"))))
+	}, timeout)
+
+	It("says which filesystem it detected, and why", func(ctx SpecContext) {
+		fs, why, err := container.DetectEngineFS(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		GinkgoWriter.Printf("detected: %s (%s)\n", fs, why)
+		if want := os.Getenv("PYHARNESS_TEST_EXPECT_ENGINE_FS"); want != "" { // ci/run says where it runs the suite
+			Expect(fs).To(Equal(container.EngineFS(want)))
+		}
+		GinkgoT().Setenv(container.EnvEngineFS, "remote")
+		fs, why, err = container.DetectEngineFS(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(fs).To(Equal(container.RemoteFS))
+		Expect(why).To(Equal(container.EnvEngineFS + "=remote"))
+		GinkgoT().Setenv(container.EnvEngineFS, "nfs")
+		_, _, err = container.DetectEngineFS(ctx)
+		Expect(err).To(MatchError(ContainSubstring(`use "shared" or "remote"`)))
+	}, timeout)
+
+	It("names the cause when the engine cannot see a directory it is asked to bind-mount", func(ctx SpecContext) {
+		if fs, _, err := container.DetectEngineFS(ctx); err == nil && fs == container.RemoteFS {
+			// Here (inside a container) the engine really does not see our files.
+			_, err := container.Run(ctx, container.WithEngineFS(container.SharedFS))
+			Expect(err).To(MatchError(And(ContainSubstring("the Docker engine does not see this machine's files"),
+				ContainSubstring("WithEngineFS(container.RemoteFS)"))))
+			return
+		}
+		// On the engine's machine: a child whose temp dir is a tmpfs of its
+		// own mount namespace, which the engine cannot see.
+		cmd := exec.Command("unshare", "--map-root-user", "--mount", "sh", "-c", `mount -t tmpfs none /mnt && TMPDIR=/mnt exec "$@"`, "sh", os.Args[0], "-test.run=^TestContainer$")
+		cmd.Env = append(os.Environ(), childEnv+"=private-tmp")
+		session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session).WithTimeout(2 * time.Minute).Should(gexec.Exit(3))
+		Expect(session.Out).To(gbytes.Say(`the Docker engine does not see this machine's files: the bind-mounted directory /mnt/`))
+		Expect(session.Out).To(gbytes.Say(`WithEngineFS\(container.RemoteFS\)`))
 	}, timeout)
 })

@@ -1,0 +1,207 @@
+package container
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/pyharness/pyharness/internal/proc"
+)
+
+// EngineFS says whether the Docker engine sees this process's files.
+type EngineFS string
+
+const (
+	// DetectFS (the default) decides from the environment: a DOCKER_HOST
+	// that is not a local socket, or this process running inside a
+	// container (/.dockerenv, /run/.containerenv) where no dockerd shares
+	// its mount namespace, means RemoteFS; $PYHARNESS_ENGINE_FS overrides.
+	DetectFS EngineFS = ""
+	// SharedFS: the engine runs on this machine and sees its files. The
+	// zygote's socket is in a bind-mounted directory (UnixSocket) and the
+	// WithPythonPath directories are bind-mounted read-only.
+	SharedFS EngineFS = "shared"
+	// RemoteFS: the engine sees none of this process's files (a remote
+	// engine, or tests inside a container talking to the host's engine
+	// through a mounted socket). No bind mounts: the WithPythonPath
+	// directories are copied into the container before it starts, and the
+	// zygote is reached over TCP at the host and port testcontainers-go
+	// reports, with the container's secret.
+	RemoteFS EngineFS = "remote"
+)
+
+// EnvEngineFS overrides the detection: shared or remote.
+const EnvEngineFS = "PYHARNESS_ENGINE_FS"
+
+// DetectEngineFS returns what EngineFS the environment implies, and why.
+func DetectEngineFS(ctx context.Context) (EngineFS, string, error) {
+	switch v := os.Getenv(EnvEngineFS); v {
+	case "":
+	case string(SharedFS), string(RemoteFS):
+		return EngineFS(v), EnvEngineFS + "=" + v, nil
+	default:
+		return "", "", fmt.Errorf("pyharness container: %s=%q: use %q or %q", EnvEngineFS, v, SharedFS, RemoteFS)
+	}
+	cli, err := Client(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	defer cli.Close()
+	host := cli.DaemonHost()
+	if !strings.HasPrefix(host, "unix://") {
+		return RemoteFS, "the engine is at " + host + ", not a local socket", nil
+	}
+	for _, marker := range []string{"/.dockerenv", "/run/.containerenv"} {
+		if _, err := os.Stat(marker); err != nil {
+			continue
+		}
+		// Inside a container (or a VM made from an image, which has the
+		// marker too): the engine sees our files only if it runs in our
+		// mount namespace.
+		if pid, ok := engineInOurMountNamespace(); ok {
+			return SharedFS, fmt.Sprintf("a local engine (%s, dockerd pid %d in this process's mount namespace)", host, pid), nil
+		}
+		return RemoteFS, "this process runs inside a container (" + marker + ") and the engine is not in its mount namespace", nil
+	}
+	return SharedFS, "a local engine (" + host + ")", nil
+}
+
+// engineInOurMountNamespace finds a dockerd process that shares this
+// process's mount namespace.
+func engineInOurMountNamespace() (int, bool) {
+	ours, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return 0, false
+	}
+	pids, err := proc.Pids()
+	if err != nil {
+		return 0, false
+	}
+	for _, pid := range pids {
+		if st, ok := proc.ReadStat(pid); !ok || st.Comm != "dockerd" {
+			continue
+		}
+		if theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil && theirs == ours {
+			return pid, true
+		}
+	}
+	return 0, false
+}
+
+// publishIP is where the TCP port is published when WithHostIP does not
+// say: loopback when the engine reports a loopback host (the engine on
+// this machine, or the tests in a container on its network), every
+// interface otherwise (a remote engine: the port must be reachable from
+// here; the secret guards it).
+func publishIP(ctx context.Context) string {
+	provider, err := testcontainers.NewDockerProvider()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	defer provider.Close()
+	host, err := provider.DaemonHost(ctx)
+	if err != nil {
+		return "127.0.0.1"
+	}
+	if host == "localhost" {
+		return "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return "127.0.0.1"
+	}
+	return "0.0.0.0"
+}
+
+// handlerRoot is where copied WithPythonPath directories go in the container.
+const handlerRoot = "/opt/pyharness-handlers"
+
+// copyDirsHook copies dirs into the container after it is created and
+// before it starts: dirs[i] becomes handlerRoot/i. Files are copied with
+// their modes; symbolic links are followed (the engine would not see their
+// targets); __pycache__ directories are left out.
+func copyDirsHook(dirs []string) testcontainers.ContainerCustomizer {
+	return testcontainers.WithAdditionalLifecycleHooks(testcontainers.ContainerLifecycleHooks{
+		PostCreates: []testcontainers.ContainerHook{func(ctx context.Context, c testcontainers.Container) error {
+			var buf bytes.Buffer
+			tw := tar.NewWriter(&buf)
+			for i, dir := range dirs {
+				if err := tarTree(tw, dir, path.Join(strings.TrimPrefix(handlerRoot, "/"), fmt.Sprint(i))); err != nil {
+					return fmt.Errorf("pyharness container: copying %s into the container: %w", dir, err)
+				}
+			}
+			if err := tw.Close(); err != nil {
+				return err
+			}
+			cli, err := Client(ctx)
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			if _, err := cli.CopyToContainer(ctx, c.GetContainerID(), client.CopyToContainerOptions{DestinationPath: "/", Content: &buf}); err != nil {
+				return fmt.Errorf("pyharness container: copying the Python path into the container: %w", err)
+			}
+			return nil
+		}},
+	})
+}
+
+// tarTree writes the tree under dir into tw, under prefix.
+func tarTree(tw *tar.Writer, dir, prefix string) error {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: prefix + "/", Mode: 0o755}); err != nil {
+		return err
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		if d.IsDir() && d.Name() == "__pycache__" {
+			return filepath.SkipDir
+		}
+		info, err := os.Stat(p) // follows a symbolic link
+		if err != nil {
+			return err
+		}
+		name := path.Join(prefix, filepath.ToSlash(rel))
+		if info.IsDir() {
+			if d.Type()&fs.ModeSymlink != 0 {
+				return tarTree(tw, p, name) // WalkDir does not descend into a linked directory
+			}
+			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: int64(info.Mode().Perm() | 0o555)})
+		}
+		if !info.Mode().IsRegular() {
+			return nil // sockets, fifos: nothing a handler imports
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: int64(info.Mode().Perm() | 0o444), Size: info.Size()}); err != nil {
+			return err
+		}
+		_, err = io.Copy(tw, f)
+		return err
+	})
+}
+
+// unreachableDirError says the engine does not see this machine's files.
+func unreachableDirError(what, dir, why string) error {
+	return fmt.Errorf("pyharness container: the Docker engine does not see this machine's files: %s %s is not there on its side%s; "+
+		"run with container.WithEngineFS(container.RemoteFS) or %s=remote, which copies the Python path in and connects over TCP",
+		what, dir, why, EnvEngineFS)
+}
