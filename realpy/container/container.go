@@ -105,8 +105,8 @@ type options struct {
 	hostIPSet    bool
 	engineFS     EngineFS
 	reuse        bool
-	python      []realpy.Option
-	customizers []testcontainers.ContainerCustomizer
+	python       []realpy.Option
+	customizers  []testcontainers.ContainerCustomizer
 }
 
 // Option configures Run. Options of this package and any
