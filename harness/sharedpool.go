@@ -70,6 +70,7 @@ type hostEntry struct {
 	Outcome   string  `json:"outcome"` // started, reused, replaced
 	Reason    string  `json:"reason,omitempty"`
 	SavedMS   float64 `json:"saved_ms,omitempty"` // reused: the host's own start-up, not paid again
+	Path      string  `json:"path,omitempty"`     // a container: how it is reached and fed, and why
 }
 
 // spawnAddr is what process 1 hands the others when there is no host: every
@@ -250,6 +251,9 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 				entry.SavedMS = ms(saved)
 			}
 		}
+		if p, ok := host.(interface{ Path() string }); ok {
+			entry.Path = p.Path()
+		}
 		raw, _ := json.Marshal(entry)
 		AddReportEntry(entryHost, string(raw), ReportEntryVisibilityNever)
 		return []byte(host.Addr())
@@ -342,6 +346,7 @@ type Summary struct {
 	Containers  int           // containers started
 	HostOutcome string        // started, reused (a warm host of an earlier run) or replaced
 	HostReason  string        // why a warm host was replaced
+	HostPath    string        // a container: how it is reached and fed, and why
 	Saved       time.Duration // reused: the start-up of the host, not paid again
 	Warmup      time.Duration
 	SuiteTime   time.Duration
@@ -363,7 +368,7 @@ func summarize(r Report) Summary {
 					if h.Container {
 						s.Containers++
 					}
-					s.HostOutcome, s.HostReason = h.Outcome, h.Reason
+					s.HostOutcome, s.HostReason, s.HostPath = h.Outcome, h.Reason, h.Path
 					s.Saved = time.Duration(h.SavedMS * float64(time.Millisecond))
 				}
 			case entryStats:
@@ -393,6 +398,9 @@ func (s Summary) String() string {
 		fmt.Fprintf(&b, "pyharness: pool host reused, warm from an earlier run: %v of start-up (imports) not paid again\n", s.Saved.Round(time.Millisecond))
 	case "replaced":
 		fmt.Fprintf(&b, "pyharness: pool host replaced: %s\n", s.HostReason)
+	}
+	if s.HostPath != "" {
+		fmt.Fprintf(&b, "pyharness: container reached by %s\n", s.HostPath)
 	}
 	fmt.Fprintf(&b, "pyharness: warm-up %v of %v suite wall time per process (%.1f%%)",
 		(s.Warmup / time.Duration(max(s.Processes, 1))).Round(time.Millisecond), s.SuiteTime.Round(time.Millisecond), 100*s.WarmupShare)

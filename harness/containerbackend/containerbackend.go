@@ -30,6 +30,7 @@ func (h host) Addr() string                    { return h.c.Addr() }
 func (h host) Pid() int                        { return -1 }
 func (h host) Container() bool                 { return true }
 func (h host) Close(ctx context.Context) error { return h.c.Close(ctx) }
+func (h host) Path() string                    { return h.c.Path() }
 
 func start(ctx context.Context, opts []realpy.Option) (harness.Host, error) {
 	c, err := container.Run(ctx, container.WithOptions(opts...))

@@ -74,6 +74,7 @@ const (
 	LabelOwnerHost  = "org.pyharness.owner-host"
 	LabelOwnerPid   = "org.pyharness.owner-pid"
 	LabelOwnerStart = "org.pyharness.owner-start"
+	LabelOwnerPidNS = "org.pyharness.owner-pidns" // the owner's pid namespace: its pid means nothing outside it
 	LabelReuse      = "org.pyharness.reuse"
 	LabelHash       = "org.pyharness.hash"
 )
@@ -316,6 +317,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 			LabelOwnerHost:  hostname,
 			LabelOwnerPid:   strconv.Itoa(os.Getpid()),
 			LabelOwnerStart: strconv.FormatUint(start, 10),
+			LabelOwnerPidNS: pidNamespace(),
 			LabelReuse:      strconv.FormatBool(o.reuse),
 			LabelHash:       hash,
 		}),
@@ -475,6 +477,9 @@ func ReapDead(ctx context.Context) ([]string, error) {
 		if l[LabelReuse] == "true" || l[LabelOwnerHost] != hostname {
 			continue
 		}
+		if ns := l[LabelOwnerPidNS]; ns != "" && ns != pidNamespace() {
+			continue // an owner in another pid namespace (a container with the host's name): not ours to judge
+		}
 		pid, _ := strconv.Atoi(l[LabelOwnerPid])
 		started, _ := strconv.ParseUint(l[LabelOwnerStart], 10, 64)
 		if now, alive := realpy.ProcessStartTime(pid); alive && now == started {
@@ -486,6 +491,12 @@ func ReapDead(ctx context.Context) ([]string, error) {
 		removed = append(removed, item.ID)
 	}
 	return removed, nil
+}
+
+// pidNamespace names this process's pid namespace ("" where unknown).
+func pidNamespace() string {
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	return ns
 }
 
 // List returns the ids of the pyharness containers present (running or not).
