@@ -40,7 +40,7 @@ def _compile_own_modules() -> None:
     saved = sys.dont_write_bytecode
     sys.dont_write_bytecode = False
     try:
-        from . import builtin_methods, context, fault_methods, framing, handlers, liveness, server  # noqa: F401
+        from . import bridge, builtin_methods, context, fault_methods, framing, handlers, liveness, server  # noqa: F401
     finally:
         sys.dont_write_bytecode = saved
 

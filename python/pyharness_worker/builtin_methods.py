@@ -26,7 +26,13 @@ def hello(worker: Any) -> Dict[str, Any]:
         "uptime": time.monotonic() - worker.started,
         "protocol": PROTOCOL_VERSION,
         "max_frame": worker.max_frame,
+        "features": FEATURES,
     }
+
+
+# What this worker does beyond plain calls (PROTOCOL.md): the Go side
+# offers streams, cancellation and callbacks only to workers that list them.
+FEATURES = ["stream", "cancel", "callback", "async"]
 
 
 def info(args: Any) -> Dict[str, Any]:

@@ -17,10 +17,10 @@ if TYPE_CHECKING:  # pragma: no cover
 class Request:
     """One request being served: its envelope fields and the worker serving it."""
 
-    __slots__ = ("id", "method", "args", "worker", "session", "deadline_ms", "reply")
+    __slots__ = ("id", "method", "args", "worker", "session", "deadline_ms", "reply", "stream", "credit", "cancelled", "seq")
 
     def __init__(self, id: int, method: str, args: Any, worker: "Worker", session: Optional[str] = None,
-                 deadline_ms: Optional[int] = None, reply: bool = True) -> None:
+                 deadline_ms: Optional[int] = None, reply: bool = True, stream: int = 0) -> None:
         self.id = id
         self.method = method
         self.args = args
@@ -28,6 +28,11 @@ class Request:
         self.session = session
         self.deadline_ms = deadline_ms
         self.reply = reply
+        # A stream request (stream > 0): items may be sent while credit lasts.
+        self.stream = stream
+        self.credit = stream
+        self.cancelled = False  # the caller sent $cancel
+        self.seq = 0  # the last callback into Go
 
     def __repr__(self) -> str:
         return f"Request(id={self.id!r}, method={self.method!r}, session={self.session!r})"

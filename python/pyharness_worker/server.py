@@ -1,13 +1,16 @@
 """The worker: serves requests from one stream socket until EOF, shutdown or SIGTERM."""
 
 import os
+import select
 import signal
 import socket
 import sys
 import time
+from types import AsyncGeneratorType, CoroutineType, GeneratorType
 from typing import Any, Dict, Iterable, Optional
 
 from . import DEFAULT_MAX_FRAME, builtin_methods, fault_methods
+from .bridge import Cancelled, GoError
 from .context import Request, activate, deactivate
 from .framing import (
     FrameTooLarge,
@@ -16,6 +19,7 @@ from .framing import (
     dumps,
     dumps_text_reply,
     encode_frame,
+    loads,
     loads_request,
     read_frame,
 )
@@ -26,6 +30,16 @@ EXIT_START_FAILED = 2
 EXIT_PROTOCOL = 4
 
 _UNSERIALIZABLE = (TypeError, ValueError, UnicodeEncodeError, RecursionError)
+_STREAMS = (GeneratorType, AsyncGeneratorType)
+
+
+class _Broken(BaseException):
+    """The connection failed while a call was being served: EOF (the Go
+    side went away) or a protocol violation. Ends serve() with code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _error(kind: str, type_name: str, message: str, tb: str = "") -> Dict[str, str]:
@@ -140,7 +154,12 @@ class Worker:
                 _log(f"protocol violation: {exc}")
                 return EXIT_PROTOCOL
             if req is not None:
-                self._handle(req)
+                try:
+                    self._handle(req)
+                except _Broken as broken:
+                    if broken.code != EXIT_OK:
+                        _log(f"protocol violation: {broken}")
+                    return broken.code
         return EXIT_OK
 
     def _parse(self, payload: bytes) -> Optional[Request]:
@@ -160,14 +179,19 @@ class Worker:
         method = doc.get("method")
         session = doc.get("session")
         deadline = doc.get("deadline_ms")
+        stream = doc.get("stream")
+        if type(method) is str and method.startswith("$"):
+            return None  # a control frame of a call that has ended (a late $cancel): nothing to do
         if type(method) is not str or not method:
             problem = "method must be a non-empty string"
         elif session is not None and type(session) is not str:
             problem = "session must be a string"
         elif deadline is not None and type(deadline) is not int:
             problem = "deadline_ms must be an integer"
+        elif stream is not None and (type(stream) is not int or stream < 1):
+            problem = "stream must be a positive integer (the items the caller takes before it grants more)"
         else:
-            return Request(rid, method, doc.get("args"), self, session, deadline)
+            return Request(rid, method, doc.get("args"), self, session, deadline, stream=stream or 0)
         self.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", problem)})
         return None
 
@@ -180,16 +204,201 @@ class Worker:
             return
         token = activate(req)
         try:
-            result = handler(req.args)
-        except Exception as exc:  # the handler's answer; the worker lives on
-            err = _error("exception", type(exc).__name__, _describe(exc), _traceback())
-            envelope: Dict[str, Any] = {"id": req.id, "ok": False, "error": err}
-        else:
-            envelope = {"id": req.id, "ok": True, "result": result}
+            envelope = self._run(req, handler)
         finally:
             deactivate(token)
         if req.reply:
             self._reply(req, envelope)
+
+    def _run(self, req: Request, handler: Handler) -> Dict[str, Any]:
+        """Run handler for req: a plain result, a coroutine (run on the
+        worker's event loop) or a stream (generator or async generator)."""
+        try:
+            result = handler(req.args)
+            if type(result) is CoroutineType:
+                result = self._run_async(req, result)
+            if type(result) in _STREAMS:
+                if not req.stream:
+                    self._close_stream(result)
+                    message = f"method {req.method!r} yields a stream: call it with Stream"
+                    return {"id": req.id, "ok": False, "error": _error("bad_request", "StreamingMethod", message)}
+                return self._stream(req, result)
+            if req.stream:  # a plain result, asked for as a stream: one item
+                return self._stream(req, iter((result,)))
+            return {"id": req.id, "ok": True, "result": result}
+        except Cancelled as exc:
+            return {"id": req.id, "ok": False, "error": _error("cancelled", "Cancelled", _describe(exc) or "cancelled by the caller")}
+        except Exception as exc:  # the handler's answer; the worker lives on
+            return {"id": req.id, "ok": False, "error": _error("exception", type(exc).__name__, _describe(exc), _traceback())}
+
+    # -- streams, cancellation, callbacks into Go ---------------------------------
+
+    def _stream(self, req: Request, gen: Any) -> Dict[str, Any]:
+        """Send gen's items while the caller's credit lasts; the final reply
+        counts them. A $cancel closes gen (its finally runs) and answers
+        cancelled; an item JSON cannot carry ends the stream with that error."""
+        is_async = type(gen) is AsyncGeneratorType
+        sent = 0
+        try:
+            while True:
+                self._poll(req)
+                if req.cancelled:
+                    raise Cancelled(f"stream {req.method!r} cancelled by the caller after {sent} items")
+                try:
+                    item = self._run_async(req, gen.__anext__()) if is_async else next(gen)
+                except (StopIteration, StopAsyncIteration):
+                    break
+                try:
+                    body = dumps({"id": req.id, "item": item})
+                except _UNSERIALIZABLE as exc:
+                    self._close_stream(gen)
+                    message = f"item {sent} of {req.method!r} is not JSON-serialisable: {exc}"
+                    return {"id": req.id, "ok": False, "error": _error("unserializable", type(exc).__name__, message)}
+                if len(body) > self.max_frame:
+                    self._close_stream(gen)
+                    message = f"item {sent} of {req.method!r} is {len(body)} bytes, over the frame limit of {self.max_frame}"
+                    return {"id": req.id, "ok": False, "error": _error("too_large", "FrameTooLarge", message)}
+                self.write_raw(encode_frame(body, self.max_frame))
+                sent += 1
+                req.credit -= 1
+                while req.credit <= 0 and not req.cancelled:
+                    self._control(req)
+            return {"id": req.id, "ok": True, "result": {"items": sent}}
+        except BaseException:
+            self._close_stream(gen)
+            raise
+
+    def _close_stream(self, gen: Any) -> None:
+        """Close a generator so its finally blocks run; what they raise is logged."""
+        try:
+            if type(gen) is AsyncGeneratorType:
+                self._event_loop().run_until_complete(gen.aclose())
+            elif type(gen) is GeneratorType:
+                gen.close()
+        except Exception as exc:
+            _log(f"closing a stream raised {type(exc).__name__}: {_describe(exc)}")
+
+    def _control(self, req: Request) -> Any:
+        """Read one control frame for req (blocking): $credit and $cancel
+        update it; $return's args are returned. Control frames of earlier
+        calls are skipped; a request in the middle of a call is a protocol
+        violation."""
+        while True:
+            try:
+                payload = read_frame(self.rfile, self.max_frame)
+                doc = loads(payload)
+            except EOFError:
+                raise _Broken(EXIT_OK, "the caller went away mid-call") from None
+            except ProtocolViolation as exc:
+                raise _Broken(EXIT_PROTOCOL, str(exc)) from None
+            method = doc.get("method") if type(doc) is dict else None
+            if type(method) is not str or not method.startswith("$"):
+                raise _Broken(EXIT_PROTOCOL, f"a request arrived while call {req.id} was being served")
+            if doc.get("id") != req.id:
+                continue  # a late control frame of an earlier call
+            args = doc.get("args")
+            if method == "$credit":
+                if type(args) is not int or args < 1:
+                    raise _Broken(EXIT_PROTOCOL, f"$credit of {args!r}")
+                req.credit += args
+                return None
+            if method == "$cancel":
+                req.cancelled = True
+                task = getattr(self, "_task", None)
+                if task is not None:
+                    task.cancel()  # an async handler: CancelledError at its next await
+                return None
+            if method == "$return":
+                return args
+            raise _Broken(EXIT_PROTOCOL, f"unknown control frame {method!r}")
+
+    def _poll(self, req: Request) -> None:
+        """Read the control frames that have arrived, without waiting."""
+        while self._buffered() or select.select([self.sock], [], [], 0)[0]:
+            self._control(req)
+
+    def _buffered(self) -> bool:
+        """Whether bytes already read from the socket wait in the buffer."""
+        self.sock.setblocking(False)
+        try:
+            return bool(self.rfile.peek(1))
+        except (BlockingIOError, InterruptedError):
+            return False
+        finally:
+            self.sock.setblocking(True)
+
+    def call_go(self, req: Request, name: str, args: Any) -> Any:
+        """Call the Go function name for req's handler (bridge.call_go)."""
+        if req.cancelled:
+            raise Cancelled(f"call {req.method!r} was cancelled by its Go caller")
+        req.seq += 1
+        seq = req.seq
+        try:
+            body = dumps({"id": req.id, "callback": {"seq": seq, "name": name, "args": args}})
+        except _UNSERIALIZABLE as exc:
+            raise TypeError(f"args of call_go({name!r}) are not JSON-serialisable: {exc}") from None
+        self.write_raw(encode_frame(body, self.max_frame))
+        while True:
+            ret = self._control(req)
+            if req.cancelled:
+                raise Cancelled(f"call {req.method!r} was cancelled by its Go caller while {name!r} ran in Go")
+            if type(ret) is dict and ret.get("seq") == seq:
+                while self._buffered():  # a $cancel right behind the answer
+                    self._control(req)
+                if req.cancelled and getattr(self, "_task", None) is None:
+                    raise Cancelled(f"call {req.method!r} was cancelled by its Go caller")
+                if ret.get("ok"):
+                    return ret.get("result")
+                err = ret.get("error") if type(ret.get("error")) is dict else {}
+                raise GoError(str(err.get("type") or "GoError"), str(err.get("message") or ""))
+
+    def _event_loop(self) -> Any:
+        """The worker's event loop for async handlers, made on first use and
+        kept: it survives cancelled calls."""
+        loop = getattr(self, "_loop", None)
+        if loop is None:
+            import asyncio  # only for async handlers: not paid at start
+
+            loop = self._loop = asyncio.new_event_loop()
+        return loop
+
+    def _run_async(self, req: Request, awaitable: Any) -> Any:
+        """Run awaitable on the event loop until done; a $cancel from the
+        caller cancels its task (CancelledError in the handler), raising
+        Cancelled here."""
+        import asyncio
+
+        loop = self._event_loop()
+        task = loop.create_task(awaitable) if type(awaitable) is CoroutineType else asyncio.ensure_future(awaitable, loop=loop)
+        broken: list = []
+
+        def readable() -> None:
+            try:
+                while True:
+                    self._control(req)
+                    if not self._buffered():
+                        break
+            except _Broken as exc:
+                broken.append(exc)
+                task.cancel()
+                return
+            if req.cancelled:
+                task.cancel()
+
+        fd = self.sock.fileno()
+        loop.add_reader(fd, readable)
+        outer, self._task = getattr(self, "_task", None), task
+        try:
+            if self._buffered():
+                readable()
+            return loop.run_until_complete(task)
+        except asyncio.CancelledError:
+            if broken:
+                raise broken[0] from None
+            raise Cancelled(f"call {req.method!r} cancelled by the caller") from None
+        finally:
+            self._task = outer
+            loop.remove_reader(fd)
 
     def _reply(self, req: Request, envelope: Dict[str, Any]) -> None:
         result = envelope.get("result")
