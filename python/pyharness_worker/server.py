@@ -7,7 +7,7 @@ import socket
 import sys
 import time
 from types import AsyncGeneratorType, CoroutineType, GeneratorType
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from . import DEFAULT_MAX_FRAME, builtin_methods, fault_methods
 from .bridge import Cancelled, GoError
@@ -102,6 +102,7 @@ class Worker:
         for name in self.user_modules:
             register(self.methods, name, handlers_of(name))
         self._stopping = False
+        self._queued: List[bytes] = []  # requests read while a call was being served
 
     # -- helpers used by methods -------------------------------------------------
 
@@ -142,7 +143,7 @@ class Worker:
         """Serve until EOF (exit 0), shutdown (0) or a protocol violation (4)."""
         while not self._stopping:
             try:
-                payload = read_frame(self.rfile, self.max_frame)
+                payload = self._queued.pop(0) if self._queued else read_frame(self.rfile, self.max_frame)
             except EOFError:
                 return EXIT_OK
             except (FrameTooLarge, ProtocolViolation) as exc:
@@ -281,8 +282,8 @@ class Worker:
     def _control(self, req: Request) -> Any:
         """Read one control frame for req (blocking): $credit and $cancel
         update it; $return's args are returned. Control frames of earlier
-        calls are skipped; a request in the middle of a call is a protocol
-        violation."""
+        calls are skipped; a request pipelined behind the call is kept for
+        after it."""
         while True:
             try:
                 payload = read_frame(self.rfile, self.max_frame)
@@ -293,7 +294,8 @@ class Worker:
                 raise _Broken(EXIT_PROTOCOL, str(exc)) from None
             method = doc.get("method") if type(doc) is dict else None
             if type(method) is not str or not method.startswith("$"):
-                raise _Broken(EXIT_PROTOCOL, f"a request arrived while call {req.id} was being served")
+                self._queued.append(payload)  # pipelined behind this call (a health probe): served after it
+                continue
             if doc.get("id") != req.id:
                 continue  # a late control frame of an earlier call
             args = doc.get("args")
