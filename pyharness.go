@@ -23,7 +23,11 @@
 // (*wire.PythonError, *wire.WorkerExitedError).
 package pyharness
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"iter"
+)
 
 // Caller runs Python methods: the call half of the contract, what production
 // code should depend on.
@@ -39,4 +43,12 @@ type Interpreter interface {
 	Caller
 	// Close releases the interpreter; later calls fail with wire.ErrClosed.
 	Close() error
+}
+
+// Streamer streams a method's answer, item by item, as its Python handler
+// yields them: realpy's Worker, Pool and Client, and mockpy's Interpreter.
+// Breaking out of the loop cancels the stream (the generator is closed).
+// wire.Items decodes the items into a Go type.
+type Streamer interface {
+	Stream(ctx context.Context, method string, args any) iter.Seq2[json.RawMessage, error]
 }

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +26,13 @@ type Hello struct {
 	Uptime   float64 `json:"uptime"`
 	Protocol int     `json:"protocol"`
 	MaxFrame int     `json:"max_frame"`
+	// What the worker does beyond plain calls: "stream", "cancel",
+	// "callback", "async" (PROTOCOL.md, Calls that talk back).
+	Features []string `json:"features,omitempty"`
 }
+
+// Supports reports whether the worker lists feature.
+func (h Hello) Supports(feature string) bool { return slices.Contains(h.Features, feature) }
 
 // Client speaks the wire protocol over one connection: framing, request ids,
 // correlation of replies, error decoding and frame limits. A Worker is a
@@ -38,8 +47,15 @@ type Hello struct {
 type Client struct {
 	conn     net.Conn
 	br       *bufio.Reader
+	fr       *wire.FrameReader // the slot holder's frames: resumable after a deadline
 	maxFrame int
 	label    string
+
+	callbacks   map[string]wire.Callback // WithCallback
+	cancelGrace time.Duration            // how long a cancelled call may take to end cleanly
+	window      int                      // items a stream may send ahead
+	settling    chan struct{}            // under mu: closed when a cancelled call has ended in the background
+	toSettle    *settleJob               // under mu: a cancelled call for release to hand to settle
 
 	nextID    atomic.Uint64
 	slot      chan struct{} // holds a token while a request is in flight; its holder reads
@@ -78,10 +94,14 @@ func (c *cancelledCall) Error() string {
 var errClosing = errors.New("closing")
 
 func newClient(conn net.Conn, label string, maxFrame int, pipelined bool, onBroken func(error) error) *Client {
+	br := bufio.NewReaderSize(conn, 64<<10)
 	c := &Client{
 		conn:       conn,
-		br:         bufio.NewReaderSize(conn, 64<<10),
+		br:         br,
+		fr:         wire.NewFrameReader(br, maxFrame),
 		maxFrame:   maxFrame,
+		cancelGrace: defaultCancelGrace,
+		window:     defaultWindow,
 		label:      label,
 		slot:       make(chan struct{}, 1),
 		pending:    map[uint64]chan *wire.Response{},
@@ -99,15 +119,28 @@ func newClient(conn net.Conn, label string, maxFrame int, pipelined bool, onBrok
 	return c
 }
 
+// configure takes the call settings of cfg: callbacks, cancel grace, window.
+func (c *Client) configure(cfg *procConfig) {
+	c.callbacks = cfg.callbacks
+	if cfg.cancelGrace > 0 {
+		c.cancelGrace = cfg.cancelGrace
+	}
+	if cfg.window > 0 {
+		c.window = cfg.window
+	}
+}
+
 // NewClient runs the protocol over conn and returns once the peer has answered
 // a readiness ping. The Client owns conn; Close closes it. Of the options,
-// only WithMaxFrame applies (others are an *OptionError).
+// WithMaxFrame, WithCallback, WithCancelGrace and WithStreamWindow apply
+// (others are an *OptionError).
 func NewClient(ctx context.Context, conn net.Conn, opts ...Option) (*Client, error) {
 	cfg, err := newConfig(TargetClient, opts)
 	if err != nil {
 		return nil, err
 	}
 	c := newClient(conn, "connection "+conn.RemoteAddr().String(), cfg.maxFrame, false, standaloneBroken)
+	c.configure(&cfg.procConfig)
 	if err := c.handshake(ctx, "ping", nil); err != nil {
 		c.Close()
 		return nil, err
@@ -142,6 +175,7 @@ func (c *Client) handshake(ctx context.Context, method string, args any) error {
 	}
 	if hello.MaxFrame > 0 && hello.MaxFrame < c.maxFrame {
 		c.maxFrame = hello.MaxFrame
+		c.fr.SetMax(c.maxFrame)
 	}
 	c.hello = hello
 	return nil
@@ -155,8 +189,12 @@ func (c *Client) Hello() Hello { return c.hello }
 // worker answered, *wire.WorkerExitedError, *wire.ProtocolError,
 // *wire.FrameTooLargeError, *wire.EncodeError, *wire.DecodeError, or the
 // context's error. A call whose context ends while the worker executes it
-// returns at once; the connection is then abandoned, since the worker's
-// state is unknown.
+// returns at once. A worker that supports cancellation is then sent $cancel
+// (a stream's generator is closed, an async handler's task cancelled) and
+// kept if it ends the call within the cancel grace (WithCancelGrace);
+// otherwise, or for a worker that does not, the connection is abandoned,
+// since the worker's state is unknown. The handler may call the Go
+// functions of WithCallback and wire.WithCallbacks meanwhile.
 func (c *Client) Call(ctx context.Context, method string, args, reply any) error {
 	if err := c.call(ctx, method, args, reply); err != nil {
 		return fmt.Errorf("realpy: %s: call %q: %w", c.label, method, err)
@@ -213,7 +251,16 @@ func (c *Client) roundTrip(ctx context.Context, req wire.Request, frame []byte, 
 	for {
 		resp, err := c.readOne(ctx, wire.PeekResponse)
 		if err != nil {
-			return c.fail(ctx, req.Method, err)
+			return c.failRead(ctx, req, err)
+		}
+		if resp.ID == req.ID && resp.Callback != nil {
+			if err := c.answerCallback(ctx, req.ID, resp.Callback); err != nil {
+				return c.fail(ctx, req.Method, err)
+			}
+			continue
+		}
+		if resp.ID == req.ID && resp.Item != nil {
+			return c.fail(ctx, req.Method, &wire.ProtocolError{Reason: fmt.Sprintf("an item for call %d, which is not a stream", req.ID)})
 		}
 		if resp.ID == req.ID {
 			// The result is scanned once, while it is decoded; a malformed
@@ -233,12 +280,20 @@ func (c *Client) roundTrip(ctx context.Context, req wire.Request, frame []byte, 
 	}
 }
 
+// failRead is fail for a read of call req's replies: a context that ended
+// there may leave the worker to finish the call cleanly (cancelled).
+func (c *Client) failRead(ctx context.Context, req wire.Request, err error) error {
+	if ctx.Err() != nil {
+		return c.cancelled(ctx, req.ID, req.Method, err)
+	}
+	return c.fail(ctx, req.Method, err)
+}
+
 // fail breaks the connection after a failed write or read and returns the
 // error the call gets: the context's when it ended, else the break's.
 func (c *Client) fail(ctx context.Context, method string, err error) error {
 	if ctx.Err() != nil {
-		c.breakWith(&cancelledCall{method: method, err: ctx.Err()})
-		return ctx.Err()
+		return c.cancelled(ctx, 0, method, err)
 	}
 	select {
 	case <-c.dead: // broken meanwhile (closed, or the process exited): that is the cause
@@ -251,19 +306,147 @@ func (c *Client) fail(ctx context.Context, method string, err error) error {
 
 // readOne reads one reply, decoded by decode (wire.DecodeResponse, or
 // wire.PeekResponse for a reader that decodes the result itself); an ending
-// context interrupts a blocked read.
+// context interrupts a blocked read. The frame reader keeps a frame cut by
+// the interruption, so the read can be resumed (by cancelled).
 func (c *Client) readOne(ctx context.Context, decode func([]byte) (*wire.Response, error)) (*wire.Response, error) {
-	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetReadDeadline(time.Unix(1, 0)) })
-	payload, err := wire.ReadFrame(c.br, c.maxFrame)
-	if !stop() && err == nil {
-		// The context ended during the read; its deadline would break the
-		// next read, and the caller abandons the connection.
-		return nil, ctx.Err()
+	if ctx.Done() == nil {
+		payload, err := c.fr.Next()
+		if err != nil {
+			return nil, err
+		}
+		return decode(payload)
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.conn.SetReadDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	payload, err := c.fr.Next()
+	if !stop() {
+		<-fired
+		_ = c.conn.SetReadDeadline(time.Time{}) // whoever reads next starts afresh
+		if err != nil {
+			return nil, &interruptedRead{err: ctx.Err()}
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return decode(payload)
+}
+
+// interruptedRead is a read that the end of a context interrupted: the
+// connection is intact, and the frame reader resumes where it stopped.
+type interruptedRead struct{ err error }
+
+func (e *interruptedRead) Error() string { return "read interrupted: " + e.err.Error() }
+func (e *interruptedRead) Unwrap() error { return e.err }
+
+// Defaults of the cancel grace and of a stream's window.
+const (
+	defaultCancelGrace = 250 * time.Millisecond
+	defaultWindow      = 16
+)
+
+// cancelled ends a call whose context ended: with a worker that supports
+// cancellation and a connection left intact (the context interrupted a
+// read), a goroutine takes over the slot, sends $cancel and reads until the
+// call's final reply, within the cancel grace; the worker is abandoned if it
+// does not end the call by then. Returns the context's error at once.
+func (c *Client) cancelled(ctx context.Context, id uint64, method string, err error) error {
+	var interrupted *interruptedRead
+	if id == 0 || !errors.As(err, &interrupted) || !c.hello.Supports("cancel") || c.pipelined {
+		c.breakWith(&cancelledCall{method: method, err: ctx.Err()})
+		return ctx.Err()
+	}
+	c.mu.Lock()
+	c.settling = make(chan struct{})
+	c.toSettle = &settleJob{id: id, method: method}
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
+// settleJob is a cancelled call whose end the slot holder hands to settle
+// when it releases the slot.
+type settleJob struct {
+	id     uint64
+	method string
+}
+
+// settle finishes a cancelled call in the background (see cancelled), then
+// gives up the slot.
+func (c *Client) settle(id uint64, method string, done chan struct{}) {
+	defer c.bg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), c.cancelGrace)
+	defer cancel()
+	if err := c.drainCancelled(ctx, id); err != nil {
+		c.breakWith(&cancelledCall{method: method, err: fmt.Errorf("%w, and it did not end within %v of $cancel: %v", context.Canceled, c.cancelGrace, err)})
+	}
+	c.mu.Lock()
+	c.settling = nil
+	c.mu.Unlock()
+	c.releaseSlot()
+	close(done)
+}
+
+// drainCancelled sends $cancel for call id and reads until its final reply:
+// items are dropped, callbacks answered with a cancellation.
+func (c *Client) drainCancelled(ctx context.Context, id uint64) error {
+	if err := c.control(ctx, id, wire.ControlCancel, nil); err != nil {
+		return err
+	}
+	for {
+		resp, err := c.readOne(ctx, wire.DecodeResponse)
+		if err != nil {
+			return err
+		}
+		switch {
+		case resp.ID != id:
+			if err := c.dispatch(resp); err != nil {
+				return err
+			}
+		case resp.Callback != nil:
+			ret := wire.Return{Seq: resp.Callback.Seq, Error: &wire.ErrorObject{Kind: wire.KindCancelled, Type: wire.CancelledCallback, Message: "the call was cancelled by its Go caller"}}
+			if err := c.control(ctx, id, wire.ControlReturn, ret); err != nil {
+				return err
+			}
+		case resp.Item != nil:
+		default:
+			return nil
+		}
+	}
+}
+
+// control sends a control frame for call id.
+func (c *Client) control(ctx context.Context, id uint64, method string, args any) error {
+	frame, err := wire.AppendControl(make([]byte, wire.HeaderSize, 64), id, method, args)
+	if err != nil {
+		return err
+	}
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-wire.HeaderSize))
+	return c.write(ctx, frame)
+}
+
+// answerCallback runs the Go function a handler called and sends its answer.
+func (c *Client) answerCallback(ctx context.Context, id uint64, frame *wire.CallbackFrame) error {
+	ret := wire.RunCallback(ctx, c.callbacks, frame)
+	if err := c.control(ctx, id, wire.ControlReturn, ret); err != nil {
+		var tooLarge *wire.FrameTooLargeError
+		if !errors.As(err, &tooLarge) {
+			return err
+		}
+		ret = wire.Return{Seq: frame.Seq, Error: &wire.ErrorObject{Kind: wire.KindTooLarge, Type: wire.GoErrorType, Message: err.Error()}}
+		return c.control(ctx, id, wire.ControlReturn, ret)
+	}
+	return nil
+}
+
+// settled returns a channel closed once a call cancelled in the background
+// has ended (nil when none is): a pool hands the worker out again after it.
+func (c *Client) settled() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.settling
 }
 
 // dispatch hands a reply to the call or probe waiting for it (a pipelined
@@ -287,8 +470,23 @@ func (c *Client) dispatch(resp *wire.Response) error {
 }
 
 // release gives up the slot, first reading the replies of probes that were
-// pipelined behind the holder's call (the worker answers them at once).
+// pipelined behind the holder's call (the worker answers them at once);
+// unless a cancelled call is being settled in the background, which then
+// owns the slot.
 func (c *Client) release() {
+	c.mu.Lock()
+	job, done := c.toSettle, c.settling
+	c.toSettle = nil
+	c.mu.Unlock()
+	if job != nil {
+		c.bg.Add(1)
+		go c.settle(job.id, job.method, done)
+		return
+	}
+	c.releaseSlot()
+}
+
+func (c *Client) releaseSlot() {
 	for {
 		c.mu.Lock()
 		if len(c.pending) == 0 && len(c.ignored) == 0 || c.Err() != nil {
@@ -579,5 +777,112 @@ func (c *Client) Close() error {
 	c.breakWith(errClosing)
 	<-c.readerDone
 	c.bg.Wait()
+	return nil
+}
+
+// Stream calls method and yields the items its handler streams (a Python
+// generator or async generator), as they arrive; a handler that returns a
+// plain value yields it as one item. The worker sends at most the stream
+// window (WithStreamWindow) ahead of what the loop has taken. Breaking out
+// of the loop cancels the stream: the worker closes the generator (its
+// finally blocks run) before the loop ends. An error (a Python exception
+// mid-stream, a crash, the context's end) is yielded once, last. The
+// handler may call Go functions (WithCallback) while it streams.
+func (c *Client) Stream(ctx context.Context, method string, args any) iter.Seq2[json.RawMessage, error] {
+	return func(yield func(json.RawMessage, error) bool) {
+		stopped := false
+		guarded := func(item json.RawMessage, err error) bool {
+			if stopped {
+				return false
+			}
+			if !yield(item, err) {
+				stopped = true
+			}
+			return !stopped
+		}
+		if err := c.stream(ctx, method, args, guarded); err != nil && !stopped {
+			yield(nil, fmt.Errorf("realpy: %s: stream %q: %w", c.label, method, err))
+		}
+	}
+}
+
+func (c *Client) stream(ctx context.Context, method string, args any, yield func(json.RawMessage, error) bool) error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	if c.closed.Load() {
+		return wire.ErrClosed
+	}
+	if c.pipelined || !c.hello.Supports("stream") {
+		return fmt.Errorf("%w (its features: %v)", wire.ErrStreamUnsupported, c.hello.Features)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rawArgs, err := wire.Marshal(args)
+	if err != nil {
+		return err
+	}
+	req := wire.Request{ID: c.nextID.Add(1), Method: method, Args: rawArgs, Session: wire.SessionFrom(ctx), Stream: c.window}
+	if deadline, ok := ctx.Deadline(); ok {
+		req.DeadlineMS = deadline.UnixMilli()
+	}
+	frame, err := encodeFrame(req, c.maxFrame)
+	if err != nil {
+		return err
+	}
+	select {
+	case c.slot <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.dead:
+		return c.deadErr
+	}
+	c.mu.Lock()
+	c.holding = true
+	c.mu.Unlock()
+	defer c.release()
+	if err := c.write(ctx, frame); err != nil {
+		return c.fail(ctx, method, err)
+	}
+	taken := 0
+	for {
+		resp, err := c.readOne(ctx, wire.DecodeResponse)
+		if err != nil {
+			return c.failRead(ctx, req, err)
+		}
+		switch {
+		case resp.ID != req.ID:
+			if err := c.dispatch(resp); err != nil {
+				return c.fail(ctx, method, err)
+			}
+		case resp.Callback != nil:
+			if err := c.answerCallback(ctx, req.ID, resp.Callback); err != nil {
+				return c.fail(ctx, method, err)
+			}
+		case resp.Item != nil:
+			if !yield(resp.Item, nil) {
+				return c.stopStream(ctx, req)
+			}
+			if taken++; taken >= max(1, c.window/2) {
+				if err := c.control(ctx, req.ID, wire.ControlCredit, taken); err != nil {
+					return c.fail(ctx, method, err)
+				}
+				taken = 0
+			}
+		default:
+			return decodeReply(resp, nil)
+		}
+	}
+}
+
+// stopStream cancels a stream its consumer left, and waits (within the
+// cancel grace, and ctx) for the worker to close the generator.
+func (c *Client) stopStream(ctx context.Context, req wire.Request) error {
+	grace, cancel := context.WithTimeout(ctx, c.cancelGrace)
+	defer cancel()
+	if err := c.drainCancelled(grace, req.ID); err != nil {
+		c.breakWith(&cancelledCall{method: req.Method, err: fmt.Errorf("the stream was left, and it did not end within %v of $cancel: %v", c.cancelGrace, err)})
+	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -136,6 +137,9 @@ type procConfig struct {
 	onSpawn      func(pid int) // set by a pool, to count and announce spawns
 	hostIdle     time.Duration // StartHost: how long an unused host lives
 	reuse        bool
+	callbacks    map[string]wire.Callback
+	cancelGrace  time.Duration
+	window       int
 }
 
 // poolConfig is what only a pool uses.
@@ -364,6 +368,45 @@ func WithOutputLimit(n int) Option {
 	return option("WithOutputLimit", anyWorker, func(c *config) {
 		if c.positive("WithOutputLimit", n > 0, fmt.Sprintf("%d bytes", n)) {
 			c.outputLimit = n
+		}
+	})
+}
+
+// WithCallback registers fn as the Go function Python handlers call by
+// name (pyharness_worker.bridge.call_go) during any call of the worker, or
+// of the pool's workers. wire.WithCallbacks adds functions for one call.
+func WithCallback(name string, fn wire.Callback) Option {
+	return option("WithCallback", anyWorker|TargetClient, func(c *config) {
+		if name == "" || fn == nil {
+			c.refuse(&OptionError{Option: "WithCallback", Reason: "it needs a name and a function"})
+			return
+		}
+		if c.callbacks == nil {
+			c.callbacks = map[string]wire.Callback{}
+		}
+		c.callbacks[name] = fn
+	})
+}
+
+// WithCancelGrace bounds how long a cancelled call (its context ended, or a
+// stream left by its loop) may take to end cleanly after $cancel before the
+// worker is abandoned as one whose state is unknown (default 250 ms). A
+// stream's generator and an async handler end at once; a plain handler
+// that runs on past it costs its worker.
+func WithCancelGrace(d time.Duration) Option {
+	return option("WithCancelGrace", anyWorker|TargetClient, func(c *config) {
+		if c.positive("WithCancelGrace", d > 0, d.String()) {
+			c.cancelGrace = d
+		}
+	})
+}
+
+// WithStreamWindow sets how many items a stream may send ahead of what the
+// loop has taken (default 16): the back-pressure.
+func WithStreamWindow(n int) Option {
+	return option("WithStreamWindow", anyWorker|TargetClient, func(c *config) {
+		if c.positive("WithStreamWindow", n > 0, strconv.Itoa(n)) {
+			c.window = n
 		}
 	})
 }

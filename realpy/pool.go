@@ -2,8 +2,10 @@ package realpy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -690,6 +692,41 @@ func (p *Pool) pickLocked(session string) (*member, error) {
 	return nil, nil
 }
 
+// checkinSettled checks m in once a call cancelled on it has ended in the
+// background (at once when none was): the next caller never waits for, or
+// fails because of, another caller's cancelled call.
+func (p *Pool) checkinSettled(m *member) {
+	done := m.w.client.settled()
+	if done == nil {
+		p.checkin(m)
+		return
+	}
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		<-done
+		p.checkin(m)
+	}()
+}
+
+// Stream runs method as a stream (Worker.Stream) on a free worker, which
+// stays checked out until the stream ends.
+func (p *Pool) Stream(ctx context.Context, method string, args any) iter.Seq2[json.RawMessage, error] {
+	return func(yield func(json.RawMessage, error) bool) {
+		m, err := p.checkout(ctx, wire.SessionFrom(ctx))
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer p.checkinSettled(m)
+		for item, err := range m.w.Stream(ctx, method, args) {
+			if !yield(item, err) {
+				return
+			}
+		}
+	}
+}
+
 func (p *Pool) checkin(m *member) {
 	p.mu.Lock()
 	m.busy = false
@@ -760,7 +797,7 @@ func (p *Pool) callOnce(ctx context.Context, method string, args, reply any) err
 		return err
 	}
 	err = m.w.Call(ctx, method, args, reply)
-	p.checkin(m)
+	p.checkinSettled(m)
 	if p.circuit != nil {
 		p.circuit.record(trial, err)
 	}

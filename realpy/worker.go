@@ -2,8 +2,10 @@ package realpy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"net"
 	"strconv"
 	"strings"
@@ -110,6 +112,7 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 func newWorker(id string, cfg *procConfig, conn net.Conn, proc process, pipelined bool) *Worker {
 	w := &Worker{id: id, cfg: cfg, proc: proc, watchDone: make(chan struct{})}
 	w.client = newClient(conn, fmt.Sprintf("worker %s (pid %d)", id, proc.pid()), cfg.maxFrame, pipelined, w.broken)
+	w.client.configure(cfg)
 	go func() {
 		defer close(w.watchDone)
 		<-proc.exited()
@@ -169,6 +172,11 @@ func (w *Worker) Err() error { return w.client.Err() }
 // worker is killed: its state is unknown.
 func (w *Worker) Call(ctx context.Context, method string, args, reply any) error {
 	return w.client.Call(ctx, method, args, reply)
+}
+
+// Stream calls method as a stream: see Client.Stream.
+func (w *Worker) Stream(ctx context.Context, method string, args any) iter.Seq2[json.RawMessage, error] {
+	return w.client.Stream(ctx, method, args)
 }
 
 // Probe checks that the worker is alive, waiting for its answer until ctx

@@ -19,6 +19,9 @@ type Request struct {
 	Args       json.RawMessage `json:"args"`
 	Session    string          `json:"session,omitempty"`
 	DeadlineMS int64           `json:"deadline_ms,omitempty"`
+	// Stream > 0 asks for the answer as a stream: the worker may send that
+	// many items before the caller grants more with a $credit frame.
+	Stream int `json:"stream,omitempty"`
 }
 
 // Response is the envelope a worker sends back: {"id", "ok": true, "result"}
@@ -28,8 +31,50 @@ type Response struct {
 	OK     bool            `json:"ok"`
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  *ErrorObject    `json:"error,omitempty"`
+	// Frames a worker sends for a call before its final response: an item
+	// of a stream ({"id", "item"}), or a call into Go ({"id", "callback"}).
+	// A final response has neither.
+	Item     json.RawMessage `json:"item,omitempty"`
+	Callback *CallbackFrame  `json:"callback,omitempty"`
 
 	unchecked []byte // PeekResponse: the whole payload, its result not validated yet
+}
+
+// CallbackFrame is a handler's call of a Go function during a call: the
+// caller answers it with a $return control frame carrying Seq.
+type CallbackFrame struct {
+	Seq  uint64          `json:"seq"`
+	Name string          `json:"name"`
+	Args json.RawMessage `json:"args"`
+}
+
+// Final reports whether r is a call's final response (not an item or a
+// callback).
+func (r *Response) Final() bool { return r.Item == nil && r.Callback == nil }
+
+// Control frames: what the caller sends the worker while a call runs.
+const (
+	ControlCredit = "$credit" // args: how many more items the caller takes
+	ControlCancel = "$cancel" // the caller gave up: close the stream, cancel the task
+	ControlReturn = "$return" // args: a Return, the answer to a Callback
+)
+
+// Return is the answer to a Callback: Result when OK, else Error (its Type
+// and Message reach Python as a GoError).
+type Return struct {
+	Seq    uint64          `json:"seq"`
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *ErrorObject    `json:"error,omitempty"`
+}
+
+// AppendControl appends a control frame's envelope for call id to dst.
+func AppendControl(dst []byte, id uint64, method string, args any) ([]byte, error) {
+	raw, err := Marshal(args)
+	if err != nil {
+		return nil, err
+	}
+	return AppendRequest(dst, Request{ID: id, Method: method, Args: raw})
 }
 
 // ErrorObject is the "error" member of a failed response.
@@ -47,6 +92,7 @@ const (
 	KindUnserializable = "unserializable" // the result could not be encoded as JSON
 	KindTooLarge       = "too_large"      // the reply would exceed the frame limit
 	KindBadRequest     = "bad_request"    // the request envelope was malformed
+	KindCancelled      = "cancelled"      // the caller cancelled the call (stream, async handler, callback)
 )
 
 // EncodeRequest encodes a request envelope; a nil Args is sent as null.
@@ -75,6 +121,10 @@ func AppendRequest(dst []byte, req Request) ([]byte, error) {
 	if req.DeadlineMS != 0 {
 		dst = append(dst, `,"deadline_ms":`...)
 		dst = strconv.AppendInt(dst, req.DeadlineMS, 10)
+	}
+	if req.Stream > 0 {
+		dst = append(dst, `,"stream":`...)
+		dst = strconv.AppendInt(dst, int64(req.Stream), 10)
 	}
 	return append(dst, '}'), nil
 }
@@ -205,10 +255,12 @@ func splitCanonicalSuccess(payload []byte) (*Response, bool) {
 
 func decodeResponse(payload []byte) (*Response, error) {
 	var raw struct {
-		ID     *uint64         `json:"id"`
-		OK     *bool           `json:"ok"`
-		Result json.RawMessage `json:"result"`
-		Error  *ErrorObject    `json:"error"`
+		ID       *uint64         `json:"id"`
+		OK       *bool           `json:"ok"`
+		Result   json.RawMessage `json:"result"`
+		Error    *ErrorObject    `json:"error"`
+		Item     json.RawMessage `json:"item"`
+		Callback *CallbackFrame  `json:"callback"`
 	}
 	if err := decodeStrict(payload, &raw); err != nil {
 		return nil, &ProtocolError{Reason: "response is not a valid JSON envelope", Frame: excerpt(payload), Err: err}
@@ -216,6 +268,16 @@ func decodeResponse(payload []byte) (*Response, error) {
 	switch {
 	case raw.ID == nil:
 		return nil, &ProtocolError{Reason: `response has no numeric "id"`, Frame: excerpt(payload)}
+	case raw.OK == nil && raw.Item != nil:
+		return &Response{ID: *raw.ID, Item: raw.Item}, nil
+	case raw.OK == nil && raw.Callback != nil:
+		if raw.Callback.Name == "" || raw.Callback.Seq == 0 {
+			return nil, &ProtocolError{Reason: `callback has no "name" or "seq"`, Frame: excerpt(payload)}
+		}
+		if raw.Callback.Args == nil {
+			raw.Callback.Args = json.RawMessage("null")
+		}
+		return &Response{ID: *raw.ID, Callback: raw.Callback}, nil
 	case raw.OK == nil:
 		return nil, &ProtocolError{Reason: `response has no boolean "ok"`, Frame: excerpt(payload)}
 	case *raw.OK && raw.Result == nil:
@@ -238,6 +300,7 @@ func DecodeRequest(payload []byte) (*Request, error) {
 		Args       json.RawMessage `json:"args"`
 		Session    string          `json:"session"`
 		DeadlineMS int64           `json:"deadline_ms"`
+		Stream     int             `json:"stream"`
 	}
 	if err := decodeStrict(payload, &raw); err != nil {
 		return nil, &ProtocolError{Reason: "request is not a valid JSON envelope", Frame: excerpt(payload), Err: err}
@@ -251,7 +314,7 @@ func DecodeRequest(payload []byte) (*Request, error) {
 	if raw.Args == nil {
 		raw.Args = json.RawMessage("null")
 	}
-	return &Request{ID: *raw.ID, Method: *raw.Method, Args: raw.Args, Session: raw.Session, DeadlineMS: raw.DeadlineMS}, nil
+	return &Request{ID: *raw.ID, Method: *raw.Method, Args: raw.Args, Session: raw.Session, DeadlineMS: raw.DeadlineMS, Stream: raw.Stream}, nil
 }
 
 // decodeStrict decodes exactly one JSON value into v (json.Unmarshal

@@ -141,3 +141,77 @@ func excerpt(b []byte) []byte {
 	}
 	return append([]byte(nil), b...)
 }
+
+// FrameReader reads frames as ReadFrame does, and can be resumed after a
+// read error that leaves the stream intact (a read deadline): the bytes of
+// a frame already read are kept, and the next call to Next continues the
+// frame. A caller whose context ended mid-frame can so hand the connection
+// to someone who finishes reading it.
+type FrameReader struct {
+	r       io.Reader
+	max     int
+	hdr     [HeaderSize]byte
+	nh      int
+	size    int
+	payload []byte
+}
+
+// NewFrameReader reads frames of at most max bytes from r.
+func NewFrameReader(r io.Reader, max int) *FrameReader { return &FrameReader{r: r, max: max} }
+
+// SetMax changes the frame limit for frames not started yet.
+func (f *FrameReader) SetMax(max int) { f.max = max }
+
+// Next returns the next frame's payload. io.EOF is a clean end between
+// frames; an end inside a frame, a payload that is not UTF-8 or a length
+// over the limit is an error that ends the stream; any other read error
+// (a deadline) may be followed by another Next.
+func (f *FrameReader) Next() ([]byte, error) {
+	for f.nh < HeaderSize {
+		n, err := f.r.Read(f.hdr[f.nh:])
+		f.nh += n
+		if f.nh == HeaderSize {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				if f.nh == 0 {
+					return nil, io.EOF
+				}
+				return nil, &ProtocolError{Reason: "stream ended inside a frame header", Err: io.ErrUnexpectedEOF}
+			}
+			return nil, err
+		}
+	}
+	if f.payload == nil {
+		size := binary.BigEndian.Uint32(f.hdr[:])
+		if uint64(size) > uint64(f.max) {
+			return nil, &FrameTooLargeError{Size: uint64(size), Max: f.max, Direction: Receive}
+		}
+		f.size = int(size)
+		f.payload = make([]byte, 0, min(f.size, eagerAlloc))
+	}
+	for len(f.payload) < f.size {
+		if len(f.payload) == cap(f.payload) {
+			f.payload = append(f.payload, 0)[:len(f.payload)]
+		}
+		end := min(cap(f.payload), f.size)
+		n, err := f.r.Read(f.payload[len(f.payload):end])
+		f.payload = f.payload[:len(f.payload)+n]
+		if len(f.payload) == f.size {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, &ProtocolError{Reason: fmt.Sprintf("stream ended inside a %d-byte frame", f.size), Err: io.ErrUnexpectedEOF}
+			}
+			return nil, err
+		}
+	}
+	payload := f.payload
+	f.nh, f.size, f.payload = 0, 0, nil
+	if !utf8.Valid(payload) {
+		return nil, &ProtocolError{Reason: "frame payload is not valid UTF-8", Frame: excerpt(payload)}
+	}
+	return payload, nil
+}

@@ -74,7 +74,7 @@ var _ = Describe("A real worker under faults", harness.Integration, harness.Pyth
 
 			err := w.Call(callCtx, "hang", nil, nil)
 			Expect(err).To(MatchError(context.DeadlineExceeded))
-			Expect(w).To(gexec.Exit(137), "a worker whose call was abandoned is killed")
+			Eventually(w).Should(gexec.Exit(137), "a worker that does not end the call within the cancel grace is killed")
 
 			err = w.Call(ctx, "ping", nil, nil)
 			Expect(err).To(MatchError(wire.ErrWorkerExited))
@@ -83,7 +83,7 @@ var _ = Describe("A real worker under faults", harness.Integration, harness.Pyth
 	})
 
 	Describe("context cancelled mid-call", func() {
-		It("returns context.Canceled promptly and kills the worker", func(ctx SpecContext) {
+		It("returns context.Canceled at once, and kills a worker whose handler runs on past the cancel grace", func(ctx SpecContext) {
 			w := startWorker(ctx)
 			callCtx, cancel := context.WithCancel(ctx)
 			result := make(chan error, 1)
@@ -96,8 +96,25 @@ var _ = Describe("A real worker under faults", harness.Integration, harness.Pyth
 
 			cancel()
 			Eventually(result).Should(Receive(MatchError(context.Canceled)))
-			Expect(w.Exited()).To(BeClosed(), "the call returns after the worker is reaped")
+			Eventually(w.Exited()).Should(BeClosed(), "a plain handler cannot be interrupted: past the cancel grace its worker is killed")
 			expectDeadWith(ctx, w, wire.ErrWorkerExited)
+		}, noHang)
+
+		It("keeps a worker whose handler ends within the cancel grace", func(ctx SpecContext) {
+			w := startWorker(ctx, realpy.WithCancelGrace(5*time.Second))
+			callCtx, cancel := context.WithCancel(ctx)
+			result := make(chan error, 1)
+			go func() {
+				defer GinkgoRecover()
+				result <- w.Call(callCtx, "sleep", map[string]any{"seconds": 0.3, "announce": "sleeping now"}, nil)
+			}()
+			Eventually(w.Stdout().String).Should(ContainSubstring("sleeping now"))
+			cancel()
+			Eventually(result).Should(Receive(MatchError(context.Canceled)), "the caller does not wait for the handler")
+			var back string
+			Expect(w.Call(ctx, "echo", "still here", &back)).To(Succeed(), "the next call waits for the cancelled one to end, then runs")
+			Expect(back).To(Equal("still here"))
+			expectAlive(ctx, w)
 		}, noHang)
 
 		It("leaves the worker alone when the call was still waiting for its turn", func(ctx SpecContext) {
