@@ -107,6 +107,7 @@ func (m *Interpreter) hello() map[string]any {
 		"uptime":    0.0,
 		"protocol":  wire.ProtocolVersion,
 		"max_frame": m.maxFrame,
+		"features":  []string{"stream", "cancel", "callback", "async"},
 	}
 }
 

@@ -24,6 +24,13 @@ type Call struct {
 	Session string          // from wire.WithSession
 	// Handled is false for a call no handler took (an unhandled call).
 	Handled bool
+	// Stream calls: how many items the caller took, and whether it left
+	// before the stream ended (Cancelled).
+	Stream    bool
+	Items     int
+	Cancelled bool
+	// The calls the handler made into Go (CallGo), in order.
+	Callbacks []GoCall
 }
 
 // Decode decodes the call's args into v as a Python handler would see them
@@ -72,6 +79,7 @@ type Interpreter struct {
 	mismatches  []*MismatchError
 	stdout      *gbytes.Buffer
 	stderr      *gbytes.Buffer
+	callbacks   map[string]wire.Callback
 }
 
 // Option configures New.
@@ -161,12 +169,18 @@ type history struct{ chunks [][]Call }
 
 const historyChunk = 1024
 
-func (h *history) add(c Call) {
+func (h *history) add(c Call) int {
 	if n := len(h.chunks); n == 0 || len(h.chunks[n-1]) == historyChunk {
 		h.chunks = append(h.chunks, make([]Call, 0, historyChunk))
 	}
 	last := &h.chunks[len(h.chunks)-1]
 	*last = append(*last, c)
+	return (len(h.chunks)-1)*historyChunk + len(*last) - 1
+}
+
+// update changes call i in place.
+func (h *history) update(i int, fn func(*Call)) {
+	fn(&h.chunks[i/historyChunk][i%historyChunk])
 }
 
 func (h *history) all() []Call {
@@ -253,7 +267,7 @@ func (m *Interpreter) Call(ctx context.Context, method string, args, reply any) 
 	if err != nil {
 		return fmt.Errorf("mockpy: call %q: %w", method, err)
 	}
-	result, err := m.invoke(ctx, method, raw)
+	result, err := m.invoke(ctx, method, raw, m.localGo())
 	if err != nil {
 		return fmt.Errorf("mockpy: call %q: %w", method, err)
 	}
@@ -263,33 +277,49 @@ func (m *Interpreter) Call(ctx context.Context, method string, args, reply any) 
 	return nil
 }
 
-// invoke runs the call and returns the result as the wire would carry it.
-func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMessage) (json.RawMessage, error) {
-	if err := ctx.Err(); err != nil {
+// invoke runs a plain call and returns the result as the wire would carry it.
+func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMessage,
+	callGo func(context.Context, *wire.CallbackFrame) wire.Return) (json.RawMessage, error) {
+	answer, _, err := m.start(ctx, method, args, false, callGo)
+	if err != nil {
 		return nil, err
 	}
-	if size := len(args) + len(method) + 40; size > m.maxFrame {
-		return nil, &wire.FrameTooLargeError{Size: uint64(size), Max: m.maxFrame, Direction: wire.Send}
+	if _, ok := answer.(*streamAnswer); ok {
+		return nil, &wire.PythonError{Kind: wire.KindBadRequest, Type: "StreamingMethod",
+			Message: fmt.Sprintf("method %q yields a stream: call it with Stream", method)}
 	}
-	call := Call{Method: method, Args: args, Session: wire.SessionFrom(ctx)}
+	return m.encode(method, answer)
+}
+
+// start checks a call, records it and runs its handler, returning the
+// handler's answer (a result, or a stream to run) and the call's state.
+func (m *Interpreter) start(ctx context.Context, method string, args json.RawMessage, stream bool,
+	callGo func(context.Context, *wire.CallbackFrame) wire.Return) (any, *callState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if size := len(args) + len(method) + 40; size > m.maxFrame {
+		return nil, nil, &wire.FrameTooLargeError{Size: uint64(size), Max: m.maxFrame, Direction: wire.Send}
+	}
+	call := Call{Method: method, Args: args, Session: wire.SessionFrom(ctx), Stream: stream}
 	m.mu.Lock()
 	if m.dead != nil { // a dead worker keeps its exit error, also after Close
 		err := m.dead
 		m.mu.Unlock()
-		return nil, err
+		return nil, nil, err
 	}
 	if m.closed {
 		m.mu.Unlock()
-		return nil, wire.ErrClosed
+		return nil, nil, wire.ErrClosed
 	}
 	if wire.Depth(args) > interpreterDepth {
 		m.mu.Unlock()
-		return nil, &wire.PythonError{Kind: wire.KindBadRequest, Type: "BadRequest",
+		return nil, nil, &wire.PythonError{Kind: wire.KindBadRequest, Type: "BadRequest",
 			Message: "args are value nested too deep to decode (the protocol allows 500 levels)"}
 	}
 	h, handled := m.handlerLocked(method)
 	call.Handled = handled
-	m.calls.add(call)
+	st := &callState{m: m, index: m.calls.add(call), callGo: callGo}
 	allow, fail := m.allowUnhand, m.fail
 	m.mu.Unlock()
 
@@ -297,9 +327,9 @@ func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMe
 		if !allow && fail != nil {
 			report(fail, fmt.Sprintf("mockpy: unhandled call %s (no route, no appended handler left, no built-in)", call))
 		}
-		return nil, &wire.PythonError{Kind: wire.KindUnknownMethod, Type: "UnknownMethod", Message: fmt.Sprintf("unknown method %q", method)}
+		return nil, st, &wire.PythonError{Kind: wire.KindUnknownMethod, Type: "UnknownMethod", Message: fmt.Sprintf("unknown method %q", method)}
 	}
-	result, err := h(ctx, call)
+	result, err := h(context.WithValue(ctx, callKey{}, st), call)
 	var mismatch *MismatchError
 	if errors.As(err, &mismatch) {
 		m.mu.Lock()
@@ -310,9 +340,15 @@ func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMe
 		}
 	}
 	if err != nil {
-		return nil, m.settle(ctx, err)
+		return nil, st, m.finish(ctx, err)
 	}
-	raw, err := encodeResult(method, result)
+	return result, st, nil
+}
+
+// encode encodes a result or an item as the worker would, within the frame
+// limit.
+func (m *Interpreter) encode(method string, v any) (json.RawMessage, error) {
+	raw, err := encodeResult(method, v)
 	if err != nil {
 		return nil, err
 	}
@@ -321,6 +357,24 @@ func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMe
 			Message: fmt.Sprintf("reply of %q is %d bytes, over the frame limit of %d", method, len(raw)+40, m.maxFrame)}
 	}
 	return raw, nil
+}
+
+// finish turns a handler's error into the call's: a GoError it let through
+// is a Python exception of type GoError; a clean cancellation (Cancelled)
+// returns the context's error and the mock lives; the rest as settle says.
+func (m *Interpreter) finish(ctx context.Context, err error) error {
+	var goErr *GoError
+	var cancelled *cancelledError
+	switch {
+	case errors.As(err, &goErr):
+		return &wire.PythonError{Kind: wire.KindException, Type: "GoError", Message: goErr.Message}
+	case errors.As(err, &cancelled):
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &wire.PythonError{Kind: wire.KindCancelled, Type: "Cancelled", Message: cancelled.Error()}
+	}
+	return m.settle(ctx, err)
 }
 
 // settle turns a handler's error into the call's, and kills the mock when a
