@@ -255,4 +255,110 @@ var Behaviours = []Behaviour{
 		Expect(err).To(MatchError(wire.ErrFrameTooLarge))
 		alive(ctx, py)
 	}},
+
+	{"streams a generator's items in order, then ends", func(ctx context.Context, py pyharness.Interpreter) {
+		var got []int
+		for v, err := range wire.Items[int](streamer(py).Stream(ctx, "count", map[string]int{"n": 40})) {
+			Expect(err).NotTo(HaveOccurred())
+			got = append(got, v)
+		}
+		want := make([]int, 40)
+		for i := range want {
+			want[i] = i
+		}
+		Expect(got).To(Equal(want), "every item, in order, past the stream window")
+		alive(ctx, py)
+	}},
+	{"ends a stream with the exception raised mid-stream, typed, and lives on", func(ctx context.Context, py pyharness.Interpreter) {
+		var got []int
+		var last error
+		for v, err := range wire.Items[int](streamer(py).Stream(ctx, "fail_after", map[string]int{"n": 3})) {
+			if err != nil {
+				last = err
+				continue
+			}
+			got = append(got, v)
+		}
+		Expect(got).To(Equal([]int{0, 1, 2}))
+		pyErr := pythonError(last)
+		Expect(pyErr.Type).To(Equal("ValueError"))
+		Expect(pyErr.Message).To(Equal("failed after 3 items"))
+		alive(ctx, py)
+	}},
+	{"closes the generator when the loop breaks: its finally runs", func(ctx context.Context, py pyharness.Interpreter) {
+		ctx = wire.WithSession(ctx, "contract-stream") // a pool's next call goes to the same worker
+		taken := 0
+		for _, err := range streamer(py).Stream(ctx, "count", map[string]int{"n": 1000000}) {
+			Expect(err).NotTo(HaveOccurred())
+			if taken++; taken == 3 {
+				break
+			}
+		}
+		var closed []string
+		Expect(py.Call(ctx, "were_closed", nil, &closed)).To(Succeed())
+		Expect(closed).To(ContainElement("count"), "the generator was closed before the loop ended")
+	}},
+	{"cancels an async handler when the call's context ends, and lives on", func(ctx context.Context, py pyharness.Interpreter) {
+		ctx = wire.WithSession(ctx, "contract-nap") // a pool's next call goes to the same worker
+		started := make(chan struct{})
+		callCtx, cancel := context.WithCancel(wire.WithCallbacks(ctx, map[string]wire.Callback{
+			"started": func(context.Context, json.RawMessage) (any, error) { close(started); return nil, nil },
+		}))
+		defer cancel()
+		result := make(chan error, 1)
+		go func() { result <- py.Call(callCtx, "nap", nil, nil) }()
+		Eventually(started).Should(BeClosed())
+		cancel()
+		Eventually(result).Should(Receive(MatchError(context.Canceled)))
+		alive(ctx, py)
+		var closed []string
+		Expect(py.Call(ctx, "were_closed", nil, &closed)).To(Succeed())
+		Expect(closed).To(ContainElement("nap"), "CancelledError reached the handler")
+	}},
+	{"answers a handler's call into Go with the function's result", func(ctx context.Context, py pyharness.Interpreter) {
+		ctx = wire.WithCallbacks(ctx, map[string]wire.Callback{
+			"weather": wire.CallbackFunc(func(_ context.Context, args struct{ City string }) (string, error) { return "rain in " + args.City, nil }),
+		})
+		var reply struct{ Answer string }
+		Expect(py.Call(ctx, "ask", map[string]any{"name": "weather", "args": map[string]string{"city": "Oslo"}}, &reply)).To(Succeed())
+		Expect(reply.Answer).To(Equal("rain in Oslo"))
+	}},
+	{"raises a Go function's error, panic or absence in the handler as GoError", func(ctx context.Context, py pyharness.Interpreter) {
+		ctx = wire.WithCallbacks(ctx, map[string]wire.Callback{
+			"broken":  func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("no weather today") },
+			"panicky": func(context.Context, json.RawMessage) (any, error) { panic("boom") },
+		})
+		type failure struct{ Error, Message string }
+		for name, want := range map[string]failure{
+			"broken":  {Error: wire.GoErrorType, Message: "no weather today"},
+			"panicky": {Error: wire.GoPanicType, Message: `Go function "panicky" panicked: boom`},
+			"missing": {Error: wire.UnknownCallback, Message: `no Go function "missing" is registered for this call`},
+		} {
+			var got failure
+			Expect(py.Call(ctx, "ask", map[string]any{"name": name}, &got)).To(Succeed())
+			Expect(got.Error).To(Equal(want.Error), name)
+			Expect(got.Message).To(HavePrefix(want.Message), name)
+		}
+		alive(ctx, py)
+	}},
+	{"gives the Go function the call's deadline", func(ctx context.Context, py pyharness.Interpreter) {
+		deadline := time.Now().Add(time.Minute)
+		callCtx, cancel := context.WithDeadline(wire.WithCallbacks(ctx, map[string]wire.Callback{
+			"deadline": func(ctx context.Context, _ json.RawMessage) (any, error) {
+				d, ok := ctx.Deadline()
+				return ok && d.Equal(deadline), nil
+			},
+		}), deadline)
+		defer cancel()
+		var reply struct{ Answer bool }
+		Expect(py.Call(callCtx, "ask", map[string]any{"name": "deadline"}, &reply)).To(Succeed())
+		Expect(reply.Answer).To(BeTrue())
+	}},
+}
+
+// streamer is py as a pyharness.Streamer: every interpreter streams.
+func streamer(py pyharness.Interpreter) pyharness.Streamer {
+	s, ok := py.(pyharness.Streamer)
+	ExpectWithOffset(1, ok).To(BeTrue(), "%T does not stream", py)
+	return s
 }

@@ -16,8 +16,12 @@ package contract
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -52,6 +56,65 @@ func InstallMock(py *mockpy.Interpreter) {
 	py.RouteToHandler("not_a_number", mockpy.Respond(nan()))
 	py.RouteToHandler("broken_str", mockpy.Raise("BrokenStr", "<BrokenStr object: str() raised RuntimeError>"))
 	py.RouteToHandler("add", mockpy.RespondFunc(func(args struct{ A, B int }) (int, error) { return args.A + args.B, nil }))
+
+	var mu sync.Mutex
+	var closed []string
+	record := func(name string) {
+		mu.Lock()
+		closed = append(closed, name)
+		mu.Unlock()
+	}
+	py.RouteToHandler("count", mockpy.StreamFunc(func(_ context.Context, call mockpy.Call, yield func(any) bool) error {
+		defer record("count")
+		var args struct{ N int }
+		_ = call.Decode(&args)
+		for i := range args.N {
+			if !yield(i) {
+				return nil
+			}
+		}
+		return nil
+	}))
+	py.RouteToHandler("fail_after", mockpy.StreamFunc(func(_ context.Context, call mockpy.Call, yield func(any) bool) error {
+		var args struct{ N int }
+		_ = call.Decode(&args)
+		for i := range args.N {
+			if !yield(i) {
+				return nil
+			}
+		}
+		return mockpy.Exception("ValueError", fmt.Sprintf("failed after %d items", args.N))
+	}))
+	py.RouteToHandler("were_closed", func(context.Context, mockpy.Call) (any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string{}, closed...), nil
+	})
+	py.RouteToHandler("nap", mockpy.Cancellable(func(ctx context.Context, _ mockpy.Call) (any, error) {
+		if err := mockpy.CallGo(ctx, "started", nil, nil); err != nil {
+			return nil, err
+		}
+		<-ctx.Done()
+		record("nap")
+		return nil, ctx.Err()
+	}))
+	py.RouteToHandler("ask", func(ctx context.Context, call mockpy.Call) (any, error) {
+		var args struct {
+			Name string
+			Args json.RawMessage
+		}
+		_ = call.Decode(&args)
+		var answer any
+		err := mockpy.CallGo(ctx, args.Name, args.Args, &answer)
+		var goErr *mockpy.GoError
+		if errors.As(err, &goErr) {
+			return map[string]any{"error": goErr.Type, "message": goErr.Message}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"answer": answer}, nil
+	})
 }
 
 // Factory returns a fresh interpreter for one spec.

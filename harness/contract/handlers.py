@@ -1,7 +1,9 @@
 """Handlers the contract specs call; mock targets install Go equivalents (contract.InstallMock)."""
 
-from typing import Any, Dict
+import asyncio
+from typing import Any, Dict, Iterator, List
 
+from pyharness_worker.bridge import GoError, acall_go, call_go
 from pyharness_worker.context import current
 
 
@@ -33,3 +35,45 @@ class BrokenStr(Exception):
 
 def broken_str(args: Any) -> None:
     raise BrokenStr()
+
+
+# -- calls that talk back: streams, async handlers, calls into Go -------------
+
+closed: List[str] = []  # streams and tasks whose cleanup ran, in order
+
+
+def count(args: Dict[str, int]) -> Iterator[int]:
+    """Yield 0..n-1; records its end in closed (also when the caller leaves early)."""
+    try:
+        for i in range(args["n"]):
+            yield i
+    finally:
+        closed.append("count")
+
+
+def fail_after(args: Dict[str, int]) -> Iterator[int]:
+    yield from range(args["n"])
+    raise ValueError(f"failed after {args['n']} items")
+
+
+def were_closed(args: Any) -> List[str]:
+    return list(closed)
+
+
+async def nap(args: Any) -> str:
+    """Tell Go it started, then sleep until cancelled."""
+    try:
+        await acall_go("started")
+        await asyncio.sleep(3600)
+        return "woke up"
+    except asyncio.CancelledError:
+        closed.append("nap")
+        raise
+
+
+def ask(args: Dict[str, Any]) -> Dict[str, Any]:
+    """Call the Go function args["name"] with args["args"]."""
+    try:
+        return {"answer": call_go(args["name"], args.get("args"))}
+    except GoError as exc:
+        return {"error": exc.type, "message": str(exc)}

@@ -122,6 +122,28 @@ var _ = Describe("The contract catches a drifted mock", harness.PythonMock, func
 				n := 0
 				py.RouteToHandler("remember", func(context.Context, mockpy.Call) (any, error) { n++; return n, nil })
 			}),
+		Entry("a stream out of order", "streams a generator's items in order, then ends",
+			func(py *mockpy.Interpreter) {
+				py.RouteToHandler("count", mockpy.StreamFunc(func(_ context.Context, call mockpy.Call, yield func(any) bool) error {
+					var args struct{ N int }
+					_ = call.Decode(&args)
+					for i := args.N - 1; i >= 0 && yield(i); i-- {
+					}
+					return nil
+				}))
+			}),
+		Entry("a stream that runs no cleanup when its caller leaves", "closes the generator when the loop breaks: its finally runs",
+			func(py *mockpy.Interpreter) { py.RouteToHandler("count", mockpy.Stream(0, 1, 2, 3, 4, 5)) }),
+		Entry("an async handler that does not stop when cancelled", "cancels an async handler when the call's context ends, and lives on",
+			func(py *mockpy.Interpreter) {
+				py.RouteToHandler("nap", func(ctx context.Context, _ mockpy.Call) (any, error) {
+					_ = mockpy.CallGo(ctx, "started", nil, nil)
+					<-ctx.Done()
+					return nil, ctx.Err() // a plain handler: the worker is lost
+				})
+			}),
+		Entry("a Go error swallowed", "raises a Go function's error, panic or absence in the handler as GoError",
+			func(py *mockpy.Interpreter) { py.RouteToHandler("ask", mockpy.Respond(map[string]any{"answer": nil})) }),
 		Entry("a reply missing its traceback", "carries a traceback that ends with the exception",
 			func(py *mockpy.Interpreter) {
 				py.RouteToHandler("fail", func(context.Context, mockpy.Call) (any, error) {
