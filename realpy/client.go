@@ -96,20 +96,20 @@ var errClosing = errors.New("closing")
 func newClient(conn net.Conn, label string, maxFrame int, pipelined bool, onBroken func(error) error) *Client {
 	br := bufio.NewReaderSize(conn, 64<<10)
 	c := &Client{
-		conn:       conn,
-		br:         br,
-		fr:         wire.NewFrameReader(br, maxFrame),
-		maxFrame:   maxFrame,
+		conn:        conn,
+		br:          br,
+		fr:          wire.NewFrameReader(br, maxFrame),
+		maxFrame:    maxFrame,
 		cancelGrace: defaultCancelGrace,
-		window:     defaultWindow,
-		label:      label,
-		slot:       make(chan struct{}, 1),
-		pending:    map[uint64]chan *wire.Response{},
-		ignored:    map[uint64]bool{},
-		dead:       make(chan struct{}),
-		readerDone: make(chan struct{}),
-		onBroken:   onBroken,
-		pipelined:  pipelined,
+		window:      defaultWindow,
+		label:       label,
+		slot:        make(chan struct{}, 1),
+		pending:     map[uint64]chan *wire.Response{},
+		ignored:     map[uint64]bool{},
+		dead:        make(chan struct{}),
+		readerDone:  make(chan struct{}),
+		onBroken:    onBroken,
+		pipelined:   pipelined,
 	}
 	if pipelined {
 		go c.read()

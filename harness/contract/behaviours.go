@@ -317,7 +317,9 @@ var Behaviours = []Behaviour{
 	}},
 	{"answers a handler's call into Go with the function's result", func(ctx context.Context, py pyharness.Interpreter) {
 		ctx = wire.WithCallbacks(ctx, map[string]wire.Callback{
-			"weather": wire.CallbackFunc(func(_ context.Context, args struct{ City string }) (string, error) { return "rain in " + args.City, nil }),
+			"weather": wire.CallbackFunc(func(_ context.Context, args struct{ City string }) (string, error) {
+				return "rain in " + args.City, nil
+			}),
 		})
 		var reply struct{ Answer string }
 		Expect(py.Call(ctx, "ask", map[string]any{"name": "weather", "args": map[string]string{"city": "Oslo"}}, &reply)).To(Succeed())
