@@ -146,6 +146,9 @@ func CallGo(ctx context.Context, name string, args, reply any) error {
 			ge = &GoError{Type: ret.Error.Type, Message: ret.Error.Message}
 		}
 		record.Err, out = ge, ge
+		if ge.Type == wire.CancelledCallback { // Python raises Cancelled: the handler stops
+			out = Cancelled(context.Canceled)
+		}
 	}
 	st.m.mu.Lock()
 	st.m.calls.update(st.index, func(c *Call) { c.Callbacks = append(c.Callbacks, record) })

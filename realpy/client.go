@@ -255,7 +255,7 @@ func (c *Client) roundTrip(ctx context.Context, req wire.Request, frame []byte, 
 		}
 		if resp.ID == req.ID && resp.Callback != nil {
 			if err := c.answerCallback(ctx, req.ID, resp.Callback); err != nil {
-				return c.fail(ctx, req.Method, err)
+				return c.failRead(ctx, req, err)
 			}
 			continue
 		}
@@ -427,9 +427,19 @@ func (c *Client) control(ctx context.Context, id uint64, method string, args any
 	return c.write(ctx, frame)
 }
 
-// answerCallback runs the Go function a handler called and sends its answer.
+// answerCallback runs the Go function a handler called and sends its
+// answer. The call's context bounds the wait: a function that blocks past
+// it (ignoring its context) is left running, and the call ends as a
+// cancelled one (the handler's call_go raises Cancelled).
 func (c *Client) answerCallback(ctx context.Context, id uint64, frame *wire.CallbackFrame) error {
-	ret := wire.RunCallback(ctx, c.callbacks, frame)
+	answered := make(chan wire.Return, 1)
+	go func() { answered <- wire.RunCallback(ctx, c.callbacks, frame) }()
+	var ret wire.Return
+	select {
+	case ret = <-answered:
+	case <-ctx.Done():
+		return &interruptedRead{err: ctx.Err()}
+	}
 	if err := c.control(ctx, id, wire.ControlReturn, ret); err != nil {
 		var tooLarge *wire.FrameTooLargeError
 		if !errors.As(err, &tooLarge) {
@@ -858,7 +868,7 @@ func (c *Client) stream(ctx context.Context, method string, args any, yield func
 			}
 		case resp.Callback != nil:
 			if err := c.answerCallback(ctx, req.ID, resp.Callback); err != nil {
-				return c.fail(ctx, method, err)
+				return c.failRead(ctx, req, err)
 			}
 		case resp.Item != nil:
 			if !yield(resp.Item, nil) {

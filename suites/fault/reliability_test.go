@@ -361,3 +361,49 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 		}, SpecTimeout(20*time.Second))
 	})
 })
+
+var _ = Describe("Calls that talk back under faults (#16)", harness.Integration, harness.PythonReal, func() {
+	It("ends a stream whose worker is killed mid-way with ErrWorkerExited, leaving no goroutine", func(ctx SpecContext) {
+		w := startWorker(ctx)
+		taken := 0
+		var last error
+		for _, err := range w.Stream(ctx, "stream_forever", nil) {
+			if err != nil {
+				last = err
+				break
+			}
+			if taken++; taken == 3 {
+				Expect(w.Kill()).To(Succeed())
+			}
+		}
+		Expect(taken).To(BeNumerically(">=", 3))
+		Expect(last).To(MatchError(wire.ErrWorkerExited))
+		Expect(w.Call(ctx, "echo", 1, nil)).To(MatchError(wire.ErrWorkerExited), "later calls get the same cause")
+	}, noHang)
+
+	It("returns by the call's deadline when a Go function blocks past it, and keeps the worker", func(ctx SpecContext) {
+		release := make(chan struct{})
+		DeferCleanup(func() { close(release) }) // before the leak check: the blocked function returns
+		w := startWorker(ctx, realpy.WithCallback("block", func(context.Context, json.RawMessage) (any, error) {
+			<-release // ignores its context, as a careless function would
+			return "too late", nil
+		}))
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		Expect(w.Call(short, "ask_go", map[string]string{"name": "block"}, nil)).To(MatchError(context.DeadlineExceeded))
+		var back string
+		Expect(w.Call(ctx, "echo", "alive", &back)).To(Succeed(), "call_go raised Cancelled in the handler, which ended the call")
+		Expect(back).To(Equal("alive"))
+	}, noHang)
+
+	It("turns a Go function's panic into a Python exception, not a crashed test binary", func(ctx SpecContext) {
+		w := startWorker(ctx, realpy.WithCallback("panicky", func(context.Context, json.RawMessage) (any, error) { panic("the Go side broke") }))
+		err := w.Call(ctx, "ask_go", map[string]string{"name": "panicky"}, nil)
+		var pyErr *wire.PythonError
+		Expect(errors.As(err, &pyErr)).To(BeTrue(), "got %v", err)
+		Expect(pyErr.Type).To(Equal("GoError"), "Python's bridge.GoError, uncaught by the handler")
+		Expect(pyErr.Message).To(ContainSubstring("the Go side broke"))
+		Expect(pyErr.Traceback).To(ContainSubstring("call_go"))
+		Expect(w.Call(ctx, "echo", 1, nil)).To(Succeed())
+	}, noHang)
+})

@@ -43,3 +43,18 @@ def spin(args: Any) -> int:
     while time.monotonic() < end:
         n += 1
     return n
+
+
+def stream_forever(args: Any) -> Any:
+    """Yield 0, 1, 2, ... until the caller leaves (or the worker dies)."""
+    i = 0
+    while True:
+        yield i
+        i += 1
+
+
+def ask_go(args: Any) -> Any:
+    """Call the Go function args["name"] and return its answer."""
+    from pyharness_worker.bridge import call_go
+
+    return call_go(args["name"], args.get("args"))
