@@ -163,3 +163,36 @@ func mustMarshal(v any) []byte {
 	}
 	return raw
 }
+
+// HaveCalledGo succeeds when a handler of the mock called the Go function
+// name (CallGo), whatever the answer: Expect(py).To(HaveCalledGo("lexicon")).
+func HaveCalledGo(name string) types.GomegaMatcher {
+	return gomega.WithTransform(func(m *Interpreter) []string {
+		var names []string
+		for _, c := range m.Calls() {
+			for _, cb := range c.Callbacks {
+				names = append(names, cb.Name)
+			}
+		}
+		return names
+	}, gomega.ContainElement(name))
+}
+
+// HaveStreamed succeeds when the mock served a stream call of method whose
+// caller took items matching items (a number, or a Gomega matcher such as
+// BeNumerically(">", 2)): Expect(py).To(HaveStreamed("explain", 3)).
+func HaveStreamed(method string, items any) types.GomegaMatcher {
+	m, ok := items.(types.GomegaMatcher)
+	if !ok {
+		m = gomega.Equal(items)
+	}
+	return gomega.WithTransform(func(py *Interpreter) []int {
+		var taken []int
+		for _, c := range py.CallsTo(method) {
+			if c.Stream {
+				taken = append(taken, c.Items)
+			}
+		}
+		return taken
+	}, gomega.ContainElement(m))
+}

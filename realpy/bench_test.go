@@ -2,6 +2,9 @@ package realpy_test
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -224,4 +227,72 @@ func BenchmarkBareEcho1MB(b *testing.B) {
 			b.Fatalf("echoed %d bytes of %d", len(back), len(frame)-wire.HeaderSize)
 		}
 	}
+}
+
+// bridgeModule streams small items and calls back into Go, for the bridge
+// benchmarks.
+const bridgeModule = `
+from pyharness_worker.bridge import call_go
+
+
+def numbers(args):
+    yield from range(int(args))
+
+
+def ask(args):
+    return call_go("answer", args)
+`
+
+func startBridgeWorker(b *testing.B) *realpy.Worker {
+	b.Helper()
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pyh_bridge_bench.py"), []byte(bridgeModule), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	w, err := realpy.Start(context.Background(), realpy.WithPythonPath(dir), realpy.WithModules("pyh_bridge_bench"),
+		realpy.WithCallback("answer", func(_ context.Context, args json.RawMessage) (any, error) { return args, nil }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return w
+}
+
+// BenchmarkStreamItems streams b.N small items (ints) through one worker
+// in one stream: compare its items/s with BenchmarkPing's calls/s.
+func BenchmarkStreamItems(b *testing.B) {
+	w := startBridgeWorker(b)
+	defer w.Close()
+	b.ResetTimer()
+	n := 0
+	for _, err := range w.Stream(context.Background(), "numbers", b.N) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.StopTimer()
+	if n != b.N {
+		b.Fatalf("%d items of %d", n, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+}
+
+// BenchmarkCallback is one call whose handler calls a Go function once:
+// the call's round trip plus the callback's.
+func BenchmarkCallback(b *testing.B) {
+	w := startBridgeWorker(b)
+	defer w.Close()
+	ctx := context.Background()
+	samples := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		var back int
+		if err := w.Call(ctx, "ask", i, &back); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	b.StopTimer()
+	report(b, samples)
 }

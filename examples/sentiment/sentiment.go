@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 
 	"github.com/pyharness/pyharness"
@@ -69,4 +70,32 @@ func (c *Classifier) Summary(ctx context.Context, reviews []string) (map[string]
 		}
 	}
 	return counts, nil
+}
+
+// Lexicon is the tool Python's explain asks about each word: the Go
+// program's own knowledge, called back from Python during the call.
+type Lexicon func(word string) (polarity string, err error)
+
+// Explain streams one token per word of text ("word:polarity") as Python
+// makes them, asking lexicon about each word. py must stream
+// (pyharness.Streamer: realpy's Pool, Worker, Client, or mockpy).
+func (c *Classifier) Explain(ctx context.Context, text string, lexicon Lexicon) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		s, ok := c.py.(pyharness.Streamer)
+		if !ok {
+			yield("", fmt.Errorf("sentiment: explain: %T does not stream", c.py))
+			return
+		}
+		ctx = wire.WithCallbacks(ctx, map[string]wire.Callback{
+			"lexicon": wire.CallbackFunc(func(_ context.Context, word string) (string, error) { return lexicon(word) }),
+		})
+		for token, err := range wire.Items[string](s.Stream(ctx, "explain", map[string]string{"text": text})) {
+			if err != nil {
+				err = fmt.Errorf("sentiment: explain: %w", err)
+			}
+			if !yield(token, err) || err != nil {
+				return
+			}
+		}
+	}
 }

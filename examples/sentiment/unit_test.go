@@ -2,6 +2,7 @@ package sentiment_test
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -57,5 +58,36 @@ var _ = Describe("Classifier (unit, mocked Python)", func() {
 		defer cancel()
 		_, err := sentiment.NewClassifier(py).Classify(deadline, "slow")
 		Expect(err).To(MatchError(context.DeadlineExceeded))
+	})
+
+	It("streams an explanation, asking the Go lexicon about each word", func(ctx SpecContext) {
+		mode.Mock().RouteToHandler("explain", mockpy.StreamFunc(func(ctx context.Context, call mockpy.Call, yield func(any) bool) error {
+			var args struct{ Text string }
+			Expect(call.Decode(&args)).To(Succeed())
+			for _, word := range strings.Fields(args.Text) {
+				var polarity string
+				if err := mockpy.CallGo(ctx, "lexicon", word, &polarity); err != nil {
+					return err
+				}
+				if !yield(word + ":" + polarity) {
+					return nil
+				}
+			}
+			return nil
+		}))
+		lexicon := func(word string) (string, error) {
+			if word == "great" {
+				return "positive", nil
+			}
+			return "neutral", nil
+		}
+		var tokens []string
+		for token, err := range sentiment.NewClassifier(mode.Mock()).Explain(ctx, "great phone", lexicon) {
+			Expect(err).NotTo(HaveOccurred())
+			tokens = append(tokens, token)
+		}
+		Expect(tokens).To(Equal([]string{"great:positive", "phone:neutral"}))
+		Expect(mode.Mock()).To(mockpy.HaveStreamed("explain", 2))
+		Expect(mode.Mock()).To(mockpy.HaveCalledGo("lexicon"))
 	})
 })

@@ -32,6 +32,26 @@ var _ = Describe("Classifier (integration, real Python)", harness.Integration, f
 		}, SpecTimeout(time.Minute))
 	})
 
+	Describe("a streamed explanation with a Go tool", func() {
+		It("streams tokens as Python makes them, each asking the Go lexicon", func(ctx SpecContext) {
+			asked := []string{}
+			lexicon := func(word string) (string, error) {
+				asked = append(asked, word)
+				if word == "awful" {
+					return "negative", nil
+				}
+				return "neutral", nil
+			}
+			var tokens []string
+			for token, err := range sentiment.NewClassifier(python.Pool()).Explain(ctx, "An awful phone", lexicon) {
+				Expect(err).NotTo(HaveOccurred())
+				tokens = append(tokens, token)
+			}
+			Expect(tokens).To(Equal([]string{"an:neutral", "awful:negative", "phone:neutral"}))
+			Expect(asked).To(Equal([]string{"an", "awful", "phone"}), "one tool call per token, in order")
+		}, SpecTimeout(time.Minute))
+	})
+
 	Describe("on a private worker per spec", func() {
 		mode := isolation.FullIsolation(func() *realpy.Pool { return python.Pool() })
 
