@@ -396,6 +396,18 @@ var _ = Describe("Calls that talk back under faults (#16)", harness.Integration,
 		Expect(back).To(Equal("alive"))
 	}, noHang)
 
+	It("lets a Go function called from Python call Python on another worker (nested)", func(ctx SpecContext) {
+		inner := startWorker(ctx)
+		outer := startWorker(ctx, realpy.WithCallback("double", wire.CallbackFunc(func(ctx context.Context, n int) (int, error) {
+			var back int
+			err := inner.Call(ctx, "echo", n*2, &back) // Python again, on another worker, within the outer call's context
+			return back, err
+		})))
+		var got int
+		Expect(outer.Call(ctx, "ask_go", map[string]any{"name": "double", "args": 21}, &got)).To(Succeed())
+		Expect(got).To(Equal(42))
+	}, noHang)
+
 	It("turns a Go function's panic into a Python exception, not a crashed test binary", func(ctx SpecContext) {
 		w := startWorker(ctx, realpy.WithCallback("panicky", func(context.Context, json.RawMessage) (any, error) { panic("the Go side broke") }))
 		err := w.Call(ctx, "ask_go", map[string]string{"name": "panicky"}, nil)
