@@ -269,6 +269,19 @@ var Behaviours = []Behaviour{
 		Expect(got).To(Equal(want), "every item, in order, past the stream window")
 		alive(ctx, py)
 	}},
+	{"streams a plain result as one item, and refuses a stream's method as a plain call", func(ctx context.Context, py pyharness.Interpreter) {
+		var items []string
+		for v, err := range wire.Items[string](streamer(py).Stream(ctx, "echo", "one")) {
+			Expect(err).NotTo(HaveOccurred())
+			items = append(items, v)
+		}
+		Expect(items).To(Equal([]string{"one"}))
+		pyErr := pythonError(py.Call(ctx, "count", map[string]int{"n": 3}, nil))
+		Expect(pyErr.Kind).To(Equal(wire.KindBadRequest))
+		Expect(pyErr.Type).To(Equal("StreamingMethod"))
+		Expect(pyErr.Message).To(ContainSubstring("call it with Stream"))
+		alive(ctx, py)
+	}},
 	{"ends a stream with the exception raised mid-stream, typed, and lives on", func(ctx context.Context, py pyharness.Interpreter) {
 		var got []int
 		var last error
