@@ -3,6 +3,8 @@ package realpy
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,6 +38,9 @@ var (
 // pyenv, asdf and mise install them) is resolved once, bounded by ctx, to
 // the executable it runs, so each start skips the shim's own start-up (about
 // 75 ms with pyenv); a shim only chooses an interpreter, so nothing is lost.
+// The resolution is cached in the cache directory, keyed by everything that
+// decides it (the shim, the working directory, the managers' variables and
+// version files), so later processes skip the shim too.
 // Any other script is a wrapper and is run as given, every time: its
 // environment and flags (a virtualenv's activation, `-X dev`,
 // LD_LIBRARY_PATH) apply to every worker.
@@ -66,9 +71,12 @@ func findPython(ctx context.Context, explicit string) (string, string, error) {
 	if ok {
 		return real, from + ", shim " + path, nil
 	}
-	real, err = resolveShim(ctx, path, from)
-	if err != nil {
-		return "", from, err
+	key := shimKey(path)
+	if real, ok = readShimCache(key); !ok {
+		if real, err = resolveShim(ctx, path, from); err != nil {
+			return "", from, err
+		}
+		writeShimCache(key, real)
 	}
 	resolveMu.Lock()
 	resolved[path] = real
@@ -119,6 +127,101 @@ func resolveShim(ctx context.Context, path, from string) (string, error) {
 			path, from, truncate(real, 200), EnvPython)
 	}
 	return real, nil
+}
+
+// shimInputs are the files a version manager reads to choose an
+// interpreter, looked for in the working directory and every parent.
+var shimInputs = []string{".python-version", ".tool-versions", ".mise.toml", "mise.toml"}
+
+// shimKey names a shim's resolution by everything that decides it: the
+// shim (path, size, mtime), the working directory, the version managers'
+// variables (PYENV_*, ASDF_*, MISE_*, and PATH), and the version files from
+// the working directory up, and in the managers' homes. Another process with
+// the same key gets the same interpreter, so the resolution is cached
+// between processes (a test binary per package would otherwise pay a shim
+// start each: 150-350 ms with pyenv).
+func shimKey(shim string) string {
+	h := sha256.New()
+	stamp := func(path string) {
+		if st, err := os.Stat(path); err == nil {
+			fmt.Fprintf(h, "%s %d %d\n", path, st.Size(), st.ModTime().UnixNano())
+		} else {
+			fmt.Fprintf(h, "%s -\n", path)
+		}
+	}
+	stamp(shim)
+	cwd, _ := os.Getwd()
+	fmt.Fprintf(h, "cwd %s\n", cwd)
+	env := os.Environ()
+	slices.Sort(env)
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PYENV_") || strings.HasPrefix(kv, "ASDF_") || strings.HasPrefix(kv, "MISE_") || strings.HasPrefix(kv, "PATH=") {
+			fmt.Fprintf(h, "env %s\n", kv)
+		}
+	}
+	for dir := cwd; ; dir = filepath.Dir(dir) {
+		for _, name := range shimInputs {
+			stamp(filepath.Join(dir, name))
+		}
+		if dir == filepath.Dir(dir) {
+			break
+		}
+	}
+	home, _ := os.UserHomeDir()
+	root := os.Getenv("PYENV_ROOT")
+	if root == "" {
+		root = filepath.Join(home, ".pyenv")
+	}
+	stamp(filepath.Join(root, "version"))
+	stamp(filepath.Join(home, ".tool-versions"))
+	stamp(filepath.Join(home, ".config", "mise", "config.toml"))
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+func shimCachePath(key string) string {
+	dir, err := CacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "shims", key)
+}
+
+// readShimCache returns a cached resolution, if the executable is still there.
+func readShimCache(key string) (string, bool) {
+	path := shimCachePath(key)
+	if path == "" {
+		return "", false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	real := strings.TrimSpace(string(b))
+	if st, err := os.Stat(real); err != nil || !filepath.IsAbs(real) || st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", false
+	}
+	return real, true
+}
+
+// writeShimCache records a resolution; a failure only costs the next
+// process a shim start.
+func writeShimCache(key, real string) {
+	path := shimCachePath(key)
+	if path == "" || os.MkdirAll(filepath.Dir(path), 0o755) != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), key+".*")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.WriteString(real + "\n")
+	if cerr := tmp.Close(); werr != nil || cerr != nil {
+		os.Remove(tmp.Name())
+		return
+	}
+	if os.Rename(tmp.Name(), path) != nil {
+		os.Remove(tmp.Name())
+	}
 }
 
 // stderrSuffix formats the tail of what a failed command wrote to stderr.

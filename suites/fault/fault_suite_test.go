@@ -1,6 +1,9 @@
 package fault_test
 
 import (
+	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -15,9 +18,18 @@ import (
 // The fault matrix: every way a real worker can misbehave ends in a typed
 // error or a correct result, never in a hang or a leak.
 func TestFault(t *testing.T) {
+	if os.Getenv(findPythonChild) == "1" { // a fresh process resolving the interpreter (#13 shim cache)
+		path, err := realpy.FindPython(context.Background(), "")
+		fmt.Printf("resolved: %s %v\n", path, err)
+		return
+	}
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Fault Suite")
 }
+
+// findPythonChild makes the suite's binary a child that only resolves the
+// interpreter and prints it.
+const findPythonChild = "PYHARNESS_TEST_FIND_PYTHON"
 
 var _ = harness.SkipUnselectedIntegration()
 

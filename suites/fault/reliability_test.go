@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -117,6 +118,33 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 			_, err := realpy.Start(start, realpy.WithPython(wrapper))
 			Expect(err).To(MatchError(context.DeadlineExceeded))
 		}, SpecTimeout(20*time.Second))
+
+		It("caches a shim's resolution between processes, and resolves again when a version file changes", func(ctx SpecContext) {
+			dir := GinkgoT().TempDir()
+			calls := filepath.Join(dir, "calls")
+			shim := script(dir, "shims/python3", "echo run >> "+calls+"\necho /bin/sh")
+			work := filepath.Join(dir, "project")
+			Expect(os.Mkdir(work, 0o755)).To(Succeed())
+			resolve := func() {
+				GinkgoHelper()
+				cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestFault$")
+				cmd.Dir = work
+				cmd.Env = append(os.Environ(), findPythonChild+"=1", realpy.EnvPython+"="+shim, "PYHARNESS_CACHE_DIR="+filepath.Join(dir, "cache"))
+				out, err := cmd.CombinedOutput()
+				Expect(err).NotTo(HaveOccurred(), string(out))
+				Expect(string(out)).To(ContainSubstring("resolved: /bin/sh <nil>"))
+			}
+			runs := func() int {
+				b, _ := os.ReadFile(calls)
+				return strings.Count(string(b), "run")
+			}
+			resolve()
+			resolve()
+			Expect(runs()).To(Equal(1), "the second process took the cached resolution")
+			Expect(os.WriteFile(filepath.Join(work, ".python-version"), []byte("3.12\n"), 0o644)).To(Succeed())
+			resolve()
+			Expect(runs()).To(Equal(2), "a new .python-version resolves again")
+		}, noHang)
 
 		It("runs a wrapper as given, so its environment and flags apply", func(ctx SpecContext) {
 			python, err := realpy.FindPython(ctx, "")
