@@ -203,31 +203,46 @@ func (c *Client) Call(ctx context.Context, method string, args, reply any) error
 }
 
 func (c *Client) call(ctx context.Context, method string, args, reply any) error {
-	if err := c.Err(); err != nil {
-		return err // what broke the connection, whoever closed it afterwards
-	}
-	if c.closed.Load() {
-		return wire.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	rawArgs, err := wire.Marshal(args)
+	req, frame, err := c.prepare(ctx, method, args, 0)
 	if err != nil {
 		return err
 	}
-	req := wire.Request{ID: c.nextID.Add(1), Method: method, Args: rawArgs, Session: wire.SessionFrom(ctx)}
+	if c.pipelined {
+		return c.callPipelined(ctx, req, frame, reply)
+	}
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	defer c.release()
+	return c.roundTrip(ctx, req, frame, reply)
+}
+
+// prepare checks that a call can be made and encodes its request (a stream
+// of window items ahead when window > 0).
+func (c *Client) prepare(ctx context.Context, method string, args any, window int) (wire.Request, []byte, error) {
+	if err := c.Err(); err != nil {
+		return wire.Request{}, nil, err // what broke the connection, whoever closed it afterwards
+	}
+	if c.closed.Load() {
+		return wire.Request{}, nil, wire.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return wire.Request{}, nil, err
+	}
+	rawArgs, err := wire.Marshal(args)
+	if err != nil {
+		return wire.Request{}, nil, err
+	}
+	req := wire.Request{ID: c.nextID.Add(1), Method: method, Args: rawArgs, Session: wire.SessionFrom(ctx), Stream: window}
 	if deadline, ok := ctx.Deadline(); ok {
 		req.DeadlineMS = deadline.UnixMilli()
 	}
 	frame, err := encodeFrame(req, c.maxFrame)
-	if err != nil {
-		return err
-	}
+	return req, frame, err
+}
 
-	if c.pipelined {
-		return c.callPipelined(ctx, req, frame, reply)
-	}
+// acquire takes the slot: the caller reads the replies until it releases it.
+func (c *Client) acquire(ctx context.Context) error {
 	select {
 	case c.slot <- struct{}{}:
 	case <-ctx.Done():
@@ -238,8 +253,7 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 	c.mu.Lock()
 	c.holding = true
 	c.mu.Unlock()
-	defer c.release()
-	return c.roundTrip(ctx, req, frame, reply)
+	return nil
 }
 
 // roundTrip writes frame and reads replies until req's arrives; the caller
@@ -817,40 +831,16 @@ func (c *Client) Stream(ctx context.Context, method string, args any) iter.Seq2[
 }
 
 func (c *Client) stream(ctx context.Context, method string, args any, yield func(json.RawMessage, error) bool) error {
-	if err := c.Err(); err != nil {
-		return err
-	}
-	if c.closed.Load() {
-		return wire.ErrClosed
-	}
-	if c.pipelined || !c.hello.Supports("stream") {
+	if c.Err() == nil && !c.closed.Load() && (c.pipelined || !c.hello.Supports("stream")) {
 		return fmt.Errorf("%w (its features: %v)", wire.ErrStreamUnsupported, c.hello.Features)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	rawArgs, err := wire.Marshal(args)
+	req, frame, err := c.prepare(ctx, method, args, c.window)
 	if err != nil {
 		return err
 	}
-	req := wire.Request{ID: c.nextID.Add(1), Method: method, Args: rawArgs, Session: wire.SessionFrom(ctx), Stream: c.window}
-	if deadline, ok := ctx.Deadline(); ok {
-		req.DeadlineMS = deadline.UnixMilli()
-	}
-	frame, err := encodeFrame(req, c.maxFrame)
-	if err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return err
 	}
-	select {
-	case c.slot <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.dead:
-		return c.deadErr
-	}
-	c.mu.Lock()
-	c.holding = true
-	c.mu.Unlock()
 	defer c.release()
 	if err := c.write(ctx, frame); err != nil {
 		return c.fail(ctx, method, err)
