@@ -6,9 +6,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -66,7 +68,12 @@ func runKilledRun() {
 		os.Exit(1)
 	}
 	os.Stdout.WriteString("container: " + c.GetContainerID() + "\n")
-	select {}
+	// Wait to be killed. A bare select{} is a fatal "all goroutines are
+	// asleep" in a static binary with nothing else running (the run inside a
+	// container); waiting for a signal is not.
+	wait := make(chan os.Signal, 1)
+	signal.Notify(wait, syscall.SIGTERM)
+	<-wait
 }
 
 // Serial: the specs check that no container of ours exists, a global state.
