@@ -56,6 +56,7 @@ type Client struct {
 	window      int                      // items a stream may send ahead
 	settling    chan struct{}            // under mu: closed when a cancelled call has ended in the background
 	toSettle    *settleJob               // under mu: a cancelled call for release to hand to settle
+	interrupted chan struct{}            // interruptRead has set the read deadline (one reader at a time)
 
 	nextID    atomic.Uint64
 	slot      chan struct{} // holds a token while a request is in flight; its holder reads
@@ -101,6 +102,7 @@ func newClient(conn net.Conn, label string, maxFrame int, pipelined bool, onBrok
 		fr:          wire.NewFrameReader(br, maxFrame),
 		maxFrame:    maxFrame,
 		cancelGrace: defaultCancelGrace,
+		interrupted: make(chan struct{}, 1),
 		window:      defaultWindow,
 		label:       label,
 		slot:        make(chan struct{}, 1),
@@ -330,14 +332,10 @@ func (c *Client) readOne(ctx context.Context, decode func([]byte) (*wire.Respons
 		}
 		return decode(payload)
 	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		_ = c.conn.SetReadDeadline(time.Unix(1, 0))
-		close(fired)
-	})
+	stop := context.AfterFunc(ctx, c.interruptRead)
 	payload, err := c.fr.Next()
 	if !stop() {
-		<-fired
+		<-c.interrupted                         // the deadline is set: now it can be cleared
 		_ = c.conn.SetReadDeadline(time.Time{}) // whoever reads next starts afresh
 		if err != nil {
 			return nil, &interruptedRead{err: ctx.Err()}
@@ -347,6 +345,13 @@ func (c *Client) readOne(ctx context.Context, decode func([]byte) (*wire.Respons
 		return nil, err
 	}
 	return decode(payload)
+}
+
+// interruptRead makes the slot holder's blocked read return (a context
+// ended), then says so on c.interrupted.
+func (c *Client) interruptRead() {
+	_ = c.conn.SetReadDeadline(time.Unix(1, 0))
+	c.interrupted <- struct{}{}
 }
 
 // interruptedRead is a read that the end of a context interrupted: the
