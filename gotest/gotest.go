@@ -21,9 +21,10 @@
 // or Fresh starts (or attaches to) the pool host: a warm zygote found by
 // its options (realpy.StartHost), so the test binaries of one `go test
 // ./...` share one host. Each binary holds the host for itself and for the
-// go command that runs it; the host ends when the last of them has ended,
-// unless reuse is on (PYHARNESS_REUSE=1 or realpy.WithReuse(true)), in
-// which case it stays warm for the next run until its idle timeout.
+// go command (or the Ginkgo CLI) that runs it; the host ends when the last
+// of them has ended, unless reuse is on (PYHARNESS_REUSE=1 or
+// realpy.WithReuse(true)), in which case it stays warm for the next run
+// until its idle timeout.
 //
 // Main prints one summary line per binary (`go test -v` shows it) and fails
 // the binary, naming what leaked, when a goroutine started during the run
@@ -237,7 +238,8 @@ func (b *binary) start(ctx context.Context) (*realpy.Pool, error) {
 		b.outcome += ": the previous one " + strings.TrimPrefix(host.Reason, "it ")
 	}
 	if !realpy.ReuseOf(opts...) {
-		// Hold the host for this binary and for the go command running it:
+		// Hold the host for this binary and for the go command (or ginkgo)
+		// running it:
 		// the binaries of one `go test ./...` start and end at different
 		// times, and the host must outlive the gaps between them, then end
 		// with the last of them.
@@ -247,7 +249,7 @@ func (b *binary) start(ctx context.Context) (*realpy.Pool, error) {
 		}
 		b.ctl = ctl
 		holders := []int{os.Getpid()}
-		if ppid := os.Getppid(); runByGoCommand(ppid) {
+		if ppid := os.Getppid(); runByTestRunner(ppid) {
 			holders = append(holders, ppid)
 		}
 		for _, pid := range holders {
@@ -259,11 +261,12 @@ func (b *binary) start(ctx context.Context) (*realpy.Pool, error) {
 	return realpy.StartPool(ctx, append(poolOpts, realpy.WithZygoteAddr(host.Addr()))...)
 }
 
-// runByGoCommand reports whether pid is the go command (`go test` runs
-// each test binary as its child).
-func runByGoCommand(pid int) bool {
+// runByTestRunner reports whether pid is a command that runs test binaries
+// one after another or side by side: the go command (`go test ./...`) or
+// the Ginkgo CLI (`ginkgo -r`, which also runs plain go test packages).
+func runByTestRunner(pid int) bool {
 	st, ok := proc.ReadStat(pid)
-	return ok && st.Comm == "go"
+	return ok && (st.Comm == "go" || st.Comm == "ginkgo")
 }
 
 // finish closes the pool, prints the summary and checks for leaks.
