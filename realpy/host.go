@@ -209,7 +209,7 @@ func (h *Host) start(ctx context.Context, cfg *config, python, source string) er
 	_ = os.Remove(sock)
 	secret := NewZygoteSecret()
 	args := append(zygoteArgs(&cfg.procConfig), "--zygote-id", "host-"+filepath.Base(h.dir)[:8], "--listen", sock,
-		"--daemon", "--log", filepath.Join(h.dir, "host.log"), "--watch-owners",
+		"--daemon", "--log", filepath.Join(h.dir, "host.log"), "--record", filepath.Join(h.dir, "host.json"), "--watch-owners",
 		"--idle-exit", strconv.FormatFloat(idle.Seconds(), 'f', -1, 64))
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Dir = cfg.dir

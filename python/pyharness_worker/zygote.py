@@ -192,6 +192,7 @@ class Zygote:
         # is attached. Off until the first hold request.
         self.holders: Dict[int, int] = {}  # held pid -> its pidfd
         self.release_exit = False
+        self.record = ""  # a warm host's record file (--record)
 
     # -- loop ----------------------------------------------------------------
 
@@ -217,6 +218,7 @@ class Zygote:
             timeout = self.expire()
             if self.release_exit and not self.holders and not self.busy():
                 _log("every held process has ended and nobody is attached: exiting")
+                self.forget_record()
                 return EXIT_OK
             if self.idle_exit > 0:
                 if self.busy():
@@ -279,6 +281,21 @@ class Zygote:
         self.holders[pid] = fd
         self.sel.register(fd, selectors.EVENT_READ, ("held", pid))
         return True
+
+    def forget_record(self) -> None:
+        """Remove the host's record (--record) if it still names this
+        process: a host that ended because its run did leaves nothing that
+        looks like a host that died."""
+        if not self.record:
+            return
+        try:
+            with open(self.record, "rb") as f:
+                record = loads(f.read())
+            if not isinstance(record, dict) or record.get("pid") != self.pid:
+                return
+            os.remove(self.record)
+        except (OSError, ProtocolViolation):
+            pass
 
     def release(self, pid: int) -> None:
         fd = self.holders.pop(pid)
@@ -670,6 +687,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--module", action="append", default=[], help="handler module served by forked workers (repeatable)")
     parser.add_argument("--run-id", default="", help="marker of the test run that owns this zygote (ignored)")
     parser.add_argument("--peer-uid", type=int, action="append", default=[], help="another uid allowed to connect over the Unix socket")
+    parser.add_argument("--record", default="", help="a warm host's record file, removed when the host ends because every held process has")
     parser.add_argument("--idle-exit", type=float, default=0.0, help="exit after this many seconds with nobody attached (0: never)")
     parser.add_argument("--watch-owners", action="store_true", help="kill a fork when the process that asked for it ends")
     parser.add_argument("--daemon", action="store_true", help="once listening, detach (a new session) and print the pid on stdout")
@@ -710,6 +728,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     owner = socket.socket(fileno=args.fd) if args.fd is not None else None
     zygote = Zygote(listener, owner, args.zygote_id, args.max_frame, args.module, args.preload, address, tuple(args.peer_uid),
                     idle_exit=args.idle_exit, watch_owners=args.watch_owners)
+    zygote.record = args.record
     try:
         return zygote.serve()
     finally:

@@ -181,13 +181,16 @@ class HostModeTest(unittest.TestCase):
     def test_a_held_host_lives_while_its_holders_do_then_ends_when_detached(self) -> None:
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "z.sock")
+            record = os.path.join(d, "host.json")
             out = subprocess.run(
                 [sys.executable, "-m", "pyharness_worker.zygote", "--listen", path, "--daemon",
-                 "--log", os.path.join(d, "log"), "--module", "tests.sample_handlers"],
+                 "--log", os.path.join(d, "log"), "--module", "tests.sample_handlers", "--record", record],
                 cwd=PYTHON_DIR, capture_output=True, timeout=30, check=True,
                 env={**os.environ, "PYHARNESS_ZYGOTE_SECRET": SECRET},
             )
             pid = int(out.stdout)
+            with open(record, "w") as f:  # as StartHost writes it
+                json.dump({"pid": pid}, f)
             holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
             self.addCleanup(holder.wait)
             self.addCleanup(holder.stdin.close)
@@ -202,3 +205,4 @@ class HostModeTest(unittest.TestCase):
             holder.stdin.close()
             holder.wait(10)
             self.assertTrue(exits_within(pid, 10), "the last holder's end ends a host nobody is attached to")
+            self.assertFalse(os.path.exists(record), "and its record with it")

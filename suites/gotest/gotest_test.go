@@ -15,6 +15,7 @@ import (
 	"github.com/pyharness/pyharness/gotest"
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/isolation/leak"
+	"github.com/pyharness/pyharness/realpy"
 )
 
 var _ = Describe("gotest without Python", harness.PythonMock, func() {
@@ -73,7 +74,7 @@ var _ = Describe("gotest with Python", harness.Integration, harness.PythonReal, 
 		Expect(s.Out).To(gbytes.Say(`fixture_handlers\.remembered`))
 	})
 
-	It("gives the binaries that run at once one pool host, which ends after the last of them", func() {
+	It("gives the binaries that run at once one pool host, which ends after the last of them", func(ctx SpecContext) {
 		cache := GinkgoT().TempDir()
 		var sessions []*gexec.Session
 		for range 3 {
@@ -103,5 +104,7 @@ var _ = Describe("gotest with Python", harness.Integration, harness.PythonReal, 
 			Eventually(func() bool { return leak.ProcessAlive(pid) }).WithTimeout(10*time.Second).Should(BeFalse(),
 				"the host ends once the last binary holding it has")
 		}
+		GinkgoT().Setenv("PYHARNESS_CACHE_DIR", cache)
+		Expect(realpy.Hosts(ctx)).To(BeEmpty(), "and leaves no record of a host behind")
 	})
 })
