@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,12 @@ import (
 
 // EnvIntegration selects the tests that need real Python: set it to 1.
 const EnvIntegration = selection.EnvIntegration
+
+// EnvRunPid names a process that stands for the whole test run, for a
+// runner other than the go command and the Ginkgo CLI (gotestsum, a CI
+// script): the binaries hold the pool host for it too, so the host lives
+// until it ends. The go command and ginkgo are recognised without it.
+const EnvRunPid = "PYHARNESS_RUN_PID"
 
 // SkipMessage is what an integration test says when it is skipped.
 var SkipMessage = fmt.Sprintf("needs real Python: run with %s=1 (go test ./... runs the others)", EnvIntegration)
@@ -228,37 +235,57 @@ func (b *binary) start(ctx context.Context) (*realpy.Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, err := realpy.StartHost(ctx, hostOpts...)
-	if err != nil {
-		return nil, err
+	reuse := realpy.ReuseOf(opts...)
+	var host *realpy.Host
+	for attempt := 1; ; attempt++ {
+		if host, err = realpy.StartHost(ctx, hostOpts...); err != nil {
+			return nil, err
+		}
+		if reuse {
+			break
+		}
+		// Hold the host for this binary and for the go command (or ginkgo)
+		// running it: the binaries of one `go test ./...` start and end at
+		// different times, and the host must outlive the gaps between them,
+		// then end with the last of them. A host whose last holder ended
+		// between StartHost's check and this attach has gone, rightly: the
+		// next StartHost starts another.
+		if b.ctl, err = hold(ctx, host); err == nil {
+			break
+		}
+		if attempt == 3 {
+			return nil, err
+		}
 	}
 	b.host = host
 	b.outcome = string(host.Outcome)
 	if host.Reason != "" {
 		b.outcome += ": the previous one " + strings.TrimPrefix(host.Reason, "it ")
 	}
-	if !realpy.ReuseOf(opts...) {
-		// Hold the host for this binary and for the go command (or ginkgo)
-		// running it:
-		// the binaries of one `go test ./...` start and end at different
-		// times, and the host must outlive the gaps between them, then end
-		// with the last of them.
-		ctl, err := realpy.AttachZygote(ctx, host.Addr())
-		if err != nil {
+	return realpy.StartPool(ctx, append(poolOpts, realpy.WithZygoteAddr(host.Addr()))...)
+}
+
+// hold attaches to host and holds it for this process and for the test
+// runner that started it.
+func hold(ctx context.Context, host *realpy.Host) (*realpy.Zygote, error) {
+	ctl, err := realpy.AttachZygote(ctx, host.Addr())
+	if err != nil {
+		return nil, err
+	}
+	holders := []int{os.Getpid()}
+	if ppid := os.Getppid(); runByTestRunner(ppid) {
+		holders = append(holders, ppid)
+	}
+	if run, err := strconv.Atoi(os.Getenv(EnvRunPid)); err == nil && run > 0 {
+		holders = append(holders, run)
+	}
+	for _, pid := range holders {
+		if err := ctl.Hold(ctx, pid); err != nil {
+			_ = ctl.Close()
 			return nil, err
 		}
-		b.ctl = ctl
-		holders := []int{os.Getpid()}
-		if ppid := os.Getppid(); runByTestRunner(ppid) {
-			holders = append(holders, ppid)
-		}
-		for _, pid := range holders {
-			if err := ctl.Hold(ctx, pid); err != nil {
-				return nil, err
-			}
-		}
 	}
-	return realpy.StartPool(ctx, append(poolOpts, realpy.WithZygoteAddr(host.Addr()))...)
+	return ctl, nil
 }
 
 // runByTestRunner reports whether pid is a command that runs test binaries

@@ -1,6 +1,7 @@
 package gotest_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -74,13 +75,20 @@ var _ = Describe("gotest with Python", harness.Integration, harness.PythonReal, 
 		Expect(s.Out).To(gbytes.Say(`fixture_handlers\.remembered`))
 	})
 
-	It("gives the binaries that run at once one pool host, which ends after the last of them", func(ctx SpecContext) {
+	It("gives the binaries of one run one pool host, which ends after the run and its last binary", func(ctx SpecContext) {
 		cache := GinkgoT().TempDir()
+		// The run: a process standing for the go command (PYHARNESS_RUN_PID).
+		run := exec.Command("cat")
+		runInput, err := run.StdinPipe()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(run.Start()).To(Succeed())
+		DeferCleanup(func() { _ = runInput.Close(); _ = run.Wait() })
+
 		var sessions []*gexec.Session
 		for range 3 {
 			cmd := exec.Command(fixture, "-test.run", "^TestPool$", "-test.v")
 			cmd.Dir = fixtureDir
-			cmd.Env = append(os.Environ(), "PYHARNESS_CACHE_DIR="+cache, selected)
+			cmd.Env = append(os.Environ(), "PYHARNESS_CACHE_DIR="+cache, selected, fmt.Sprintf("%s=%d", gotest.EnvRunPid, run.Process.Pid))
 			s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 			Expect(err).NotTo(HaveOccurred())
 			sessions = append(sessions, s)
@@ -100,10 +108,16 @@ var _ = Describe("gotest with Python", harness.Integration, harness.PythonReal, 
 		}
 		Expect(hosts).To(HaveLen(1), "one pool host for every binary")
 		Expect(started).To(Equal(1), "one binary started it, the others attached")
+		var host int
 		for pid := range hosts {
-			Eventually(func() bool { return leak.ProcessAlive(pid) }).WithTimeout(10*time.Second).Should(BeFalse(),
-				"the host ends once the last binary holding it has")
+			host = pid
 		}
+		Expect(leak.ProcessAlive(host)).To(BeTrue(), "the run still holds the host after its binaries")
+
+		Expect(runInput.Close()).To(Succeed()) // the run ends
+		Expect(run.Wait()).To(Succeed())
+		Eventually(func() bool { return leak.ProcessAlive(host) }).WithTimeout(10*time.Second).Should(BeFalse(),
+			"the host ends once the run and the last binary holding it have")
 		GinkgoT().Setenv("PYHARNESS_CACHE_DIR", cache)
 		Expect(realpy.Hosts(ctx)).To(BeEmpty(), "and leaves no record of a host behind")
 	})
