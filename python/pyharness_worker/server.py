@@ -103,6 +103,7 @@ class Worker:
             register(self.methods, name, handlers_of(name))
         self._stopping = False
         self._queued: List[bytes] = []  # requests read while a call was being served
+        self._maybe_buffered = True  # a read may have left bytes in rfile's buffer
 
     # -- helpers used by methods -------------------------------------------------
 
@@ -144,6 +145,7 @@ class Worker:
         while not self._stopping:
             try:
                 payload = self._queued.pop(0) if self._queued else read_frame(self.rfile, self.max_frame)
+                self._maybe_buffered = True
             except EOFError:
                 return EXIT_OK
             except (FrameTooLarge, ProtocolViolation) as exc:
@@ -287,6 +289,7 @@ class Worker:
         while True:
             try:
                 payload = read_frame(self.rfile, self.max_frame)
+                self._maybe_buffered = True
                 doc = loads(payload)
             except EOFError:
                 raise _Broken(EXIT_OK, "the caller went away mid-call") from None
@@ -320,14 +323,20 @@ class Worker:
             self._control(req)
 
     def _buffered(self) -> bool:
-        """Whether bytes already read from the socket wait in the buffer."""
+        """Whether bytes already read from the socket wait in the buffer.
+        Only a read can have left some: after a look that found none, the
+        answer stays no until the next read (no syscalls per stream item)."""
+        if not self._maybe_buffered:
+            return False
         self.sock.setblocking(False)
         try:
-            return bool(self.rfile.peek(1))
+            found = bool(self.rfile.peek(1))
         except (BlockingIOError, InterruptedError):
-            return False
+            found = False
         finally:
             self.sock.setblocking(True)
+        self._maybe_buffered = found
+        return found
 
     def call_go(self, req: Request, name: str, args: Any) -> Any:
         """Call the Go function name for req's handler (bridge.call_go)."""
