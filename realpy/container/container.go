@@ -40,6 +40,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -49,6 +50,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -171,6 +173,7 @@ type Container struct {
 	EngineFS  EngineFS
 	EngineWhy string
 	Transport Transport
+	reachWhy  string // TCP: why the port is dialled where it is
 
 	workerOpts []realpy.Option
 }
@@ -214,9 +217,10 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 				"leave the transport out (TCP is the default here), or say container.WithEngineFS(container.SharedFS) if the engine does see them", why)
 		}
 		o.transport = TCP
-		if !o.hostIPSet {
-			o.hostIP = publishIP(ctx)
-		}
+	}
+	var dialHost, reachWhy string
+	if o.transport == TCP && !o.hostIPSet {
+		o.hostIP, dialHost, reachWhy = reach(ctx, engineFS)
 	}
 
 	cli, err := Client(ctx)
@@ -365,7 +369,15 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		if err != nil {
 			return c, fmt.Errorf("pyharness container: mapped port: %w", err)
 		}
+		if dialHost != "" {
+			_, port, err := net.SplitHostPort(endpoint)
+			if err != nil {
+				return c, fmt.Errorf("pyharness container: mapped port %q: %w", endpoint, err)
+			}
+			endpoint = net.JoinHostPort(dialHost, port)
+		}
 		c.addr = "tcp:" + endpoint + "#" + secret
+		c.reachWhy = reachWhy
 	} else {
 		c.addr = "unix:" + filepath.Join(c.dir, "zygote.sock") + "#" + secret
 	}
@@ -386,6 +398,9 @@ func (c *Container) Path() string {
 	where := "a Unix socket in a bind-mounted directory"
 	if c.Transport == TCP {
 		where = "TCP at " + strings.TrimPrefix(strings.SplitN(c.addr, "#", 2)[0], "tcp:")
+		if c.reachWhy != "" {
+			where += " (" + c.reachWhy + ")"
+		}
 	}
 	return fmt.Sprintf("%s, %s (engine filesystem %s: %s)", where, feed, c.EngineFS, c.EngineWhy)
 }
@@ -474,16 +489,22 @@ func ReapDead(ctx context.Context) ([]string, error) {
 	var removed []string
 	for _, item := range list.Items {
 		l := item.Labels
-		if l[LabelReuse] == "true" || l[LabelOwnerHost] != hostname {
+		if l[LabelReuse] == "true" {
 			continue
 		}
-		if ns := l[LabelOwnerPidNS]; ns != "" && ns != pidNamespace() {
-			continue // an owner in another pid namespace (a container with the host's name): not ours to judge
-		}
-		pid, _ := strconv.Atoi(l[LabelOwnerPid])
-		started, _ := strconv.ParseUint(l[LabelOwnerStart], 10, 64)
-		if now, alive := realpy.ProcessStartTime(pid); alive && now == started {
-			continue
+		if l[LabelOwnerHost] != hostname || (l[LabelOwnerPidNS] != "" && l[LabelOwnerPidNS] != pidNamespace()) {
+			// An owner elsewhere: another machine, or another container (a
+			// CI runner, named by its id). The latter is dead once the
+			// engine no longer has that container.
+			if !ownerContainerGone(ctx, cli, l[LabelOwnerHost]) {
+				continue
+			}
+		} else {
+			pid, _ := strconv.Atoi(l[LabelOwnerPid])
+			started, _ := strconv.ParseUint(l[LabelOwnerStart], 10, 64)
+			if now, alive := realpy.ProcessStartTime(pid); alive && now == started {
+				continue
+			}
 		}
 		if _, err := cli.ContainerRemove(ctx, item.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
 			return removed, fmt.Errorf("pyharness containers: remove %s: %w", item.ID, err)
@@ -491,6 +512,19 @@ func ReapDead(ctx context.Context) ([]string, error) {
 		removed = append(removed, item.ID)
 	}
 	return removed, nil
+}
+
+// containerID matches a container's default hostname: its short id.
+var containerID = regexp.MustCompile(`^[0-9a-f]{12}$`)
+
+// ownerContainerGone reports whether host names a container (by the short
+// id it has as hostname) that the engine no longer has.
+func ownerContainerGone(ctx context.Context, cli *testcontainers.DockerClient, host string) bool {
+	if !containerID.MatchString(host) {
+		return false // a machine's name: its processes are not ours to judge
+	}
+	_, err := cli.ContainerInspect(ctx, host, client.ContainerInspectOptions{})
+	return cerrdefs.IsNotFound(err)
 }
 
 // pidNamespace names this process's pid namespace ("" where unknown).

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/client"
@@ -99,28 +101,87 @@ func engineInOurMountNamespace() (int, bool) {
 	return 0, false
 }
 
-// publishIP is where the TCP port is published when WithHostIP does not
-// say: loopback when the engine reports a loopback host (the engine on
-// this machine, or the tests in a container on its network), every
-// interface otherwise (a remote engine: the port must be reachable from
-// here; the secret guards it).
-func publishIP(ctx context.Context) string {
+// reach says where the TCP port is published and which host this process
+// dials to reach it, when WithHostIP does not say, and why:
+//   - TESTCONTAINERS_HOST_OVERRIDE names the host: loopback publishes on
+//     127.0.0.1, anything else on every interface;
+//   - an engine on another machine (DOCKER_HOST tcp://...) or a loopback
+//     host testcontainers reports for a local engine: its host, published on
+//     127.0.0.1 when that is loopback;
+//   - inside a container on a network of its own (its hostname is not the
+//     engine's: a bridge network, not --network host), the engine's host is
+//     this container's default gateway: dialled there, published on every
+//     interface.
+//
+// dial "" means the host testcontainers-go reports. The port is guarded by
+// the container's secret wherever it is published.
+func reach(ctx context.Context, engineFS EngineFS) (publish, dial, why string) {
+	if host := os.Getenv("TESTCONTAINERS_HOST_OVERRIDE"); host != "" {
+		if isLoopback(host) {
+			return "127.0.0.1", "", "TESTCONTAINERS_HOST_OVERRIDE=" + host
+		}
+		return "0.0.0.0", "", "TESTCONTAINERS_HOST_OVERRIDE=" + host
+	}
 	provider, err := testcontainers.NewDockerProvider()
 	if err != nil {
-		return "127.0.0.1"
+		return "127.0.0.1", "", "default"
 	}
 	defer provider.Close()
 	host, err := provider.DaemonHost(ctx)
 	if err != nil {
-		return "127.0.0.1"
+		return "127.0.0.1", "", "default"
 	}
+	if !isLoopback(host) {
+		return "0.0.0.0", "", "the engine is at " + host
+	}
+	if engineFS == RemoteFS && insideContainer() {
+		if info, err := provider.Client().Info(ctx, client.InfoOptions{}); err == nil {
+			ours, _ := os.Hostname()
+			if info.Info.Name != "" && info.Info.Name != ours {
+				if gw, err := defaultGateway(); err == nil {
+					return "0.0.0.0", gw, fmt.Sprintf("inside a container on a network of its own (hostname %s, the engine's %s): the engine's host is the gateway %s", ours, info.Info.Name, gw)
+				}
+			}
+		}
+	}
+	return "127.0.0.1", "", "the engine's host is this machine (" + host + ")"
+}
+
+func isLoopback(host string) bool {
 	if host == "localhost" {
-		return "127.0.0.1"
+		return true
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return "127.0.0.1"
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func insideContainer() bool {
+	for _, marker := range []string{"/.dockerenv", "/run/.containerenv"} {
+		if _, err := os.Stat(marker); err == nil {
+			return true
+		}
 	}
-	return "0.0.0.0"
+	return false
+}
+
+// defaultGateway reads the IPv4 default route's gateway from /proc/net/route.
+func defaultGateway() (string, error) {
+	raw, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(raw), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[1] != "00000000" {
+			continue
+		}
+		gw, err := strconv.ParseUint(f[2], 16, 32)
+		if err != nil || gw == 0 {
+			continue
+		}
+		return net.IPv4(byte(gw), byte(gw>>8), byte(gw>>16), byte(gw>>24)).String(), nil
+	}
+	return "", errors.New("no IPv4 default route")
 }
 
 // handlerRoot is where copied WithPythonPath directories go in the container.
