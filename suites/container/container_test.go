@@ -270,6 +270,31 @@ var _ = Describe("The container backend", Serial, harness.Integration, harness.P
 		Expect(container.List(ctx)).NotTo(ContainElement(id))
 	}, timeout)
 
+	It("reaps the workers of a runner container that is gone, and leaves another machine's alone", func(ctx SpecContext) {
+		owned := func(host string) *container.Container {
+			GinkgoHelper()
+			c, err := container.Run(ctx, container.WithCustomizers(testcontainers.WithLabels(map[string]string{
+				container.LabelOwnerHost:  host,           // as a runner container's hostname: its short id
+				container.LabelOwnerPidNS: "pid:[424242]", // not this process's namespace
+			})))
+			DeferCleanup(func(ctx SpecContext) {
+				if err := testcontainers.TerminateContainer(c.DockerContainer); err != nil && !strings.Contains(err.Error(), "No such container") {
+					Expect(err).NotTo(HaveOccurred())
+				}
+				Expect(c.Close(ctx)).To(Succeed())
+			})
+			Expect(err).NotTo(HaveOccurred())
+			return c
+		}
+		elsewhere := owned("build-agent-7")
+		orphan := owned("0123456789ab") // no such container on this engine (started last: every Run reaps first)
+		removed, err := container.ReapDead(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(removed).To(ContainElement(orphan.GetContainerID()))
+		Expect(removed).NotTo(ContainElement(elsewhere.GetContainerID()), "a machine's processes are not ours to judge")
+		Expect(container.List(ctx)).To(ContainElement(elsewhere.GetContainerID()))
+	}, timeout)
+
 	It("says how to fix a missing Docker instead of panicking", hostView, func(ctx SpecContext) {
 		// A child in user and mount namespaces of its own (no privilege needed)
 		// where /run (and so docker.sock) is an
