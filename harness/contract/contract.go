@@ -92,6 +92,9 @@ func InstallMock(py *mockpy.Interpreter) {
 	})
 	py.RouteToHandler("nap", mockpy.Cancellable(func(ctx context.Context, _ mockpy.Call) (any, error) {
 		if err := mockpy.CallGo(ctx, "started", nil, nil); err != nil {
+			if errors.Is(err, context.Canceled) { // cancelled while Go answered: CancelledError in Python
+				record("nap")
+			}
 			return nil, err
 		}
 		<-ctx.Done()

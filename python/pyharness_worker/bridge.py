@@ -14,7 +14,8 @@ the call blocks until Go answers. A Go function's error, or a panic, raises
 GoError here; an unknown name raises GoError with type "UnknownCallback".
 If the Go caller cancels the call meanwhile, Cancelled is raised (a
 BaseException, like asyncio.CancelledError: `except Exception` does not
-swallow it).
+swallow it); in an async handler, asyncio.CancelledError itself, as its
+task is being cancelled.
 """
 
 from typing import Any

@@ -338,10 +338,20 @@ class Worker:
         self._maybe_buffered = found
         return found
 
+    def _cancelled(self, req: Request, message: str) -> BaseException:
+        """What a cancelled call raises in its handler: asyncio's
+        CancelledError inside an async handler (its task is being
+        cancelled), Cancelled in a plain one."""
+        if getattr(self, "_task", None) is not None:
+            import asyncio
+
+            return asyncio.CancelledError(message)
+        return Cancelled(message)
+
     def call_go(self, req: Request, name: str, args: Any) -> Any:
         """Call the Go function name for req's handler (bridge.call_go)."""
         if req.cancelled:
-            raise Cancelled(f"call {req.method!r} was cancelled by its Go caller")
+            raise self._cancelled(req, f"call {req.method!r} was cancelled by its Go caller")
         req.seq += 1
         seq = req.seq
         try:
@@ -352,12 +362,12 @@ class Worker:
         while True:
             ret = self._control(req)
             if req.cancelled:
-                raise Cancelled(f"call {req.method!r} was cancelled by its Go caller while {name!r} ran in Go")
+                raise self._cancelled(req, f"call {req.method!r} was cancelled by its Go caller while {name!r} ran in Go")
             if type(ret) is dict and ret.get("seq") == seq:
                 while self._buffered():  # a $cancel right behind the answer
                     self._control(req)
-                if req.cancelled and getattr(self, "_task", None) is None:
-                    raise Cancelled(f"call {req.method!r} was cancelled by its Go caller")
+                if req.cancelled:
+                    raise self._cancelled(req, f"call {req.method!r} was cancelled by its Go caller")
                 if ret.get("ok"):
                     return ret.get("result")
                 err = ret.get("error") if type(ret.get("error")) is dict else {}

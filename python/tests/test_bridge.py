@@ -112,3 +112,25 @@ class BridgeTest(unittest.TestCase):
         self.w.send({"id": 5, "method": "$return", "args": {"seq": 1, "ok": True, "result": 1}})
         self.assertEqual(self.w.recv(), {"id": 5, "ok": True, "result": {"answer": 1}})
         self.assertEqual(self.w.recv(), {"id": 6, "ok": True, "result": "probe"})
+
+
+class AsyncCancelDuringCallGoTest(unittest.TestCase):
+    """A $cancel that arrives while an async handler waits in acall_go
+    raises CancelledError in it, as asyncio's own cancellation would."""
+
+    def setUp(self) -> None:
+        import tests.bridge_handlers as handlers
+
+        handlers.closed.clear()
+        self.w = ThreadedWorker(modules=["tests.bridge_handlers"])
+
+    def tearDown(self) -> None:
+        self.assertEqual(self.w.close(), 0)
+
+    def test_cancel_instead_of_the_answer(self) -> None:
+        self.w.send({"id": 9, "method": "nap", "args": 30})
+        self.assertEqual(self.w.recv()["callback"]["name"], "started")
+        self.w.send({"id": 9, "method": "$cancel", "args": None})
+        self.assertEqual(self.w.recv()["error"]["kind"], "cancelled")
+        self.assertEqual(self.w.call("were_closed")["result"], ["nap"], "the handler's except CancelledError ran")
+        self.assertEqual(self.w.call("nap", 0)["result"], "rested", "the loop survives")
