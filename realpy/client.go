@@ -262,7 +262,7 @@ func (c *Client) acquire(ctx context.Context) error {
 // holds the slot.
 func (c *Client) roundTrip(ctx context.Context, req wire.Request, frame []byte, reply any) error {
 	if err := c.write(ctx, frame); err != nil {
-		return c.fail(ctx, req.Method, err)
+		return c.failWrite(ctx, req.Method, err)
 	}
 	for {
 		resp, err := c.readOne(ctx, wire.PeekResponse)
@@ -294,6 +294,16 @@ func (c *Client) roundTrip(ctx context.Context, req wire.Request, frame []byte, 
 			return c.fail(ctx, req.Method, err)
 		}
 	}
+}
+
+// failWrite is fail for the write of a call's request: a context that
+// ended before any of it went out leaves the worker as it was.
+func (c *Client) failWrite(ctx context.Context, method string, err error) error {
+	var unsent *interruptedWrite
+	if errors.As(err, &unsent) {
+		return ctx.Err()
+	}
+	return c.fail(ctx, method, err)
 }
 
 // failRead is fail for a read of call req's replies: a context that ended
@@ -374,7 +384,8 @@ const (
 // does not end the call by then. Returns the context's error at once.
 func (c *Client) cancelled(ctx context.Context, id uint64, method string, err error) error {
 	var interrupted *interruptedRead
-	if id == 0 || !errors.As(err, &interrupted) || !c.hello.Supports("cancel") || c.pipelined {
+	var unsent *interruptedWrite // a control frame of the call ($return, $credit) that did not go out
+	if id == 0 || !errors.As(err, &interrupted) && !errors.As(err, &unsent) || !c.hello.Supports("cancel") || c.pipelined {
 		c.breakWith(&cancelledCall{method: method, err: ctx.Err()})
 		return ctx.Err()
 	}
@@ -545,7 +556,7 @@ func (c *Client) callPipelined(ctx context.Context, req wire.Request, frame []by
 	replies := c.register(req.ID)
 	defer c.unregister(req.ID)
 	if err := c.write(ctx, frame); err != nil {
-		return c.fail(ctx, req.Method, err)
+		return c.failWrite(ctx, req.Method, err)
 	}
 	return c.awaitReply(ctx, req.ID, replies, reply)
 }
@@ -601,21 +612,44 @@ func (c *Client) write(ctx context.Context, frame []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetWriteDeadline(time.Unix(1, 0)) })
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.conn.SetWriteDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	var n int
 	var err error
-	if uc, ok := c.conn.(*net.UnixConn); ok && c.oob != nil {
-		_, _, err = uc.WriteMsgUnix(frame, c.oob, nil)
+	oob := c.oob
+	if uc, ok := c.conn.(*net.UnixConn); ok && oob != nil {
+		n, _, err = uc.WriteMsgUnix(frame, oob, nil)
 		c.oob = nil
 	} else {
-		_, err = c.conn.Write(frame)
+		n, err = c.conn.Write(frame)
 	}
-	if !stop() && err == nil {
-		// The context ended during the write; the deadline it set would
-		// break the next write, and the caller abandons the connection.
-		return ctx.Err()
+	if stop() {
+		return err
 	}
-	return err
+	// The context ended during the write: clear the deadline it set, so
+	// the connection stays usable when the frame went out whole or not at
+	// all; only a frame cut in the middle breaks it.
+	<-fired
+	_ = c.conn.SetWriteDeadline(time.Time{})
+	switch {
+	case n == len(frame):
+		return nil
+	case n == 0:
+		c.oob = oob
+		return &interruptedWrite{err: ctx.Err()}
+	}
+	return fmt.Errorf("%w: the write was cut after %d of %d bytes: %v", ctx.Err(), n, len(frame), err)
 }
+
+// interruptedWrite is a write that the end of a context stopped before it
+// sent anything: the connection is intact.
+type interruptedWrite struct{ err error }
+
+func (e *interruptedWrite) Error() string { return "write interrupted: " + e.err.Error() }
+func (e *interruptedWrite) Unwrap() error { return e.err }
 
 // notify sends method without waiting for the reply and without waiting for
 // the in-flight slot; it gives up at once if another write is in progress.
@@ -848,7 +882,7 @@ func (c *Client) stream(ctx context.Context, method string, args any, yield func
 	}
 	defer c.release()
 	if err := c.write(ctx, frame); err != nil {
-		return c.fail(ctx, method, err)
+		return c.failWrite(ctx, method, err)
 	}
 	taken := 0
 	for {
@@ -871,7 +905,7 @@ func (c *Client) stream(ctx context.Context, method string, args any, yield func
 			}
 			if taken++; taken >= max(1, c.window/2) {
 				if err := c.control(ctx, req.ID, wire.ControlCredit, taken); err != nil {
-					return c.fail(ctx, method, err)
+					return c.failRead(ctx, req, err)
 				}
 				taken = 0
 			}

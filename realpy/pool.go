@@ -33,6 +33,10 @@ type Affinity string
 
 const (
 	// AffinityHint prefers the worker that served the session, else any free one.
+	//
+	// Under every affinity, a session's call waits while its worker ends a
+	// call cancelled on it (at most WithCancelGrace), rather than moving the
+	// session: what the session left in the worker is still there after.
 	AffinityHint Affinity = "hint"
 	// AffinityStrictQueue waits for the worker that served the session.
 	AffinityStrictQueue Affinity = "strict-queue"
@@ -174,6 +178,7 @@ func (p *Pool) EndSession(ctx context.Context, session string) error {
 type member struct {
 	w        *Worker
 	busy     bool
+	settling bool // busy ending a cancelled call: its sessions wait for it
 	overflow bool
 	retired  bool // closed by the pool on purpose: its exit is not a crash
 }
@@ -492,15 +497,15 @@ type waiter struct {
 
 // offerLocked hands a free member to the first waiter that may take it and
 // reports whether one did. Waiters are served in arrival order; a waiter
-// whose session is bound to another worker under AffinityStrictQueue waits
-// for that one.
+// whose session is bound to another worker under AffinityStrictQueue, or to
+// one ending a cancelled call, waits for that one.
 func (p *Pool) offerLocked(m *member) bool {
 	if m.busy || m.w.Err() != nil {
 		return false
 	}
 	for i, w := range p.queue {
 		if w.session != "" {
-			if r, ok := p.sessions[w.session]; ok && r.m != m && r.m.w.Err() == nil && p.cfg.affinity == AffinityStrictQueue {
+			if r, ok := p.sessions[w.session]; ok && r.m != m && r.m.w.Err() == nil && (p.cfg.affinity == AffinityStrictQueue || r.m.settling) {
 				continue
 			}
 		}
@@ -672,6 +677,9 @@ func (p *Pool) pickLocked(session string) (*member, error) {
 				owner.busy = true
 				return owner, nil
 			}
+			if owner.settling {
+				return nil, nil // the session's worker is ending a cancelled call (within the cancel grace): wait for it
+			}
 			switch p.cfg.affinity {
 			case AffinityStrictFailFast:
 				return nil, fmt.Errorf("%w: session %q is bound to worker %s", ErrSessionBusy, session, owner.w.ID())
@@ -701,6 +709,9 @@ func (p *Pool) checkinSettled(m *member) {
 		p.checkin(m)
 		return
 	}
+	p.mu.Lock()
+	m.settling = true
+	p.mu.Unlock()
 	p.bg.Add(1)
 	go func() {
 		defer p.bg.Done()
@@ -730,6 +741,12 @@ func (p *Pool) Stream(ctx context.Context, method string, args any) iter.Seq2[js
 func (p *Pool) checkin(m *member) {
 	p.mu.Lock()
 	m.busy = false
+	if m.settling {
+		m.settling = false
+		if m.w.Err() != nil {
+			p.notifyLocked() // its sessions' waiters may take another worker now
+		}
+	}
 	p.sweepLocked()
 	retire := m.overflow && !p.closed && !p.offerLocked(m) // an overflow worker serves who waits, then retires
 	if retire {

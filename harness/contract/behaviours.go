@@ -323,15 +323,12 @@ var Behaviours = []Behaviour{
 		Eventually(started).Should(BeClosed())
 		cancel()
 		Eventually(result).Should(Receive(MatchError(context.Canceled)))
-		alive(ctx, py)
 		// The cancelled call ends in the background (within the cancel
-		// grace); a pool hands its worker out again only then, so the
-		// session's next call may first land on another worker.
-		Eventually(func() ([]string, error) {
-			var closed []string
-			err := py.Call(ctx, "were_closed", nil, &closed)
-			return closed, err
-		}).Should(ContainElement("nap"), "CancelledError reached the handler")
+		// grace); the session's next calls wait for it on its worker.
+		alive(ctx, py)
+		var closed []string
+		Expect(py.Call(ctx, "were_closed", nil, &closed)).To(Succeed())
+		Expect(closed).To(ContainElement("nap"), "CancelledError reached the handler")
 	}},
 	{"answers a handler's call into Go with the function's result", func(ctx context.Context, py pyharness.Interpreter) {
 		ctx = wire.WithCallbacks(ctx, map[string]wire.Callback{

@@ -226,6 +226,33 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 			Expect(p.Call(ctx, "ping", nil, nil)).To(Succeed(), "calls without the session still flow")
 			Eventually(done).Should(Receive(BeNil()))
 		}, noHang)
+
+		DescribeTable("every affinity: a session's next call waits for its worker to end the call cancelled on it, and stays there",
+			func(ctx SpecContext, affinity realpy.Affinity) {
+				p := startPool(ctx, realpy.WithSize(2), realpy.WithAffinity(affinity), realpy.WithCancelGrace(5*time.Second))
+				s := wire.WithSession(ctx, "user-4")
+				owner := pidOf(s, p)
+				callCtx, cancel := context.WithCancel(s)
+				defer cancel()
+				result := make(chan error, 1)
+				go func() { result <- p.Call(callCtx, "sleep", map[string]any{"seconds": 0.3, "announce": "cancel-me"}, nil) }()
+				Eventually(func() bool {
+					for _, w := range p.Workers() {
+						if w.Pid() == owner && containsMarker(w, "cancel-me") {
+							return true
+						}
+					}
+					return false
+				}).Should(BeTrue())
+				cancel()
+				Eventually(result).Should(Receive(MatchError(context.Canceled)), "the caller does not wait for the handler")
+				Expect(pidOf(ctx, p)).NotTo(Equal(owner), "a call without the session takes the other worker meanwhile")
+				Expect(pidOf(s, p)).To(Equal(owner), "the session's call waited for its worker instead of moving")
+				Expect(pidOf(s, p)).To(Equal(owner), "and the session stays bound to it")
+			},
+			Entry("hint", realpy.AffinityHint, noHang),
+			Entry("strict-queue", realpy.AffinityStrictQueue, noHang),
+			Entry("strict-fail-fast", realpy.AffinityStrictFailFast, noHang))
 	})
 
 	It("opens the breaker on infrastructure failures, not on Python exceptions, and half-opens on the clock", func(ctx SpecContext) {
