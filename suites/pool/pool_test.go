@@ -235,7 +235,9 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 				callCtx, cancel := context.WithCancel(s)
 				defer cancel()
 				result := make(chan error, 1)
-				go func() { result <- p.Call(callCtx, "sleep", map[string]any{"seconds": 0.3, "announce": "cancel-me"}, nil) }()
+				go func() {
+					result <- p.Call(callCtx, "sleep", map[string]any{"seconds": 0.3, "announce": "cancel-me"}, nil)
+				}()
 				Eventually(func() bool {
 					for _, w := range p.Workers() {
 						if w.Pid() == owner && containsMarker(w, "cancel-me") {
