@@ -3,6 +3,7 @@ package leak
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,6 +74,9 @@ func ProcessesOwnedBy(owner int) ([]Process, error) {
 			}
 			continue // a fork some other process asked for
 		}
+		if zygoteFork(st) {
+			continue // forked a moment ago, not named yet: it is whoever asked for it's, and says so by name at once
+		}
 		if v, ok := proc.Getenv(proc.Environ(pid), ownerMarker); ok && v == ownerStr {
 			found = append(found, p)
 		}
@@ -80,6 +84,22 @@ func ProcessesOwnedBy(owner int) ([]Process, error) {
 	sort.Slice(found, func(i, j int) bool { return found[i].Pid < found[j].Pid })
 	return found, nil
 }
+
+// zygoteFork reports whether st is a worker a zygote has just forked and
+// that has not named itself "pyh:<owner>" yet: it still has its zygote's
+// name and command line, and its environment, which names the zygote's
+// owner rather than the process that asked for the fork.
+func zygoteFork(st proc.Stat) bool {
+	parent, ok := proc.ReadStat(st.PPid)
+	if !ok || parent.Comm != st.Comm {
+		return false
+	}
+	cmd := proc.Cmdline(st.Pid)
+	return slices.Contains(cmd, zygoteModule) && slices.Equal(cmd, proc.Cmdline(st.PPid))
+}
+
+// zygoteModule is the module a zygote runs as (python -m).
+const zygoteModule = "pyharness_worker.zygote"
 
 // ProcessAlive reports whether pid names a process that has not died: a
 // zombie counts as dead.

@@ -19,7 +19,7 @@ import (
 // worker) at one moment.
 type Snapshot struct {
 	goroutines goleak.Option
-	processes  map[int]string
+	processes  map[int]Process
 	fds        map[int]string
 	env        map[string]string
 	temp       map[string]bool
@@ -75,9 +75,9 @@ func Take(ctx context.Context, opts ...SnapshotOption) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.processes = map[int]string{}
+	s.processes = map[int]Process{}
 	for _, p := range procs {
-		s.processes[p.Pid] = p.Cmdline
+		s.processes[p.Pid] = p
 	}
 	if s.fds, err = OpenFDs(); err != nil {
 		return nil, err
@@ -150,9 +150,9 @@ func (d *Diff) Err() error {
 func (s *Snapshot) Diff(after *Snapshot) *Diff {
 	d := &Diff{}
 	d.Goroutines = FindLeakedGoroutines(s.goroutines, s.opts.goroutines...)
-	for pid, cmd := range after.processes {
+	for pid, p := range after.processes {
 		if _, ok := s.processes[pid]; !ok {
-			d.Processes = append(d.Processes, fmt.Sprintf("+ pid %d: %s", pid, cmd))
+			d.Processes = append(d.Processes, fmt.Sprintf("+ pid %d (ppid %d): %s", pid, p.PPid, p.Cmdline))
 		}
 	}
 	for fd, target := range after.fds {

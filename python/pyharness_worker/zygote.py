@@ -486,6 +486,8 @@ class Zygote:
     def become_worker(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int], output: List[int]) -> None:
         code = EXIT_CHILD_FAILED
         try:
+            if owner is not None:
+                _set_name(f"pyh:{owner}")  # first: until then, a leak check cannot tell whose fork this is
             os.setpgid(0, 0)
             alive = output[2] if len(output) == 3 else None
             if output:
@@ -496,8 +498,6 @@ class Zygote:
                 for fd in output[:2]:
                     if fd > 2:
                         os.close(fd)
-            if owner is not None:
-                _set_name(f"pyh:{owner}")
             _set_pdeathsig(signal.SIGKILL)
             if os.getppid() != self.pid:
                 os._exit(EXIT_CHILD_FAILED)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -44,6 +47,55 @@ var _ = Describe("Starting a worker", harness.Integration, harness.PythonReal, f
 			HaveField("Pgid", w.Pid()),
 			HaveField("PPid", os.Getpid()),
 		)))
+	}, noHang)
+
+	It("counts a zygote's fork as its owner's once named for it, not by the environment it inherited", func(ctx SpecContext) {
+		// A zygote's fork carries the zygote's environment, whose owner mark
+		// names the zygote's owner; until it names itself "pyh:<owner>" (its
+		// first step) it belongs to nobody yet, so that another process's
+		// leak check never takes it for its own.
+		script := `import ctypes, os, sys
+pid = os.fork()
+if pid == 0:
+    sys.stdin.readline()
+    ctypes.CDLL(None).prctl(15, ("pyh:" + sys.argv[2]).encode(), 0, 0, 0)
+    print("named", flush=True)
+    sys.stdin.readline()
+    os._exit(0)
+print(pid, flush=True)
+os.waitpid(pid, 0)
+`
+		cmd := exec.Command("python3", "-c", script, "pyharness_worker.zygote", strconv.Itoa(os.Getpid()))
+		cmd.Env = append(os.Environ(), realpy.EnvOwnerPid+"="+strconv.Itoa(os.Getpid()))
+		stdin, err := cmd.StdinPipe()
+		Expect(err).NotTo(HaveOccurred())
+		session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() {
+			_ = stdin.Close() // the fork ends at the end of its input
+			session.Kill().Wait()
+		})
+		Eventually(session).Should(gbytes.Say(`(\d+)\n`))
+		var fork int
+		_, err = fmt.Sscan(string(session.Out.Contents()), &fork)
+		Expect(err).NotTo(HaveOccurred())
+
+		pids := func() []int {
+			procs, err := leak.OwnedProcesses()
+			Expect(err).NotTo(HaveOccurred())
+			var pids []int
+			for _, p := range procs {
+				pids = append(pids, p.Pid)
+			}
+			return pids
+		}
+		Expect(pids()).To(And(ContainElement(cmd.Process.Pid), Not(ContainElement(fork))), "the zygote is ours (our child); its unnamed fork nobody's yet")
+		_, err = io.WriteString(stdin, "name yourself\n")
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session).Should(gbytes.Say("named"))
+		Expect(pids()).To(ContainElement(fork), "named pyh:<our pid>, the fork is ours")
+		Expect(stdin.Close()).To(Succeed())
+		Eventually(session).Should(gexec.Exit(0))
 	}, noHang)
 
 	It("serves the handlers of the modules named at start", func(ctx SpecContext) {
