@@ -101,7 +101,10 @@ func StartHost(ctx context.Context, opts ...Option) (*Host, error) {
 	if err := reapOrphansOnce(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := cfg.startContext(ctx)
+	ctx, cancel, err := cfg.startContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	python, _, err := findPython(ctx, cfg.python)
 	if err != nil {

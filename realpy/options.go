@@ -225,13 +225,18 @@ func StrategyOf(opts ...Option) (Strategy, bool) {
 	return cfg.strategy, cfg.strategySet
 }
 
-// startContext bounds a start by WithStartTimeout (a context deadline that
-// comes earlier wins).
-func (c *procConfig) startContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if c.startTimeout > 0 {
-		return context.WithTimeout(ctx, c.startTimeout)
+// startContext finds the interpreter (see WithStartTimeout), then bounds the
+// start by WithStartTimeout (a context deadline that comes earlier wins).
+func (c *procConfig) startContext(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if _, _, err := findPython(ctx, c.python); err != nil {
+		return nil, nil, err
 	}
-	return context.WithCancel(ctx)
+	if c.startTimeout > 0 {
+		ctx, cancel := context.WithTimeout(ctx, c.startTimeout)
+		return ctx, cancel, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	return ctx, cancel, nil
 }
 
 // id returns the configured worker id, or prefix and a random one.
@@ -343,7 +348,9 @@ func WithGrace(d time.Duration) Option {
 }
 
 // WithStartTimeout bounds a start (of an interpreter, a fork, a container)
-// when its context has no earlier deadline.
+// when its context has no earlier deadline. Finding the interpreter is not
+// part of it: a version manager's shim is resolved once per process (and
+// cached across processes), bounded by the start's context alone.
 func WithStartTimeout(d time.Duration) Option {
 	return option("WithStartTimeout", spawned|TargetAttachedPool|TargetHost|TargetContainer, func(c *config) { c.startTimeout = d })
 }

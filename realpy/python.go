@@ -99,8 +99,14 @@ func isShim(path string) bool {
 	return bytes.Equal(head[:n], []byte("#!"))
 }
 
+// shimTimeout bounds the resolution of a shim whose caller set no deadline:
+// a shim that prints nothing by then is broken.
+const shimTimeout = 30 * time.Second
+
 // resolveShim returns the sys.executable of the interpreter a shim starts.
 func resolveShim(ctx context.Context, path, from string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, shimTimeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, path, "-c", "import sys; print(sys.executable)")
 	// In a process group of its own, marked as ours, so that whatever the
 	// shim starts dies with it, also when ctx ends first.

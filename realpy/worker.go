@@ -88,7 +88,10 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	if err := reapOrphansOnce(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := cfg.startContext(ctx)
+	ctx, cancel, err := cfg.startContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	id := cfg.id("")
 	args := []string{"-m", "pyharness_worker", "--fd", "3", "--worker-id", id, "--max-frame", strconv.Itoa(cfg.maxFrame)}

@@ -68,7 +68,10 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 	if err := reapOrphansOnce(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := cfg.startContext(ctx)
+	ctx, cancel, err := cfg.startContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	id := cfg.id("z")
 	dir, err := MkdirTemp("zygote")

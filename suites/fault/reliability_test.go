@@ -111,6 +111,20 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 			Expect(err).To(MatchError(ContainSubstring(shim)))
 		}, SpecTimeout(20*time.Second))
 
+		It("does not count a shim's resolution against WithStartTimeout: it is once per process, not part of a start", func(ctx SpecContext) {
+			dir := GinkgoT().TempDir()
+			GinkgoT().Setenv("PYHARNESS_CACHE_DIR", filepath.Join(dir, "cache")) // a cold cache, and nothing left in the user's
+			python, err := realpy.FindPython(ctx, "")
+			Expect(err).NotTo(HaveOccurred())
+			// A version manager's shim that takes longer to choose than the
+			// whole start may take (a cold pyenv on a loaded machine).
+			shim := script(dir, "shims/python3", "sleep 1\necho "+python)
+			w, err := realpy.Start(ctx, realpy.WithPython(shim), realpy.WithStartTimeout(900*time.Millisecond))
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(w.Close)
+			expectAlive(ctx, w)
+		}, SpecTimeout(20*time.Second))
+
 		It("bounds a wrapper that never serves by Start's context, leaving nothing", func(ctx SpecContext) {
 			wrapper := script(GinkgoT().TempDir(), "python-wrapper", "sleep 1000 &\nexec sleep 1000")
 			start, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
