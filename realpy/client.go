@@ -612,20 +612,17 @@ func (c *Client) write(ctx context.Context, frame []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if ctx.Done() == nil { // nothing can interrupt it
+		_, err := c.send(frame)
+		return err
+	}
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		_ = c.conn.SetWriteDeadline(time.Unix(1, 0))
 		close(fired)
 	})
-	var n int
-	var err error
 	oob := c.oob
-	if uc, ok := c.conn.(*net.UnixConn); ok && oob != nil {
-		n, _, err = uc.WriteMsgUnix(frame, oob, nil)
-		c.oob = nil
-	} else {
-		n, err = c.conn.Write(frame)
-	}
+	n, err := c.send(frame)
 	if stop() {
 		return err
 	}
@@ -642,6 +639,18 @@ func (c *Client) write(ctx context.Context, frame []byte) error {
 		return &interruptedWrite{err: ctx.Err()}
 	}
 	return fmt.Errorf("%w: the write was cut after %d of %d bytes: %v", ctx.Err(), n, len(frame), err)
+}
+
+// send writes frame, with the ancillary data waiting for the first write;
+// the caller holds wmu.
+func (c *Client) send(frame []byte) (int, error) {
+	if uc, ok := c.conn.(*net.UnixConn); ok && c.oob != nil {
+		oob := c.oob
+		c.oob = nil
+		n, _, err := uc.WriteMsgUnix(frame, oob, nil)
+		return n, err
+	}
+	return c.conn.Write(frame)
 }
 
 // interruptedWrite is a write that the end of a context stopped before it
