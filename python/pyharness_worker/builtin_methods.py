@@ -10,17 +10,45 @@ from typing import Any, Callable, Dict
 
 from . import PROTOCOL_VERSION
 from .context import current
+from .framing import dumps
 
 
-def ping(args: Any) -> Dict[str, Any]:
-    """Readiness and health: answers as soon as the worker serves requests."""
-    return hello(current().worker)
+def ping(args: Any) -> "EncodedJSON":
+    """Readiness and health: answers as soon as the worker serves requests.
+    The heartbeat of every pool: its reply is encoded from a cached part
+    that only a fork changes, plus the uptime."""
+    worker = current().worker
+    key = (_pid, id(worker))
+    cached = _hello_cache.get(key)
+    if cached is None:
+        _hello_cache.clear()
+        fixed = dict(hello(worker))
+        del fixed["uptime"]
+        cached = _hello_cache[key] = dumps(fixed)[:-1] + b',"uptime":'
+    return EncodedJSON(b"%s%r}" % (cached, time.monotonic() - worker.started))
+
+
+class EncodedJSON(bytes):
+    """A result already encoded as JSON: the reply carries it as is."""
+
+
+_hello_cache: Dict[Any, bytes] = {}
+
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def hello(worker: Any) -> Dict[str, Any]:
     """The ping reply of worker (also sent by a forked worker as it starts)."""
     return {
-        "pid": os.getpid(),
+        "pid": _pid,
         "worker_id": worker.worker_id,
         "python": _PYTHON_VERSION,
         "uptime": time.monotonic() - worker.started,

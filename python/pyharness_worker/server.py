@@ -11,6 +11,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from . import DEFAULT_MAX_FRAME, builtin_methods, fault_methods
 from .bridge import Cancelled, GoError
+from .builtin_methods import EncodedJSON
 from .context import Request, activate, deactivate
 from .framing import (
     FrameTooLarge,
@@ -227,6 +228,8 @@ class Worker:
                     return {"id": req.id, "ok": False, "error": _error("bad_request", "StreamingMethod", message)}
                 return self._stream(req, result)
             if req.stream:  # a plain result, asked for as a stream: one item
+                if type(result) is EncodedJSON:
+                    result = loads(result)
                 return self._stream(req, iter((result,)))
             return {"id": req.id, "ok": True, "result": result}
         except Cancelled as exc:
@@ -423,6 +426,9 @@ class Worker:
 
     def _reply(self, req: Request, envelope: Dict[str, Any]) -> None:
         result = envelope.get("result")
+        if type(result) is EncodedJSON:
+            self.write_raw(encode_frame(b'{"id":%d,"ok":true,"result":%s}' % (req.id, result), self.max_frame))
+            return
         if type(result) is str:
             body = dumps_text_reply(req.id, result)
             if body is not None and len(body) <= self.max_frame:

@@ -18,6 +18,38 @@ class ServerTest(unittest.TestCase):
     def tearDown(self) -> None:
         self.w.close()
 
+    def test_ping_reply_is_the_hello_of_the_worker(self) -> None:
+        from pyharness_worker import builtin_methods
+
+        first = self.w.call("ping")["result"]
+        second = self.w.call("ping")["result"]  # from the cached part
+        expected = builtin_methods.hello(self.w.worker)
+        for result in (first, second):
+            self.assertEqual(sorted(result), sorted(expected))
+            self.assertEqual({k: v for k, v in result.items() if k != "uptime"}, {k: v for k, v in expected.items() if k != "uptime"})
+        self.assertGreaterEqual(second["uptime"], first["uptime"])
+
+    def test_ping_asked_as_a_stream_is_one_item(self) -> None:
+        self.w.send({"id": 7, "method": "ping", "stream": 4})
+        item = self.w.recv()
+        self.assertEqual(item["item"]["pid"], os.getpid())
+        self.assertEqual(self.w.recv(), {"id": 7, "ok": True, "result": {"items": 1}})
+
+    def test_ping_names_the_pid_of_a_fork(self) -> None:
+        from pyharness_worker import builtin_methods
+
+        self.w.call("ping")  # cached in the parent
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.write(w, str(builtin_methods.hello(self.w.worker)["pid"] == os.getpid()).encode())
+            os._exit(0)
+        os.close(w)
+        with os.fdopen(r) as f:
+            self.assertEqual(f.read(), "True")
+        os.waitpid(pid, 0)
+
     def test_ping(self) -> None:
         reply = self.w.call("ping")
         self.assertTrue(reply["ok"])
