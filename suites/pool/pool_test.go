@@ -59,6 +59,19 @@ func containsMarker(w *realpy.Worker, marker string) bool {
 	return bytesContains(w.Stdout().Contents(), marker)
 }
 
+// announced polls whether the worker of p with pid has printed marker (a
+// handler saying it runs).
+func announced(p *realpy.Pool, pid int, marker string) func() bool {
+	return func() bool {
+		for _, w := range p.Workers() {
+			if w.Pid() == pid && containsMarker(w, marker) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() {
 	for _, strategy := range []realpy.Strategy{realpy.Spawn, realpy.ZygoteFork} {
 		It(fmt.Sprintf("starts all workers concurrently (%s) and spreads calls over them", strategy), func(ctx SpecContext) {
@@ -174,14 +187,7 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 			}
 			done := make(chan error, 1)
 			go func() { done <- p.Call(s, "sleep", map[string]any{"seconds": 0.5, "announce": "hint-busy"}, nil) }()
-			Eventually(func() bool {
-				for _, w := range p.Workers() {
-					if w.Pid() == first && containsMarker(w, "hint-busy") {
-						return true
-					}
-				}
-				return false
-			}).Should(BeTrue())
+			Eventually(announced(p, first, "hint-busy")).Should(BeTrue())
 			Expect(pidOf(s, p)).NotTo(Equal(first), "the busy session worker is passed over")
 			Eventually(done).Should(Receive(BeNil()))
 		}, noHang)
@@ -196,14 +202,7 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 			// Occupy the session's worker with a session call, then queue another.
 			done := make(chan error, 1)
 			go func() { done <- p.Call(s, "sleep", map[string]any{"seconds": 0.3, "announce": "owner-busy"}, nil) }()
-			Eventually(func() bool {
-				for _, w := range p.Workers() {
-					if w.Pid() == owner && containsMarker(w, "owner-busy") {
-						return true
-					}
-				}
-				return false
-			}).Should(BeTrue())
+			Eventually(announced(p, owner, "owner-busy")).Should(BeTrue())
 			Expect(pidOf(s, p)).To(Equal(owner), "the queued call ran on the session's worker")
 			Eventually(done).Should(Receive(BeNil()), "the call it queued behind succeeded")
 		}, noHang)
@@ -214,14 +213,7 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 			owner := pidOf(s, p)
 			done := make(chan error, 1)
 			go func() { done <- p.Call(s, "sleep", map[string]any{"seconds": 0.5, "announce": "ff-busy"}, nil) }()
-			Eventually(func() bool {
-				for _, w := range p.Workers() {
-					if w.Pid() == owner && containsMarker(w, "ff-busy") {
-						return true
-					}
-				}
-				return false
-			}).Should(BeTrue())
+			Eventually(announced(p, owner, "ff-busy")).Should(BeTrue())
 			Expect(p.Call(s, "ping", nil, nil)).To(MatchError(realpy.ErrSessionBusy))
 			Expect(p.Call(ctx, "ping", nil, nil)).To(Succeed(), "calls without the session still flow")
 			Eventually(done).Should(Receive(BeNil()))
@@ -238,14 +230,7 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 				go func() {
 					result <- p.Call(callCtx, "sleep", map[string]any{"seconds": 0.3, "announce": "cancel-me"}, nil)
 				}()
-				Eventually(func() bool {
-					for _, w := range p.Workers() {
-						if w.Pid() == owner && containsMarker(w, "cancel-me") {
-							return true
-						}
-					}
-					return false
-				}).Should(BeTrue())
+				Eventually(announced(p, owner, "cancel-me")).Should(BeTrue())
 				cancel()
 				Eventually(result).Should(Receive(MatchError(context.Canceled)), "the caller does not wait for the handler")
 				Expect(pidOf(ctx, p)).NotTo(Equal(owner), "a call without the session takes the other worker meanwhile")
