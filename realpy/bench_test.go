@@ -26,11 +26,16 @@ func BenchmarkPing(b *testing.B) {
 	}
 	defer w.Close()
 	var hello realpy.Hello
+	roundTrips(b, func() error { return w.Call(ctx, "ping", nil, &hello) })
+}
+
+// roundTrips times b.N calls of call, one at a time, and reports them.
+func roundTrips(b *testing.B, call func() error) {
 	samples := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		if err := w.Call(ctx, "ping", nil, &hello); err != nil {
+		if err := call(); err != nil {
 			b.Fatal(err)
 		}
 		samples = append(samples, time.Since(start))
@@ -50,17 +55,7 @@ func BenchmarkEcho(b *testing.B) {
 	}
 	defer w.Close()
 	var back string
-	samples := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		if err := w.Call(ctx, "echo", "a small call", &back); err != nil {
-			b.Fatal(err)
-		}
-		samples = append(samples, time.Since(start))
-	}
-	b.StopTimer()
-	report(b, samples)
+	roundTrips(b, func() error { return w.Call(ctx, "echo", "a small call", &back) })
 }
 
 // BenchmarkBareEcho is the floor BenchmarkPing is measured against: the same
@@ -76,17 +71,7 @@ func BenchmarkBareEcho(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer e.Close()
-	samples := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		if err := e.RoundTrip(); err != nil {
-			b.Fatal(err)
-		}
-		samples = append(samples, time.Since(start))
-	}
-	b.StopTimer()
-	report(b, samples)
+	roundTrips(b, e.RoundTrip)
 }
 
 // BenchmarkStart is the cost of one worker: spawn, import, readiness ping, Close.
@@ -136,17 +121,7 @@ func zygotePool(b *testing.B, size int) *realpy.Pool {
 func BenchmarkPoolCall(b *testing.B) {
 	ctx := context.Background()
 	p := zygotePool(b, 2)
-	samples := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		if err := p.Call(ctx, "echo", "hi", nil); err != nil {
-			b.Fatal(err)
-		}
-		samples = append(samples, time.Since(start))
-	}
-	b.StopTimer()
-	report(b, samples)
+	roundTrips(b, func() error { return p.Call(ctx, "echo", "hi", nil) })
 }
 
 // BenchmarkFresh is one private worker forked from a warm zygote, ready to
