@@ -58,10 +58,9 @@ func BenchmarkEcho(b *testing.B) {
 	roundTrips(b, func() error { return w.Call(ctx, "echo", "a small call", &back) })
 }
 
-// BenchmarkBareEcho is the floor BenchmarkPing is measured against: the same
-// interpreter echoing raw frames over the same kind of socket, with no JSON
-// and no dispatch on either side.
-func BenchmarkBareEcho(b *testing.B) {
+// bareEcho starts the bare echo on the interpreter the workers use, closed
+// when b ends.
+func bareEcho(b *testing.B) *benchkit.BareEcho {
 	python, err := realpy.FindPython(context.Background(), "")
 	if err != nil {
 		b.Fatal(err)
@@ -70,7 +69,15 @@ func BenchmarkBareEcho(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer e.Close()
+	b.Cleanup(func() { e.Close() })
+	return e
+}
+
+// BenchmarkBareEcho is the floor BenchmarkPing is measured against: the same
+// interpreter echoing raw frames over the same kind of socket, with no JSON
+// and no dispatch on either side.
+func BenchmarkBareEcho(b *testing.B) {
+	e := bareEcho(b)
 	roundTrips(b, e.RoundTrip)
 }
 
@@ -198,15 +205,7 @@ func BenchmarkEcho1MB(b *testing.B) {
 // the same 1 MB request's frame echoed back by the same interpreter with no
 // JSON on either side (b.SetBytes counts 2 MB a call, as there).
 func BenchmarkBareEcho1MB(b *testing.B) {
-	python, err := realpy.FindPython(context.Background(), "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	e, err := benchkit.StartBareEcho(python)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
+	e := bareEcho(b)
 	args, err := wire.Marshal(strings.Repeat("x", 1<<20))
 	if err != nil {
 		b.Fatal(err)
