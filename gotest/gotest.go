@@ -48,8 +48,6 @@ import (
 
 	"github.com/pyharness/pyharness/internal/proc"
 	"github.com/pyharness/pyharness/internal/selection"
-	"github.com/pyharness/pyharness/isolation/leak"
-	"github.com/pyharness/pyharness/mockpy"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -155,23 +153,6 @@ func binaryOf(t testing.TB) *binary {
 		t.Fatal("gotest: this needs gotest.Main in the package's TestMain:\n\tfunc TestMain(m *testing.M) { gotest.Main(m, gotest.WithPool(...)) }")
 	}
 	return b
-}
-
-// Selected reports whether tests that need real Python run:
-// $PYHARNESS_INTEGRATION=1.
-func Selected() bool { return selection.ByEnv() }
-
-// Integration skips t, saying how to run it, unless integration is
-// selected. Pool and Fresh call it; call it yourself in a test that starts
-// Python another way.
-func Integration(t testing.TB) {
-	t.Helper()
-	if !Selected() {
-		if b := current.Load(); b != nil {
-			b.skipped.Add(1)
-		}
-		t.Skip(SkipMessage)
-	}
 }
 
 // Pool returns the binary's shared pool, starting it (or attaching to the
@@ -314,18 +295,7 @@ func (b *binary) finish() error {
 		}
 	}
 	fmt.Fprintln(b.cfg.out, b.summary(stats))
-	if err := leak.FindLeakedGoroutines(b.baseline, b.cfg.ignore...); err != nil {
-		errs = append(errs, fmt.Errorf("goroutines left running after the tests:\n%w", err))
-	}
-	if left, err := leak.OwnedProcesses(); err != nil {
-		errs = append(errs, err)
-	} else if len(left) > 0 {
-		names := make([]string, len(left))
-		for i, p := range left {
-			names[i] = p.String()
-		}
-		errs = append(errs, fmt.Errorf("Python processes left running after the tests:\n\t%s", strings.Join(names, "\n\t")))
-	}
+	errs = append(errs, b.leftAtEnd()...)
 	return errors.Join(errs...)
 }
 
@@ -350,17 +320,4 @@ func (b *binary) summary(stats realpy.PoolStats) string {
 	return fmt.Sprintf("pyharness: pool host %s; interpreters: %d spawned, %d forked (%d fresh); warm-up %s of %s (%.1f%%)",
 		host, spawned, stats.Forked, b.fresh.Load(), b.warmup.Round(time.Millisecond), wall.Round(time.Millisecond),
 		100*b.warmup.Seconds()/wall.Seconds())
-}
-
-// Mock returns a mock interpreter (mockpy.New) whose forbidden unhandled
-// calls fail t, closed when t ends: mockpy for a plain `go test` test.
-func Mock(t testing.TB, opts ...mockpy.Option) *mockpy.Interpreter {
-	t.Helper()
-	fail := func(message string, _ ...int) {
-		t.Helper()
-		t.Error(message)
-	}
-	py := mockpy.New(append([]mockpy.Option{mockpy.WithFailHandler(fail)}, opts...)...)
-	t.Cleanup(func() { _ = py.Close() })
-	return py
 }
