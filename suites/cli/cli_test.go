@@ -122,6 +122,23 @@ var _ = Describe("pyharness base-image", func() {
 	})
 })
 
+var _ = Describe("pyharness doctor's base image hint", harness.Integration, harness.PythonContainer, func() {
+	It("names a command that works from any module, run from outside this repository", func(ctx SpecContext) {
+		if exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").Run() != nil {
+			Skip("Docker is not reachable: doctor stops before the base image check")
+		}
+		// An image nobody has: doctor stops at the base image, before it starts a container.
+		s := pyharness([]string{"PYHARNESS_BACKEND=process", "PYHARNESS_BASE_IMAGE=pyharness-cli-spec-absent:" + randid.Hex(4),
+			"TESTCONTAINERS_RYUK_DISABLED=true"}, "", "doctor")
+		out := string(s.Out.Contents())
+		Expect(s).To(gexec.Exit(0), "a warning without PYHARNESS_BACKEND=container: %s", out)
+		Expect(out).To(MatchRegexp(`(?m)^  warn  base image    pyharness-cli-spec-absent:\w+ is not present$`))
+		Expect(out).To(MatchRegexp(`(?m)^        fix: pull it \(docker pull pyharness-cli-spec-absent:\w+\), or build one from this machine's Debian packages: ` +
+			regexp.QuoteMeta("export PYHARNESS_BASE_IMAGE=$(go run github.com/pyharness/pyharness/cmd/pyharness base-image) (or pyharness base-image, with the command installed)") + `$`))
+		Expect(out).NotTo(ContainSubstring("ci/base-image"), "no path of this repository")
+	})
+})
+
 var _ = Describe("pyharness doctor --module", harness.Integration, harness.PythonReal, func() {
 	doctor := func(modules ...string) *gexec.Session {
 		GinkgoHelper()
