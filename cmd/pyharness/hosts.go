@@ -142,7 +142,11 @@ func stopHosts(ctx context.Context, all bool, keys []string, stdout, stderr io.W
 		}
 		if len(done) > 0 {
 			stopped++
-			fmt.Fprintf(stdout, "stopped %s (pid %d) in %s\n", key, h.Pid, h.CacheDir)
+			if h.Alive {
+				fmt.Fprintf(stdout, "stopped %s (pid %d) in %s\n", key, h.Pid, h.CacheDir)
+			} else {
+				fmt.Fprintf(stdout, "removed the record of %s (pid %d, gone) in %s\n", key, h.Pid, h.CacheDir)
+			}
 		}
 	}
 	for _, k := range keys {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/isolation"
+	"github.com/pyharness/pyharness/isolation/leak"
 )
 
 // The pyharness command as a user runs it: a built binary, its exit codes,
@@ -49,7 +50,7 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 })
 
 var _ = SynchronizedAfterSuite(func() {
-	Expect(goleak.Find(baseline)).To(Succeed(), "goroutines left running at the end of the suite")
+	Expect(leak.FindLeakedGoroutines(baseline)).To(Succeed(), "goroutines left running at the end of the suite")
 }, gexec.CleanupBuildArtifacts)
 
 // pyharness runs the binary with args in a cache directory of the spec's own
