@@ -69,7 +69,12 @@ func doctor(ctx context.Context, stdout io.Writer, modules, pythonPath []string)
 		d.fail("python", err.Error(), "install Python >= 3.9 (apt-get install python3) or set PYHARNESS_PYTHON to an interpreter")
 		return d.exit()
 	}
-	version, _ := exec.CommandContext(ctx, python, "-c", "import platform; print(platform.python_version())").Output()
+	version, err := exec.CommandContext(ctx, python, "-c", "import platform; print(platform.python_version())").Output()
+	if err != nil || len(bytes.TrimSpace(version)) == 0 {
+		d.fail("python", fmt.Sprintf("%s does not run as Python (`%s -c 'import platform'`: %v)", python, python, err),
+			"install Python >= 3.9 (apt-get install python3) or set PYHARNESS_PYTHON to an interpreter")
+		return d.exit()
+	}
 	detail := fmt.Sprintf("%s (%s)", python, strings.TrimSpace(string(version)))
 	if shim != "" && shim != python {
 		detail += ", resolved once from the shim " + shim

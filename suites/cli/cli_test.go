@@ -105,6 +105,17 @@ var _ = Describe("pyharness help", func() {
 	})
 })
 
+var _ = Describe("pyharness doctor without Python", func() {
+	It("fails at the interpreter that does not run, instead of reporting it ok", func() {
+		s := pyharness([]string{"PYHARNESS_PYTHON=/bin/false"}, "", "doctor")
+		Expect(s).To(gexec.Exit(1))
+		Expect(string(s.Out.Contents())).To(Equal("pyharness doctor\n" +
+			"  FAIL  python        /bin/false does not run as Python (`/bin/false -c 'import platform'`: exit status 1)\n" +
+			"        fix: install Python >= 3.9 (apt-get install python3) or set PYHARNESS_PYTHON to an interpreter\n" +
+			"something required is missing (see FAIL above)\n"))
+	})
+})
+
 var _ = Describe("pyharness base-image", func() {
 	It("runs from a directory outside this repository, and doctor's hint names a command that works from any module", func() {
 		outside := GinkgoT().TempDir()
