@@ -248,7 +248,7 @@ func checkModules(ctx context.Context, d *report, python string, modules, python
 		detail := fmt.Sprintf("%s imported in %v, %d native librar%s loaded", m.Module,
 			time.Duration(m.ImportMS*float64(time.Millisecond)).Round(time.Microsecond*100), m.NativeLibraries, plural(m.NativeLibraries, "y", "ies"))
 		if m.AlreadyImported {
-			detail = m.Module + " was already imported by the interpreter's start-up: nothing to measure"
+			detail = m.Module + " was imported before the check began (by the interpreter's start-up or the check itself): no import time to measure"
 		}
 		d.ok("module", detail)
 		hazard := false
