@@ -83,17 +83,24 @@ func (o Option) String() string { return o.name }
 func (o Option) AppliesTo(target Target) bool { return o.targets&target != 0 }
 
 // OptionError says an option was given to a constructor it does not apply
-// to, or a value it cannot take (Reason alone).
+// to, given there in a combination it cannot take (Given is one of Where,
+// Reason says what is missing), or given a value it cannot take (Reason
+// alone: what was given and what is accepted).
 type OptionError struct {
 	Option string // e.g. "WithSize"
 	Given  Target // where it was given
 	Where  Target // where it applies
-	Reason string // why not, when there is more to say
+	Reason string // what was given and what is accepted, when there is more to say
 }
 
 func (e *OptionError) Error() string {
-	if e.Given == 0 && e.Where == 0 {
+	switch {
+	case e.Given == 0 && e.Where == 0:
 		return fmt.Sprintf("realpy: option %s: %s", e.Option, e.Reason)
+	case e.Where == 0 || e.Given&e.Where != 0:
+		// It applies here, but not like this: saying "does not apply to X;
+		// it applies to X" would contradict itself.
+		return fmt.Sprintf("realpy: option %s on %s: %s", e.Option, e.Given, e.Reason)
 	}
 	msg := fmt.Sprintf("realpy: option %s does not apply to %s; it applies to %s", e.Option, e.Given, e.Where)
 	if e.Reason != "" {
@@ -107,7 +114,7 @@ func (e *OptionError) Error() string {
 func CheckOptions(target Target, opts ...Option) error {
 	for _, o := range opts {
 		if o.apply == nil {
-			return &OptionError{Option: "the zero Option", Given: target, Reason: "use the With functions of package realpy"}
+			return &OptionError{Option: "Option{}", Given: target, Reason: "given the zero Option; it takes the options that the With functions of package realpy return"}
 		}
 		if !o.AppliesTo(target) {
 			return &OptionError{Option: o.name, Given: target, Where: o.targets}
@@ -210,7 +217,25 @@ func newConfig(target Target, opts []Option) (*config, error) {
 	if cfg.invalid != nil {
 		return nil, cfg.invalid
 	}
+	if target == TargetPool && len(cfg.preload) > 0 && cfg.strategy != ZygoteFork {
+		strategy := "the default strategy, Spawn"
+		if cfg.strategySet {
+			strategy = fmt.Sprintf("the strategy %q", cfg.strategy)
+		}
+		return nil, &OptionError{Option: "WithPreload", Given: TargetPool, Where: TargetZygote | TargetPool | TargetHost | TargetContainer,
+			Reason: fmt.Sprintf("given %s with %s; a pool imports preloads once, in its zygote, so it takes WithPreload only with WithStrategy(ZygoteFork) (or import the modules from a handler module)",
+				callText("WithPreload", cfg.preload), strategy)}
+	}
 	return cfg, nil
+}
+
+// callText renders an option call as the user wrote it: WithPreload("numpy").
+func callText(name string, args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = strconv.Quote(a)
+	}
+	return name + "(" + strings.Join(quoted, ", ") + ")"
 }
 
 // StrategyOf returns the strategy opts choose, and whether one of them
@@ -315,7 +340,7 @@ func WithRunID(id string) Option {
 func WithMaxFrame(n int) Option {
 	return option("WithMaxFrame", anyWorker|TargetClient|TargetHost|TargetContainer, func(c *config) {
 		if n < wire.MinMaxFrame || n > wire.MaxFrameLimit {
-			c.refuse(&OptionError{Option: "WithMaxFrame", Reason: fmt.Sprintf("%d is outside %d..%d bytes", n, wire.MinMaxFrame, wire.MaxFrameLimit)})
+			c.refuse(&OptionError{Option: "WithMaxFrame", Reason: fmt.Sprintf("given %d bytes; it takes %d..%d bytes (wire.MinMaxFrame..wire.MaxFrameLimit)", n, wire.MinMaxFrame, wire.MaxFrameLimit)})
 			return
 		}
 		c.maxFrame = n
@@ -323,10 +348,11 @@ func WithMaxFrame(n int) Option {
 }
 
 // positive refuses option's value unless ok (the value is positive), and
-// reports ok.
-func (c *config) positive(option string, ok bool, value string) bool {
+// reports ok. given is the value as the user wrote it, accepted what the
+// option takes ("a positive duration").
+func (c *config) positive(option string, ok bool, given, accepted string) bool {
 	if !ok {
-		c.refuse(&OptionError{Option: option, Reason: value + ": it must be positive"})
+		c.refuse(&OptionError{Option: option, Reason: "given " + given + "; it takes " + accepted})
 	}
 	return ok
 }
@@ -373,7 +399,7 @@ func WithOutput(w io.Writer) Option {
 // writer still sees everything.
 func WithOutputLimit(n int) Option {
 	return option("WithOutputLimit", anyWorker, func(c *config) {
-		if c.positive("WithOutputLimit", n > 0, fmt.Sprintf("%d bytes", n)) {
+		if c.positive("WithOutputLimit", n > 0, fmt.Sprintf("%d bytes", n), "a positive number of bytes") {
 			c.outputLimit = n
 		}
 	})
@@ -385,7 +411,11 @@ func WithOutputLimit(n int) Option {
 func WithCallback(name string, fn wire.Callback) Option {
 	return option("WithCallback", anyWorker|TargetClient, func(c *config) {
 		if name == "" || fn == nil {
-			c.refuse(&OptionError{Option: "WithCallback", Reason: "it needs a name and a function"})
+			fnText := "a function"
+			if fn == nil {
+				fnText = "a nil function"
+			}
+			c.refuse(&OptionError{Option: "WithCallback", Reason: fmt.Sprintf("given the name %q and %s; it takes a non-empty name and a non-nil function", name, fnText)})
 			return
 		}
 		if c.callbacks == nil {
@@ -402,7 +432,7 @@ func WithCallback(name string, fn wire.Callback) Option {
 // that runs on past it costs its worker.
 func WithCancelGrace(d time.Duration) Option {
 	return option("WithCancelGrace", anyWorker|TargetClient, func(c *config) {
-		if c.positive("WithCancelGrace", d > 0, d.String()) {
+		if c.positive("WithCancelGrace", d > 0, d.String(), "a positive duration") {
 			c.cancelGrace = d
 		}
 	})
@@ -412,7 +442,7 @@ func WithCancelGrace(d time.Duration) Option {
 // loop has taken (default 16): the back-pressure.
 func WithStreamWindow(n int) Option {
 	return option("WithStreamWindow", anyWorker|TargetClient, func(c *config) {
-		if c.positive("WithStreamWindow", n > 0, strconv.Itoa(n)) {
+		if c.positive("WithStreamWindow", n > 0, strconv.Itoa(n), "a positive number of items") {
 			c.window = n
 		}
 	})
@@ -422,7 +452,7 @@ func WithStreamWindow(n int) Option {
 // (default DefaultHostIdle, or $PYHARNESS_HOST_IDLE as a Go duration).
 func WithHostIdle(d time.Duration) Option {
 	return option("WithHostIdle", TargetHost, func(c *config) {
-		if c.positive("WithHostIdle", d > 0, d.String()) {
+		if c.positive("WithHostIdle", d > 0, d.String(), "a positive duration") {
 			c.hostIdle = d
 		}
 	})
@@ -447,10 +477,11 @@ func ReuseOf(opts ...Option) bool {
 	return cfg.reuse
 }
 
-// WithSize sets how many workers a pool keeps warm (default 2).
+// WithSize sets how many workers a pool keeps warm (default 2); n < 1 is
+// an *OptionError.
 func WithSize(n int) Option {
 	return option("WithSize", pools, func(c *config) {
-		if n > 0 {
+		if c.positive("WithSize", n > 0, strconv.Itoa(n), "1 or more workers") {
 			c.size = n
 		}
 	})
@@ -505,7 +536,7 @@ func WithAffinity(a Affinity) Option {
 // once.
 func WithSessionTTL(d time.Duration) Option {
 	return option("WithSessionTTL", pools, func(c *config) {
-		if c.positive("WithSessionTTL", d > 0, d.String()) {
+		if c.positive("WithSessionTTL", d > 0, d.String(), "a positive duration") {
 			c.sessionTTL = d
 		}
 	})
@@ -563,7 +594,7 @@ func SplitShared(target Target, opts ...Option) (host, pool []Option, err error)
 		case o.name == "WithReuse" && target != TargetHost:
 			continue
 		case o.name == "WithZygoteAddr":
-			return nil, nil, &OptionError{Option: o.name, Given: target, Reason: "a shared pool starts its own host; WithZygoteAddr is for a StartPool of your own"}
+			return nil, nil, &OptionError{Option: o.name, Given: target, Reason: "a shared pool starts its own host and attaches its pools to it; WithZygoteAddr is taken by a StartPool of your own"}
 		case !toHost && !toPool:
 			return nil, nil, CheckOptions(target, o)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -45,12 +46,62 @@ var _ = Describe("Options given where they do not apply", func() {
 		a.Close()
 	})
 
-	It("refuses WithPreload on a pool that spawns, and says how to fix it", func() {
+	It("refuses WithPreload on a pool that spawns, saying what was given and what it takes, without contradicting itself", func() {
 		p, err := StartPool(ctx, WithPreload("numpy"))
 		Expect(p).To(BeNil())
 		optionError(err, "WithPreload")
-		Expect(err.Error()).To(ContainSubstring("WithStrategy(ZygoteFork)"))
+		Expect(err).To(MatchError(`realpy: option WithPreload on StartPool: given WithPreload("numpy") with the default strategy, Spawn; ` +
+			`a pool imports preloads once, in its zygote, so it takes WithPreload only with WithStrategy(ZygoteFork) (or import the modules from a handler module)`))
+		Expect(err.Error()).NotTo(ContainSubstring("does not apply to StartPool"))
 		Expect(p.Close()).To(Succeed(), "a nil pool closes as nothing")
+
+		_, err = StartPool(ctx, WithStrategy(Spawn), WithPreload("numpy", "torch"))
+		Expect(err).To(MatchError(ContainSubstring(`given WithPreload("numpy", "torch") with the strategy "spawn";`)))
+	})
+
+	It("never says an option does not apply where it applies, for any refusal", func() {
+		_, _, errZygoteAddr := SplitShared(TargetHost, WithZygoteAddr("unix:/x.sock"))
+		for _, err := range []error{
+			func() error { _, err := StartPool(ctx, WithPreload("numpy")); return err }(),
+			errZygoteAddr,
+			CheckOptions(TargetPool, Option{}),
+		} {
+			Expect(err).To(HaveOccurred())
+			var oe *OptionError
+			Expect(errors.As(err, &oe)).To(BeTrue())
+			if strings.Contains(err.Error(), "does not apply to") {
+				Expect(oe.Given&oe.Where).To(BeZero(), "says %s does not apply to %s, where it applies: %v", oe.Option, oe.Given, err)
+			}
+			Expect(err.Error()).NotTo(ContainSubstring("applies to nothing"))
+		}
+		Expect(errZygoteAddr).To(MatchError("realpy: option WithZygoteAddr on StartHost: a shared pool starts its own host and attaches its pools to it; " +
+			"WithZygoteAddr is taken by a StartPool of your own"))
+		Expect(CheckOptions(TargetPool, Option{})).To(MatchError("realpy: option Option{} on StartPool: given the zero Option; " +
+			"it takes the options that the With functions of package realpy return"))
+	})
+
+	It("refuses values an option cannot take, saying what was given and what it takes", func() {
+		for _, c := range []struct {
+			opt  Option
+			text string
+		}{
+			{WithMaxFrame(100), "realpy: option WithMaxFrame: given 100 bytes; it takes 1024..4294967295 bytes (wire.MinMaxFrame..wire.MaxFrameLimit)"},
+			{WithOutputLimit(-1), "realpy: option WithOutputLimit: given -1 bytes; it takes a positive number of bytes"},
+			{WithCancelGrace(0), "realpy: option WithCancelGrace: given 0s; it takes a positive duration"},
+			{WithStreamWindow(0), "realpy: option WithStreamWindow: given 0; it takes a positive number of items"},
+			{WithCallback("", nil), `realpy: option WithCallback: given the name "" and a nil function; it takes a non-empty name and a non-nil function`},
+		} {
+			_, err := Start(ctx, c.opt)
+			Expect(err).To(MatchError(c.text), c.opt.String())
+		}
+		_, err := StartHost(ctx, WithHostIdle(-time.Second))
+		Expect(err).To(MatchError("realpy: option WithHostIdle: given -1s; it takes a positive duration"))
+		for _, opt := range []Option{WithSize(0), WithSessionTTL(0)} {
+			_, err := StartPool(ctx, opt)
+			optionError(err, opt.String())
+		}
+		_, err = StartPool(ctx, WithSize(0))
+		Expect(err).To(MatchError("realpy: option WithSize: given 0; it takes 1 or more workers"), "not the default size, silently")
 	})
 
 	It("refuses interpreter options on a pool attached to another process's zygote", func() {
@@ -67,13 +118,13 @@ var _ = Describe("Options given where they do not apply", func() {
 		optionError(err, "WithDir")
 		_, err = AttachZygote(ctx, "/nonexistent.sock", WithPythonPath("x"))
 		optionError(err, "WithPythonPath")
-		Expect(CheckOptions(TargetPool, Option{})).To(MatchError(ContainSubstring("zero Option")))
+		Expect(CheckOptions(TargetPool, Option{})).To(MatchError(ContainSubstring("given the zero Option")))
 	})
 
 	It("refuses a frame limit outside the protocol's range, rather than keeping the default", func() {
 		_, err := Start(ctx, WithMaxFrame(100))
 		oe := optionError(err, "WithMaxFrame")
-		Expect(oe.Reason).To(ContainSubstring("outside 1024.."))
+		Expect(oe.Reason).To(ContainSubstring("given 100 bytes; it takes 1024.."))
 	})
 
 	It("tells where each option applies, so a backend can split a list", func() {

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,10 +19,45 @@ import (
 	"github.com/pyharness/pyharness/realpy/container"
 )
 
+var doctorCommand = &command{
+	name:    "doctor",
+	summary: "check Python, the worker, Docker and the images (or, with --module, your modules)",
+	doc: `Doctor checks what pyharness needs and prints a fix for each failure:
+Python, a spawned worker, a worker forked from a zygote, then Docker, ryuk,
+the base and worker images and a live ping through the container backend.
+It exits 1 when something required is missing: Python and the worker
+always, Docker and the images when PYHARNESS_BACKEND=container.
+
+With --module it checks your modules instead of Docker: it imports each in
+a fresh interpreter (with --python-path and the current directory on the
+path, as a worker has) and reports the import time, the threads the import
+started and the native libraries it loaded that do not survive a fork
+(OpenMP runtimes, CUDA, gRPC), which break workers forked from a zygote
+(realpy.ZygoteFork, WithPreload, warm hosts); then it forks a worker from a
+zygote that preloaded them. An import that fails exits 1; a fork hazard is a
+warning (the spawn strategy is safe from it).`,
+	maxArgs: 0,
+	setup: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {
+		var modules, pythonPath listFlag
+		fs.Var(&modules, "module", "a Python `module` to import and check, such as mypkg.handlers (repeatable)")
+		fs.Var(&pythonPath, "python-path", "a `dir` to put on the path for --module, as WithPythonPath does (repeatable)")
+		return func(ctx context.Context, _ []string, stdout, _ io.Writer) int {
+			return doctor(ctx, stdout, modules, pythonPath)
+		}
+	},
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
 // doctor checks what pyharness needs and prints a fix for each failure. It
 // exits non-zero when something required is missing: Python and the worker
-// always, Docker and the images when PYHARNESS_BACKEND=container.
-func doctor(ctx context.Context, stdout io.Writer) int {
+// always, Docker and the images when PYHARNESS_BACKEND=container, and each
+// of modules, when given.
+func doctor(ctx context.Context, stdout io.Writer, modules, pythonPath []string) int {
 	d := &report{w: stdout}
 	fmt.Fprintln(stdout, "pyharness doctor")
 	needDocker := os.Getenv("PYHARNESS_BACKEND") == "container"
@@ -30,7 +69,12 @@ func doctor(ctx context.Context, stdout io.Writer) int {
 		d.fail("python", err.Error(), "install Python >= 3.9 (apt-get install python3) or set PYHARNESS_PYTHON to an interpreter")
 		return d.exit()
 	}
-	version, _ := exec.CommandContext(ctx, python, "-c", "import platform; print(platform.python_version())").Output()
+	version, err := exec.CommandContext(ctx, python, "-c", "import platform; print(platform.python_version())").Output()
+	if err != nil || len(bytes.TrimSpace(version)) == 0 {
+		d.fail("python", fmt.Sprintf("%s does not run as Python (`%s -c 'import platform'`: %v)", python, python, err),
+			"install Python >= 3.9 (apt-get install python3) or set PYHARNESS_PYTHON to an interpreter")
+		return d.exit()
+	}
 	detail := fmt.Sprintf("%s (%s)", python, strings.TrimSpace(string(version)))
 	if shim != "" && shim != python {
 		detail += ", resolved once from the shim " + shim
@@ -46,8 +90,17 @@ func doctor(ctx context.Context, stdout io.Writer) int {
 	}
 	d.ok("worker", fmt.Sprintf("spawned, answered ping in %v (pid %d, python %s)", time.Since(start).Round(time.Millisecond), w.Pid(), w.Hello().Python))
 	_ = w.Close()
+	zygoteOpts := []realpy.Option{realpy.WithSize(1), realpy.WithStrategy(realpy.ZygoteFork)}
+	preloaded := ""
+	if len(modules) > 0 {
+		imported := checkModules(ctx, d, python, modules, pythonPath)
+		if len(imported) > 0 {
+			zygoteOpts = append(zygoteOpts, realpy.WithPreload(imported...), realpy.WithPythonPath(pythonPath...))
+			preloaded = " from a zygote that preloaded " + strings.Join(imported, ", ")
+		}
+	}
 	start = time.Now()
-	p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpy.WithStrategy(realpy.ZygoteFork))
+	p, err := realpy.StartPool(ctx, zygoteOpts...)
 	if err != nil {
 		d.fail("zygote", err.Error(), "the fork server needs Linux and fork-safe modules; use the spawn strategy otherwise")
 	} else {
@@ -55,11 +108,15 @@ func doctor(ctx context.Context, stdout io.Writer) int {
 		if err != nil {
 			d.fail("zygote", err.Error(), "see the worker's stderr above")
 		} else {
-			d.ok("zygote", fmt.Sprintf("started, forked a worker and answered ping in %v", time.Since(start).Round(time.Millisecond)))
+			d.ok("zygote", fmt.Sprintf("started, forked a worker%s and answered ping in %v", preloaded, time.Since(start).Round(time.Millisecond)))
 		}
 	}
 	if p != nil {
 		_ = p.Close()
+	}
+	if len(modules) > 0 && !needDocker {
+		d.info("docker", "not checked with --module (pyharness doctor without it checks Docker and the images; PYHARNESS_BACKEND=container checks both)")
+		return d.exit()
 	}
 
 	// Docker and the container backend.
@@ -89,7 +146,7 @@ func doctor(ctx context.Context, stdout io.Writer) int {
 	base := container.BaseImage()
 	present, _ := container.ImagePresent(ctx, base)
 	if !present {
-		check("base image", base+" is not present", "pull it (docker pull "+base+"), or build one from Debian's packages: export PYHARNESS_BASE_IMAGE=$(ci/base-image)")
+		check("base image", base+" is not present", baseImageFix(base))
 		return d.exit()
 	}
 	d.ok("base image", base+" present")
@@ -121,6 +178,133 @@ func doctor(ctx context.Context, stdout io.Writer) int {
 	return d.exit()
 }
 
+// baseImageFix says how to get a missing base image, from any module.
+func baseImageFix(base string) string {
+	return "pull it (docker pull " + base + "), or build one from this machine's Debian packages: " + baseImageHowTo +
+		" (or pyharness base-image, with the command installed)"
+}
+
+// moduleReport is what pyharness_worker.doctor_check prints of one module.
+type moduleReport struct {
+	Module          string  `json:"module"`
+	Error           *string `json:"error"`
+	AlreadyImported bool    `json:"already_imported"`
+	ImportMS        float64 `json:"import_ms"`
+	NativeLibraries int     `json:"native_libraries"`
+	Libraries       []struct {
+		Name     string `json:"name"`
+		Path     string `json:"path"`
+		ForkSafe bool   `json:"fork_safe"`
+		Why      string `json:"why"`
+	} `json:"libraries"`
+	PythonThreads []string `json:"python_threads"`
+	NativeThreads []struct {
+		Tid  int    `json:"tid"`
+		Name string `json:"name"`
+	} `json:"native_threads"`
+}
+
+// checkModules imports modules in a fresh interpreter (doctor_check),
+// reports on each, and returns those that imported.
+func checkModules(ctx context.Context, d *report, python string, modules, pythonPath []string) []string {
+	source, err := realpy.WorkerSource()
+	if err != nil {
+		d.fail("module", err.Error(), "PYHARNESS_CACHE_DIR must be writable")
+		return nil
+	}
+	path := []string{source}
+	for _, dir := range pythonPath {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			d.fail("module", err.Error(), "check --python-path")
+			return nil
+		}
+		path = append(path, abs)
+	}
+	if inherited := os.Getenv("PYTHONPATH"); inherited != "" {
+		path = append(path, inherited)
+	}
+	cmd := exec.CommandContext(ctx, python, append([]string{"-m", "pyharness_worker.doctor_check"}, modules...)...)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+strings.Join(path, string(os.PathListSeparator)))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var out struct {
+		Modules []moduleReport `json:"modules"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out.Modules) != len(modules) {
+		d.fail("module", fmt.Sprintf("%s -m pyharness_worker.doctor_check %s: %v%s", python, strings.Join(modules, " "), runErr, stderrTail(stderr.Bytes())),
+			"see the interpreter's output above")
+		return nil
+	}
+	var imported []string
+	for _, m := range out.Modules {
+		if m.Error != nil {
+			d.failWith("module", m.Module+": the import failed", strings.TrimRight(*m.Error, "\n"),
+				"make `"+python+" -c 'import "+m.Module+"'` work from this directory (--python-path adds directories, as WithPythonPath does)")
+			continue
+		}
+		imported = append(imported, m.Module)
+		detail := fmt.Sprintf("%s imported in %v, %d native librar%s loaded", m.Module,
+			time.Duration(m.ImportMS*float64(time.Millisecond)).Round(time.Microsecond*100), m.NativeLibraries, plural(m.NativeLibraries, "y", "ies"))
+		if m.AlreadyImported {
+			detail = m.Module + " was imported before the check began (by the interpreter's start-up or the check itself): no import time to measure"
+		}
+		d.ok("module", detail)
+		hazard := false
+		for _, lib := range m.Libraries {
+			if lib.ForkSafe {
+				d.info("fork safety", fmt.Sprintf("%s loaded %s: %s", m.Module, lib.Path, lib.Why))
+				continue
+			}
+			hazard = true
+			d.warn("fork safety", fmt.Sprintf("%s loaded %s: %s", m.Module, lib.Path, lib.Why),
+				"fork no worker from a process that imported it: keep the spawn strategy (StartPool's default) for this module, "+
+					"do not preload it (WithPreload, warm hosts), or load it inside a handler, after the fork")
+		}
+		if n := len(m.NativeThreads); n > 0 || len(m.PythonThreads) > 0 {
+			hazard = true
+			var names []string
+			for _, t := range m.NativeThreads {
+				names = append(names, t.Name)
+			}
+			var which []string
+			if len(m.PythonThreads) > 0 {
+				which = append(which, "Python threads: "+strings.Join(m.PythonThreads, ", "))
+			}
+			if len(names) > 0 {
+				which = append(which, "native names: "+strings.Join(names, ", "))
+			}
+			detail := fmt.Sprintf("%s started %d thread%s at import (%s)", m.Module, n, plural(n, "", "s"), strings.Join(which, "; "))
+			d.warn("threads", detail, "a fork copies only the thread that forks, and locks the others held stay locked: "+
+				"start threads in a handler, not at import, or keep the spawn strategy for this module")
+		}
+		if !hazard {
+			d.ok("fork safety", m.Module+": started no thread at import and loaded no native library known to break a fork")
+		}
+	}
+	return imported
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// stderrTail returns the last lines of an interpreter's stderr, indented, or "".
+func stderrTail(b []byte) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	if len(b) == 0 {
+		return ""
+	}
+	return "\n        | " + strings.Join(lines, "\n        | ")
+}
+
 type report struct {
 	w      io.Writer
 	failed bool
@@ -134,6 +318,16 @@ func (r *report) warn(what, detail, fix string) {
 func (r *report) fail(what, detail, fix string) {
 	r.failed = true
 	fmt.Fprintf(r.w, "  FAIL  %-13s %s\n        fix: %s\n", what, detail, fix)
+}
+
+// failWith is fail with body (a traceback) between the detail and the fix, one line each.
+func (r *report) failWith(what, detail, body, fix string) {
+	r.failed = true
+	fmt.Fprintf(r.w, "  FAIL  %-13s %s\n", what, detail)
+	for _, line := range strings.Split(body, "\n") {
+		fmt.Fprintf(r.w, "        | %s\n", line)
+	}
+	fmt.Fprintf(r.w, "        fix: %s\n", fix)
 }
 
 func (r *report) exit() int {

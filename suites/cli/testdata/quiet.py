@@ -1,0 +1,5 @@
+"""Imports nothing native and starts nothing."""
+
+
+def echo(args):
+    return args
