@@ -10,8 +10,8 @@ import (
 	"os/exec"
 )
 
-// baseImageScript is the recipe: the same as ci/base-image in pyharness's
-// own repository, embedded so that it runs from any module.
+// baseImageScript is the recipe, embedded so that it runs from any module
+// (pyharness's own ci/base-image runs this command).
 //
 //go:embed base-image.sh
 var baseImageScript string
