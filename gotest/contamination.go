@@ -2,7 +2,10 @@ package gotest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -21,6 +24,10 @@ import (
 func DetectContamination(t testing.TB, worker pyharness.Caller, opts ...leak.SnapshotOption) {
 	t.Helper()
 	forbidParallel(t, "DetectContamination")
+	where := t.Name()
+	if _, file, line, ok := runtime.Caller(1); ok { // the report names the test's line: a cleanup has none of its own
+		where = fmt.Sprintf("%s (%s:%d)", t.Name(), filepath.Base(file), line)
+	}
 	tmp, err := os.MkdirTemp("", "pyharness-test-")
 	if err != nil {
 		t.Fatalf("pyharness: %v", err)
@@ -47,7 +54,7 @@ func DetectContamination(t testing.TB, worker pyharness.Caller, opts ...leak.Sna
 			return
 		}
 		if err := before.Diff(after).Err(); err != nil {
-			t.Errorf("pyharness: %s: %v", t.Name(), err)
+			t.Errorf("pyharness: %s: %v", where, err)
 		}
 	})
 }
