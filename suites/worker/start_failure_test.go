@@ -30,7 +30,7 @@ var _ = Describe("A handler module that does not compile", harness.Integration, 
 		Expect(err.Error()).To(MatchRegexp(`cannot import handler module 'broken_syntax':\n\s*`+
 			`File "%s", line 5\n\s*`+
 			`def broken\(args\)\n\s*`+
-			`\^\n\s*`+
+			`\^+\n\s*`+
 			`SyntaxError: \S`, regexp.QuoteMeta(file)))
 		Expect(err.Error()).NotTo(ContainSubstring("importlib"), "the harness's frames are cut")
 		Expect(err.Error()).NotTo(ContainSubstring("preload failed"))
