@@ -2,10 +2,7 @@ package gotest
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -24,10 +21,6 @@ import (
 func DetectContamination(t testing.TB, worker pyharness.Caller, opts ...leak.SnapshotOption) {
 	t.Helper()
 	forbidParallel(t, "DetectContamination")
-	where := t.Name()
-	if _, file, line, ok := runtime.Caller(1); ok { // the report names the test's line: a cleanup has none of its own
-		where = fmt.Sprintf("%s (%s:%d)", t.Name(), filepath.Base(file), line)
-	}
 	tmp, err := os.MkdirTemp("", "pyharness-test-")
 	if err != nil {
 		t.Fatalf("pyharness: %v", err)
@@ -45,6 +38,7 @@ func DetectContamination(t testing.TB, worker pyharness.Caller, opts ...leak.Sna
 	}
 	t.Setenv("TMPDIR", tmp) // restored by testing after the cleanup below
 	t.Cleanup(func() {
+		t.Helper() // failures read at the line that called DetectContamination
 		defer os.RemoveAll(tmp)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -54,7 +48,7 @@ func DetectContamination(t testing.TB, worker pyharness.Caller, opts ...leak.Sna
 			return
 		}
 		if err := before.Diff(after).Err(); err != nil {
-			t.Errorf("pyharness: %s: %v", where, err)
+			t.Errorf("pyharness: %s: %v", t.Name(), err)
 		}
 	})
 }

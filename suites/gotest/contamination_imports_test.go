@@ -37,7 +37,7 @@ var _ = Describe("gotest.DetectContamination counts the modules handlers import"
 		Expect(s).To(gexec.Exit(1))
 		out := s.Out.Contents()
 		Expect(string(out)).To(MatchRegexp(
-			`pyharness: TestContaminationImportInAHandler \(contamination_imports_test\.go:\d+\): contamination detected:\s+`+
+			`contamination_imports_test\.go:\d+: pyharness: TestContaminationImportInAHandler: contamination detected:\s+`+
 				`Python modules imported by the handlers of worker %s:\s+`+
 				`\+ colorsys\s+`+
 				`\(a module imported on purpose: IgnoreModules\("colorsys"\) leaves it out\)`, regexp.QuoteMeta(testsWorker(out))))
