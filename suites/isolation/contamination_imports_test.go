@@ -18,8 +18,9 @@ import (
 )
 
 // freshWorker starts a worker of its own for each spec of the container
-// (before the contamination snapshot: register it first), closed after.
-func freshWorker() *func() pyharness.Caller {
+// (before the contamination snapshot: register it first), closed after;
+// the function returned gives the spec's worker.
+func freshWorker() func() pyharness.Caller {
 	var w *realpy.Worker
 	BeforeEach(func(ctx SpecContext) {
 		var err error
@@ -30,8 +31,7 @@ func freshWorker() *func() pyharness.Caller {
 			fmt.Fprintf(os.Stdout, "offender's worker: %s (pid %d)\n", w.ID(), w.Pid())
 		}
 	})
-	get := func() pyharness.Caller { return w }
-	return &get
+	return func() pyharness.Caller { return w }
 }
 
 var _ = Describe("contamination detection counts the modules handlers import", harness.Integration, func() {
@@ -40,10 +40,10 @@ var _ = Describe("contamination detection counts the modules handlers import", h
 	}
 	Context("on a fresh worker", func() {
 		w := freshWorker()
-		isolation.ContaminationDetection(*w)
+		isolation.ContaminationDetection(w)
 
 		It("passes a spec whose handler raised once (formatting the traceback imports modules: the worker's)", func(ctx SpecContext) {
-			err := (*w)().Call(ctx, "boom", "once", nil)
+			err := w().Call(ctx, "boom", "once", nil)
 			var pyErr *wire.PythonError
 			Expect(errors.As(err, &pyErr)).To(BeTrue(), "a Python exception: %v", err)
 			Expect(pyErr.Type).To(Equal("ValueError"))
@@ -51,17 +51,17 @@ var _ = Describe("contamination detection counts the modules handlers import", h
 
 		It("passes a spec whose async handler ran (the event loop is the worker's)", func(ctx SpecContext) {
 			var got []string
-			Expect((*w)().Call(ctx, "load_async", []string{}, &got)).To(Succeed())
+			Expect(w().Call(ctx, "load_async", []string{}, &got)).To(Succeed())
 			Expect(got).To(BeEmpty())
 		})
 	})
 
 	Context("with IgnoreModules", func() {
 		w := freshWorker()
-		isolation.ContaminationDetection(*w, isolation.IgnoreModules("colorsys"))
+		isolation.ContaminationDetection(w, isolation.IgnoreModules("colorsys"))
 
 		It("passes a spec that imports only the modules it named", func(ctx SpecContext) {
-			Expect((*w)().Call(ctx, "load", []string{"colorsys"}, nil)).To(Succeed())
+			Expect(w().Call(ctx, "load", []string{"colorsys"}, nil)).To(Succeed())
 		})
 	})
 })
@@ -71,17 +71,17 @@ var _ = func() bool {
 	case "contamination-import":
 		Describe("offender", func() {
 			w := freshWorker()
-			isolation.ContaminationDetection(*w)
+			isolation.ContaminationDetection(w)
 			It("imports colorsys in a handler", func(ctx SpecContext) {
-				Expect((*w)().Call(ctx, "load", []string{"colorsys"}, nil)).To(Succeed())
+				Expect(w().Call(ctx, "load", []string{"colorsys"}, nil)).To(Succeed())
 			})
 		})
 	case "contamination-import-ignored":
 		Describe("offender", func() {
 			w := freshWorker()
-			isolation.ContaminationDetection(*w, isolation.IgnoreModules("colorsys"))
+			isolation.ContaminationDetection(w, isolation.IgnoreModules("colorsys"))
 			It("imports colorsys, which it named, and graphlib, which it did not", func(ctx SpecContext) {
-				Expect((*w)().Call(ctx, "load", []string{"colorsys", "graphlib"}, nil)).To(Succeed())
+				Expect(w().Call(ctx, "load", []string{"colorsys", "graphlib"}, nil)).To(Succeed())
 			})
 		})
 	}
