@@ -14,9 +14,10 @@ import (
 // t with a readable diff of what changed when it ends: goroutines,
 // processes started through pyharness, open file descriptors, files in t's
 // temp dir, environment variables, and, when worker is not nil, the
-// worker's Python state (new modules, changed module globals). t gets a
-// private TMPDIR. Not with t.Parallel (the testing package refuses it, as
-// for t.Setenv).
+// worker's Python state (the modules its handlers imported, changed
+// globals of its handler modules; the worker's own lazy imports are not
+// counted, IgnoreModules leaves out more). t gets a private TMPDIR. Not
+// with t.Parallel (the testing package refuses it, as for t.Setenv).
 func DetectContamination(t testing.TB, worker pyharness.Caller, opts ...leak.SnapshotOption) {
 	t.Helper()
 	forbidParallel(t, "DetectContamination")
@@ -37,6 +38,7 @@ func DetectContamination(t testing.TB, worker pyharness.Caller, opts ...leak.Sna
 	}
 	t.Setenv("TMPDIR", tmp) // restored by testing after the cleanup below
 	t.Cleanup(func() {
+		t.Helper() // failures read at the line that called DetectContamination
 		defer os.RemoveAll(tmp)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -50,3 +52,8 @@ func DetectContamination(t testing.TB, worker pyharness.Caller, opts ...leak.Sna
 		}
 	})
 }
+
+// IgnoreModules is an option of DetectContamination: it leaves these Python
+// modules out of the check (modules a test imports on purpose). A name
+// matches exactly; "pkg.*" matches the submodules of pkg.
+func IgnoreModules(names ...string) leak.SnapshotOption { return leak.IgnoreModules(names...) }

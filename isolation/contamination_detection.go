@@ -1,6 +1,7 @@
 package isolation
 
 import (
+	"fmt"
 	"os"
 	"time"
 
@@ -15,7 +16,11 @@ import (
 // and after it, and fails the spec with a readable diff of what changed:
 // goroutines (goleak), processes started through pyharness, open file
 // descriptors, files in the spec's temp dir, environment variables, and the
-// worker's Python state (new sys.modules entries, changed module globals).
+// worker's Python state (the modules its handlers imported, changed
+// globals of its handler modules). The worker's own lazy imports
+// (traceback formatting, asyncio, its package) are not counted;
+// [IgnoreModules] leaves out modules a spec imports on purpose. The failure
+// names the spec, where it is, the worker and what changed.
 //
 // Sets up: a private TMPDIR for the spec (so parallel specs cannot pollute
 // each other's temp dir) and the first snapshot. Tears down: restores TMPDIR.
@@ -50,8 +55,16 @@ func ContaminationDetection(worker func() pyharness.Caller, opts ...leak.Snapsho
 			}
 			defer os.RemoveAll(tmp)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(before.Diff(after).Err()).NotTo(HaveOccurred(), "contamination detection")
+			if diff := before.Diff(after); !diff.Empty() {
+				spec := CurrentSpecReport()
+				Fail(fmt.Sprintf("contamination detected after spec %q (%s):\n%s", spec.FullText(), spec.LeafNodeLocation, diff.String()))
+			}
 		}, NodeTimeout(time.Minute))
 	}, NodeTimeout(time.Minute))
 	return m
 }
+
+// IgnoreModules is an option of ContaminationDetection: it leaves these
+// Python modules out of the check (modules a spec imports on purpose). A
+// name matches exactly; "pkg.*" matches the submodules of pkg.
+func IgnoreModules(names ...string) leak.SnapshotOption { return leak.IgnoreModules(names...) }

@@ -29,16 +29,36 @@ type Snapshot struct {
 
 // PythonState is what a worker's `state` method reports.
 type PythonState struct {
-	Modules []string                     `json:"modules"`
-	Globals map[string]map[string]string `json:"globals"`
+	Modules []string `json:"modules"` // all of sys.modules
+	// Imported: the modules the worker's handlers imported since it
+	// started (or was forked), without the worker's own lazy imports; nil
+	// from a worker that does not report it, whose Modules are compared.
+	Imported []string                     `json:"imported"`
+	Globals  map[string]map[string]string `json:"globals"`
+	Pid      int                          `json:"pid"`
+	WorkerID string                       `json:"worker_id"`
+}
+
+// worker names the worker that answered: "worker ID (pid N)".
+func (p *PythonState) worker() string {
+	switch {
+	case p.WorkerID != "" && p.Pid > 0:
+		return fmt.Sprintf("worker %s (pid %d)", p.WorkerID, p.Pid)
+	case p.Pid > 0:
+		return fmt.Sprintf("worker pid %d", p.Pid)
+	case p.WorkerID != "":
+		return "worker " + p.WorkerID
+	}
+	return "the worker"
 }
 
 type snapshotOptions struct {
-	python     pyharness.Caller
-	modules    []string
-	tempDirs   []string
-	ignoreEnv  []string
-	goroutines []goleak.Option
+	python        pyharness.Caller
+	modules       []string
+	tempDirs      []string
+	ignoreEnv     []string
+	ignoreModules []string
+	goroutines    []goleak.Option
 }
 
 // SnapshotOption configures Take.
@@ -48,6 +68,25 @@ type SnapshotOption func(*snapshotOptions)
 // its handler modules (and of modules, if named).
 func WithPython(worker pyharness.Caller, modules ...string) SnapshotOption {
 	return func(o *snapshotOptions) { o.python, o.modules = worker, modules }
+}
+
+// IgnoreModules leaves these Python modules out of the comparison: modules
+// a spec imports on purpose. A name matches exactly; "pkg.*" matches the
+// submodules of pkg (name pkg as well to leave pkg itself out).
+func IgnoreModules(names ...string) SnapshotOption {
+	return func(o *snapshotOptions) { o.ignoreModules = append(o.ignoreModules, names...) }
+}
+
+func (o *snapshotOptions) ignoredModule(name string) bool {
+	for _, pattern := range o.ignoreModules {
+		if pattern == name {
+			return true
+		}
+		if parent, ok := strings.CutSuffix(pattern, ".*"); ok && strings.HasPrefix(name, parent+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // WithTempDirs watches these directories for new entries, besides os.TempDir().
@@ -100,13 +139,19 @@ type Diff struct {
 	FDs        []string // newly opened file descriptors
 	TempFiles  []string // new entries in temp dirs
 	Env        []string // added, changed or removed variables
-	Modules    []string // newly imported Python modules
+	Modules    []string // Python modules the worker's handlers imported
 	Globals    []string // added, changed or removed globals of handler modules
+	// Worker names the Python worker Modules and Globals come from
+	// ("worker ID (pid N)"); WorkerChanged says why they could not be
+	// compared: the snapshots came from two different workers.
+	Worker        string
+	WorkerChanged string
 }
 
 // Empty reports whether nothing changed.
 func (d *Diff) Empty() bool {
-	return d.Goroutines == nil && len(d.Processes)+len(d.FDs)+len(d.TempFiles)+len(d.Env)+len(d.Modules)+len(d.Globals) == 0
+	return d.Goroutines == nil && d.WorkerChanged == "" &&
+		len(d.Processes)+len(d.FDs)+len(d.TempFiles)+len(d.Env)+len(d.Modules)+len(d.Globals) == 0
 }
 
 func (d *Diff) String() string {
@@ -127,8 +172,18 @@ func (d *Diff) String() string {
 	section("file descriptors left open", d.FDs)
 	section("files left in temp dirs", d.TempFiles)
 	section("environment changed", d.Env)
-	section("Python modules imported", d.Modules)
-	section("Python globals changed", d.Globals)
+	if d.WorkerChanged != "" {
+		fmt.Fprintf(&b, "Python state not compared:\n  %s\n", d.WorkerChanged)
+	}
+	section("Python modules imported by the handlers of "+d.Worker, d.Modules)
+	if len(d.Modules) > 0 {
+		names := make([]string, len(d.Modules))
+		for i, l := range d.Modules {
+			names[i] = strconv.Quote(strings.TrimPrefix(l, "+ "))
+		}
+		fmt.Fprintf(&b, "  (a module imported on purpose: IgnoreModules(%s) leaves it out)\n", strings.Join(names, ", "))
+	}
+	section("Python globals changed in "+d.Worker, d.Globals)
 	if d.Goroutines != nil {
 		fmt.Fprintf(&b, "goroutines left running:\n  %s\n", strings.ReplaceAll(d.Goroutines.Error(), "\n", "\n  "))
 	}
@@ -181,35 +236,52 @@ func (s *Snapshot) Diff(after *Snapshot) *Diff {
 		}
 	}
 	if s.python != nil && after.python != nil {
-		had := map[string]bool{}
-		for _, m := range s.python.Modules {
-			had[m] = true
-		}
-		for _, m := range after.python.Modules {
-			if !had[m] {
-				d.Modules = append(d.Modules, "+ "+m)
-			}
-		}
-		for mod, globals := range after.python.Globals {
-			before := s.python.Globals[mod]
-			for name, fp := range globals {
-				if old, ok := before[name]; !ok {
-					d.Globals = append(d.Globals, fmt.Sprintf("+ %s.%s = %s", mod, name, fp))
-				} else if old != fp {
-					d.Globals = append(d.Globals, fmt.Sprintf("~ %s.%s: %s -> %s", mod, name, old, fp))
-				}
-			}
-			for name := range before {
-				if _, ok := globals[name]; !ok {
-					d.Globals = append(d.Globals, fmt.Sprintf("- %s.%s", mod, name))
-				}
-			}
-		}
+		d.python(s.python, after.python, &s.opts)
 	}
 	for _, lines := range [][]string{d.Processes, d.FDs, d.TempFiles, d.Env, d.Modules, d.Globals} {
 		sort.Strings(lines)
 	}
 	return d
+}
+
+// python compares two states of one worker: the modules its handlers
+// imported meanwhile (all new modules, from a worker that does not say
+// which its handlers imported) and the globals of its handler modules.
+func (d *Diff) python(before, after *PythonState, opts *snapshotOptions) {
+	d.Worker = after.worker()
+	if before.Pid > 0 && after.Pid > 0 && (before.Pid != after.Pid || before.WorkerID != after.WorkerID) {
+		d.WorkerChanged = fmt.Sprintf("the state before came from %s, the state after from %s: watch one worker (a pool's Workers()[0], a fresh worker), not a pool",
+			before.worker(), d.Worker)
+		return
+	}
+	had, now := before.Modules, after.Modules
+	if after.Imported != nil {
+		had, now = before.Imported, after.Imported
+	}
+	seen := map[string]bool{}
+	for _, m := range had {
+		seen[m] = true
+	}
+	for _, m := range now {
+		if !seen[m] && !opts.ignoredModule(m) {
+			d.Modules = append(d.Modules, "+ "+m)
+		}
+	}
+	for mod, globals := range after.Globals {
+		was := before.Globals[mod]
+		for name, fp := range globals {
+			if old, ok := was[name]; !ok {
+				d.Globals = append(d.Globals, fmt.Sprintf("+ %s.%s = %s", mod, name, fp))
+			} else if old != fp {
+				d.Globals = append(d.Globals, fmt.Sprintf("~ %s.%s: %s -> %s", mod, name, old, fp))
+			}
+		}
+		for name := range was {
+			if _, ok := globals[name]; !ok {
+				d.Globals = append(d.Globals, fmt.Sprintf("- %s.%s", mod, name))
+			}
+		}
+	}
 }
 
 // OpenFDs returns this process's open file descriptors and what they point to.

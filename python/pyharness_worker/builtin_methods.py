@@ -107,9 +107,11 @@ def _fingerprint(value: Any) -> str:
 
 
 def state(args: Any) -> Dict[str, Any]:
-    """What a spec may leave behind in the interpreter: loaded modules, and a
-    fingerprint of every global of the handler modules (and of the modules
-    named in args["modules"])."""
+    """What a spec may leave behind in the interpreter: the modules loaded
+    (all of sys.modules), the modules handlers imported (imported: not the
+    worker's own lazy imports, see imports.py), a fingerprint of every
+    global of the handler modules (and of the modules named in
+    args["modules"]), and which worker answers."""
     worker = current().worker
     names = list(worker.user_modules)
     if isinstance(args, dict) and isinstance(args.get("modules"), list):
@@ -122,7 +124,13 @@ def state(args: Any) -> Dict[str, Any]:
         globals_[name] = {
             key: _fingerprint(value) for key, value in list(vars(module).items()) if not key.startswith("__")
         }
-    return {"modules": sorted(sys.modules), "globals": globals_}
+    return {
+        "modules": sorted(sys.modules),
+        "imported": worker.imports.names(),
+        "globals": globals_,
+        "pid": os.getpid(),
+        "worker_id": worker.worker_id,
+    }
 
 
 def shutdown(args: Any) -> None:

@@ -11,14 +11,33 @@ class HandlerError(Exception):
     """A user module cannot be loaded or clashes with another method."""
 
 
-def handlers_of(module_name: str) -> Dict[str, Handler]:
+class ImportFailed(HandlerError):
+    """Importing a module named at start raised: kind says which list named
+    it ("handler module" for --module, "preload module" for --preload);
+    the exception is the __cause__."""
+
+    def __init__(self, kind: str, module: str) -> None:
+        super().__init__(f"cannot import {kind} {module!r}")
+        self.kind = kind
+        self.module = module
+
+
+def import_named(module_name: str, kind: str = "handler module") -> types.ModuleType:
+    """importlib.import_module, raising ImportFailed from what it raised."""
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:  # SyntaxError, ImportError, anything its top level raises
+        raise ImportFailed(kind, module_name) from exc
+
+
+def handlers_of(module_name: str, kind: str = "handler module") -> Dict[str, Handler]:
     """The methods a module serves.
 
     A module may list them in a dict named PYHARNESS_METHODS; otherwise
     every public function defined in the module itself (not imported into
     it) is a method named after the function.
     """
-    module = importlib.import_module(module_name)
+    module = import_named(module_name, kind)
     explicit = getattr(module, "PYHARNESS_METHODS", None)
     if explicit is not None:
         if not isinstance(explicit, dict):

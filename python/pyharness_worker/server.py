@@ -24,13 +24,15 @@ from .framing import (
     loads_request,
     read_frame,
 )
-from .handlers import Handler, handlers_of, register
+from .handlers import Handler, ImportFailed, handlers_of, register
+from .imports import Ledger
 
 EXIT_OK = 0
 EXIT_START_FAILED = 2
 EXIT_PROTOCOL = 4
 
 _UNSERIALIZABLE = (TypeError, ValueError, UnicodeEncodeError, RecursionError)
+_modules = sys.modules
 _STREAMS = (GeneratorType, AsyncGeneratorType)
 
 
@@ -101,7 +103,10 @@ class Worker:
         register(self.methods, "builtins", builtin_methods.METHODS)
         register(self.methods, "faults", fault_methods.METHODS)
         for name in self.user_modules:
-            register(self.methods, name, handlers_of(name))
+            register(self.methods, name, handlers_of(name, "handler module"))
+        # The modules handlers import (the `state` method reports them);
+        # made last: the handler modules themselves are the worker's.
+        self.imports = Ledger()
         self._stopping = False
         self._queued: List[bytes] = []  # requests read while a call was being served
         self._maybe_buffered = True  # a read may have left bytes in rfile's buffer
@@ -217,8 +222,15 @@ class Worker:
     def _run(self, req: Request, handler: Handler) -> Dict[str, Any]:
         """Run handler for req: a plain result, a coroutine (run on the
         worker's event loop) or a stream (generator or async generator)."""
+        imports = self.imports
         try:
-            result = handler(req.args)
+            if len(_modules) != imports.seen:
+                imports.worker_imported()
+            try:
+                result = handler(req.args)
+            finally:
+                if len(_modules) != imports.seen:
+                    imports.handler_imported()
             if type(result) is CoroutineType:
                 result = self._run_async(req, result)
             if type(result) in _STREAMS:
@@ -237,6 +249,18 @@ class Worker:
         except Exception as exc:  # the handler's answer; the worker lives on
             return {"id": req.id, "ok": False, "error": _error("exception", type(exc).__name__, _describe(exc), _traceback())}
 
+    def _handler_code(self, fn: Any, *args: Any) -> Any:
+        """fn(*args), counting the modules imported meanwhile as the
+        handler's (imports.py): a stream's next item, an async handler's run."""
+        imports = self.imports
+        if len(_modules) != imports.seen:
+            imports.worker_imported()
+        try:
+            return fn(*args)
+        finally:
+            if len(_modules) != imports.seen:
+                imports.handler_imported()
+
     # -- streams, cancellation, callbacks into Go ---------------------------------
 
     def _stream(self, req: Request, gen: Any) -> Dict[str, Any]:
@@ -251,7 +275,7 @@ class Worker:
                 if req.cancelled:
                     raise Cancelled(f"stream {req.method!r} cancelled by the caller after {sent} items")
                 try:
-                    item = self._run_async(req, gen.__anext__()) if is_async else next(gen)
+                    item = self._run_async(req, gen.__anext__()) if is_async else self._handler_code(next, gen)
                 except (StopIteration, StopAsyncIteration):
                     break
                 try:
@@ -278,9 +302,10 @@ class Worker:
         """Close a generator so its finally blocks run; what they raise is logged."""
         try:
             if type(gen) is AsyncGeneratorType:
-                self._event_loop().run_until_complete(gen.aclose())
+                loop = self._event_loop()
+                self._handler_code(loop.run_until_complete, gen.aclose())
             elif type(gen) is GeneratorType:
-                gen.close()
+                self._handler_code(gen.close)
         except Exception as exc:
             _log(f"closing a stream raised {type(exc).__name__}: {_describe(exc)}")
 
@@ -415,7 +440,7 @@ class Worker:
         try:
             if self._buffered():
                 readable()
-            return loop.run_until_complete(task)
+            return self._handler_code(loop.run_until_complete, task)
         except asyncio.CancelledError:
             if broken:
                 raise broken[0] from None
@@ -474,12 +499,15 @@ def run(
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         worker = Worker(sock, worker_id=worker_id, max_frame=max_frame, modules=modules)
-    except Exception:
+    except Exception as exc:
         import traceback
 
-        _log("start failed:\n" + traceback.format_exc())
+        from .startfail import describe
+
+        text = describe(exc)
+        _log(text)
         if greet is not None:
-            err = _error("exception", "StartFailed", traceback.format_exc(limit=1))
+            err = _error("exception", "StartFailed", text if isinstance(exc, ImportFailed) else traceback.format_exc(limit=1))
             sock.sendall(encode_frame(dumps({"id": greet, "ok": False, "error": err}), max_frame))
         sock.close()
         return EXIT_START_FAILED

@@ -19,7 +19,6 @@ of their own and are killed (PR_SET_PDEATHSIG) if the zygote dies.
 import argparse
 import ctypes
 import hmac
-import importlib
 import os
 import platform
 import random
@@ -32,9 +31,9 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, liveness, max_frame_arg
+from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, liveness, max_frame_arg, startfail
 from .framing import HEADER, FrameTooLarge, ProtocolViolation, dumps, encode_frame, loads, read_exact, read_frame
-from .handlers import handlers_of
+from .handlers import handlers_of, import_named
 from .server import EXIT_OK, EXIT_START_FAILED, run
 
 PR_SET_PDEATHSIG = 1
@@ -699,11 +698,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         for name in args.preload:
-            importlib.import_module(name)
+            import_named(name, "preload module")
         for name in args.module:
-            handlers_of(name)
-    except Exception:
-        _log("preload failed:\n" + traceback.format_exc())
+            handlers_of(name, "handler module")
+    except Exception as exc:
+        _log(startfail.describe(exc))
         return EXIT_START_FAILED
 
     if args.listen:
