@@ -29,9 +29,9 @@ type UnusedHandlersError struct {
 
 func (e *UnusedHandlersError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mockpy: %d appended handler(s), %d used: %d never answered a call", e.Appended, e.Used, e.Appended-e.Used)
+	fmt.Fprintf(&b, "mockpy: appended handlers never used: %d appended, %d used", e.Appended, e.Used)
 	for i, site := range e.Sites {
-		fmt.Fprintf(&b, "\n    unused: appended handler %d", e.Used+i+1)
+		fmt.Fprintf(&b, "\n    unused: handler %d", e.Used+i+1)
 		if site != "" {
 			fmt.Fprintf(&b, ", appended at %s", filepath.Base(site))
 		}
