@@ -33,14 +33,23 @@ type Call struct {
 	// The calls the handler made into Go (CallGo), in order.
 	Callbacks []GoCall
 
-	by    string // what answered it: "route", "appended handler 2", "built-in"
-	where string // the user's line that made the call, when on the stack
+	by    string          // what answered it: "route", "appended handler 2", "built-in"
+	stack *callsite.Stack // where it was made, resolved when a failure names it
+}
+
+// where is the user's line that made the call, "" when not known.
+func (c Call) where() string {
+	if f, ok := c.stack.User(); ok {
+		return f.String()
+	}
+	return ""
 }
 
 // Decode decodes the call's args into v as a Python handler would see them:
 // a number that lands in an interface value is an int when it is an integer
 // literal that fits (a *big.Int when it does not), and a float64 otherwise,
-// as Python's json reads int and float.
+// as Python's json reads int and float. (A result the caller decodes keeps
+// realpy's rule, json.Number in an interface, on the mock as on Python.)
 func (c Call) Decode(v any) error {
 	if err := wire.Unmarshal(c.Args, v); err != nil {
 		return err
@@ -341,9 +350,7 @@ func (m *Interpreter) start(ctx context.Context, method string, args json.RawMes
 		return nil, nil, &wire.FrameTooLargeError{Size: uint64(size), Max: m.maxFrame, Direction: wire.Send}
 	}
 	call := Call{Method: method, Args: args, Session: wire.SessionFrom(ctx), Stream: stream}
-	if f, _, ok := callsite.User(0); ok {
-		call.where = f.String()
-	}
+	call.stack = callsite.Capture(0)
 	m.mu.Lock()
 	if m.dead != nil { // a dead worker keeps its exit error, also after Close
 		err := m.dead
@@ -372,7 +379,7 @@ func (m *Interpreter) start(ctx context.Context, method string, args json.RawMes
 
 	if !handled {
 		if !allow && fail != nil {
-			m.report(fail, fmt.Sprintf("mockpy: unhandled call %s%s: %s", call, at(call.where), why))
+			m.report(fail, fmt.Sprintf("mockpy: unhandled call %s%s: %s", call, at(call.where()), why))
 		}
 		return nil, st, &wire.PythonError{Kind: wire.KindUnknownMethod, Type: "UnknownMethod", Message: fmt.Sprintf("unknown method %q", method)}
 	}

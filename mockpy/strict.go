@@ -62,7 +62,7 @@ func describeCalls(calls []Call) string {
 		case c.by != "":
 			b.WriteString(" -> " + c.by)
 		}
-		b.WriteString(at(c.where))
+		b.WriteString(at(c.where()))
 	}
 	return b.String()
 }

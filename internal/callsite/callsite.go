@@ -44,7 +44,10 @@ func (f Frame) Long() string {
 func User(skip int) (f Frame, depth int, ok bool) {
 	pcs := make([]uintptr, 64)
 	n := runtime.Callers(skip+2, pcs)
-	frames := runtime.CallersFrames(pcs[:n])
+	return userFrame(runtime.CallersFrames(pcs[:n]))
+}
+
+func userFrame(frames *runtime.Frames) (f Frame, depth int, ok bool) {
 	outside, outsideDepth, haveOutside := Frame{}, 0, false
 	for i := 0; ; i++ {
 		fr, more := frames.Next()
@@ -80,4 +83,32 @@ func framework(fn, file string) bool {
 		return true
 	}
 	return strings.HasPrefix(fn, "github.com/onsi/") || strings.HasPrefix(fn, "go.uber.org/goleak")
+}
+
+// stackDepth is how many frames a Stack keeps: enough to reach the test
+// through the library and a few layers of the user's code.
+const stackDepth = 16
+
+// Stack is the program counters of a stack, captured cheaply; User
+// resolves them only when a failure needs the line.
+type Stack struct {
+	pcs [stackDepth]uintptr
+	n   int
+}
+
+// Capture records the stack above its caller, skip frames up.
+func Capture(skip int) *Stack {
+	s := &Stack{}
+	s.n = runtime.Callers(skip+2, s.pcs[:])
+	return s
+}
+
+// User returns the user's frame of the captured stack, as User does for a
+// live one.
+func (s *Stack) User() (Frame, bool) {
+	if s == nil || s.n == 0 {
+		return Frame{}, false
+	}
+	f, _, ok := userFrame(runtime.CallersFrames(s.pcs[:s.n]))
+	return f, ok
 }

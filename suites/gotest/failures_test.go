@@ -43,7 +43,9 @@ var _ = Describe("gotest failures that read at the test's line", harness.PythonM
 	})
 
 	It("passes it under mockpy.WithUnusedHandlersAllowed", func() {
-		Expect(runFixture("TestMockUnusedHandlerAllowed")).To(gexec.Exit(0))
+		s := runFixture("TestMockUnusedHandlerAllowed")
+		Expect(s).To(gexec.Exit(0))
+		Expect(string(s.Out.Contents())).To(ContainSubstring("--- PASS: TestMockUnusedHandlerAllowed"))
 	})
 
 	It("fails an unhandled call at the test's line, also when the user's code made the call", func() {
