@@ -11,9 +11,9 @@ import (
 // Mock returns a mock interpreter (mockpy.New) for a plain `go test` test:
 // a forbidden unhandled call or a refused one (VerifyMethod, VerifyArgs)
 // fails t at the test's line; when t ends the mock is closed, and an
-// appended handler no call used fails t, naming how many were appended and
-// used and the calls that came (mockpy.WithUnusedHandlersAllowed turns that
-// off).
+// appended handler no call used fails a test that has not failed yet,
+// naming how many were appended and used and the calls that came
+// (mockpy.WithUnusedHandlersAllowed turns that off).
 func Mock(t testing.TB, opts ...mockpy.Option) *mockpy.Interpreter {
 	t.Helper()
 	fail := func(message string, _ ...int) {
@@ -25,6 +25,9 @@ func Mock(t testing.TB, opts ...mockpy.Option) *mockpy.Interpreter {
 	t.Cleanup(func() {
 		t.Helper() // reported at the line that called Mock
 		defer py.Close()
+		if t.Failed() {
+			return // the unused handlers follow from the failure already reported
+		}
 		if err := py.VerifyConsumed(); err != nil {
 			t.Error(err)
 		}

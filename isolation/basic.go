@@ -12,9 +12,10 @@ import (
 // Sets up: a spec id; a mockpy.Interpreter whose forbidden unhandled calls
 // fail the spec at the spec's line. Tears down: closes the mock. Checks:
 // every handler the spec appended was used (a sequence never used up is a
-// spec that did less than it says), failing at the spec's It with the
-// counts, where each unused handler was appended and the calls that came;
-// mockpy.WithUnusedHandlersAllowed turns the check off.
+// spec that did less than it says); a spec that has not failed otherwise
+// fails at its It, naming the counts, where each unused handler was
+// appended and the calls that came. mockpy.WithUnusedHandlersAllowed turns
+// the check off.
 type BasicMode struct {
 	id   string
 	mock *mockpy.Interpreter
@@ -31,6 +32,9 @@ func Basic(opts ...mockpy.Option) *BasicMode {
 		// stack: its failure is placed at the spec's It.
 		DeferCleanup(func() error {
 			defer mock.Close()
+			if CurrentSpecReport().Failed() {
+				return nil // the unused handlers follow from the failure already reported
+			}
 			if err := mock.VerifyConsumed(); err != nil {
 				return &basicError{err: err}
 			}

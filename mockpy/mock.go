@@ -116,7 +116,9 @@ type Option func(*Interpreter)
 func WithoutBuiltins() Option { return func(m *Interpreter) { m.builtins = false } }
 
 // WithFailHandler makes forbidden unhandled calls report through fail, e.g.
-// ginkgo.Fail, so they fail the running spec.
+// ginkgo.Fail, so they fail the running spec. callerSkip is set as for
+// ginkgo.Fail called by the mock, so the failure is placed at the user's
+// line that made the call; a wrapper around Fail passes callerSkip[0]+1.
 func WithFailHandler(fail func(message string, callerSkip ...int)) Option {
 	return func(m *Interpreter) { m.fail = fail }
 }

@@ -48,6 +48,13 @@ var _ = Describe("gotest failures that read at the test's line", harness.PythonM
 		Expect(string(s.Out.Contents())).To(ContainSubstring("--- PASS: TestMockUnusedHandlerAllowed"))
 	})
 
+	It("says nothing of unused handlers in a test that failed already", func() {
+		s := runFixture("TestMockUnusedHandlerAfterAFailure")
+		Expect(s).To(gexec.Exit(1))
+		Expect(string(s.Out.Contents())).To(ContainSubstring("the test's own failure"))
+		Expect(string(s.Out.Contents())).NotTo(ContainSubstring("appended handlers never used"))
+	})
+
 	It("fails an unhandled call at the test's line, also when the user's code made the call", func() {
 		s := runFixture("TestMockUnhandledCallDirect")
 		Expect(s).To(gexec.Exit(1))

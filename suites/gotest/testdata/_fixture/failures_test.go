@@ -65,3 +65,9 @@ func TestRealPythonError(t *testing.T) {
 		t.Fatal(errors.Join(fmt.Errorf("tagging: %w", err), errors.New("and something else")))
 	}
 }
+
+func TestMockUnusedHandlerAfterAFailure(t *testing.T) {
+	py := gotest.Mock(t)
+	py.AppendHandlers(mockpy.Respond("never"))
+	t.Error("the test's own failure")
+}
