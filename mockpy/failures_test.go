@@ -170,3 +170,16 @@ var _ = Describe("Mock failures that read at the spec's line", func() {
 		Expect(msg).To(ContainSubstring("    echo(1) -> built-in at failures_test.go:"))
 	})
 })
+
+var _ = Describe("Gomega's view of the mock", func() {
+	It("prints calls as calls, not as bytes, and the mock by its calls", func() {
+		py := mockpy.New(mockpy.WithWorkerID("w1"))
+		Expect(py.Call(context.Background(), "echo", map[string]any{"text": "x"}, nil)).To(Succeed()) // line: echo
+		failures := InterceptGomegaFailures(func() { Expect(py.Calls()).To(BeEmpty()) })
+		Expect(failures).To(ConsistOf(ContainSubstring(`echo({"text":"x"}) -> built-in at ` + markedLine("echo"))))
+		Expect(failures[0]).NotTo(ContainSubstring("Args:"))
+		failures = InterceptGomegaFailures(func() { Expect(py).To(BeNil()) })
+		Expect(failures).To(ConsistOf(ContainSubstring("mock interpreter \"w1\"; calls received (1), in order:\n")))
+		Expect(failures[0]).NotTo(ContainSubstring("sequence:"))
+	})
+})

@@ -93,3 +93,25 @@ func (m *Interpreter) unusedHandlers() error {
 		Calls: m.calls.all(),
 	}
 }
+
+// GomegaString shows a call in Gomega's failure messages as the call it
+// was (args as JSON, not as bytes), what answered it and the user's line.
+func (c Call) GomegaString() string {
+	s := c.String()
+	switch {
+	case !c.Handled:
+		s += " -> unhandled"
+	case c.by != "":
+		s += " -> " + c.by
+	}
+	return s + at(c.where())
+}
+
+// GomegaString shows the mock in Gomega's failure messages by its id and
+// the calls it received, not as a struct dump.
+func (m *Interpreter) GomegaString() string {
+	m.mu.Lock()
+	id := m.id
+	m.mu.Unlock()
+	return fmt.Sprintf("mock interpreter %q; %s", id, describeCalls(m.Calls()))
+}
