@@ -15,42 +15,80 @@ const maxErrorLines = 20
 
 // UserTraceback returns the traceback as the user reads it: Python's
 // formatted traceback without the frames of pyharness's worker (its
-// dispatch around the handler). A traceback made only of worker frames (a
-// built-in method raised) is returned whole; so is one with no frames.
+// dispatch around the handler, its event loop's standard-library frames
+// above an async handler). A traceback made only of such frames (a built-in
+// method raised) is returned whole.
 func (e *PythonError) UserTraceback() string {
 	return cutWorkerFrames(e.Traceback)
 }
 
-// cutWorkerFrames drops each `  File ".../pyharness_worker/..."` line of tb
-// and the indented source lines under it.
+// tbFrame is one frame of a formatted traceback: its `  File "..."` line
+// and the indented source and caret lines under it.
+type tbFrame struct {
+	lines         []string
+	worker, stdlb bool
+}
+
+// cutWorkerFrames drops the worker's frames from tb: every frame in
+// pyharness_worker, and in each traceback section the standard-library
+// frames before the section's first frame of the user's.
 func cutWorkerFrames(tb string) string {
 	tb = strings.TrimRight(tb, "\n")
 	if !strings.Contains(tb, workerPackage) {
 		return tb
 	}
-	lines := strings.Split(tb, "\n")
-	kept := make([]string, 0, len(lines))
-	frames, user := 0, 0
-	inWorker := false
-	for _, line := range lines {
+	// Each item is a plain line or a frame, in order.
+	type item struct {
+		line    string
+		frame   *tbFrame
+		section int
+	}
+	var items []item
+	var cur *tbFrame
+	section := 0
+	sectionHasUser := map[int]bool{}
+	for _, line := range strings.Split(tb, "\n") {
+		if strings.HasPrefix(line, "Traceback (most recent call last)") {
+			section++
+		}
 		switch {
 		case strings.HasPrefix(line, `  File "`):
-			frames++
-			inWorker = strings.Contains(line, workerPackage)
-			if !inWorker {
-				user++
+			path := line[len(`  File "`):]
+			if i := strings.Index(path, `"`); i >= 0 {
+				path = path[:i]
 			}
-		case strings.HasPrefix(line, "    "):
-			// a frame's source line or caret line: belongs to the frame above
+			cur = &tbFrame{lines: []string{line}, worker: strings.Contains(path, workerPackage), stdlb: stdlibPath(path)}
+			items = append(items, item{frame: cur, section: section})
+			if !cur.worker && !cur.stdlb {
+				sectionHasUser[section] = true
+			}
+		case cur != nil && strings.HasPrefix(line, "    "):
+			cur.lines = append(cur.lines, line)
 		default:
-			inWorker = false
-		}
-		if !inWorker {
-			kept = append(kept, line)
+			cur = nil
+			items = append(items, item{line: line, section: section})
 		}
 	}
-	if user == 0 {
+	if len(sectionHasUser) == 0 {
 		return tb // nothing but the worker's frames: they are the story
+	}
+	var kept []string
+	leading := true // before the section's first frame of the user's
+	for _, it := range items {
+		switch {
+		case it.frame == nil:
+			if strings.HasPrefix(it.line, "Traceback (most recent call last)") {
+				leading = true
+			}
+			kept = append(kept, it.line)
+		case it.frame.worker:
+		case it.frame.stdlb && leading && sectionHasUser[it.section]:
+		default:
+			if !it.frame.stdlb {
+				leading = false
+			}
+			kept = append(kept, it.frame.lines...)
+		}
 	}
 	return strings.Join(kept, "\n")
 }
@@ -92,4 +130,14 @@ func (e *PythonError) GomegaString() string {
 		s += "\nthe whole traceback (pyharness_worker frames cut):\n" + e.UserTraceback()
 	}
 	return s
+}
+
+// stdlibPath reports whether a traceback's file is Python's own: its
+// standard library (not site-packages) or a frozen module.
+func stdlibPath(path string) bool {
+	if strings.HasPrefix(path, "<frozen ") {
+		return true
+	}
+	i := strings.Index(path, "/lib/python3")
+	return i >= 0 && !strings.Contains(path[i:], "-packages/")
 }

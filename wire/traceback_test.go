@@ -39,6 +39,45 @@ ValueError: bad text 'x'`))
 		Expect(exc.Traceback).To(Equal(realTraceback), "the raw traceback stays as the worker sent it")
 	})
 
+	It("cuts the event loop's standard-library frames above an async handler, and keeps chained sections", func() {
+		async := &wire.PythonError{Kind: wire.KindException, Type: "ValueError", Message: "m", Traceback: `Traceback (most recent call last):
+  File "/tmp/w/pyharness_worker/server.py", line 221, in _run
+    result = handler(req.args)
+  File "/tmp/w/pyharness_worker/server.py", line 300, in _run_async
+    return self.loop.run_until_complete(coro)
+  File "/usr/lib/python3.11/asyncio/base_events.py", line 653, in run_until_complete
+    return future.result()
+           ^^^^^^^^^^^^^^^
+  File "/home/me/h.py", line 8, in atag
+    return json.loads(args)
+  File "/usr/lib/python3.11/json/__init__.py", line 346, in loads
+    return _default_decoder.decode(s)
+ValueError: m
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "/tmp/w/pyharness_worker/server.py", line 221, in _run
+    result = handler(req.args)
+  File "/home/me/h.py", line 9, in atag
+    raise RuntimeError("wrapped") from e
+RuntimeError: wrapped
+`}
+		Expect(async.UserTraceback()).To(Equal(`Traceback (most recent call last):
+  File "/home/me/h.py", line 8, in atag
+    return json.loads(args)
+  File "/usr/lib/python3.11/json/__init__.py", line 346, in loads
+    return _default_decoder.decode(s)
+ValueError: m
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "/home/me/h.py", line 9, in atag
+    raise RuntimeError("wrapped") from e
+RuntimeError: wrapped`), "the standard library the handler called stays")
+	})
+
 	It("keeps a traceback made only of the worker's frames (a built-in raised)", func() {
 		builtin := &wire.PythonError{Kind: wire.KindException, Type: "ValueError", Message: "m", Traceback: `Traceback (most recent call last):
   File "/tmp/w/pyharness_worker/server.py", line 221, in _run
