@@ -173,6 +173,9 @@ func WithCallback(name string, fn wire.Callback) Option {
 // the call's history: Cancelled, and the Items taken).
 func (m *Interpreter) Stream(ctx context.Context, method string, args any) iter.Seq2[json.RawMessage, error] {
 	return func(yield func(json.RawMessage, error) bool) {
+		if m.helper != nil { // see Call
+			m.helper.Helper()
+		}
 		raw, err := wire.Marshal(args)
 		if err != nil {
 			yield(nil, fmt.Errorf("mockpy: stream %q: %w", method, err))
@@ -205,6 +208,9 @@ func (m *Interpreter) localGo() func(ctx context.Context, frame *wire.CallbackFr
 // the consumer left).
 func (m *Interpreter) stream(ctx context.Context, method string, args json.RawMessage,
 	callGo func(context.Context, *wire.CallbackFrame) wire.Return, take func(json.RawMessage) bool) error {
+	if m.helper != nil { // see Call
+		m.helper.Helper()
+	}
 	answer, st, err := m.start(ctx, method, args, true, callGo)
 	if err != nil {
 		return err

@@ -24,8 +24,11 @@
 //
 //	client, err := realpy.NewClient(ctx, py.Pipe())
 //
-// mockpy needs no Ginkgo; WithFailHandler(ginkgo.Fail) makes forbidden
-// unhandled calls fail the running spec.
+// Failures read at the user's line: with WithFailHandler(ginkgo.Fail) an
+// unhandled or refused call fails the spec at the spec's line that made it.
+// Strict by default: gotest.Mock and isolation.Basic fail a test that left
+// an appended handler unused (WithUnusedHandlersAllowed opts out). Numbers in
+// args read as Python reads them (Call.Decode). mockpy needs no Ginkgo.
 package mockpy
 
 import "github.com/pyharness/pyharness"

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pyharness/pyharness/internal/callsite"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -33,26 +34,43 @@ func RespondFunc[A, R any](fn func(args A) (R, error)) Handler {
 }
 
 // Raise answers with a Python exception of type pyType, as a handler raising
-// it would, traceback included.
+// it would, traceback included: its one frame is the line of the test that
+// called Raise, standing for the Python handler's.
 func Raise(pyType, message string) Handler {
+	site := userSite()
 	return func(_ context.Context, call Call) (any, error) {
-		return nil, exceptionIn(call.Method, pyType, message)
+		return nil, exceptionAt(call.Method, pyType, message, site)
 	}
 }
 
 // Exception returns the error a real worker reports for a raised exception;
-// handlers written with RespondFunc return it.
+// handlers written with RespondFunc return it. Its traceback's frame is the
+// line that called Exception.
 func Exception(pyType, message string) *wire.PythonError {
-	return exceptionIn("handler", pyType, message)
+	return exceptionAt("handler", pyType, message, userSite())
 }
 
+// userSite is the user's line above the caller of userSite, as a
+// traceback's frame: `File "<mockpy>", line 1` when there is none.
+func userSite() callsite.Frame {
+	if f, _, ok := callsite.User(2); ok {
+		return f
+	}
+	return callsite.Frame{File: "<mockpy>", Line: 1}
+}
+
+// exceptionIn is an exception raised by no line of the user's (a built-in).
 func exceptionIn(method, pyType, message string) *wire.PythonError {
+	return exceptionAt(method, pyType, message, callsite.Frame{File: "<mockpy>", Line: 1})
+}
+
+func exceptionAt(method, pyType, message string, site callsite.Frame) *wire.PythonError {
 	return &wire.PythonError{
 		Kind:    wire.KindException,
 		Type:    pyType,
 		Message: message,
-		Traceback: fmt.Sprintf("Traceback (most recent call last):\n  File \"<mockpy>\", line 1, in %s\n%s: %s\n",
-			method, pyType, message),
+		Traceback: fmt.Sprintf("Traceback (most recent call last):\n  File \"%s\", line %d, in %s\n%s: %s\n",
+			site.File, site.Line, method, pyType, message),
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/onsi/gomega/gbytes"
 
+	"github.com/pyharness/pyharness/internal/callsite"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -31,13 +32,35 @@ type Call struct {
 	Cancelled bool
 	// The calls the handler made into Go (CallGo), in order.
 	Callbacks []GoCall
+
+	by    string          // what answered it: "route", "appended handler 2", "built-in"
+	stack *callsite.Stack // where it was made, resolved when a failure names it
 }
 
-// Decode decodes the call's args into v as a Python handler would see them
-// (numbers as json.Number when v holds an interface).
-func (c Call) Decode(v any) error { return wire.Unmarshal(c.Args, v) }
+// where is the user's line that made the call, "" when not known.
+func (c Call) where() string {
+	if f, ok := c.stack.User(); ok {
+		return f.String()
+	}
+	return ""
+}
 
-// Value returns the args decoded into an interface value.
+// Decode decodes the call's args into v as a Python handler would see them:
+// a number that lands in an interface value is an int when it is an integer
+// literal that fits (a *big.Int when it does not), and a float64 otherwise,
+// as Python's json reads int and float. (A result the caller decodes keeps
+// realpy's rule, json.Number in an interface, on the mock as on Python.)
+func (c Call) Decode(v any) error {
+	if err := wire.Unmarshal(c.Args, v); err != nil {
+		return err
+	}
+	pythonNumbers(v)
+	return nil
+}
+
+// Value returns the args decoded into an interface value, as Decode does:
+// {"n": 3} is map[string]any{"n": 3} (an int), so Equal(3) and
+// BeNumerically("==", 3) both match it.
 func (c Call) Value() any {
 	var v any
 	_ = c.Decode(&v)
@@ -69,6 +92,9 @@ type Interpreter struct {
 	allowUnhand bool
 	builtins    bool
 	fail        func(message string, callerSkip ...int)
+	allowUnused bool
+	appendSites []string // where each appended handler was appended
+	helper      interface{ Helper() }
 	clock       clockwork.Clock
 	maxFrame    int
 	pid         int
@@ -90,7 +116,9 @@ type Option func(*Interpreter)
 func WithoutBuiltins() Option { return func(m *Interpreter) { m.builtins = false } }
 
 // WithFailHandler makes forbidden unhandled calls report through fail, e.g.
-// ginkgo.Fail, so they fail the running spec.
+// ginkgo.Fail, so they fail the running spec. callerSkip is set as for
+// ginkgo.Fail called by the mock, so the failure is placed at the user's
+// line that made the call; a wrapper around Fail passes callerSkip[0]+1.
 func WithFailHandler(fail func(message string, callerSkip ...int)) Option {
 	return func(m *Interpreter) { m.fail = fail }
 }
@@ -104,6 +132,12 @@ func WithMaxFrame(n int) Option { return func(m *Interpreter) { m.maxFrame = n }
 
 // WithWorkerID sets the id ping reports.
 func WithWorkerID(id string) Option { return func(m *Interpreter) { m.id = id } }
+
+// WithUnusedHandlersAllowed turns the end-of-test check of gotest.Mock and
+// isolation.Basic off: an appended handler no call used then passes. By
+// default a mock is strict: a handler appended and never used fails the
+// test, naming how many were appended and used and the calls that came.
+func WithUnusedHandlersAllowed() Option { return func(m *Interpreter) { m.allowUnused = true } }
 
 // New returns a mock interpreter with the worker's built-in methods, that
 // forbids unhandled calls (SetAllowUnhandledCalls changes that).
@@ -140,9 +174,16 @@ func (m *Interpreter) RouteToHandler(method string, h Handler) *Interpreter {
 // queue is used up. Pin a method with CombineHandlers(VerifyMethod(m), ...);
 // HaveConsumedAllHandlers checks the queue was used up.
 func (m *Interpreter) AppendHandlers(hs ...Handler) *Interpreter {
+	where := ""
+	if f, _, ok := callsite.User(1); ok {
+		where = f.Long()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sequence = append(m.sequence, hs...)
+	for range hs {
+		m.appendSites = append(m.appendSites, where)
+	}
 	return m
 }
 
@@ -263,6 +304,9 @@ func (m *Interpreter) Close() error {
 // nil), with the encoding and errors of a real worker: args and result go
 // through JSON exactly as on the wire.
 func (m *Interpreter) Call(ctx context.Context, method string, args, reply any) error {
+	if m.helper != nil { // a testing.TB's (gotest.Mock): t.Error then reports the user's line
+		m.helper.Helper()
+	}
 	raw, err := wire.Marshal(args)
 	if err != nil {
 		return fmt.Errorf("mockpy: call %q: %w", method, err)
@@ -280,6 +324,9 @@ func (m *Interpreter) Call(ctx context.Context, method string, args, reply any) 
 // invoke runs a plain call and returns the result as the wire would carry it.
 func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMessage,
 	callGo func(context.Context, *wire.CallbackFrame) wire.Return) (json.RawMessage, error) {
+	if m.helper != nil { // a testing.TB's (gotest.Mock): t.Error then reports the user's line
+		m.helper.Helper()
+	}
 	answer, _, err := m.start(ctx, method, args, false, callGo)
 	if err != nil {
 		return nil, err
@@ -295,6 +342,9 @@ func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMe
 // handler's answer (a result, or a stream to run) and the call's state.
 func (m *Interpreter) start(ctx context.Context, method string, args json.RawMessage, stream bool,
 	callGo func(context.Context, *wire.CallbackFrame) wire.Return) (any, *callState, error) {
+	if m.helper != nil { // a testing.TB's (gotest.Mock): t.Error then reports the user's line
+		m.helper.Helper()
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -302,6 +352,7 @@ func (m *Interpreter) start(ctx context.Context, method string, args json.RawMes
 		return nil, nil, &wire.FrameTooLargeError{Size: uint64(size), Max: m.maxFrame, Direction: wire.Send}
 	}
 	call := Call{Method: method, Args: args, Session: wire.SessionFrom(ctx), Stream: stream}
+	call.stack = callsite.Capture(0)
 	m.mu.Lock()
 	if m.dead != nil { // a dead worker keeps its exit error, also after Close
 		err := m.dead
@@ -317,15 +368,20 @@ func (m *Interpreter) start(ctx context.Context, method string, args json.RawMes
 		return nil, nil, &wire.PythonError{Kind: wire.KindBadRequest, Type: "BadRequest",
 			Message: "args are value nested too deep to decode (the protocol allows 500 levels)"}
 	}
-	h, handled := m.handlerLocked(method)
-	call.Handled = handled
+	h, by := m.handlerLocked(method)
+	handled := h != nil
+	call.Handled, call.by = handled, by
 	st := &callState{m: m, index: m.calls.add(call), callGo: callGo}
 	allow, fail := m.allowUnhand, m.fail
+	var why string
+	if !handled {
+		why = m.unhandledLocked(method)
+	}
 	m.mu.Unlock()
 
 	if !handled {
 		if !allow && fail != nil {
-			report(fail, fmt.Sprintf("mockpy: unhandled call %s (no route, no appended handler left, no built-in)", call))
+			m.report(fail, fmt.Sprintf("mockpy: unhandled call %s%s: %s", call, at(call.where()), why))
 		}
 		return nil, st, &wire.PythonError{Kind: wire.KindUnknownMethod, Type: "UnknownMethod", Message: fmt.Sprintf("unknown method %q", method)}
 	}
@@ -336,7 +392,7 @@ func (m *Interpreter) start(ctx context.Context, method string, args json.RawMes
 		m.mismatches = append(m.mismatches, mismatch)
 		m.mu.Unlock()
 		if fail != nil {
-			report(fail, mismatch.Error())
+			m.report(fail, mismatch.Error())
 		}
 	}
 	if err != nil {
@@ -421,27 +477,64 @@ func encodeResult(method string, result any) (json.RawMessage, error) {
 	return raw, nil
 }
 
-func (m *Interpreter) handlerLocked(method string) (Handler, bool) {
+// handlerLocked returns the handler of a call and what it is (for the
+// failure texts), or nil.
+func (m *Interpreter) handlerLocked(method string) (Handler, string) {
 	if h, ok := m.routes[method]; ok {
-		return h, true
+		return h, "route"
 	}
 	if m.next < len(m.sequence) {
 		h := m.sequence[m.next]
 		m.next++
-		return h, true
+		return h, fmt.Sprintf("appended handler %d", m.next)
 	}
 	if m.builtins {
 		if h, ok := m.builtin(method); ok {
-			return h, true
+			return h, "built-in"
 		}
 	}
-	return nil, false
+	return nil, ""
+}
+
+// unhandledLocked says why nothing took a call of method.
+func (m *Interpreter) unhandledLocked(method string) string {
+	parts := []string{fmt.Sprintf("no route for %q", method)}
+	switch n := len(m.sequence); n {
+	case 0:
+		parts = append(parts, "no handler appended")
+	default:
+		parts = append(parts, fmt.Sprintf("all %d appended handler(s) already used", n))
+	}
+	if m.builtins {
+		parts = append(parts, "no built-in of that name")
+	} else {
+		parts = append(parts, "built-ins off")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// at is " at file:line" for a known user line.
+func at(where string) string {
+	if where == "" {
+		return ""
+	}
+	return " at " + where
 }
 
 // report calls fail and absorbs the panic with which Ginkgo's Fail stops a
 // spec: the failure is recorded either way, and the call still returns its
 // typed error, also on a goroutine that is not the spec's (the wire fake's).
-func report(fail func(string, ...int), message string) {
+// The failure is located at the user's line that made the call: the first
+// frame in a _test.go file, else the first outside pyharness (callerSkip
+// counts from report's caller, as ginkgo.Fail's does from its own).
+func (m *Interpreter) report(fail func(string, ...int), message string) {
+	if m.helper != nil { // a testing.TB's (gotest.Mock): t.Error then reports the user's line
+		m.helper.Helper()
+	}
 	defer func() { _ = recover() }()
-	fail(message, 2)
+	skip := 2
+	if _, depth, ok := callsite.User(0); ok {
+		skip = depth
+	}
+	fail(message, skip)
 }

@@ -42,12 +42,10 @@ func NewPythonError(obj *ErrorObject) *PythonError {
 	return &PythonError{Kind: obj.Kind, Type: obj.Type, Message: obj.Message, Traceback: obj.Traceback}
 }
 
-func (e *PythonError) Error() string {
-	if e.Kind == KindException {
-		return fmt.Sprintf("python %s: %s", e.Type, e.Message)
-	}
-	return fmt.Sprintf("python %s (%s): %s", e.Kind, e.Type, e.Message)
-}
+// Error is one line naming the exception, then the Python traceback as
+// lines, without the frames of pyharness's worker (UserTraceback); a
+// traceback longer than a screen is shortened to its innermost lines.
+func (e *PythonError) Error() string { return e.errorText() }
 
 // Is matches the sentinel of the error's kind.
 func (e *PythonError) Is(target error) bool {
@@ -174,12 +172,3 @@ type DecodeError struct{ Err error }
 
 func (e *DecodeError) Error() string { return "decode JSON reply: " + e.Err.Error() }
 func (e *DecodeError) Unwrap() error { return e.Err }
-
-// GomegaString shows the Python traceback in Gomega's failure messages
-// (Expect(err).NotTo(HaveOccurred()) prints it), without importing Gomega.
-func (e *PythonError) GomegaString() string {
-	if e.Traceback == "" {
-		return e.Error()
-	}
-	return e.Error() + "\n" + e.Traceback
-}
