@@ -27,3 +27,5 @@ require (
 )
 
 replace github.com/pyharness/pyharness => ../..
+
+tool github.com/onsi/ginkgo/v2/ginkgo
