@@ -286,8 +286,8 @@ func goroutinesFrom(found error, excused bool) []Leak {
 		if !ok {
 			continue // ended meanwhile
 		}
-		lib := g.library()
-		if lib && excused {
+		all, lib := g.plumbing()
+		if all && excused {
 			continue
 		}
 		leaks = append(leaks, Leak{Kind: KindGoroutine, ID: strconv.Itoa(id), Site: g.creator.file, Func: g.creator.fn,

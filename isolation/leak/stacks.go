@@ -87,27 +87,27 @@ func funcName(line string) string {
 	return line
 }
 
-// library reports whether the goroutine is pyharness's own plumbing for a
-// process it runs: every frame, and the go statement that started it, are
-// realpy's, wire's or internal's (or of the standard library and realpy's
-// dependencies), and at least one is pyharness's.
-func (g goroutine) library() bool {
-	ours := false
+// plumbing reports whether the goroutine runs no code of the user's: every
+// frame, and the go statement that started it, are pyharness's plumbing
+// for processes (realpy, wire, internal), its dependencies' or the
+// standard library's (os/exec copying a spawned worker's output). ours
+// says whether a frame is pyharness's.
+func (g goroutine) plumbing() (all, ours bool) {
 	for _, f := range append([]frame{g.creator}, g.frames...) {
 		switch {
 		case f.fn == "":
-		case plumbing(f.fn):
+		case plumbingFunc(f.fn):
 			ours = true
 		case ownership.Stdlib(f.fn), strings.HasPrefix(f.fn, "golang.org/x/sys/"), strings.HasPrefix(f.fn, "github.com/cenkalti/backoff/"):
 		default:
-			return false
+			return false, false
 		}
 	}
-	return ours
+	return true, ours
 }
 
-// plumbing reports whether fn runs processes: realpy, wire, internal, the root package.
-func plumbing(fn string) bool {
+// plumbingFunc reports whether fn runs processes: realpy, wire, internal, the root package.
+func plumbingFunc(fn string) bool {
 	const module = "github.com/pyharness/pyharness"
 	rest, ok := strings.CutPrefix(fn, module)
 	if !ok {
