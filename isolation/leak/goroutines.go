@@ -45,6 +45,6 @@ func FindLeakedGoroutines(baseline goleak.Option, opts ...goleak.Option) error {
 			break
 		}
 	}
-	r := &Report{Title: "found unexpected goroutines", Leaks: goroutinesFrom(found, excused)}
+	r := &Report{Title: "found unexpected goroutines", Leaks: goroutinesFrom(found, func(goroutine) bool { return excused })}
 	return r.err()
 }

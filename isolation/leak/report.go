@@ -260,19 +260,28 @@ func (b *Baseline) goroutineLeaks(opts []goleak.Option) []Leak {
 	if found == nil {
 		return nil
 	}
-	excused := false
+	// pyharness's plumbing is excused while something accounted for was
+	// started since the baseline (a replacement, a lazily started shared
+	// pool), and a pool's own machinery while that pool is accounted for
+	// (it may be replacing a worker right now).
+	started, pools := false, false
 	for _, t := range ownership.Live() {
-		if (b.end || t.Seq > b.seq) && b.accounted(t) {
-			excused = true
-			break
+		if !b.accounted(t) {
+			continue
 		}
+		started = started || b.end || t.Seq > b.seq
+		pools = pools || t.Kind == ownership.Pool
 	}
-	return goroutinesFrom(found, excused)
+	return goroutinesFrom(found, func(g goroutine) bool { return started || pools && g.hasFrame(poolMachinery) })
 }
 
+// poolMachinery is the prefix of the functions of a pool's own goroutines.
+const poolMachinery = "github.com/pyharness/pyharness/realpy.(*Pool)."
+
 // goroutinesFrom turns goleak's report into leaks (the goroutines still
-// running of those it names). With excused, pyharness's plumbing is left out.
-func goroutinesFrom(found error, excused bool) []Leak {
+// running of those it names). pyharness's plumbing is left out where
+// excused says so.
+func goroutinesFrom(found error, excused func(goroutine) bool) []Leak {
 	live := allGoroutines()
 	var ids []int
 	for _, m := range goleakID.FindAllStringSubmatch(found.Error(), -1) {
@@ -287,7 +296,7 @@ func goroutinesFrom(found error, excused bool) []Leak {
 			continue // ended meanwhile
 		}
 		all, lib := g.plumbing()
-		if all && excused {
+		if all && excused(g) {
 			continue
 		}
 		leaks = append(leaks, Leak{Kind: KindGoroutine, ID: strconv.Itoa(id), Site: g.creator.file, Func: g.creator.fn,

@@ -140,3 +140,13 @@ func (g goroutine) stack(indent string) string {
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
+
+// hasFrame reports whether a frame's function (or the creator's) starts with prefix.
+func (g goroutine) hasFrame(prefix string) bool {
+	for _, f := range append([]frame{g.creator}, g.frames...) {
+		if strings.HasPrefix(f.fn, prefix) {
+			return true
+		}
+	}
+	return false
+}
