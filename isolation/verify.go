@@ -38,17 +38,30 @@ func VerifyNoLeaks() bool {
 // worker or pool the spec started and did not close is: the failure names
 // it (kind, worker id, pid, the spec's line that started it), and it is
 // killed so that the next spec starts clean.
+//
+// In an Ordered container, what the container's BeforeAll starts (it runs
+// after this BeforeEach, before the first spec) is the container's, not the
+// first spec's: the end of the suite (VerifyNoLeaks) checks it.
 func VerifyNoLeaksPerSpec() bool {
+	var baseline *leak.Baseline
 	BeforeEach(func() {
-		baseline, err := leak.Begin()
-		if err != nil {
+		var err error
+		if baseline, err = leak.Begin(); err != nil {
 			Fail(err.Error())
 		}
+		b := baseline
 		DeferCleanup(func() {
-			if err := baseline.Check("pyharness: the spec left running"); err != nil {
+			if err := b.Check("pyharness: the spec left running"); err != nil {
 				Fail(err.Error())
 			}
 		})
+	})
+	JustBeforeEach(func() {
+		if CurrentSpecReport().IsInOrderedContainer {
+			if err := baseline.Adopt(); err != nil {
+				Fail(err.Error())
+			}
+		}
 	})
 	return true
 }

@@ -113,6 +113,7 @@ type Baseline struct {
 	goroutines goleak.Option
 	procs      map[int]bool
 	keep       map[int]bool // processes that are nobody's leak (a suite's pool host)
+	adopted    uint64       // what was started up to this registration is not the test's (Adopt)
 	end        bool
 }
 
@@ -146,7 +147,23 @@ func AtEnd(goroutines goleak.Option, keep ...int) *Baseline {
 // is kept.
 func (b *Baseline) accounted(t *ownership.Token) bool {
 	r := t.Root()
-	return !b.end && r.Seq <= b.seq || r.Suite || b.keep[r.Pid]
+	return !b.end && r.Seq <= max(b.seq, b.adopted) || r.Suite || b.keep[r.Pid]
+}
+
+// Adopt declares what was started since the baseline, up to now, not the
+// test's: the setup of a container that outlives the test (the BeforeAll
+// of an Ordered container runs after the first spec's BeforeEach).
+func (b *Baseline) Adopt() error {
+	b.adopted = ownership.Seq()
+	b.goroutines = goleak.IgnoreCurrent()
+	procs, err := OwnedProcesses()
+	if err != nil {
+		return err
+	}
+	for _, p := range procs {
+		b.procs[p.Pid] = true
+	}
+	return nil
 }
 
 // Check reports what was started since the baseline and is still running:
@@ -163,7 +180,7 @@ func (b *Baseline) Check(title string, opts ...goleak.Option) error {
 	ended := map[int]bool{}
 	var leaked []*ownership.Token
 	for _, t := range ownership.Live() {
-		if t.Seq <= b.seq && !b.end || t.Root() != t || b.accounted(t) {
+		if t.Root() != t || b.accounted(t) {
 			continue
 		}
 		leaked = append(leaked, t)

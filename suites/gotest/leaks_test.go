@@ -37,7 +37,9 @@ func runOffence(name string) (*gexec.Session, offence) {
 
 // flatten removes the indentation the testing package gives a message's
 // continuation lines.
-func flatten(b []byte) string { return regexp.MustCompile(`\n[ \t]+`).ReplaceAllString(string(b), "\n") }
+func flatten(b []byte) string {
+	return regexp.MustCompile(`\n[ \t]+`).ReplaceAllString(string(b), "\n")
+}
 
 var _ = Describe("gotest's leak checks, which know what the binary's pool owns", harness.Integration, harness.PythonReal, func() {
 	selected := gotest.EnvIntegration + "=1"

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -147,38 +148,44 @@ var _ = Describe("Leak checks that know what the pool owns", func() {
 		return
 	}
 
-	// A correct spec of supervision: it kills a worker and waits for the
+	// Correct specs of supervision: each kills a worker and waits for the
 	// pool to heal. The replacement is the pool's, never the spec's leak.
-	healing := func(pool func() *realpy.Pool) {
+	// The per-spec check sits outside the pools' Ordered containers, as a
+	// suite's top-level VerifyNoLeaks does: what their BeforeAll starts is
+	// the container's, not its first spec's.
+	Describe("with the per-spec leak check", func() {
 		isolation.VerifyNoLeaksPerSpec()
-		mode := isolation.SupervisionTesting(pool)
-		It("passes the per-spec leak check after a worker is killed and replaced", func(ctx SpecContext) {
-			w := pool().Workers()[0]
-			old := mode.KillWorker(w)
-			_, err := mode.WaitForRestart(ctx, old)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(mode.BackToSize(ctx)).To(Succeed())
-			Expect(pool().Call(ctx, "remember", "after the restart", nil)).To(Succeed())
-		}, SpecTimeout(time.Minute))
-	}
 
-	Describe("supervision on a spawn pool", Ordered, harness.Integration, func() {
-		pool := isolation.PoolTesting(append(workerOpts(), realpy.WithSize(2), realpy.WithStrategy(realpy.Spawn))...)
-		healing(pool.Pool)
-	})
+		healing := func(pool func() *realpy.Pool) {
+			mode := isolation.SupervisionTesting(pool)
+			It("passes after a worker is killed, replaced, and the pool called again", func(ctx SpecContext) {
+				w := pool().Workers()[0]
+				old := mode.KillWorker(w)
+				_, err := mode.WaitForRestart(ctx, old)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(mode.BackToSize(ctx)).To(Succeed())
+				Expect(pool().Call(ctx, "remember", "after the restart", nil)).To(Succeed())
+			}, SpecTimeout(time.Minute))
+		}
 
-	Describe("supervision on a zygote pool", Ordered, harness.Integration, func() {
-		pool := isolation.PoolTesting(append(workerOpts(), realpy.WithSize(2), realpy.WithStrategy(realpy.ZygoteFork))...)
-		healing(pool.Pool)
-	})
+		Describe("supervision on a spawn pool", Ordered, harness.Integration, func() {
+			pool := isolation.PoolTesting(append(workerOpts(), realpy.WithSize(2), realpy.WithStrategy(realpy.Spawn))...)
+			healing(pool.Pool)
+			It("passes a second spec on the same pool", func(ctx SpecContext) {
+				Expect(pool.Pool().Call(ctx, "remember", "again", nil)).To(Succeed())
+			})
+		})
 
-	Describe("supervision on the suite's shared pool", harness.Integration, func() {
-		healing(func() *realpy.Pool { return python.Pool() })
-	})
+		Describe("supervision on a zygote pool", Ordered, harness.Integration, func() {
+			pool := isolation.PoolTesting(append(workerOpts(), realpy.WithSize(2), realpy.WithStrategy(realpy.ZygoteFork))...)
+			healing(pool.Pool)
+		})
 
-	Describe("a pool the spec starts and closes", harness.Integration, func() {
-		isolation.VerifyNoLeaksPerSpec()
-		It("is no leak", func(ctx SpecContext) {
+		Describe("supervision on the suite's shared pool", harness.Integration, func() {
+			healing(func() *realpy.Pool { return python.Pool() })
+		})
+
+		It("passes a spec that starts a pool and closes it", harness.Integration, func(ctx SpecContext) {
 			p, err := realpy.StartPool(ctx, append(workerOpts(), realpy.WithSize(1))...)
 			DeferCleanup(p.Close)
 			Expect(err).NotTo(HaveOccurred())
@@ -268,4 +275,30 @@ var _ = Describe("The per-spec check, through its API", harness.Integration, fun
 		Expect(r.Leaks[0]).To(And(HaveField("Kind", "spawned worker"), HaveField("ID", w.ID())))
 		Expect(r.Leaks[1]).To(And(HaveField("Kind", "goroutine"), HaveField("Site", site), HaveField("Library", false)))
 	})
+})
+
+var _ = Describe("isolation.VerifyNoLeaks at the end of a suite", harness.Integration, func() {
+	if nested != "" {
+		return
+	}
+	It("names a worker left to the end first, with where it was started, and kills it", func(ctx SpecContext) {
+		dir := GinkgoT().TempDir()
+		bin := filepath.Join(dir, "verify.test")
+		build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./testdata/_verifysuite")
+		build.Stdout, build.Stderr = GinkgoWriter, GinkgoWriter
+		Expect(build.Run()).To(Succeed(), "compiling the fixture suite")
+		out := filepath.Join(dir, "offence.json")
+		cmd := exec.Command(bin, "-ginkgo.no-color")
+		cmd.Env = append(os.Environ(), "VERIFY_OFFENCE_OUT="+out)
+		s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(s).WithTimeout(2 * time.Minute).Should(gexec.Exit(1))
+		raw, err := os.ReadFile(out)
+		Expect(err).NotTo(HaveOccurred())
+		var o offence
+		Expect(json.Unmarshal(raw, &o)).To(Succeed())
+		Expect(flat(s)).To(ContainSubstring("[AfterSuite] [FAILED]"))
+		Expect(flat(s)).To(ContainSubstring("pyharness: left running at the end of the suite:\nspawned worker %s (pid %d), started at %s; killed by the leak check\nIn [AfterSuite]", o.ID, o.Pid, o.Site))
+		Expect(leak.ProcessAlive(o.Pid)).To(BeFalse())
+	}, SpecTimeout(5*time.Minute))
 })
