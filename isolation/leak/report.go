@@ -200,8 +200,8 @@ func (b *Baseline) Check(title string, opts ...goleak.Option) error {
 	return r.err()
 }
 
-// settle waits a moment for entries that are ending (killed, not reaped
-// yet) and returns those still running.
+// settle waits a moment for entries whose process has died and is being
+// reaped, and returns those still running.
 func settle(ts []*ownership.Token) []*ownership.Token {
 	if len(ts) == 0 {
 		return nil
@@ -210,10 +210,9 @@ func settle(ts []*ownership.Token) []*ownership.Token {
 	defer timer.Stop()
 	var left []*ownership.Token
 	for _, t := range ts {
-		if ch := t.Exited(); ch != nil {
+		if ch := t.Exited(); ch != nil && t.Pid > 0 && !ProcessAlive(t.Pid) {
 			select {
 			case <-ch:
-				continue
 			case <-timer.C:
 			}
 		}

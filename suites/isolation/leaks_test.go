@@ -259,6 +259,22 @@ var _ = Describe("The per-spec check, through its API", harness.Integration, fun
 		Expect(w.Exited()).To(BeClosed())
 	})
 
+	It("names a zygote the spec started and left, and kills it with its forks", func(ctx SpecContext) {
+		baseline, err := leak.Begin()
+		Expect(err).NotTo(HaveOccurred())
+		z, err := realpy.StartZygote(ctx, workerOpts()...)
+		site := here(-1)
+		Expect(err).NotTo(HaveOccurred())
+		w, err := z.Fork(ctx)
+		forkSite := here(-1)
+		Expect(err).NotTo(HaveOccurred())
+		err = baseline.Check("left by the spec")
+		Expect(err).To(MatchError(fmt.Sprintf("left by the spec:\n  zygote %s (pid %d), started at %s; killed by the leak check\n  forked worker %s (pid %d), started at %s; killed by the leak check",
+			z.ID(), z.Pid(), site, w.ID(), w.Pid(), forkSite)))
+		Expect(z.Exited()).To(BeClosed())
+		Expect(w.Exited()).To(BeClosed())
+	})
+
 	It("names the spec's own goroutines after the worker", func(ctx SpecContext) {
 		baseline, err := leak.Begin()
 		Expect(err).NotTo(HaveOccurred())
