@@ -34,6 +34,7 @@ type Leak struct {
 	Stack   string // a goroutine's stack, indented
 	Library bool   // a goroutine of pyharness's own (its caller left a worker, client or pool open)
 	Ended   bool   // the check killed it, so that the next test starts clean
+	Folded  int    // goroutines pyharness ran for it, ended with it (not reported apart)
 }
 
 func (l Leak) String() string {
@@ -67,6 +68,9 @@ func (l Leak) String() string {
 	}
 	if l.Ended {
 		s += "; killed by the leak check"
+	}
+	if l.Folded > 0 {
+		s += fmt.Sprintf(", with the %d goroutine(s) pyharness ran for it", l.Folded)
 	}
 	return s
 }
@@ -188,7 +192,14 @@ func (b *Baseline) Check(title string, opts ...goleak.Option) error {
 	for _, t := range settle(leaked) {
 		l := Leak{Kind: string(t.Kind), ID: t.ID, Pid: t.Pid, Site: t.Site, Func: t.Func, Detail: t.Detail(), Ended: true}
 		markTree(t, ended)
+		before := plumbingGoroutines()
 		t.End()
+		after := plumbingGoroutines()
+		for id := range before {
+			if !after[id] {
+				l.Folded++
+			}
+		}
 		r.Leaks = append(r.Leaks, l)
 	}
 	procs, err := b.unregistered(ended)
@@ -329,4 +340,15 @@ func markTree(t *ownership.Token, pids map[int]bool) {
 	for _, c := range ownership.Children(t) {
 		markTree(c, pids)
 	}
+}
+
+// plumbingGoroutines returns the ids of pyharness's plumbing goroutines now.
+func plumbingGoroutines() map[int]bool {
+	ids := map[int]bool{}
+	for id, g := range allGoroutines() {
+		if all, _ := g.plumbing(); all {
+			ids[id] = true
+		}
+	}
+	return ids
 }

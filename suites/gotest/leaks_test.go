@@ -78,7 +78,7 @@ var _ = Describe("gotest's leak checks, which know what the binary's pool owns",
 	It("names a worker forked from the pool and left, not the pool started in the same test", func() {
 		s, o := runOffence("TestNoLeaksCatchesAFork")
 		Expect(s).To(gexec.Exit(1))
-		Expect(flatten(s.Out.Contents())).To(ContainSubstring("pyharness: processes left by TestNoLeaksCatchesAFork:\nforked worker %s (pid %d), started at %s; killed by the leak check\n",
+		Expect(flatten(s.Out.Contents())).To(ContainSubstring("pyharness: processes left by TestNoLeaksCatchesAFork:\nforked worker %s (pid %d), started at %s; killed by the leak check",
 			o.ID, o.Pid, o.Site))
 		Expect(s.Err.Contents()).NotTo(ContainSubstring("left running after the tests"))
 		noLibraryDump(s)
