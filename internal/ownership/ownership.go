@@ -8,9 +8,12 @@
 package ownership
 
 import (
+	"cmp"
 	"context"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,15 +105,38 @@ func Library(fn string) bool {
 	return false
 }
 
-// Stdlib reports whether fn belongs to the standard library.
-func Stdlib(fn string) bool {
-	pkg := fn
-	if i := strings.LastIndex(pkg, "/"); i >= 0 {
-		return !strings.Contains(pkg[:strings.Index(pkg, "/")], ".")
+// Stdlib reports whether the function fn, in file (as a stack frame names
+// them; file may be ""), belongs to the standard library: its file is under
+// GOROOT's src, or, where that cannot tell (-trimpath, no file), the first
+// element of its import path has no dot and it is not package main.
+func Stdlib(fn, file string) bool {
+	if file != "" && filepath.IsAbs(file) {
+		if root := goroot(); root != "" {
+			return strings.HasPrefix(file, root)
+		}
 	}
-	first, _, _ := strings.Cut(pkg, ".")
-	return !strings.Contains(first, ".") && first != "main"
+	if first, _, ok := strings.Cut(fn, "/"); ok {
+		return !strings.Contains(first, ".")
+	}
+	pkg, _, _ := strings.Cut(fn, ".")
+	return pkg != "main"
 }
+
+// goroot is where the standard library's sources were when this binary
+// was built, with a trailing separator: the directory of runtime.Callers'
+// own file. "" when the binary does not say (-trimpath).
+var goroot = sync.OnceValue(func() string {
+	var pcs [1]uintptr
+	if runtime.Callers(0, pcs[:]) == 0 {
+		return ""
+	}
+	f, _ := runtime.CallersFrames(pcs[:]).Next()
+	root, ok := strings.CutSuffix(f.File, "runtime/extern.go")
+	if !ok || !filepath.IsAbs(root) {
+		return ""
+	}
+	return root
+})
 
 // framework reports whether fn is a test framework's: never a start site.
 func framework(fn string) bool {
@@ -129,8 +155,8 @@ func Register(owner *Token, kind Kind, id string, pid int, ops Ops) *Token {
 		if slices.Contains(suiteStarters, f.Function) {
 			t.Suite = true
 		}
-		if t.Site == "" && f.Function != "" && !Library(f.Function) && !Stdlib(f.Function) && !framework(f.Function) {
-			t.Site, t.Func = f.File+":"+itoa(f.Line), f.Function
+		if t.Site == "" && f.Function != "" && !Library(f.Function) && !Stdlib(f.Function, f.File) && !framework(f.Function) {
+			t.Site, t.Func = f.File+":"+strconv.Itoa(f.Line), f.Function
 		}
 		if !more {
 			break
@@ -141,20 +167,6 @@ func Register(owner *Token, kind Kind, id string, pid int, ops Ops) *Token {
 	live[t] = struct{}{}
 	mu.Unlock()
 	return t
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
 }
 
 // Release ends the entry (idempotent; nil does nothing).
@@ -231,7 +243,7 @@ func Live() []*Token {
 		ts = append(ts, t)
 	}
 	mu.Unlock()
-	slices.SortFunc(ts, func(a, b *Token) int { return int(a.Seq) - int(b.Seq) })
+	slices.SortFunc(ts, func(a, b *Token) int { return cmp.Compare(a.Seq, b.Seq) })
 	return ts
 }
 

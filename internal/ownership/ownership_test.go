@@ -51,8 +51,21 @@ func TestLibraryAndStdlib(t *testing.T) {
 		"os/exec.(*Cmd).Start":                                                 {false, true},
 		"main.main":                                                            {false, false},
 	} {
-		if got := [2]bool{Library(fn), Stdlib(fn)}; got != want {
+		if got := [2]bool{Library(fn), Stdlib(fn, "")}; got != want {
 			t.Errorf("%s: library, stdlib = %v, want %v", fn, got, want)
 		}
+	}
+}
+
+func TestStdlibByFile(t *testing.T) {
+	root := goroot()
+	if root == "" {
+		t.Skip("built without the standard library's paths")
+	}
+	if !Stdlib("testing.tRunner", root+"testing/testing.go") {
+		t.Error("a file under GOROOT/src is the standard library's")
+	}
+	if Stdlib("tagger.TestTags", "/home/me/tagger/tagger_test.go") {
+		t.Error("a module without a dot in its path is not the standard library")
 	}
 }

@@ -91,6 +91,10 @@ func (r *Report) Error() string {
 	return b.String()
 }
 
+// GomegaString keeps Gomega from printing the report twice (its text, then
+// its fields) when it fails an assertion.
+func (r *Report) GomegaString() string { return fmt.Sprintf("%d leak(s)", len(r.Leaks)) }
+
 // Processes returns the leaks that are processes (interpreters, pools included).
 func (r *Report) Processes() []Leak {
 	return slices.DeleteFunc(slices.Clone(r.Leaks), func(l Leak) bool { return l.Kind == KindGoroutine })

@@ -98,7 +98,7 @@ func (g goroutine) plumbing() (all, ours bool) {
 		case f.fn == "":
 		case plumbingFunc(f.fn):
 			ours = true
-		case ownership.Stdlib(f.fn), strings.HasPrefix(f.fn, "golang.org/x/sys/"), strings.HasPrefix(f.fn, "github.com/cenkalti/backoff/"):
+		case ownership.Stdlib(f.fn, fileOf(f.file)), strings.HasPrefix(f.fn, "golang.org/x/sys/"), strings.HasPrefix(f.fn, "github.com/cenkalti/backoff/"):
 		default:
 			return false, false
 		}
@@ -149,4 +149,12 @@ func (g goroutine) hasFrame(prefix string) bool {
 		}
 	}
 	return false
+}
+
+// fileOf drops the line from "file:line".
+func fileOf(fileLine string) string {
+	if i := strings.LastIndex(fileLine, ":"); i > 0 {
+		return fileLine[:i]
+	}
+	return fileLine
 }
