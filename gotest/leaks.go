@@ -2,26 +2,29 @@ package gotest
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/pyharness/pyharness/isolation/leak"
 )
 
-// leftAtEnd is the end-of-binary check: goroutines started during the run
-// and Python processes of this binary still there once the pool is closed.
+// leftAtEnd is the end-of-binary check, once the pool is closed: Python
+// processes of this binary still there (named first: kind, worker id, pid,
+// the test's line that started them; then killed, with the goroutines
+// pyharness ran for them), then goroutines started during the run.
 func (b *binary) leftAtEnd() []error {
-	var errs []error
-	if err := leak.FindLeakedGoroutines(b.baseline, b.cfg.ignore...); err != nil {
-		errs = append(errs, fmt.Errorf("goroutines left running after the tests:\n%w", err))
-	}
-	if left, err := leak.OwnedProcesses(); err != nil {
-		errs = append(errs, err)
-	} else if len(left) > 0 {
-		names := make([]string, len(left))
-		for i, p := range left {
-			names[i] = p.String()
+	err := leak.AtEnd(b.baseline).Check("left running after the tests", b.cfg.ignore...)
+	r, ok := err.(*leak.Report)
+	if !ok {
+		if err != nil {
+			return []error{err}
 		}
-		errs = append(errs, fmt.Errorf("Python processes left running after the tests:\n\t%s", strings.Join(names, "\n\t")))
+		return nil
+	}
+	var errs []error
+	if ps := r.Processes(); len(ps) > 0 {
+		errs = append(errs, fmt.Errorf("Python processes left running after the tests:\n\t%s", join(ps)))
+	}
+	if gs := r.Goroutines(); len(gs) > 0 {
+		errs = append(errs, fmt.Errorf("goroutines left running after the tests:\n\t%s", join(gs)))
 	}
 	return errs
 }

@@ -20,34 +20,42 @@ func forbidParallel(t testing.TB, check string) {
 
 // NoLeaks fails t when a goroutine or a Python process started during t is
 // still there once t and its cleanups are done (the cleanups registered
-// before NoLeaks run after its check: call it first). Not with t.Parallel:
-// the testing package refuses it, as a check of the whole process cannot
-// tell another test's goroutines from t's.
+// before NoLeaks run after its check: call it first). What the binary's
+// shared pool runs is not t's, even when t is the test that started it
+// (Pool and Fresh start it on first use). A worker or pool t started and
+// did not close is named (kind, worker id, pid, the line that started it)
+// and killed. Not with t.Parallel: the testing package refuses it, as a
+// check of the whole process cannot tell another test's goroutines from
+// t's.
 func NoLeaks(t testing.TB, ignore ...goleak.Option) {
 	t.Helper()
 	forbidParallel(t, "NoLeaks")
-	baseline := goleak.IgnoreCurrent()
-	before, err := leak.OwnedProcesses()
+	baseline, err := leak.Begin()
 	if err != nil {
 		t.Fatalf("pyharness: %v", err)
 	}
 	t.Cleanup(func() {
-		after, err := leak.OwnedProcesses()
-		if err != nil {
+		err := baseline.Check("pyharness: left by "+t.Name(), ignore...)
+		r, ok := err.(*leak.Report)
+		switch {
+		case err == nil:
+		case !ok:
 			t.Errorf("pyharness: %v", err)
-		} else if left := leak.NewProcesses(before, after); len(left) > 0 {
-			t.Errorf("pyharness: processes left by %s:\n\t%s", t.Name(), joinProcesses(left))
-		}
-		if err := leak.FindLeakedGoroutines(baseline, ignore...); err != nil {
-			t.Errorf("pyharness: goroutines left by %s:\n%v", t.Name(), err)
+		default:
+			if ps := r.Processes(); len(ps) > 0 {
+				t.Errorf("pyharness: processes left by %s:\n\t%s", t.Name(), join(ps))
+			}
+			if gs := r.Goroutines(); len(gs) > 0 {
+				t.Errorf("pyharness: goroutines left by %s:\n\t%s", t.Name(), join(gs))
+			}
 		}
 	})
 }
 
-func joinProcesses(ps []leak.Process) string {
-	names := make([]string, len(ps))
-	for i, p := range ps {
-		names[i] = p.String()
+func join(ls []leak.Leak) string {
+	names := make([]string, len(ls))
+	for i, l := range ls {
+		names[i] = strings.ReplaceAll(l.String(), "\n", "\n\t")
 	}
 	return strings.Join(names, "\n\t")
 }

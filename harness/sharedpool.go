@@ -14,7 +14,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -297,7 +296,7 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 			Expect(p.Close()).To(Succeed())
 		}
 		if baseline != nil {
-			Expect(leak.FindLeakedGoroutines(baseline)).To(Succeed(), "goroutines left running at the end of the suite")
+			sp.checkEnd(baseline)
 		}
 	}, func(ctx SpecContext) {
 		sp.mu.Lock()
@@ -306,7 +305,7 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 		if host != nil {
 			Expect(host.Close(ctx)).To(Succeed())
 		}
-		Expect(leak.OwnedProcesses()).To(BeEmpty(), "interpreters left running at the end of the suite")
+		sp.checkNoInterpreters()
 	}, NodeTimeout(5*time.Minute))
 
 	ReportAfterSuite("pyharness summary", func(r Report) {

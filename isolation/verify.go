@@ -2,7 +2,6 @@ package isolation
 
 import (
 	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
 	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness/isolation/leak"
@@ -15,32 +14,54 @@ import (
 // BeforeSuite and AfterSuite; a suite that has its own, or a shared pool
 // (which checks the end of the suite itself), uses VerifyNoLeaksPerSpec.
 //
+// The end of the suite names each interpreter left running (kind, worker
+// id, pid and the line that started it) before any goroutine, and kills it
+// with the goroutines pyharness ran for it.
+//
 //	var _ = isolation.VerifyNoLeaks()
 func VerifyNoLeaks() bool {
 	var baseline goleak.Option
 	BeforeSuite(func() { baseline = goleak.IgnoreCurrent() })
 	AfterSuite(func() {
-		Expect(leak.FindLeakedGoroutines(baseline)).To(Succeed(), "goroutines left running at the end of the suite")
-		Expect(leak.OwnedProcesses()).To(BeEmpty(), "interpreters left running at the end of the suite")
+		if err := leak.AtEnd(baseline).Check("pyharness: left running at the end of the suite"); err != nil {
+			Fail(err.Error())
+		}
 	})
 	return VerifyNoLeaksPerSpec()
 }
 
 // VerifyNoLeaksPerSpec registers the per-spec half of VerifyNoLeaks. Its
 // cleanup is registered first, so it runs last: after every worker a spec
-// started has been closed. What ran before the spec (a suite-level zygote or
-// pool) is not the spec's: only processes that appeared during it count.
+// started has been closed. What a pool that ran before the spec owns (a
+// suite-level pool, its zygote, the workers it starts to replace crashed
+// ones, and the goroutines pyharness runs for them) is not the spec's; a
+// worker or pool the spec started and did not close is: the failure names
+// it (kind, worker id, pid, the spec's line that started it), and it is
+// killed so that the next spec starts clean.
+//
+// In an Ordered container, what the container's BeforeAll starts (it runs
+// after this BeforeEach, before the first spec) is the container's, not the
+// first spec's: the end of the suite (VerifyNoLeaks) checks it.
 func VerifyNoLeaksPerSpec() bool {
+	var baseline *leak.Baseline
 	BeforeEach(func() {
-		baseline := goleak.IgnoreCurrent()
-		before, err := leak.OwnedProcesses()
-		Expect(err).NotTo(HaveOccurred())
+		var err error
+		if baseline, err = leak.Begin(); err != nil {
+			Fail(err.Error())
+		}
+		b := baseline
 		DeferCleanup(func() {
-			after, err := leak.OwnedProcesses()
-			Expect(err).NotTo(HaveOccurred())
-			Expect(leak.NewProcesses(before, after)).To(BeEmpty(), "a spec left processes behind")
-			Expect(leak.FindLeakedGoroutines(baseline)).To(Succeed(), "a spec left goroutines behind")
+			if err := b.Check("pyharness: the spec left running"); err != nil {
+				Fail(err.Error())
+			}
 		})
+	})
+	JustBeforeEach(func() {
+		if CurrentSpecReport().IsInOrderedContainer {
+			if err := baseline.Adopt(); err != nil {
+				Fail(err.Error())
+			}
+		}
 	})
 	return true
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
+	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -98,6 +99,7 @@ type Pool struct {
 
 	zmu    sync.Mutex
 	zygote *Zygote
+	own    *ownership.Token // the pool in the record of what realpy started
 
 	mu        sync.Mutex
 	members   map[*member]struct{}
@@ -226,6 +228,7 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 		closing:  make(chan struct{}),
 	}
 	p.starts, p.stopStarts = context.WithCancel(context.Background())
+	p.track(ctx)
 	if cfg.breaker != nil {
 		p.circuit = newBreaker(*cfg.breaker, cfg.clock)
 	}
@@ -265,6 +268,7 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 }
 
 func (p *Pool) startZygote(ctx context.Context) error {
+	ctx = ownership.WithOwner(ctx, p.own) // the pool's, not its caller's
 	var z *Zygote
 	var err error
 	if p.cfg.zygoteAddr != "" {
@@ -337,7 +341,7 @@ func (p *Pool) newWorker(ctx context.Context) (*Worker, error) {
 }
 
 func (p *Pool) startMember(ctx context.Context, overflow bool) (*member, error) {
-	w, err := p.newWorker(ctx)
+	w, err := p.newWorker(ownership.WithOwner(ctx, p.own)) // the pool's, not its caller's
 	p.mu.Lock()
 	if err != nil {
 		p.startErr = err

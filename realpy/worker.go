@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/internal/proc"
 	"github.com/pyharness/pyharness/wire"
 )
@@ -104,6 +105,7 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	}
 	w := newWorker(id, cfg, conns[0], proc, false)
 	w.alive = newLiveness(conns[1])
+	w.track(ctx, ownership.SpawnedWorker)
 	if err := w.client.handshake(ctx, "ping", nil); err != nil {
 		w.Close()
 		return nil, startError("worker", proc, cfg, err)

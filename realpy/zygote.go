@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/internal/proc"
 	"github.com/pyharness/pyharness/internal/randid"
 	"github.com/pyharness/pyharness/internal/spawnsock"
@@ -89,6 +90,7 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 	owner := newWorker(id, cfg, conns[0], proc, true)
 	z := &Zygote{id: id, cfg: cfg, owner: owner, ctl: owner.client, exited: owner.Exited(),
 		pid: proc.pid(), dir: dir, addr: "unix:" + path + "#" + secret, name: id, children: map[int]*forkedProcess{}}
+	owner.track(ctx, ownership.Zygote)
 	if err := owner.client.handshake(ctx, "ping", nil); err != nil {
 		z.Close()
 		return nil, startError("zygote", proc, cfg, err)
@@ -346,6 +348,7 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 	}
 	proc.start(w.client.Hello().Pid)
 	w.client.label = fmt.Sprintf("worker %s (pid %d, forked)", id, proc.pid())
+	w.track(ctx, ownership.ForkedWorker)
 	return w, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/internal/proc"
 )
 
@@ -29,8 +30,38 @@ type Process struct {
 	Cmdline string
 }
 
+// String names the process: for an interpreter realpy started, by its
+// kind, worker id and start site; for others, by its command line.
 func (p Process) String() string {
+	if t := ownership.ByPid(p.Pid); t != nil {
+		return Describe(p)
+	}
 	return fmt.Sprintf("pid %d (ppid %d, pgid %d, state %s): %s", p.Pid, p.PPid, p.Pgid, p.State, p.Cmdline)
+}
+
+// Describe names p as a leak report does: an interpreter realpy started by
+// its kind, worker id, pid and start site (a forked worker is named
+// "pyh:<owner pid>" by its zygote, and has the zygote's command line); any
+// other process by its pid and command line.
+func Describe(p Process) string {
+	t := ownership.ByPid(p.Pid)
+	if t == nil {
+		return fmt.Sprintf("pid %d (ppid %d): %s", p.Pid, p.PPid, p.Cmdline)
+	}
+	return Leak{Kind: string(t.Kind), ID: t.ID, Pid: t.Pid, Site: t.Site, Func: t.Func}.String()
+}
+
+// accountedSince reports whether pid is an interpreter (or runs under one)
+// that a pool, zygote or shared pool accounts for, one that ran before seq
+// or was started for the whole binary: a replacement of a crashed worker,
+// say. It is no test's leak.
+func accountedSince(pid int, seq uint64) bool {
+	t := ancestorEntry(pid)
+	if t == nil {
+		return false
+	}
+	r := t.Root()
+	return r != t && r.Seq <= seq || r.Suite
 }
 
 // OwnedProcesses returns the live processes this Go process is responsible

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness"
+	"github.com/pyharness/pyharness/internal/ownership"
 )
 
 // Snapshot is the state of this process (and optionally of one Python
@@ -20,6 +21,7 @@ import (
 type Snapshot struct {
 	goroutines goleak.Option
 	processes  map[int]Process
+	seq        uint64 // what realpy had started when the snapshot was taken (internal/ownership)
 	fds        map[int]string
 	env        map[string]string
 	temp       map[string]bool
@@ -114,7 +116,7 @@ func Take(ctx context.Context, opts ...SnapshotOption) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.processes = map[int]Process{}
+	s.processes, s.seq = map[int]Process{}, ownership.Seq()
 	for _, p := range procs {
 		s.processes[p.Pid] = p
 	}
@@ -206,8 +208,8 @@ func (s *Snapshot) Diff(after *Snapshot) *Diff {
 	d := &Diff{}
 	d.Goroutines = FindLeakedGoroutines(s.goroutines, s.opts.goroutines...)
 	for pid, p := range after.processes {
-		if _, ok := s.processes[pid]; !ok {
-			d.Processes = append(d.Processes, fmt.Sprintf("+ pid %d (ppid %d): %s", pid, p.PPid, p.Cmdline))
+		if _, ok := s.processes[pid]; !ok && !accountedSince(pid, s.seq) {
+			d.Processes = append(d.Processes, "+ "+Describe(p))
 		}
 	}
 	for fd, target := range after.fds {

@@ -64,7 +64,7 @@ var _ = Describe("gotest with Python", harness.Integration, harness.PythonReal, 
 	It("fails the binary when a test leaves a worker running, naming the process", func() {
 		s := runFixture("TestLeakWorker", selected)
 		Expect(s).To(gexec.Exit(1))
-		Expect(s.Err).To(gbytes.Say(`Python processes left running after the tests:\s+pid \d+`))
+		Expect(s.Err).To(gbytes.Say(`Python processes left running after the tests:\s+spawned worker \S+ \(pid \d+\), started at \S+fixture_test\.go:\d+`))
 		owner := s.Command.Process.Pid // not our child: polling is the only way to see it go
 		Eventually(func() ([]leak.Process, error) { return leak.ProcessesOwnedBy(owner) }).Should(BeEmpty(), "the worker ends with its owner")
 	})

@@ -1,0 +1,358 @@
+package leak
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/pyharness/pyharness/internal/ownership"
+	"github.com/pyharness/pyharness/internal/proc"
+)
+
+// Kinds of Leak besides the interpreters' (spawned worker, forked worker,
+// zygote, pool).
+const (
+	KindProcess   = "process"   // a process not started through realpy
+	KindGoroutine = "goroutine" // a goroutine
+)
+
+// Leak is one thing a test left running.
+type Leak struct {
+	Kind    string // spawned worker, forked worker, zygote, pool, process, goroutine
+	ID      string // the worker's (zygote's, pool's) id; a goroutine's number
+	Pid     int    // the process's pid (0 for a pool or a goroutine)
+	Site    string // file:line where it was started (created, for a goroutine); "" when no frame outside pyharness started it
+	Func    string // the function at Site
+	Detail  string // a pool's workers, a process's command line, a goroutine's state
+	Stack   string // a goroutine's stack, indented
+	Library bool   // a goroutine of pyharness's own (its caller left a worker, client or pool open)
+	Ended   bool   // the check killed it, so that the next test starts clean
+	Folded  int    // goroutines pyharness ran for it, ended with it (not reported apart)
+}
+
+func (l Leak) String() string {
+	switch l.Kind {
+	case KindGoroutine:
+		whose := ""
+		if l.Library {
+			whose = " of pyharness, for something left open"
+		}
+		s := fmt.Sprintf("goroutine %s [%s]%s", l.ID, l.Detail, whose)
+		if l.Site != "" {
+			s += fmt.Sprintf(", created at %s by %s", l.Site, shortFunc(l.Func))
+		}
+		return s + ":\n" + l.Stack
+	case KindProcess:
+		return fmt.Sprintf("process pid %d: %s", l.Pid, l.Detail)
+	}
+	s := l.Kind + " " + l.ID
+	switch {
+	case l.Pid > 0 && l.Detail != "":
+		s += fmt.Sprintf(" (pid %d; %s)", l.Pid, l.Detail)
+	case l.Pid > 0:
+		s += fmt.Sprintf(" (pid %d)", l.Pid)
+	case l.Detail != "":
+		s += " (" + l.Detail + ")"
+	}
+	if l.Site != "" {
+		s += ", started at " + l.Site
+	} else {
+		s += ", started by pyharness itself (no frame outside it)"
+	}
+	if l.Ended {
+		s += "; killed by the leak check"
+	}
+	if l.Folded > 0 {
+		s += fmt.Sprintf(", with the %d goroutine(s) pyharness ran for it", l.Folded)
+	}
+	return s
+}
+
+// Report is what a leak check found: interpreters first, then processes,
+// then goroutines, one block each. It is an error.
+type Report struct {
+	Title string // what was checked, e.g. "left running at the end of the suite"
+	Leaks []Leak
+}
+
+func (r *Report) Error() string {
+	var b strings.Builder
+	b.WriteString(r.Title + ":")
+	for _, l := range r.Leaks {
+		b.WriteString("\n  " + strings.ReplaceAll(l.String(), "\n", "\n  "))
+	}
+	return b.String()
+}
+
+// GomegaString keeps Gomega from printing the report twice (its text, then
+// its fields) when it fails an assertion.
+func (r *Report) GomegaString() string { return fmt.Sprintf("%d leak(s)", len(r.Leaks)) }
+
+// Processes returns the leaks that are processes (interpreters, pools included).
+func (r *Report) Processes() []Leak {
+	return slices.DeleteFunc(slices.Clone(r.Leaks), func(l Leak) bool { return l.Kind == KindGoroutine })
+}
+
+// Goroutines returns the leaks that are goroutines.
+func (r *Report) Goroutines() []Leak {
+	return slices.DeleteFunc(slices.Clone(r.Leaks), func(l Leak) bool { return l.Kind != KindGoroutine })
+}
+
+// err returns r as an error, nil when it found nothing.
+func (r *Report) err() error {
+	if r == nil || len(r.Leaks) == 0 {
+		return nil
+	}
+	return r
+}
+
+// Baseline is what ran when a test began: what runs later and is the
+// test's (not a pool's that ran before it, nor a shared pool started
+// lazily for the whole binary) is its leak.
+type Baseline struct {
+	seq        uint64
+	goroutines goleak.Option
+	procs      map[int]bool
+	keep       map[int]bool // processes that are nobody's leak (a suite's pool host)
+	adopted    uint64       // what was started up to this registration is not the test's (Adopt)
+	end        bool
+}
+
+// Begin records the baseline of a test. Call it as the test starts.
+func Begin() (*Baseline, error) {
+	b := &Baseline{seq: ownership.Seq(), goroutines: goleak.IgnoreCurrent(), procs: map[int]bool{}}
+	procs, err := OwnedProcesses()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range procs {
+		b.procs[p.Pid] = true
+	}
+	return b, nil
+}
+
+// AtEnd is the baseline of the end of a suite or test binary: every
+// interpreter still running is a leak but those of keep (the suite's own
+// pool host), and goroutines count from goroutines (goleak.IgnoreCurrent,
+// taken as the suite began; nil checks processes only).
+func AtEnd(goroutines goleak.Option, keep ...int) *Baseline {
+	b := &Baseline{goroutines: goroutines, procs: map[int]bool{}, keep: map[int]bool{}, end: true}
+	for _, pid := range keep {
+		b.keep[pid] = true
+	}
+	return b
+}
+
+// accounted reports whether t is nobody's leak: it, or the pool or zygote
+// owning it, ran before the baseline, was started for the whole binary, or
+// is kept.
+func (b *Baseline) accounted(t *ownership.Token) bool {
+	r := t.Root()
+	return !b.end && r.Seq <= max(b.seq, b.adopted) || r.Suite || b.keep[r.Pid]
+}
+
+// Adopt declares what was started since the baseline, up to now, not the
+// test's: the setup of a container that outlives the test (the BeforeAll
+// of an Ordered container runs after the first spec's BeforeEach).
+func (b *Baseline) Adopt() error {
+	b.adopted = ownership.Seq()
+	b.goroutines = goleak.IgnoreCurrent()
+	procs, err := OwnedProcesses()
+	if err != nil {
+		return err
+	}
+	for _, p := range procs {
+		b.procs[p.Pid] = true
+	}
+	return nil
+}
+
+// Check reports what was started since the baseline and is still running:
+// interpreters and pools not accounted for by a pool that ran before (each
+// is then killed, with the goroutines pyharness ran for it), other
+// processes this process owns, and goroutines (goleak's check, with
+// Ginkgo's and opts' ignored). Goroutines of pyharness's own plumbing are
+// not reported while an interpreter accounted for by a pool started since
+// the baseline runs (a replacement of a crashed worker, a pool started
+// lazily). It returns nil when nothing is left, else a *Report titled
+// title.
+func (b *Baseline) Check(title string, opts ...goleak.Option) error {
+	r := &Report{Title: title}
+	ended := map[int]bool{}
+	var leaked []*ownership.Token
+	for _, t := range ownership.Live() {
+		if t.Root() != t || b.accounted(t) {
+			continue
+		}
+		leaked = append(leaked, t)
+	}
+	for _, t := range settle(leaked) {
+		l := Leak{Kind: string(t.Kind), ID: t.ID, Pid: t.Pid, Site: t.Site, Func: t.Func, Detail: t.Detail(), Ended: true}
+		markTree(t, ended)
+		before := plumbingGoroutines()
+		t.End()
+		after := plumbingGoroutines()
+		for id := range before {
+			if !after[id] {
+				l.Folded++
+			}
+		}
+		r.Leaks = append(r.Leaks, l)
+	}
+	procs, err := b.unregistered(ended)
+	if err != nil {
+		return err
+	}
+	r.Leaks = append(r.Leaks, procs...)
+	r.Leaks = append(r.Leaks, b.goroutineLeaks(opts)...)
+	return r.err()
+}
+
+// settle waits a moment for entries whose process has died and is being
+// reaped, and returns those still running.
+func settle(ts []*ownership.Token) []*ownership.Token {
+	if len(ts) == 0 {
+		return nil
+	}
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	var left []*ownership.Token
+	for _, t := range ts {
+		if ch := t.Exited(); ch != nil && t.Pid > 0 && !ProcessAlive(t.Pid) {
+			select {
+			case <-ch:
+			case <-timer.C:
+			}
+		}
+		if !t.Gone() {
+			left = append(left, t)
+		}
+	}
+	return left
+}
+
+// unregistered returns the processes this process owns, started since the
+// baseline, that realpy did not start (or that are not a descendant of
+// an interpreter it started).
+func (b *Baseline) unregistered(ended map[int]bool) ([]Leak, error) {
+	procs, err := OwnedProcesses()
+	if err != nil {
+		return nil, err
+	}
+	var leaks []Leak
+	for _, p := range procs {
+		if b.procs[p.Pid] || b.keep[p.Pid] || ended[p.Pid] || p.State == "Z" && ended[p.PPid] {
+			continue
+		}
+		if t := ancestorEntry(p.Pid); t != nil && (b.accounted(t) || ended[t.Pid]) {
+			continue
+		}
+		if ownership.ByPid(p.Pid) != nil || !ProcessAlive(p.Pid) {
+			continue
+		}
+		leaks = append(leaks, Leak{Kind: KindProcess, Pid: p.Pid, Detail: fmt.Sprintf("ppid %d, state %s: %s", p.PPid, p.State, p.Cmdline)})
+	}
+	return leaks, nil
+}
+
+// ancestorEntry returns the entry of pid or of its nearest ancestor that
+// realpy started, nil if none.
+func ancestorEntry(pid int) *ownership.Token {
+	for range 16 {
+		if t := ownership.ByPid(pid); t != nil {
+			return t
+		}
+		st, ok := proc.ReadStat(pid)
+		if !ok || st.PPid <= 1 || st.PPid == os.Getpid() {
+			return nil
+		}
+		pid = st.PPid
+	}
+	return nil
+}
+
+var goleakID = regexp.MustCompile(`Goroutine (\d+) in state`)
+
+// goroutineLeaks runs goleak's check and reports what it found, one block
+// per goroutine, leaving out pyharness's plumbing for interpreters that are
+// accounted for.
+func (b *Baseline) goroutineLeaks(opts []goleak.Option) []Leak {
+	if b.goroutines == nil {
+		return nil // a check of processes only
+	}
+	found := goleak.Find(append(append(IgnoreGinkgo(), b.goroutines), opts...)...)
+	if found == nil {
+		return nil
+	}
+	// pyharness's plumbing is excused while something accounted for was
+	// started since the baseline (a replacement, a lazily started shared
+	// pool), and a pool's own machinery while that pool is accounted for
+	// (it may be replacing a worker right now).
+	started, pools := false, false
+	for _, t := range ownership.Live() {
+		if !b.accounted(t) {
+			continue
+		}
+		started = started || b.end || t.Seq > b.seq
+		pools = pools || t.Kind == ownership.Pool
+	}
+	return goroutinesFrom(found, func(g goroutine) bool { return started || pools && g.hasFrame(poolMachinery) })
+}
+
+// poolMachinery is the prefix of the functions of a pool's own goroutines.
+const poolMachinery = "github.com/pyharness/pyharness/realpy.(*Pool)."
+
+// goroutinesFrom turns goleak's report into leaks (the goroutines still
+// running of those it names). pyharness's plumbing is left out where
+// excused says so.
+func goroutinesFrom(found error, excused func(goroutine) bool) []Leak {
+	live := allGoroutines()
+	var ids []int
+	for _, m := range goleakID.FindAllStringSubmatch(found.Error(), -1) {
+		id, _ := strconv.Atoi(m[1])
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	var leaks []Leak
+	for _, id := range slices.Compact(ids) {
+		g, ok := live[id]
+		if !ok {
+			continue // ended meanwhile
+		}
+		all, lib := g.plumbing()
+		if all && excused(g) {
+			continue
+		}
+		leaks = append(leaks, Leak{Kind: KindGoroutine, ID: strconv.Itoa(id), Site: g.creator.file, Func: g.creator.fn,
+			Detail: g.state, Stack: g.stack("    "), Library: lib})
+	}
+	return leaks
+}
+
+// markTree adds the pids of t and of everything it owns to pids.
+func markTree(t *ownership.Token, pids map[int]bool) {
+	if t.Pid > 0 {
+		pids[t.Pid] = true
+	}
+	for _, c := range ownership.Children(t) {
+		markTree(c, pids)
+	}
+}
+
+// plumbingGoroutines returns the ids of pyharness's plumbing goroutines now.
+func plumbingGoroutines() map[int]bool {
+	ids := map[int]bool{}
+	for id, g := range allGoroutines() {
+		if all, _ := g.plumbing(); all {
+			ids[id] = true
+		}
+	}
+	return ids
+}
