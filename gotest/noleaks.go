@@ -35,6 +35,7 @@ func NoLeaks(t testing.TB, ignore ...goleak.Option) {
 		t.Fatalf("pyharness: %v", err)
 	}
 	t.Cleanup(func() {
+		t.Helper() // the failure reads at the test's line that called NoLeaks
 		err := baseline.Check("pyharness: left by "+t.Name(), ignore...)
 		r, ok := err.(*leak.Report)
 		switch {

@@ -1,9 +1,11 @@
 package gotest_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,4 +70,19 @@ func runFixture(name string, env ...string) *gexec.Session {
 	Expect(err).NotTo(HaveOccurred())
 	Eventually(session).WithTimeout(2 * time.Minute).Should(gexec.Exit())
 	return session
+}
+
+// lineOf returns the number of the line of the fixture's file that ends
+// with mark, for asserting where a failure is reported.
+func lineOf(file, mark string) int {
+	GinkgoHelper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "_fixture", file))
+	Expect(err).NotTo(HaveOccurred())
+	for i, l := range strings.Split(string(raw), "\n") {
+		if strings.HasSuffix(l, mark) {
+			return i + 1
+		}
+	}
+	Fail(fmt.Sprintf("no line of %s ends with %q", file, mark))
+	return 0
 }

@@ -73,6 +73,8 @@ var _ = Describe("gotest's leak checks, which know what the binary's pool owns",
 		Expect(s.Err.Contents()).NotTo(ContainSubstring("left running after the tests"), "killed: the end of the binary finds nothing")
 		noLibraryDump(s)
 		Expect(leak.ProcessAlive(o.Pid)).To(BeFalse())
+		Expect(string(s.Out.Contents())).To(MatchRegexp(`\n +leaks_fixture_test\.go:%d: pyharness: processes left by TestNoLeaksCatchesAWorker:`, lineOf("leaks_fixture_test.go", "gotest.NoLeaks(t) // in TestNoLeaksCatchesAWorker")),
+			"the failure reads at the test's line that called NoLeaks, not in the library")
 	})
 
 	It("names a worker forked from the pool and left, not the pool started in the same test", func() {

@@ -51,7 +51,7 @@ func TestNoLeaksThenPool(t *testing.T) {
 // TestNoLeaksCatchesAWorker starts a worker and never closes it.
 func TestNoLeaksCatchesAWorker(t *testing.T) {
 	gotest.Integration(t)
-	gotest.NoLeaks(t)
+	gotest.NoLeaks(t) // in TestNoLeaksCatchesAWorker
 	w, err := realpy.Start(context.Background())
 	site := here()
 	if err != nil {
