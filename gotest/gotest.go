@@ -60,8 +60,9 @@ const EnvIntegration = selection.EnvIntegration
 // until it ends. The go command and ginkgo are recognised without it.
 const EnvRunPid = "PYHARNESS_RUN_PID"
 
-// SkipMessage is what an integration test says when it is skipped.
-var SkipMessage = fmt.Sprintf("needs real Python: run with %s=1 (go test ./... runs the others)", EnvIntegration)
+// SkipMessage is what an integration test says when plain go test skips
+// it; under the Ginkgo CLI the message names its label filter instead.
+var SkipMessage = selection.Verdict{}.Why()
 
 // Option configures Main.
 type Option func(*config)
@@ -305,7 +306,7 @@ func (b *binary) summary(stats realpy.PoolStats) string {
 	case b.startErr != nil:
 		return fmt.Sprintf("pyharness: the shared pool did not start: %v", b.startErr)
 	case b.pool == nil && b.skipped.Load() > 0:
-		return fmt.Sprintf("pyharness: no Python started; %d integration test(s) skipped (%s=1 runs them)", b.skipped.Load(), EnvIntegration)
+		return fmt.Sprintf("pyharness: no Python started; %d integration test(s) skipped (%s)", b.skipped.Load(), selection.ForGoTest().HowToRun())
 	case b.pool == nil:
 		return "pyharness: no Python started"
 	}

@@ -1,10 +1,30 @@
 // Package selection decides whether integration specs and tests run: the
 // one rule behind harness.IntegrationSelected, gotest.Integration and the
 // runnable Examples of realpy, which start Python and so run only when
-// integration is selected. It links no test framework.
+// integration is selected.
+//
+// The rule: $PYHARNESS_INTEGRATION=1 selects everything; otherwise a Ginkgo
+// label filter that matches the spec's labels does. A plain go test binary
+// (a gotest package) has no labels of its own: its tests that need Python
+// are labelled integration, and the filter is the one given to the Ginkgo
+// CLI that runs the binary (ginkgo passes a non-Ginkgo package only -test.*
+// flags, so it is read from the CLI's own command line).
+//
+// It links Ginkgo's types package (the label-filter language and the CLI's
+// flag sets, a leaf that pulls in only semver and Ginkgo's formatter),
+// never Ginkgo's runtime.
 package selection
 
-import "os"
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/pyharness/pyharness/internal/proc"
+)
 
 // The label of specs that need real Python, and the variable that selects
 // them whatever the label filter.
@@ -20,3 +40,134 @@ func ByEnv() bool { return os.Getenv(EnvIntegration) == "1" }
 // everything: filterMatches says whether the runner's own filter (a Ginkgo
 // label filter naming integration) picks it.
 func Selected(filterMatches bool) bool { return ByEnv() || filterMatches }
+
+// Matches reports whether the Ginkgo label filter selects a spec with these
+// labels, with Ginkgo's own grammar (!, &&, ||, groups, /regexp/, label sets).
+func Matches(filter string, labels []string) (bool, error) {
+	f, err := types.ParseLabelFilter(filter)
+	if err != nil {
+		return false, fmt.Errorf("label filter %q: %w", filter, err)
+	}
+	return f(labels), nil
+}
+
+// Verdict is whether a plain go test binary's integration tests run, and
+// what decided it.
+type Verdict struct {
+	Selected bool
+	ByEnv    bool   // $PYHARNESS_INTEGRATION=1
+	Ginkgo   bool   // the binary runs under the Ginkgo CLI
+	Filter   string // the CLI's --label-filter ("" for none)
+	Err      error  // the filter could not be read or parsed
+}
+
+// Why says why integration tests are skipped (Selected false), and how to
+// run them, in the words of the command that ran the binary.
+func (v Verdict) Why() string {
+	switch {
+	case v.Err != nil:
+		return fmt.Sprintf("needs real Python, and the Ginkgo CLI's label filter could not be read (%v): run with %s=1", v.Err, EnvIntegration)
+	case v.Ginkgo && v.Filter == "":
+		return fmt.Sprintf("needs real Python: run with --label-filter=%s (or %s=1); ginkgo without a label filter runs the others", Label, EnvIntegration)
+	case v.Ginkgo:
+		return fmt.Sprintf("needs real Python: the label filter %q does not select the %s label that gotest gives such tests (--label-filter=%s or %s=1 runs them)",
+			v.Filter, Label, Label, EnvIntegration)
+	}
+	return fmt.Sprintf("needs real Python: run with %s=1 (go test ./... runs the others)", EnvIntegration)
+}
+
+// HowToRun says how to select integration tests, for a summary line.
+func (v Verdict) HowToRun() string {
+	if v.Ginkgo {
+		return fmt.Sprintf("--label-filter=%s or %s=1 runs them", Label, EnvIntegration)
+	}
+	return fmt.Sprintf("%s=1 runs them", EnvIntegration)
+}
+
+// ForGoTest is the verdict for this plain go test binary, worked out once:
+// the environment, else the label filter of the Ginkgo CLI that runs it
+// (its parent), evaluated against the label integration.
+var ForGoTest = sync.OnceValue(func() Verdict { return goTestVerdict(os.Getppid()) })
+
+func goTestVerdict(parent int) Verdict {
+	v := Verdict{ByEnv: ByEnv()}
+	if st, ok := proc.ReadStat(parent); ok && st.Comm == "ginkgo" {
+		v.Ginkgo = true
+		v.Filter, v.Err = GinkgoCLIFilter(proc.Cmdline(parent))
+	}
+	if v.ByEnv {
+		v.Selected, v.Err = true, nil
+		return v
+	}
+	if v.Err == nil && v.Filter != "" {
+		v.Selected, v.Err = Matches(v.Filter, []string{Label})
+	}
+	return v
+}
+
+// GinkgoCLIFilter returns the --label-filter of a Ginkgo CLI command line
+// (argv, program name first), parsed as the CLI parses it: `ginkgo [run|watch]
+// [flags] [packages] [-- args]`. Other commands run no tests: "".
+func GinkgoCLIFilter(argv []string) (string, error) {
+	if len(argv) == 0 {
+		return "", fmt.Errorf("the Ginkgo CLI's command line is gone")
+	}
+	args := argv[1:]
+	for i, a := range args {
+		if a == "--" {
+			args = args[:i]
+			break
+		}
+	}
+	var (
+		suite    types.SuiteConfig
+		reporter types.ReporterConfig
+		cli      types.CLIConfig
+		goFlags  types.GoFlagsConfig
+	)
+	build := types.BuildRunCommandFlagSet
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "run":
+			args = args[1:]
+		case "watch":
+			build, args = types.BuildWatchCommandFlagSet, args[1:]
+		case "build", "bootstrap", "generate", "labels", "outline", "unfocus", "version", "help", "completion":
+			return "", nil
+		}
+	}
+	flags, err := build(&suite, &reporter, &cli, &goFlags)
+	if err != nil {
+		return "", err
+	}
+	if _, err := flags.Parse(args); err != nil {
+		// A CLI newer than this library may know flags it does not: look
+		// for the filter itself rather than give up.
+		if f, ok := scanLabelFilter(args); ok {
+			return f, nil
+		}
+		return "", fmt.Errorf("ginkgo %s: %w", strings.Join(args, " "), err)
+	}
+	return suite.LabelFilter, nil
+}
+
+// scanLabelFilter finds -label-filter / --label-filter (=value, or the next
+// argument) in args; the last one wins, as with package flag.
+func scanLabelFilter(args []string) (string, bool) {
+	filter, found := "", false
+	for i := 0; i < len(args); i++ {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if !strings.HasPrefix(args[i], "-") || name != "label-filter" {
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return "", false
+			}
+			i++
+			value = args[i]
+		}
+		filter, found = value, true
+	}
+	return filter, found
+}
