@@ -10,9 +10,9 @@
 // CLI that runs the binary (ginkgo passes a non-Ginkgo package only -test.*
 // flags, so it is read from the CLI's own command line).
 //
-// It links Ginkgo's types package (the label-filter language and the CLI's
-// flag sets, a leaf that pulls in only semver and Ginkgo's formatter),
-// never Ginkgo's runtime.
+// It links no part of Ginkgo: gotest packages link no test framework beyond
+// the testing package, so Ginkgo's label-filter language is evaluated here
+// (labelfilter.go, checked against Ginkgo's parser by the tests).
 package selection
 
 import (
@@ -20,8 +20,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-
-	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/pyharness/pyharness/internal/proc"
 )
@@ -44,7 +42,7 @@ func Selected(filterMatches bool) bool { return ByEnv() || filterMatches }
 // Matches reports whether the Ginkgo label filter selects a spec with these
 // labels, with Ginkgo's own grammar (!, &&, ||, groups, /regexp/, label sets).
 func Matches(filter string, labels []string) (bool, error) {
-	f, err := types.ParseLabelFilter(filter)
+	f, err := parseLabelFilter(filter)
 	if err != nil {
 		return false, fmt.Errorf("label filter %q: %w", filter, err)
 	}
@@ -106,54 +104,36 @@ func goTestVerdict(parent int) Verdict {
 }
 
 // GinkgoCLIFilter returns the --label-filter of a Ginkgo CLI command line
-// (argv, program name first), parsed as the CLI parses it: `ginkgo [run|watch]
-// [flags] [packages] [-- args]`. Other commands run no tests: "".
+// (argv, program name first): `ginkgo [run|watch] [flags] [packages] [--
+// args]`; the last one wins, as with package flag. Other commands run no
+// tests: "".
 func GinkgoCLIFilter(argv []string) (string, error) {
 	if len(argv) == 0 {
 		return "", fmt.Errorf("the Ginkgo CLI's command line is gone")
 	}
 	args := argv[1:]
 	for i, a := range args {
-		if a == "--" {
+		if a == "--" { // what follows goes to the suites
 			args = args[:i]
 			break
 		}
 	}
-	var (
-		suite    types.SuiteConfig
-		reporter types.ReporterConfig
-		cli      types.CLIConfig
-		goFlags  types.GoFlagsConfig
-	)
-	build := types.BuildRunCommandFlagSet
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 {
 		switch args[0] {
-		case "run":
-			args = args[1:]
-		case "watch":
-			build, args = types.BuildWatchCommandFlagSet, args[1:]
 		case "build", "bootstrap", "generate", "labels", "outline", "unfocus", "version", "help", "completion":
 			return "", nil
 		}
 	}
-	flags, err := build(&suite, &reporter, &cli, &goFlags)
-	if err != nil {
+	filter, ok, err := scanLabelFilter(args)
+	if err != nil || !ok {
 		return "", err
 	}
-	if _, err := flags.Parse(args); err != nil {
-		// A CLI newer than this library may know flags it does not: look
-		// for the filter itself rather than give up.
-		if f, ok := scanLabelFilter(args); ok {
-			return f, nil
-		}
-		return "", fmt.Errorf("ginkgo %s: %w", strings.Join(args, " "), err)
-	}
-	return suite.LabelFilter, nil
+	return filter, nil
 }
 
 // scanLabelFilter finds -label-filter / --label-filter (=value, or the next
-// argument) in args; the last one wins, as with package flag.
-func scanLabelFilter(args []string) (string, bool) {
+// argument) in args.
+func scanLabelFilter(args []string) (string, bool, error) {
 	filter, found := "", false
 	for i := 0; i < len(args); i++ {
 		name, value, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
@@ -162,12 +142,12 @@ func scanLabelFilter(args []string) (string, bool) {
 		}
 		if !hasValue {
 			if i+1 >= len(args) {
-				return "", false
+				return "", false, fmt.Errorf("ginkgo %s: --label-filter without its value", strings.Join(args, " "))
 			}
 			i++
 			value = args[i]
 		}
 		filter, found = value, true
 	}
-	return filter, found
+	return filter, found, nil
 }

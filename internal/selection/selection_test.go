@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/onsi/ginkgo/v2/types"
 )
 
 func TestGinkgoCLIFilter(t *testing.T) {
@@ -119,6 +121,68 @@ func TestVerdictUnderAProcessNamedGinkgo(t *testing.T) {
 		}
 		if !want && !strings.Contains(v.Why(), `the label filter "`+filter+`" does not select the integration label`) {
 			t.Errorf("why: %s", v.Why())
+		}
+	}
+}
+
+// The evaluator agrees with Ginkgo's own parser, on what it accepts and on
+// what each filter selects.
+func TestLabelFilterAgreesWithGinkgo(t *testing.T) {
+	filters := []string{
+		"integration", "!integration", "integration && !slow", "integration && slow", "unit || integration",
+		"!(integration)", "/integ/", "/^integ$/", "notintegration", "python:real", "integration, python:real",
+		"!integration && python:mock", "(integration || slow) && !wip", "!integration || slow && wip", "INTEGRATION",
+		"a && b || c", "a || b && c", "!a && !b", "!!integration", "((integration))", "python: containsAny real",
+		"python: containsAny {real, mock}", "python: isEmpty", "python: consistsOf real", "python: isSubsetOf real, mock",
+		"python: containsAll real, mock", "!python: isEmpty && integration", "integration &&", "&& integration",
+		"integration & slow", "integration | slow", "()", "(integration", "integration)", "integration slow",
+		"python: nope real", "python: containsAny", "python: isEmpty x", "/[/", "key:", " integration ", "a,b,,c",
+	}
+	labelSets := [][]string{
+		{Label}, {}, {"slow"}, {Label, "slow"}, {Label, "python:real"}, {"python:mock"}, {"python:real", "python:mock"},
+		{"a"}, {"b", "c"}, {"INTEGRATION"}, {"key:"},
+	}
+	for _, filter := range filters {
+		theirs, theirErr := types.ParseLabelFilter(filter)
+		ours, ourErr := parseLabelFilter(filter)
+		if (theirErr == nil) != (ourErr == nil) {
+			t.Errorf("%q: Ginkgo's error %v, ours %v", filter, theirErr, ourErr)
+			continue
+		}
+		if theirErr != nil {
+			continue
+		}
+		for _, labels := range labelSets {
+			if a, b := theirs(labels), ours(labels); a != b {
+				t.Errorf("%q on %q: Ginkgo says %v, we say %v", filter, labels, a, b)
+			}
+		}
+	}
+}
+
+// The command line is read as the CLI's own flag set reads it.
+func TestGinkgoCLIFilterAgreesWithGinkgo(t *testing.T) {
+	for _, args := range [][]string{
+		{"-r"}, {"-r", "--label-filter=integration"}, {"--label-filter", "integration && !slow", "-r", "./..."},
+		{"-label-filter=!integration", "-p", "./pkg"}, {"-v", "--focus", "label-filter", "./x"},
+		{"--label-filter=a", "--label-filter=b"}, {"-p", "-label-filter", "x", "--procs=3"},
+	} {
+		var (
+			suite    types.SuiteConfig
+			reporter types.ReporterConfig
+			cli      types.CLIConfig
+			goFlags  types.GoFlagsConfig
+		)
+		flags, err := types.BuildRunCommandFlagSet(&suite, &reporter, &cli, &goFlags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := flags.Parse(args); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		got, err := GinkgoCLIFilter(append([]string{"ginkgo"}, args...))
+		if err != nil || got != suite.LabelFilter {
+			t.Errorf("%q: Ginkgo reads %q, we read %q (%v)", args, suite.LabelFilter, got, err)
 		}
 	}
 }
