@@ -14,12 +14,15 @@ import (
 	"github.com/pyharness/pyharness/harness"
 )
 
-// runGinkgo runs the Ginkgo CLI (go tool ginkgo) with args on the plain go
-// test package testdata/_selected, with integration not selected by the
-// environment, and waits for it.
+// runGinkgo runs the Ginkgo CLI (go tool ginkgo) with args (the plain go
+// test package testdata/_selected unless they name one), with integration
+// not selected by the environment, and waits for it.
 func runGinkgo(env []string, args ...string) *gexec.Session {
 	GinkgoHelper()
-	cmd := exec.Command("go", append(append([]string{"tool", "ginkgo"}, args...), "./testdata/_selected")...)
+	if len(args) == 0 || strings.HasPrefix(args[len(args)-1], "-") {
+		args = append(args, "./testdata/_selected")
+	}
+	cmd := exec.Command("go", append([]string{"tool", "ginkgo"}, args...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, harness.EnvIntegration+"=") {
 			cmd.Env = append(cmd.Env, kv)
@@ -63,5 +66,10 @@ var _ = Describe("one selection rule for Ginkgo suites and gotest packages", har
 	It("runs them under the Ginkgo CLI with PYHARNESS_INTEGRATION=1, whatever the filter", func() {
 		s := runGinkgo([]string{harness.EnvIntegration + "=1"}, "--label-filter=!integration")
 		Expect(s.Out).To(gbytes.Say(`the integration test ran`))
+	})
+	It("runs package gotest's own tests under ginkgo -r, with no stray 'ginkgo bootstrap' line (a package of Examples without output has no tests to run)", func() {
+		s := runGinkgo(nil, "-r", "../../gotest")
+		Expect(s.Out).To(gbytes.Say(`--- PASS: TestIntegrationFollowsTheSelectionRule`))
+		Expect(string(s.Out.Contents()) + string(s.Err.Contents())).NotTo(ContainSubstring("Found no test suites"))
 	})
 })
