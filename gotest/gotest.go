@@ -218,6 +218,10 @@ func (b *binary) start(ctx context.Context) (*realpy.Pool, error) {
 		return nil, err
 	}
 	reuse := realpy.ReuseOf(opts...)
+	// Without reuse, a host of this run only: the warm host a reuse run left
+	// is neither attached to (holding it would end it with this run) nor
+	// stopped, and the next reuse run finds it warm.
+	hostOpts = append(hostOpts, realpy.WithReuse(reuse))
 	var host *realpy.Host
 	for attempt := 1; ; attempt++ {
 		if host, err = realpy.StartHost(ctx, hostOpts...); err != nil {
