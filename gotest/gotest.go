@@ -46,6 +46,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pyharness/pyharness/internal/counts"
 	"github.com/pyharness/pyharness/internal/proc"
 	"github.com/pyharness/pyharness/internal/selection"
 	"github.com/pyharness/pyharness/realpy"
@@ -315,7 +316,7 @@ func (b *binary) summary(stats realpy.PoolStats) string {
 		return "pyharness: no Python started"
 	}
 	host := "none (every worker spawned by this binary)"
-	spawned := stats.Spawned
+	spawned := max(stats.Spawned, counts.WorkersSpawned.Load()) // the pool's and the tests' own (realpy.Start)
 	if b.host != nil {
 		host = fmt.Sprintf("%d (%s)", b.host.Pid(), b.outcome)
 		if b.host.Outcome != realpy.HostReused {

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pyharness/pyharness/internal/counts"
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -301,8 +302,10 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 			if z := p.Zygote(); z != nil {
 				hostPid = z.Pid()
 			}
+			// Spawned: every worker this process spawned, the pool's and
+			// those the specs started with realpy.Start.
 			entry, _ := json.Marshal(statsEntry{Process: GinkgoParallelProcess(), HostPid: hostPid,
-				Spawned: stats.Spawned, Forked: stats.Forked, WarmupMS: ms(warm)})
+				Spawned: max(stats.Spawned, counts.WorkersSpawned.Load()), Forked: stats.Forked, WarmupMS: ms(warm)})
 			AddReportEntry(entryStats, string(entry), ReportEntryVisibilityNever)
 			Expect(p.Close()).To(Succeed())
 		}
