@@ -7,11 +7,12 @@ import (
 )
 
 // Selected reports whether tests that need real Python run. They are
-// labelled integration, and the rule is the Ginkgo harness's: selected by
-// $PYHARNESS_INTEGRATION=1, or, when the Ginkgo CLI runs the binary
-// (`ginkgo -r` runs plain go test packages too), by a --label-filter that
-// the label integration matches ("integration", "integration && !slow";
-// not "!integration"). Plain `go test` has no filter: only the variable.
+// labelled integration, and the rule is the Ginkgo harness's: when the
+// Ginkgo CLI runs the binary (`ginkgo -r` runs plain go test packages too)
+// with a --label-filter, the filter decides, evaluated against the label
+// integration ("integration", "integration && !slow" select them;
+// "!integration" does not); without a filter, and under plain `go test`,
+// $PYHARNESS_INTEGRATION=1 does.
 func Selected() bool { return selection.ForGoTest().Selected }
 
 // Integration skips t, saying why and how to run it, unless integration is

@@ -3,8 +3,10 @@
 // runnable Examples of realpy, which start Python and so run only when
 // integration is selected.
 //
-// The rule: $PYHARNESS_INTEGRATION=1 selects everything; otherwise a Ginkgo
-// label filter that matches the spec's labels does. A plain go test binary
+// The rule: a Ginkgo label filter selects the specs whose labels it
+// matches; without one, $PYHARNESS_INTEGRATION=1 selects everything (a
+// Ginkgo suite skips specs the filter leaves out before the variable is
+// asked, so the variable never overrides a filter). A plain go test binary
 // (a gotest package) has no labels of its own: its tests that need Python
 // are labelled integration, and the filter is the one given to the Ginkgo
 // CLI that runs the binary (ginkgo passes a non-Ginkgo package only -test.*
@@ -68,14 +70,17 @@ func (v Verdict) Why() string {
 	case v.Ginkgo && v.Filter == "":
 		return fmt.Sprintf("needs real Python: run with --label-filter=%s (or %s=1); ginkgo without a label filter runs the others", Label, EnvIntegration)
 	case v.Ginkgo:
-		return fmt.Sprintf("needs real Python: the label filter %q does not select the %s label that gotest gives such tests (--label-filter=%s or %s=1 runs them)",
-			v.Filter, Label, Label, EnvIntegration)
+		return fmt.Sprintf("needs real Python: the label filter %q does not select the %s label that gotest gives such tests (--label-filter=%s runs them)",
+			v.Filter, Label, Label)
 	}
 	return fmt.Sprintf("needs real Python: run with %s=1 (go test ./... runs the others)", EnvIntegration)
 }
 
 // HowToRun says how to select integration tests, for a summary line.
 func (v Verdict) HowToRun() string {
+	if v.Ginkgo && v.Filter != "" {
+		return fmt.Sprintf("--label-filter=%s runs them", Label)
+	}
 	if v.Ginkgo {
 		return fmt.Sprintf("--label-filter=%s or %s=1 runs them", Label, EnvIntegration)
 	}
@@ -83,8 +88,8 @@ func (v Verdict) HowToRun() string {
 }
 
 // ForGoTest is the verdict for this plain go test binary, worked out once:
-// the environment, else the label filter of the Ginkgo CLI that runs it
-// (its parent), evaluated against the label integration.
+// the label filter of the Ginkgo CLI that runs it (its parent), evaluated
+// against the label integration; without one, the environment.
 var ForGoTest = sync.OnceValue(func() Verdict { return goTestVerdict(os.Getppid()) })
 
 func goTestVerdict(parent int) Verdict {
@@ -93,12 +98,13 @@ func goTestVerdict(parent int) Verdict {
 		v.Ginkgo = true
 		v.Filter, v.Err = GinkgoCLIFilter(proc.Cmdline(parent))
 	}
-	if v.ByEnv {
-		v.Selected, v.Err = true, nil
-		return v
-	}
-	if v.Err == nil && v.Filter != "" {
+	switch {
+	case v.Err == nil && v.Filter != "":
+		// As in a Ginkgo suite, where the CLI's filter decides which specs
+		// run before the variable is asked: it does not override a filter.
 		v.Selected, v.Err = Matches(v.Filter, []string{Label})
+	case v.ByEnv:
+		v.Selected, v.Err = true, nil
 	}
 	return v
 }

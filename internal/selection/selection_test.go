@@ -114,14 +114,19 @@ func TestVerdictUnderAProcessNamedGinkgo(t *testing.T) {
 			t.Fatal(err)
 		}
 		v := goTestVerdict(cmd.Process.Pid)
-		_ = stdin.Close()
-		_ = cmd.Wait()
+		defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
 		if !v.Ginkgo || v.Filter != filter || v.Selected != want || v.Err != nil {
 			t.Errorf("ginkgo --label-filter=%q: got %+v, want selected %v", filter, v, want)
 		}
 		if !want && !strings.Contains(v.Why(), `the label filter "`+filter+`" does not select the integration label`) {
 			t.Errorf("why: %s", v.Why())
 		}
+		// As in a Ginkgo suite, the variable does not override a filter.
+		t.Setenv(EnvIntegration, "1")
+		if v := goTestVerdict(cmd.Process.Pid); v.Selected != want {
+			t.Errorf("ginkgo --label-filter=%q with %s=1: got %+v, want selected %v", filter, EnvIntegration, v, want)
+		}
+		t.Setenv(EnvIntegration, "")
 	}
 }
 

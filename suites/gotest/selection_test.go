@@ -37,7 +37,7 @@ func runGinkgo(env []string, args ...string) *gexec.Session {
 
 var _ = Describe("one selection rule for Ginkgo suites and gotest packages", harness.PythonMock, func() {
 	DescribeTable("the Ginkgo CLI's label filter selects a gotest package's integration tests as it selects integration specs",
-		func(filter string, runs bool, why string) {
+		func(filter string, runs bool, why, how string) {
 			var args []string
 			if filter != "" {
 				args = append(args, "--label-filter="+filter)
@@ -53,20 +53,29 @@ var _ = Describe("one selection rule for Ginkgo suites and gotest packages", har
 			Expect(out).NotTo(ContainSubstring("the integration test ran"))
 			Expect(s.Out).To(gbytes.Say(`selected_test.go:\d+: ` + why))
 			Expect(s.Out).To(gbytes.Say(`--- SKIP: TestNeedsPython`))
-			Expect(s.Out).To(gbytes.Say(`pyharness: no Python started; 1 integration test\(s\) skipped \(--label-filter=integration or PYHARNESS_INTEGRATION=1 runs them\)`))
+			Expect(s.Out).To(gbytes.Say(`pyharness: no Python started; 1 integration test\(s\) skipped \(` + how + `\)`))
 		},
-		Entry("--label-filter=integration runs them", "integration", true, ""),
-		Entry("a filter is evaluated, not searched: integration && !slow runs them", "integration && !slow", true, ""),
+		Entry("--label-filter=integration runs them", "integration", true, "", ""),
+		Entry("a filter is evaluated, not searched: integration && !slow runs them", "integration && !slow", true, "", ""),
 		Entry("a filter is evaluated, not searched: !integration skips them, saying why", "!integration", false,
-			`needs real Python: the label filter "!integration" does not select the integration label that gotest gives such tests \(--label-filter=integration or PYHARNESS_INTEGRATION=1 runs them\)`),
+			`needs real Python: the label filter "!integration" does not select the integration label that gotest gives such tests \(--label-filter=integration runs them\)`,
+			`--label-filter=integration runs them`),
 		Entry("no filter skips them, as it skips integration specs", "", false,
-			`needs real Python: run with --label-filter=integration \(or PYHARNESS_INTEGRATION=1\); ginkgo without a label filter runs the others`),
+			`needs real Python: run with --label-filter=integration \(or PYHARNESS_INTEGRATION=1\); ginkgo without a label filter runs the others`,
+			`--label-filter=integration or PYHARNESS_INTEGRATION=1 runs them`),
 	)
 
-	It("runs them under the Ginkgo CLI with PYHARNESS_INTEGRATION=1, whatever the filter", func() {
-		s := runGinkgo([]string{harness.EnvIntegration + "=1"}, "--label-filter=!integration")
+	It("runs them under the Ginkgo CLI with PYHARNESS_INTEGRATION=1 and no filter, as it runs integration specs", func() {
+		s := runGinkgo([]string{harness.EnvIntegration + "=1"})
 		Expect(s.Out).To(gbytes.Say(`the integration test ran`))
 	})
+
+	It("does not let PYHARNESS_INTEGRATION=1 override a filter that leaves integration out, as Ginkgo suites do not", func() {
+		s := runGinkgo([]string{harness.EnvIntegration + "=1"}, "--label-filter=!integration")
+		Expect(string(s.Out.Contents())).NotTo(ContainSubstring("the integration test ran"))
+		Expect(s.Out).To(gbytes.Say(`--- SKIP: TestNeedsPython`))
+	})
+
 	It("runs package gotest's own tests under ginkgo -r, with no stray 'ginkgo bootstrap' line (a package of Examples without output has no tests to run)", func() {
 		s := runGinkgo(nil, "-r", "../../gotest")
 		Expect(s.Out).To(gbytes.Say(`--- PASS: TestIntegrationFollowsTheSelectionRule`))
