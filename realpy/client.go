@@ -884,7 +884,12 @@ func (c *Client) Stream(ctx context.Context, method string, args any) iter.Seq2[
 			}
 			return !stopped
 		}
+		start := time.Now()
 		if err := c.stream(ctx, method, args, guarded); err != nil && !stopped {
+			if ce := newCallError(ctx, method, c.label, start, err); ce != nil {
+				yield(nil, ce)
+				return
+			}
 			yield(nil, fmt.Errorf("realpy: %s: stream %q: %w", c.label, method, err))
 		}
 	}
