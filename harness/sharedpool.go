@@ -385,7 +385,7 @@ type Summary struct {
 	Hosts       int           // pool hosts started (should be 1)
 	HostPids    map[int]bool  // pool hosts the processes attached to
 	Processes   int           // Ginkgo processes that attached
-	Spawned     int64         // interpreters started as processes (the host included)
+	Spawned     int64         // interpreters started as processes: the host, and every worker spawned (realpy.Start's too)
 	Forked      int64         // workers forked from the host
 	Containers  int           // containers started
 	HostOutcome string        // started, reused (a warm host of an earlier run) or replaced

@@ -190,8 +190,10 @@ func (c *Client) Hello() Hello { return c.hello }
 // Call sends method with args and decodes the result into reply (which may be
 // nil). Errors are typed (see package wire): *wire.PythonError for what the
 // worker answered, *wire.WorkerExitedError, *wire.ProtocolError,
-// *wire.FrameTooLargeError, *wire.EncodeError, *wire.DecodeError, or the
-// context's error. A call whose context ends while the worker executes it
+// *wire.FrameTooLargeError, *wire.EncodeError, *wire.DecodeError, or, when
+// its context ends, a *CallError naming the method, the worker, the
+// deadline and where the call was (errors.Is(err, context.DeadlineExceeded)
+// or context.Canceled holds). A call whose context ends while the worker executes it
 // returns at once. A worker that supports cancellation is then sent $cancel
 // (a stream's generator is closed, an async handler's task cancelled) and
 // kept if it ends the call within the cancel grace (WithCancelGrace);

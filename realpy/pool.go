@@ -771,7 +771,8 @@ func (p *Pool) checkin(m *member) {
 // Call runs method on a free worker; calls carrying a session id
 // (wire.WithSession) follow the pool's affinity. Errors are those of
 // Worker.Call, plus ErrBreakerOpen, ErrSessionBusy, ErrPoolExhausted
-// (*CheckoutTimeoutError) and wire.ErrClosed. With WithRetry, calls that
+// (*CheckoutTimeoutError) and wire.ErrClosed; a call its context or
+// WithCallTimeout ends, even while it waits for a worker, is a *CallError. With WithRetry, calls that
 // fail because their worker died are retried on another worker.
 func (p *Pool) Call(ctx context.Context, method string, args, reply any) error {
 	callerCtx, start := ctx, time.Now()

@@ -12,9 +12,9 @@
 // CLI that runs the binary (ginkgo passes a non-Ginkgo package only -test.*
 // flags, so it is read from the CLI's own command line).
 //
-// It links no part of Ginkgo: gotest packages link no test framework beyond
-// the testing package, so Ginkgo's label-filter language is evaluated here
-// (labelfilter.go, checked against Ginkgo's parser by the tests).
+// It links no part of Ginkgo, so that a gotest package links none either:
+// Ginkgo's label-filter language is evaluated here (labelfilter.go,
+// checked against Ginkgo's own parser by the tests).
 package selection
 
 import (
