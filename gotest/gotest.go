@@ -46,6 +46,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pyharness/pyharness/internal/counts"
 	"github.com/pyharness/pyharness/internal/proc"
 	"github.com/pyharness/pyharness/internal/selection"
 	"github.com/pyharness/pyharness/realpy"
@@ -60,8 +61,9 @@ const EnvIntegration = selection.EnvIntegration
 // until it ends. The go command and ginkgo are recognised without it.
 const EnvRunPid = "PYHARNESS_RUN_PID"
 
-// SkipMessage is what an integration test says when it is skipped.
-var SkipMessage = fmt.Sprintf("needs real Python: run with %s=1 (go test ./... runs the others)", EnvIntegration)
+// SkipMessage is what an integration test says when plain go test skips
+// it; under the Ginkgo CLI the message names its label filter instead.
+var SkipMessage = selection.Verdict{}.Why()
 
 // Option configures Main.
 type Option func(*config)
@@ -217,6 +219,10 @@ func (b *binary) start(ctx context.Context) (*realpy.Pool, error) {
 		return nil, err
 	}
 	reuse := realpy.ReuseOf(opts...)
+	// Without reuse, a host of this run only: the warm host a reuse run left
+	// is neither attached to (holding it would end it with this run) nor
+	// stopped, and the next reuse run finds it warm.
+	hostOpts = append(hostOpts, realpy.WithReuse(reuse))
 	var host *realpy.Host
 	for attempt := 1; ; attempt++ {
 		if host, err = realpy.StartHost(ctx, hostOpts...); err != nil {
@@ -305,12 +311,12 @@ func (b *binary) summary(stats realpy.PoolStats) string {
 	case b.startErr != nil:
 		return fmt.Sprintf("pyharness: the shared pool did not start: %v", b.startErr)
 	case b.pool == nil && b.skipped.Load() > 0:
-		return fmt.Sprintf("pyharness: no Python started; %d integration test(s) skipped (%s=1 runs them)", b.skipped.Load(), EnvIntegration)
+		return fmt.Sprintf("pyharness: no Python started; %d integration test(s) skipped (%s)", b.skipped.Load(), selection.ForGoTest().HowToRun())
 	case b.pool == nil:
 		return "pyharness: no Python started"
 	}
 	host := "none (every worker spawned by this binary)"
-	spawned := stats.Spawned
+	spawned := max(stats.Spawned, counts.WorkersSpawned.Load()) // the pool's and the tests' own (realpy.Start)
 	if b.host != nil {
 		host = fmt.Sprintf("%d (%s)", b.host.Pid(), b.outcome)
 		if b.host.Outcome != realpy.HostReused {

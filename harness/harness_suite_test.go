@@ -1,6 +1,8 @@
 package harness
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -145,5 +147,13 @@ var _ = Describe("The summary of a warm host", func() {
 			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pid":8,"outcome":"replaced","reason":"/x/helper.py changed since it was imported"}`)}},
 		}})
 		Expect(replaced.String()).To(ContainSubstring("pool host replaced: /x/helper.py changed"))
+	})
+})
+
+var _ = Describe("The advice of a spec that finds no shared pool", func() {
+	It("names the start failure when the pool did not start, whatever the labels", func() {
+		err := fmt.Errorf("starting this process's pool: %w", errors.New("python3: not found"))
+		Expect(notStarted([]string{IntegrationLabel}, "integration", err)).To(Equal("the shared pool did not start: starting this process's pool: python3: not found"))
+		Expect(notStarted(nil, "", err)).To(HavePrefix("the shared pool did not start: "))
 	})
 })

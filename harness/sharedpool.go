@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pyharness/pyharness/internal/counts"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -57,6 +59,7 @@ type SharedPool struct {
 	mu       sync.Mutex
 	host     Host
 	pool     *realpy.Pool
+	startErr error // what stopped the pool from starting in this process
 	warmup   time.Duration
 	baseline goleak.Option
 }
@@ -234,6 +237,11 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 			sp.host = host
 			sp.mu.Unlock()
 		}
+		if err != nil {
+			sp.mu.Lock()
+			sp.startErr = fmt.Errorf("starting the suite's pool host (%s backend): %w", sp.backend, err)
+			sp.mu.Unlock()
+		}
 		Expect(err).NotTo(HaveOccurred(), "starting the suite's pool host (%s backend)", sp.backend)
 		warm := time.Since(start)
 		sp.mu.Lock()
@@ -272,6 +280,9 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 		p, err := realpy.StartPool(ctx, poolOpts...)
 		if err != nil {
 			p.Close()
+			sp.mu.Lock()
+			sp.startErr = fmt.Errorf("starting this process's pool: %w", err)
+			sp.mu.Unlock()
 		}
 		Expect(err).NotTo(HaveOccurred(), "starting this process's pool")
 		sp.mu.Lock()
@@ -290,8 +301,10 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 			if z := p.Zygote(); z != nil {
 				hostPid = z.Pid()
 			}
+			// Spawned: every worker this process spawned, the pool's and
+			// those the specs started with realpy.Start.
 			entry, _ := json.Marshal(statsEntry{Process: GinkgoParallelProcess(), HostPid: hostPid,
-				Spawned: stats.Spawned, Forked: stats.Forked, WarmupMS: ms(warm)})
+				Spawned: max(stats.Spawned, counts.WorkersSpawned.Load()), Forked: stats.Forked, WarmupMS: ms(warm)})
 			AddReportEntry(entryStats, string(entry), ReportEntryVisibilityNever)
 			Expect(p.Close()).To(Succeed())
 		}
@@ -323,16 +336,47 @@ func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 	return sp
 }
 
-// Pool returns this process's pool, forked from the suite's host. Calling it
-// when integration specs are not selected fails the spec with how to run them.
+// Pool returns this process's pool, forked from the suite's host. When there
+// is none, it fails the spec saying why, and what to change: the spec is
+// not labelled harness.Integration (so a run without integration runs it),
+// or integration is not selected in this run, or the pool did not start.
 func (sp *SharedPool) Pool() *realpy.Pool {
 	GinkgoHelper()
 	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	if sp.pool == nil {
-		Fail("the shared pool was not started: " + SkipMessage)
+	p, startErr := sp.pool, sp.startErr
+	sp.mu.Unlock()
+	if p == nil {
+		Fail(notStarted(CurrentSpecReport().Labels(), GinkgoLabelFilter(), startErr))
 	}
-	return sp.pool
+	return p
+}
+
+// notStarted says why a spec with labels found no shared pool, and the fix.
+func notStarted(labels []string, filter string, startErr error) string {
+	selected := IntegrationSelected()
+	filterText := "no --label-filter"
+	if filter != "" {
+		filterText = fmt.Sprintf("--label-filter=%q", filter)
+	}
+	switch {
+	case startErr != nil:
+		return fmt.Sprintf("the shared pool did not start: %v", startErr)
+	case !slices.Contains(labels, IntegrationLabel):
+		return fmt.Sprintf("this spec uses the shared pool but is not labelled harness.Integration, so a run that does not select "+
+			"integration (%s, %s unset) runs it with no pool: add harness.Integration to the spec or its container "+
+			"(and `var _ = harness.SkipUnselectedIntegration()` to the suite, once) so that such runs skip it; "+
+			"--label-filter=%s or %s=1 runs it", filterText, EnvIntegration, IntegrationLabel, EnvIntegration)
+	case !selected && filter != "" && specSelected(labels):
+		return fmt.Sprintf("the shared pool was not started: --label-filter=%q selects this spec, but not the label %s on its own, "+
+			"which is what starts the pool: use a filter that does, such as %q, or %s=1",
+			filter, IntegrationLabel, "integration && ("+filter+")", EnvIntegration)
+	case !selected:
+		return fmt.Sprintf("the shared pool was not started: integration is not selected in this run (%s, %s unset), yet this "+
+			"integration spec ran: add `var _ = harness.SkipUnselectedIntegration()` to the suite so that such runs skip it; "+
+			"--label-filter=%s or %s=1 runs it", filterText, EnvIntegration, IntegrationLabel, EnvIntegration)
+	}
+	return "the shared pool is not there although integration is selected: Pool() was called outside a spec " +
+		"(at tree construction, or before SynchronizedBeforeSuite); call it inside the spec, or in a BeforeEach"
 }
 
 // Summary is what ReportAfterSuite prints about a suite's interpreters.
@@ -340,7 +384,7 @@ type Summary struct {
 	Hosts       int           // pool hosts started (should be 1)
 	HostPids    map[int]bool  // pool hosts the processes attached to
 	Processes   int           // Ginkgo processes that attached
-	Spawned     int64         // interpreters started as processes (the host included)
+	Spawned     int64         // interpreters started as processes: the host, and every worker spawned (realpy.Start's too)
 	Forked      int64         // workers forked from the host
 	Containers  int           // containers started
 	HostOutcome string        // started, reused (a warm host of an earlier run) or replaced

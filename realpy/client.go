@@ -56,6 +56,7 @@ type Client struct {
 	window      int                      // items a stream may send ahead
 	settling    chan struct{}            // under mu: closed when a cancelled call has ended in the background
 	toSettle    *settleJob               // under mu: a cancelled call for release to hand to settle
+	settleOf    string                   // under mu: the method of the cancelled call being settled, for errors
 	interrupted chan struct{}            // interruptRead has set the read deadline (one reader at a time)
 
 	nextID    atomic.Uint64
@@ -189,8 +190,10 @@ func (c *Client) Hello() Hello { return c.hello }
 // Call sends method with args and decodes the result into reply (which may be
 // nil). Errors are typed (see package wire): *wire.PythonError for what the
 // worker answered, *wire.WorkerExitedError, *wire.ProtocolError,
-// *wire.FrameTooLargeError, *wire.EncodeError, *wire.DecodeError, or the
-// context's error. A call whose context ends while the worker executes it
+// *wire.FrameTooLargeError, *wire.EncodeError, *wire.DecodeError, or, when
+// its context ends, a *CallError naming the method, the worker, the
+// deadline and where the call was (errors.Is(err, context.DeadlineExceeded)
+// or context.Canceled holds). A call whose context ends while the worker executes it
 // returns at once. A worker that supports cancellation is then sent $cancel
 // (a stream's generator is closed, an async handler's task cancelled) and
 // kept if it ends the call within the cancel grace (WithCancelGrace);
@@ -198,7 +201,11 @@ func (c *Client) Hello() Hello { return c.hello }
 // since the worker's state is unknown. The handler may call the Go
 // functions of WithCallback and wire.WithCallbacks meanwhile.
 func (c *Client) Call(ctx context.Context, method string, args, reply any) error {
+	start := time.Now()
 	if err := c.call(ctx, method, args, reply); err != nil {
+		if ce := newCallError(ctx, method, c.label, start, err); ce != nil {
+			return ce
+		}
 		return fmt.Errorf("realpy: %s: call %q: %w", c.label, method, err)
 	}
 	return nil
@@ -229,7 +236,7 @@ func (c *Client) prepare(ctx context.Context, method string, args any, window in
 		return wire.Request{}, nil, wire.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return wire.Request{}, nil, err
+		return wire.Request{}, nil, &stagedErr{err: err, stage: "before it was sent: its context had already ended"}
 	}
 	rawArgs, err := wire.Marshal(args)
 	if err != nil {
@@ -248,7 +255,13 @@ func (c *Client) acquire(ctx context.Context) error {
 	select {
 	case c.slot <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		c.mu.Lock()
+		stage := "waiting for its turn: the worker was serving another call"
+		if c.settling != nil {
+			stage = fmt.Sprintf("waiting for its turn: the worker was ending a cancelled call %q within its cancel grace (%v)", c.settleOf, c.cancelGrace)
+		}
+		c.mu.Unlock()
+		return &stagedErr{err: ctx.Err(), stage: stage}
 	case <-c.dead:
 		return c.deadErr
 	}
@@ -301,7 +314,7 @@ func (c *Client) roundTrip(ctx context.Context, req wire.Request, frame []byte, 
 func (c *Client) failWrite(ctx context.Context, method string, err error) error {
 	var unsent *interruptedWrite
 	if errors.As(err, &unsent) {
-		return ctx.Err()
+		return &stagedErr{err: ctx.Err(), stage: "before its request was sent: the worker never saw it"}
 	}
 	return c.fail(ctx, method, err)
 }
@@ -387,13 +400,14 @@ func (c *Client) cancelled(ctx context.Context, id uint64, method string, err er
 	var unsent *interruptedWrite // a control frame of the call ($return, $credit) that did not go out
 	if id == 0 || !errors.As(err, &interrupted) && !errors.As(err, &unsent) || !c.hello.Supports("cancel") || c.pipelined {
 		c.breakWith(&cancelledCall{method: method, err: ctx.Err()})
-		return ctx.Err()
+		return &stagedErr{err: ctx.Err(), stage: "while the worker ran it: the worker was abandoned (it cannot end the call cleanly)"}
 	}
 	c.mu.Lock()
 	c.settling = make(chan struct{})
 	c.toSettle = &settleJob{id: id, method: method}
+	c.settleOf = method
 	c.mu.Unlock()
-	return ctx.Err()
+	return &stagedErr{err: ctx.Err(), stage: fmt.Sprintf("while the worker ran it: the worker was sent $cancel, and is kept if it ends the call within its cancel grace (%v)", c.cancelGrace)}
 }
 
 // settleJob is a cancelled call whose end the slot holder hands to settle
@@ -413,7 +427,7 @@ func (c *Client) settle(id uint64, method string, done chan struct{}) {
 		c.breakWith(&cancelledCall{method: method, err: fmt.Errorf("%w, and it did not end within %v of $cancel: %v", context.Canceled, c.cancelGrace, err)})
 	}
 	c.mu.Lock()
-	c.settling = nil
+	c.settling, c.settleOf = nil, ""
 	c.mu.Unlock()
 	c.releaseSlot()
 	close(done)
@@ -872,7 +886,12 @@ func (c *Client) Stream(ctx context.Context, method string, args any) iter.Seq2[
 			}
 			return !stopped
 		}
+		start := time.Now()
 		if err := c.stream(ctx, method, args, guarded); err != nil && !stopped {
+			if ce := newCallError(ctx, method, c.label, start, err); ce != nil {
+				yield(nil, ce)
+				return
+			}
 			yield(nil, fmt.Errorf("realpy: %s: stream %q: %w", c.label, method, err))
 		}
 	}

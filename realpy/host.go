@@ -93,6 +93,11 @@ const hostTimeout = 2 * time.Second
 // StartHost returns the warm host for these options: the one a previous run
 // left, if it is current and healthy, else a new one. Concurrent callers
 // (parallel test binaries) serialise on a lock and share one host.
+//
+// WithReuse(false) asks for a host of this run only (what gotest uses when
+// reuse is off: the test binaries of one run share it, and it ends with the
+// processes that Zygote.Hold it). It is kept apart from the warm hosts that
+// reuse runs leave: it neither attaches to one, nor stops or replaces it.
 func StartHost(ctx context.Context, opts ...Option) (*Host, error) {
 	cfg, err := newConfig(TargetHost, opts)
 	if err != nil {
@@ -119,6 +124,11 @@ func StartHost(ctx context.Context, opts ...Option) (*Host, error) {
 	identity, key, err := hostKey(&cfg.procConfig, python, source)
 	if err != nil {
 		return nil, err
+	}
+	if runOnly(opts) {
+		// Another directory and another key: a held host of a run without
+		// reuse and the warm host of a reuse run never meet.
+		identity, key = identity+runOnlySuffix, key+runOnlySuffix
 	}
 	root, err := CacheDir()
 	if err != nil {
@@ -154,6 +164,23 @@ func StartHost(ctx context.Context, opts ...Option) (*Host, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// runOnlySuffix marks the directory and key of a host of one run only.
+const runOnlySuffix = "-run"
+
+// runOnly reports whether opts say WithReuse(false): a host for this run
+// only. Without WithReuse, StartHost keeps its host warm between runs.
+func runOnly(opts []Option) bool {
+	set, reuse := false, false
+	for _, o := range opts {
+		if o.name == "WithReuse" && o.apply != nil {
+			var c config
+			o.apply(&c)
+			set, reuse = true, c.reuse
+		}
+	}
+	return set && !reuse
 }
 
 // check returns why the recorded host cannot be reused, or "".

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pyharness/pyharness/internal/counts"
 	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/internal/proc"
 	"github.com/pyharness/pyharness/wire"
@@ -103,6 +104,7 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	counts.WorkersSpawned.Add(1) // for the suite and binary summaries
 	w := newWorker(id, cfg, conns[0], proc, false)
 	w.alive = newLiveness(conns[1])
 	w.track(ctx, ownership.SpawnedWorker)

@@ -33,7 +33,7 @@ func (h host) Close(ctx context.Context) error { return h.c.Close(ctx) }
 func (h host) Path() string                    { return h.c.Path() }
 
 func start(ctx context.Context, opts []realpy.Option) (harness.Host, error) {
-	c, err := container.Run(ctx, container.WithOptions(opts...))
+	c, err := container.Run(ctx, container.WithLogger(logger), container.WithOptions(opts...))
 	if err != nil {
 		// c may hold a container that started but did not become ready.
 		return nil, errors.Join(err, c.Close(context.WithoutCancel(ctx)))

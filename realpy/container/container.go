@@ -56,6 +56,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/pyharness/pyharness/python"
@@ -110,6 +111,7 @@ type options struct {
 	reuse        bool
 	python       []realpy.Option
 	customizers  []testcontainers.ContainerCustomizer
+	logger       tclog.Logger // WithLogger
 }
 
 // Option configures Run. Options of this package and any
@@ -191,7 +193,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 			passthrough = append(passthrough, opt)
 		}
 	}
-	passthrough = append(passthrough, o.customizers...)
+	passthrough = applyLogger(o.logger, append(passthrough, o.customizers...))
 	cmd, err := realpy.NewZygoteCommand(realpy.TargetContainer, o.python...)
 	if err != nil {
 		return nil, fmt.Errorf("pyharness container: %w", err)
