@@ -258,7 +258,7 @@ func (h *Host) start(ctx context.Context, cfg *config, python, source string) er
 	h.StartTook = time.Since(began)
 	if err != nil {
 		logTail, _ := os.ReadFile(filepath.Join(h.dir, "host.log"))
-		return fmt.Errorf("realpy: start host %s: %w%s%s", h.dir, err, stderrSuffix(stderr.Bytes()), stderrSuffix(logTail))
+		return fmt.Errorf("realpy: start host %s: %w%s%s", h.dir, err, stderrTailSuffix(stderr.Bytes(), cfg.stderrTail), stderrTailSuffix(logTail, cfg.stderrTail))
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
 	if err != nil {

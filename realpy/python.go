@@ -230,9 +230,12 @@ func writeShimCache(key, real string) {
 	}
 }
 
-// stderrSuffix formats the tail of what a failed command wrote to stderr.
-func stderrSuffix(stderr []byte) string {
-	lines := tail(stderr, 5)
+// stderrSuffix formats the last 5 lines a failed command wrote to stderr.
+func stderrSuffix(stderr []byte) string { return stderrTailSuffix(stderr, 5) }
+
+// stderrTailSuffix formats the last n lines a failed command wrote to stderr.
+func stderrTailSuffix(stderr []byte, n int) string {
+	lines := tail(stderr, n)
 	if len(lines) == 0 {
 		return ""
 	}

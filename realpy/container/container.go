@@ -20,7 +20,7 @@
 //
 // Images: python/Dockerfile on ARG BASE (default python:3.12-slim, the
 // official image); $PYHARNESS_BASE_IMAGE or WithBaseImage picks another base,
-// such as the one ci/base-image builds from Debian's packages where no
+// such as the one `pyharness base-image` builds from Debian's packages where no
 // registry is reachable. The worker image is tagged with a content hash of
 // the worker sources, the Dockerfile and the base, and built only when
 // missing.
@@ -578,7 +578,7 @@ func EnsureImage(ctx context.Context, base string) (string, error) {
 		return image, nil
 	}
 	if _, err := cli.ImageInspect(ctx, base); err != nil {
-		return "", fmt.Errorf("pyharness image: base image %s is not present (%v): pull it, or build one from Debian's packages with ci/base-image and set %s", base, err, EnvBaseImage)
+		return "", fmt.Errorf("pyharness image: base image %s is not present (%v): pull it, or build one from this machine's Debian packages: export %s=$(go run github.com/pyharness/pyharness/cmd/pyharness base-image)", base, err, EnvBaseImage)
 	}
 	provider, err := testcontainers.NewDockerProvider()
 	if err != nil {
