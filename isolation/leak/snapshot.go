@@ -140,11 +140,15 @@ func Take(ctx context.Context, opts ...SnapshotOption) (*Snapshot, error) {
 type Diff struct {
 	Goroutines error    // goleak's report of new goroutines
 	Processes  []string // new processes
-	FDs        []string // newly opened file descriptors
-	TempFiles  []string // new entries in temp dirs
-	Env        []string // added, changed or removed variables
-	Modules    []string // Python modules the worker's handlers imported
-	Globals    []string // added, changed or removed globals of handler modules
+	// FDs are the newly opened file descriptors, but those pyharness
+	// holds for what a pool that ran before accounts for (a replacement of
+	// a crashed worker, a lazily started shared pool); one it holds for an
+	// interpreter the test started names it.
+	FDs       []string
+	TempFiles []string // new entries in temp dirs
+	Env       []string // added, changed or removed variables
+	Modules   []string // Python modules the worker's handlers imported
+	Globals   []string // added, changed or removed globals of handler modules
 	// Worker names the Python worker Modules and Globals come from
 	// ("worker ID (pid N)"); WorkerChanged says why they could not be
 	// compared: the snapshots came from two different workers.
@@ -253,7 +257,9 @@ func (s *Snapshot) newFDs(after *Snapshot) []string {
 	var holders map[string]*ownership.Token
 	var lines []string
 	for fd, target := range after.fds {
-		if before, ok := s.fds[fd]; ok && before == target && s.pidfds[fd] == after.pidfds[fd] {
+		// The same fd: the same target and, for a pidfd, the same process
+		// (or one that has ended since, whose pidfd then says -1).
+		if before, ok := s.fds[fd]; ok && before == target && (s.pidfds[fd] == after.pidfds[fd] || after.pidfds[fd] < 0) {
 			continue
 		}
 		if holders == nil {
