@@ -185,8 +185,10 @@ func attachZygote(ctx context.Context, addr string, cfg *procConfig) (*Zygote, e
 		return nil, fmt.Errorf("realpy: attach to zygote at %s: %w", addr, err)
 	}
 	hello := ctl.Hello()
-	return &Zygote{id: hello.WorkerID + "-" + randomID(), cfg: cfg, ctl: ctl, exited: ctl.dead,
-		pid: hello.Pid, addr: addr, name: hello.WorkerID, children: map[int]*forkedProcess{}}, nil
+	z := &Zygote{id: hello.WorkerID + "-" + randomID(), cfg: cfg, ctl: ctl, exited: ctl.dead,
+		pid: hello.Pid, addr: addr, name: hello.WorkerID, children: map[int]*forkedProcess{}}
+	z.track(ctx)
+	return z, nil
 }
 
 // ID returns the zygote's id; forked workers are named after it.

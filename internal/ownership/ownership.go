@@ -1,15 +1,18 @@
 // Package ownership is a process-wide record of what realpy started: each
-// interpreter (spawned worker, forked worker, zygote) and each pool, with
-// its worker id, pid, owner (the pool or zygote that accounts for it, or
-// none: the caller's) and start site (the first stack frame outside
-// pyharness). Entries end when their process is reaped (or their pool
-// closed). The leak checks of isolation/leak read it to tell what a test
-// left running from what a pool owns.
+// interpreter (spawned worker, forked worker, zygote), each connection to
+// a zygote another process runs, and each pool, with its worker id, pid,
+// owner (the pool or zygote that accounts for it, or none: the caller's),
+// start site (the first stack frame outside pyharness) and the files it
+// holds open in this process. Entries end when their process is reaped
+// (their connection closed, their pool closed). The leak and contamination
+// checks of isolation/leak read it to tell what a test left running, or
+// open, from what a pool owns.
 package ownership
 
 import (
 	"cmp"
 	"context"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -17,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // Kind says what an entry is.
@@ -28,6 +32,9 @@ const (
 	ForkedWorker  Kind = "forked worker"
 	Zygote        Kind = "zygote"
 	Pool          Kind = "pool"
+	// ZygoteConn is a control connection to a zygote another process runs
+	// (a warm host): no process of ours, only a socket.
+	ZygoteConn Kind = "zygote connection"
 )
 
 // Ops is how an entry is described, watched and ended.
@@ -36,6 +43,10 @@ type Ops struct {
 	Kill   func()          // ends it at once (may be nil)
 	Close  func()          // ends it and waits until its goroutines have (may be nil)
 	Detail func() string   // more to say about it (may be nil), e.g. a pool's workers
+	// Files are the files it holds open in this process, as /proc/self/fd
+	// names their targets ("socket:[123]", "pipe:[456]"): its sockets, the
+	// pipes its output comes through. A pidfd is told by its pid instead.
+	Files []string
 }
 
 // Token is one entry.
@@ -192,6 +203,9 @@ func (t *Token) Gone() bool {
 	return false
 }
 
+// Files returns the files the entry holds open in this process (Ops.Files).
+func (t *Token) Files() []string { return t.ops.Files }
+
 // Exited returns the entry's exit channel (nil if it has none).
 func (t *Token) Exited() <-chan struct{} { return t.ops.Exited }
 
@@ -258,6 +272,32 @@ func ByPid(pid int) *Token {
 		}
 	}
 	return nil
+}
+
+// Holders returns the live entries by the files they hold open (Ops.Files).
+func Holders() map[string]*Token {
+	m := map[string]*Token{}
+	for _, t := range Live() {
+		for _, f := range t.ops.Files {
+			m[f] = t
+		}
+	}
+	return m
+}
+
+// FileOf returns what /proc/self/fd names the file of c ("socket:[123]"),
+// "" when c has no file descriptor here. It does not change the file's
+// mode (os.File.Fd would make it blocking).
+func FileOf(c syscall.Conn) string {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return ""
+	}
+	target := ""
+	_ = rc.Control(func(fd uintptr) {
+		target, _ = os.Readlink("/proc/self/fd/" + strconv.Itoa(int(fd)))
+	})
+	return target
 }
 
 // Children returns the live entries t owns directly.

@@ -2,6 +2,8 @@ package ownership
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -67,5 +69,26 @@ func TestStdlibByFile(t *testing.T) {
 	}
 	if Stdlib("tagger.TestTags", "/home/me/tagger/tagger_test.go") {
 		t.Error("a module without a dot in its path is not the standard library")
+	}
+}
+
+func TestHoldersByTheFilesEntriesHold(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	target := FileOf(r)
+	if !strings.HasPrefix(target, "pipe:[") || FileOf(w) != target {
+		t.Fatalf("FileOf: %q and %q, want one pipe:[inode] for both ends", target, FileOf(w))
+	}
+	e := Register(nil, SpawnedWorker, "w-files", 0, Ops{Files: []string{target}})
+	if Holders()[target] != e {
+		t.Fatal("the entry does not hold its pipe")
+	}
+	e.Release()
+	if Holders()[target] != nil {
+		t.Fatal("an ended entry still holds its pipe")
 	}
 }

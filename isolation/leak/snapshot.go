@@ -23,6 +23,7 @@ type Snapshot struct {
 	processes  map[int]Process
 	seq        uint64 // what realpy had started when the snapshot was taken (internal/ownership)
 	fds        map[int]string
+	pidfds     map[int]int // the pid each pidfd among fds refers to
 	env        map[string]string
 	temp       map[string]bool
 	python     *PythonState
@@ -123,6 +124,7 @@ func Take(ctx context.Context, opts ...SnapshotOption) (*Snapshot, error) {
 	if s.fds, err = OpenFDs(); err != nil {
 		return nil, err
 	}
+	s.pidfds = pidfdPids(s.fds)
 	s.temp = TempEntries(append([]string{os.TempDir()}, s.opts.tempDirs...)...)
 	if s.opts.python != nil {
 		s.python = &PythonState{}
@@ -138,11 +140,15 @@ func Take(ctx context.Context, opts ...SnapshotOption) (*Snapshot, error) {
 type Diff struct {
 	Goroutines error    // goleak's report of new goroutines
 	Processes  []string // new processes
-	FDs        []string // newly opened file descriptors
-	TempFiles  []string // new entries in temp dirs
-	Env        []string // added, changed or removed variables
-	Modules    []string // Python modules the worker's handlers imported
-	Globals    []string // added, changed or removed globals of handler modules
+	// FDs are the newly opened file descriptors, but those pyharness
+	// holds for what a pool that ran before accounts for (a replacement of
+	// a crashed worker, a lazily started shared pool); one it holds for an
+	// interpreter the test started names it.
+	FDs       []string
+	TempFiles []string // new entries in temp dirs
+	Env       []string // added, changed or removed variables
+	Modules   []string // Python modules the worker's handlers imported
+	Globals   []string // added, changed or removed globals of handler modules
 	// Worker names the Python worker Modules and Globals come from
 	// ("worker ID (pid N)"); WorkerChanged says why they could not be
 	// compared: the snapshots came from two different workers.
@@ -206,17 +212,13 @@ func (d *Diff) Err() error {
 // Diff compares s (before) with after. Goroutines are compared live, now.
 func (s *Snapshot) Diff(after *Snapshot) *Diff {
 	d := &Diff{}
-	d.Goroutines = FindLeakedGoroutines(s.goroutines, s.opts.goroutines...)
+	d.Goroutines = s.leakedGoroutines()
 	for pid, p := range after.processes {
 		if _, ok := s.processes[pid]; !ok && !accountedSince(pid, s.seq) {
 			d.Processes = append(d.Processes, "+ "+Describe(p))
 		}
 	}
-	for fd, target := range after.fds {
-		if before, ok := s.fds[fd]; !ok || before != target {
-			d.FDs = append(d.FDs, fmt.Sprintf("+ fd %d -> %s", fd, target))
-		}
-	}
+	d.FDs = s.newFDs(after)
 	for path := range after.temp {
 		if !s.temp[path] {
 			d.TempFiles = append(d.TempFiles, "+ "+path)
@@ -244,6 +246,121 @@ func (s *Snapshot) Diff(after *Snapshot) *Diff {
 		sort.Strings(lines)
 	}
 	return d
+}
+
+// newFDs returns the file descriptors open in after that were not in s:
+// those a pool, zygote or warm host that ran before s was taken (or the
+// binary's shared pool) holds for what it accounts for, a replacement of a
+// crashed worker say, are left out; those an interpreter the test started
+// holds are named by it.
+func (s *Snapshot) newFDs(after *Snapshot) []string {
+	var holders map[string]*ownership.Token
+	var lines []string
+	for fd, target := range after.fds {
+		// The same fd: the same target and, for a pidfd, the same process
+		// (or one that has ended since, whose pidfd then says -1).
+		if before, ok := s.fds[fd]; ok && before == target && (s.pidfds[fd] == after.pidfds[fd] || after.pidfds[fd] < 0) {
+			continue
+		}
+		if holders == nil {
+			holders = ownership.Holders()
+		}
+		t := holders[target]
+		if pid, ok := after.pidfds[fd]; ok {
+			t = ancestorEntry(pid)
+		}
+		line := fmt.Sprintf("+ fd %d -> %s", fd, target)
+		if pid, ok := after.pidfds[fd]; ok && t == nil {
+			if pid > 0 {
+				line += fmt.Sprintf(" (of pid %d)", pid)
+			} else {
+				line += " (of a process that has ended)"
+			}
+		}
+		if t != nil {
+			if accountedFor(t, s.seq) {
+				continue
+			}
+			line += " (" + heldBy(t) + ")"
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// accountedFor reports whether what t holds is no test's since seq: t, or
+// the pool or zygote owning it, ran before seq, or was started for the
+// whole binary.
+func accountedFor(t *ownership.Token, seq uint64) bool {
+	r := t.Root()
+	return r.Seq <= seq || r.Suite
+}
+
+// heldBy names the entry an fd is held for: "spawned worker ab12cd34, pid
+// 4242, started at x_test.go:40".
+func heldBy(t *ownership.Token) string {
+	s := string(t.Kind) + " " + t.ID
+	if t.Pid > 0 {
+		s += fmt.Sprintf(", pid %d", t.Pid)
+	}
+	r := t.Root()
+	if r != t {
+		s += fmt.Sprintf(", of %s %s", r.Kind, r.ID)
+	}
+	switch {
+	case t.Site != "":
+		s += ", started at " + t.Site
+	case r.Site != "":
+		s += ", started at " + r.Site
+	default:
+		s += ", started by pyharness itself"
+	}
+	return s
+}
+
+// pidfdPids returns the pid each pidfd among fds refers to (its fdinfo's
+// Pid; -1 once the process is gone).
+func pidfdPids(fds map[int]string) map[int]int {
+	pids := map[int]int{}
+	for fd, target := range fds {
+		if target != "anon_inode:[pidfd]" {
+			continue
+		}
+		raw, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(line, "Pid:"); ok {
+				if pid, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+					pids[fd] = pid
+				}
+			}
+		}
+	}
+	return pids
+}
+
+// leakedGoroutines is goleak's check of the goroutines started since s,
+// as the leak checks make it (Baseline.Check): pyharness's plumbing is not
+// reported while an interpreter started since s runs, accounted for (a
+// replacement of a crashed worker, a lazily started shared pool) or not
+// (the test's own, which the diff names with its process and files), nor a
+// pool's own machinery while a pool that ran before s does.
+func (s *Snapshot) leakedGoroutines() error {
+	found := goleak.Find(append(append(IgnoreGinkgo(), s.goroutines), s.opts.goroutines...)...)
+	if found == nil {
+		return nil
+	}
+	started, pools := false, false
+	for _, t := range ownership.Live() {
+		started = started || t.Seq > s.seq
+		pools = pools || t.Kind == ownership.Pool && accountedFor(t, s.seq)
+	}
+	r := &Report{Title: "found unexpected goroutines", Leaks: goroutinesFrom(found, func(g goroutine) bool {
+		return started || pools && g.hasFrame(poolMachinery)
+	})}
+	return r.err()
 }
 
 // python compares two states of one worker: the modules its handlers
