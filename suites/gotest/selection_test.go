@@ -35,7 +35,11 @@ func runGinkgo(env []string, args ...string) *gexec.Session {
 	return s
 }
 
-var _ = Describe("one selection rule for Ginkgo suites and gotest packages", harness.PythonMock, func() {
+// Serial: each spec runs the Ginkgo CLI, which builds the same fixture
+// package; two such builds at once can fail in the go command's cache
+// ("link: cannot open file DO NOT USE - main build pseudo-cache built", seen
+// under ginkgo -p in CI).
+var _ = Describe("one selection rule for Ginkgo suites and gotest packages", harness.PythonMock, Serial, func() {
 	DescribeTable("the Ginkgo CLI's label filter selects a gotest package's integration tests as it selects integration specs",
 		func(filter string, runs bool, why, how string) {
 			var args []string

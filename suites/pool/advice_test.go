@@ -13,7 +13,10 @@ import (
 	"github.com/pyharness/pyharness/harness"
 )
 
-var _ = Describe("The advice of a spec that finds no shared pool", harness.PythonMock, func() {
+// Serial: each spec builds the same fixture package with go test; two such
+// builds at once can fail in the go command's cache (as the gotest suite's
+// selection specs did under ginkgo -p).
+var _ = Describe("The advice of a spec that finds no shared pool", harness.PythonMock, Serial, func() {
 	// advice runs the specs of testdata/_advice that match focus (with args
 	// for the suite) where integration is not selected, and returns what
 	// the suite printed.
