@@ -11,6 +11,7 @@ import (
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
 	"go.uber.org/goleak"
@@ -55,6 +56,7 @@ const (
 type SharedPool struct {
 	opts    []realpy.Option
 	backend Backend
+	at      types.CodeLocation // the user's line that declared the pool: where its end-of-suite failures are placed
 
 	mu       sync.Mutex
 	host     Host
@@ -220,7 +222,8 @@ func planStart(backend Backend, opts []realpy.Option) (host, pool []realpy.Optio
 // backend, modules, preloads and WithPythonPath directories are served from
 // inside the container (the directories are mounted read-only).
 func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
-	sp := &SharedPool{backend: backend, opts: append([]realpy.Option{realpy.WithOutput(prefixedGinkgoWriter())}, opts...)}
+	sp := &SharedPool{backend: backend, opts: append([]realpy.Option{realpy.WithOutput(prefixedGinkgoWriter())}, opts...),
+		at: userLocation()}
 	SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		if !IntegrationSelected() {
 			return nil

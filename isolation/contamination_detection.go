@@ -46,7 +46,9 @@ func ContaminationDetection(worker func() pyharness.Caller, opts ...leak.Snapsho
 		before, err := leak.Take(ctx, opts...)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(os.Setenv("TMPDIR", tmp)).To(Succeed())
-		DeferCleanup(func(ctx SpecContext) {
+		// The check runs after the spec, with no line of the spec on the
+		// stack: its failure is placed at the spec's It.
+		DeferCleanup(func(ctx SpecContext) error {
 			after, err := leak.Take(ctx, opts...)
 			if had {
 				os.Setenv("TMPDIR", old)
@@ -54,12 +56,15 @@ func ContaminationDetection(worker func() pyharness.Caller, opts ...leak.Snapsho
 				os.Unsetenv("TMPDIR")
 			}
 			defer os.RemoveAll(tmp)
-			Expect(err).NotTo(HaveOccurred())
+			if err != nil {
+				return fmt.Errorf("contamination detection: snapshot after the spec: %w", err)
+			}
 			if diff := before.Diff(after); !diff.Empty() {
 				spec := CurrentSpecReport()
-				Fail(fmt.Sprintf("contamination detected after spec %q (%s):\n%s", spec.FullText(), spec.LeafNodeLocation, diff.String()))
+				return fmt.Errorf("contamination detected after spec %q (%s):\n%s", spec.FullText(), spec.LeafNodeLocation, diff.String())
 			}
-		}, NodeTimeout(time.Minute))
+			return nil
+		}, NodeTimeout(time.Minute), CurrentSpecReport().LeafNodeLocation)
 	}, NodeTimeout(time.Minute))
 	return m
 }

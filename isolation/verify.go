@@ -20,13 +20,16 @@ import (
 //
 //	var _ = isolation.VerifyNoLeaks()
 func VerifyNoLeaks() bool {
+	at := userLocation()
 	var baseline goleak.Option
-	BeforeSuite(func() { baseline = goleak.IgnoreCurrent() })
+	BeforeSuite(func() { baseline = goleak.IgnoreCurrent() }, at)
 	AfterSuite(func() {
+		// The report is placed at the user's `var _ =
+		// isolation.VerifyNoLeaks()`: no line of theirs is on the stack here.
 		if err := leak.AtEnd(baseline).Check("pyharness: left running at the end of the suite"); err != nil {
-			Fail(err.Error())
+			DeferCleanup(func() error { return err }, at)
 		}
-	})
+	}, at)
 	return VerifyNoLeaksPerSpec()
 }
 
@@ -50,11 +53,12 @@ func VerifyNoLeaksPerSpec() bool {
 			Fail(err.Error())
 		}
 		b := baseline
-		DeferCleanup(func() {
-			if err := b.Check("pyharness: the spec left running"); err != nil {
-				Fail(err.Error())
-			}
-		})
+		// The check runs after the spec, with no line of the spec on the
+		// stack: its failure is placed at the spec's It (the leaks' own
+		// start sites are in the text).
+		DeferCleanup(func() error {
+			return b.Check("pyharness: the spec left running")
+		}, CurrentSpecReport().LeafNodeLocation)
 	})
 	JustBeforeEach(func() {
 		if CurrentSpecReport().IsInOrderedContainer {

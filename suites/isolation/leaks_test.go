@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -199,6 +200,10 @@ var _ = Describe("Leak checks that know what the pool owns", func() {
 		Expect(out).NotTo(ContainSubstring("realpy."), "no goroutine of pyharness's internals in the report")
 		Expect(out).NotTo(ContainSubstring("Errno 9"))
 		Expect(out).NotTo(ContainSubstring("pyharness_worker.zygote"), "a forked worker is named by its id, not its zygote's argv")
+		Expect(out).NotTo(MatchRegexp(`In \[[^]]*\] at: \S*(isolation/verify|harness/leaks|harness/sharedpool)\.go:`),
+			"the failure is placed at the user's line, not in the library")
+		Expect(out).To(MatchRegexp(`In \[[^]]*\] at: \S*/suites/isolation/[a-z_]+_test\.go:\d+`),
+			"the failure is placed at the user's line: the spec, or the line that declared the check")
 	}
 
 	It("names a leaked realpy.Start worker, where the spec started it, and kills it", harness.Integration, func() {
@@ -317,8 +322,24 @@ var _ = Describe("isolation.VerifyNoLeaks at the end of a suite", harness.Integr
 		Expect(err).NotTo(HaveOccurred())
 		var o offence
 		Expect(json.Unmarshal(raw, &o)).To(Succeed())
-		Expect(flat(s)).To(ContainSubstring("[AfterSuite] [FAILED]"))
+		Expect(flat(s)).To(ContainSubstring("[DeferCleanup (Suite)] [FAILED]"), "the end-of-suite report")
+		Expect(flat(s)).To(MatchRegexp(`In \[DeferCleanup \(Suite\)\] at: \S*/_verifysuite/verify_suite_test\.go:%d `, lineOfFile("testdata/_verifysuite/verify_suite_test.go", "isolation.VerifyNoLeaks()")),
+			"placed at the suite's line that asked for the check, not in the library")
 		Expect(flat(s)).To(ContainSubstring("pyharness: left running at the end of the suite:\nspawned worker %s (pid %d), started at %s; killed by the leak check", o.ID, o.Pid, o.Site))
 		Expect(leak.ProcessAlive(o.Pid)).To(BeFalse())
 	}, SpecTimeout(5*time.Minute))
 })
+
+// lineOfFile returns the number of the first line of file that ends with mark.
+func lineOfFile(file, mark string) int {
+	GinkgoHelper()
+	raw, err := os.ReadFile(file)
+	Expect(err).NotTo(HaveOccurred())
+	for i, l := range strings.Split(string(raw), "\n") {
+		if strings.HasSuffix(l, mark) {
+			return i + 1
+		}
+	}
+	Fail(fmt.Sprintf("no line of %s ends with %q", file, mark))
+	return 0
+}
