@@ -111,6 +111,15 @@ var _ = Describe("Mock failures that read at the spec's line", func() {
 		Expect(filepath.Base(failures[0].location.FileName) + fmt.Sprintf(":%d", failures[0].location.LineNumber)).To(Equal(markedLine("unhandled")))
 	})
 
+	It("names the routes there are when a call finds none, so a misspelt method shows", func() {
+		var failures []failure
+		py := mockpy.New(mockpy.WithFailHandler(ginkgoLike(&failures)))
+		py.RouteToHandler("keyword", mockpy.Respond("ok")).RouteToHandler("classify", mockpy.Respond("ok"))
+		_ = py.Call(ctx, "keywords", nil, nil)
+		Expect(failures).To(HaveLen(1))
+		Expect(failures[0].message).To(ContainSubstring(`: no route for "keywords" (routes: classify, keyword), no handler appended, no built-in of that name`))
+	})
+
 	It("places a refused call (VerifyArgs) at the spec's line", func() {
 		var failures []failure
 		py := mockpy.New(mockpy.WithFailHandler(ginkgoLike(&failures)))
@@ -134,7 +143,7 @@ var _ = Describe("Mock failures that read at the spec's line", func() {
 			"    unused: handler 2, appended at " + markedLine("append") + "\n" +
 			"    unused: handler 3, appended at " + markedLine("append-more") + "\n" +
 			"calls received (1), in order:\n" +
-			`    tag({"text":"x"}) -> appended handler 1 at ` + markedLine("call")))
+			`    tag({"text":"x"}) -> appended handler 1 (appended at ` + markedLine("append") + "), called at " + markedLine("call")))
 
 		failures := InterceptGomegaFailures(func() { Expect(py).To(mockpy.HaveConsumedAllHandlers()) })
 		Expect(failures).To(ConsistOf(ContainSubstring(err.Error())))
@@ -166,8 +175,8 @@ var _ = Describe("Mock failures that read at the spec's line", func() {
 		Expect(msg).To(ContainSubstring(`a call of "tag" with args that satisfy` + "\n    HaveKeyWithValue: to have {key: value}\n"))
 		Expect(msg).To(ContainSubstring(`<string>"text": <string>"x"`))
 		Expect(msg).To(ContainSubstring(`tag({"text":"y"}): its args did not satisfy the matcher:`))
-		Expect(msg).To(ContainSubstring("calls received (2), in order:\n    tag({\"text\":\"y\"}) -> route at failures_test.go:"))
-		Expect(msg).To(ContainSubstring("    echo(1) -> built-in at failures_test.go:"))
+		Expect(msg).To(ContainSubstring("calls received (2), in order:\n    tag({\"text\":\"y\"}) -> route, called at failures_test.go:"))
+		Expect(msg).To(ContainSubstring("    echo(1) -> built-in, called at failures_test.go:"))
 	})
 })
 

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -486,7 +488,11 @@ func (m *Interpreter) handlerLocked(method string) (Handler, string) {
 	if m.next < len(m.sequence) {
 		h := m.sequence[m.next]
 		m.next++
-		return h, fmt.Sprintf("appended handler %d", m.next)
+		by := fmt.Sprintf("appended handler %d", m.next)
+		if m.next <= len(m.appendSites) && m.appendSites[m.next-1] != "" {
+			by += fmt.Sprintf(" (appended at %s)", filepath.Base(m.appendSites[m.next-1]))
+		}
+		return h, by
 	}
 	if m.builtins {
 		if h, ok := m.builtin(method); ok {
@@ -498,7 +504,11 @@ func (m *Interpreter) handlerLocked(method string) (Handler, string) {
 
 // unhandledLocked says why nothing took a call of method.
 func (m *Interpreter) unhandledLocked(method string) string {
-	parts := []string{fmt.Sprintf("no route for %q", method)}
+	route := fmt.Sprintf("no route for %q", method)
+	if len(m.routes) > 0 {
+		route += fmt.Sprintf(" (routes: %s)", strings.Join(slices.Sorted(maps.Keys(m.routes)), ", "))
+	}
+	parts := []string{route}
 	switch n := len(m.sequence); n {
 	case 0:
 		parts = append(parts, "no handler appended")

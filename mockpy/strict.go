@@ -62,7 +62,9 @@ func describeCalls(calls []Call) string {
 		case c.by != "":
 			b.WriteString(" -> " + c.by)
 		}
-		b.WriteString(at(c.where()))
+		if where := c.where(); where != "" {
+			b.WriteString(", called at " + where)
+		}
 	}
 	return b.String()
 }

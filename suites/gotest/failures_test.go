@@ -38,7 +38,7 @@ var _ = Describe("gotest failures that read at the test's line", harness.PythonM
 			"    " + fixtureLine("mock-unused") + ": mockpy: appended handlers never used: 2 appended, 1 used\n" +
 				"            unused: handler 2, appended at " + fixtureLine("append") + "\n" +
 				"        calls received (1), in order:\n" +
-				`            tag({"text":"x"}) -> appended handler 1 at ` + fixtureLine("used-call") + "\n" +
+				`            tag({"text":"x"}) -> appended handler 1 (appended at ` + fixtureLine("append") + "), called at " + fixtureLine("used-call") + "\n" +
 				"--- FAIL: TestMockUnusedHandler"))
 	})
 

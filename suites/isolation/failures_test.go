@@ -99,7 +99,7 @@ var _ = Describe("Failures read at the spec's line (nested runs)", func() {
 			"basic isolation: mockpy: appended handlers never used: 2 appended, 1 used\n" +
 				"    unused: handler 2, appended at failures_test.go:" + markedLine("unused-append") + "\n" +
 				"calls received (1), in order:\n" +
-				`    tag({"text":"x"}) -> appended handler 1 at failures_test.go:` + markedLine("unused-call")))
+				`    tag({"text":"x"}) -> appended handler 1 (appended at failures_test.go:` + markedLine("unused-append") + "), called at failures_test.go:" + markedLine("unused-call")))
 		Expect(r.spec("appends two handlers and makes one call, allowed").State).To(Equal(types.SpecStatePassed),
 			"mockpy.WithUnusedHandlersAllowed turns the check off")
 	})
