@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/goleak"
@@ -303,7 +304,40 @@ func (b *Baseline) goroutineLeaks(opts []goleak.Option) []Leak {
 		started = started || b.end || t.Seq > b.seq
 		pools = pools || t.Kind == ownership.Pool
 	}
-	return goroutinesFrom(found, func(g goroutine) bool { return started || pools && g.hasFrame(poolMachinery) })
+	leaks := goroutinesFrom(found, func(g goroutine) bool { return started || pools && g.hasFrame(poolMachinery) })
+	return reportOnce(leaks, b.end)
+}
+
+// reported holds the goroutines a test's check has reported already (a
+// goroutine's number is never reused in a process): a goroutine cannot be
+// killed as an interpreter is, so it is still running at the end of the
+// suite, where reporting it again would fail the suite twice for one leak.
+var reported struct {
+	sync.Mutex
+	ids map[string]bool
+}
+
+// reportOnce records the goroutines a test's check reports and, at the end
+// of a suite or binary, leaves out those already reported.
+func reportOnce(leaks []Leak, end bool) []Leak {
+	reported.Lock()
+	defer reported.Unlock()
+	if reported.ids == nil {
+		reported.ids = map[string]bool{}
+	}
+	kept := leaks[:0]
+	for _, l := range leaks {
+		if l.Kind != KindGoroutine {
+			kept = append(kept, l)
+			continue
+		}
+		if end && reported.ids[l.ID] {
+			continue
+		}
+		reported.ids[l.ID] = true
+		kept = append(kept, l)
+	}
+	return kept
 }
 
 // poolMachinery is the prefix of the functions of a pool's own goroutines.
