@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -38,13 +39,39 @@ zygote that preloaded them. An import that fails exits 1; a fork hazard is a
 warning (the spawn strategy is safe from it).`,
 	maxArgs: 0,
 	setup: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {
-		var modules, pythonPath listFlag
+		var modules moduleFlag
+		var pythonPath listFlag
 		fs.Var(&modules, "module", "a Python `module` to import and check, such as mypkg.handlers (repeatable)")
 		fs.Var(&pythonPath, "python-path", "a `dir` to put on the path for --module, as WithPythonPath does (repeatable)")
 		return func(ctx context.Context, _ []string, stdout, _ io.Writer) int {
-			return doctor(ctx, stdout, modules, pythonPath)
+			return doctor(ctx, stdout, []string(modules), pythonPath)
 		}
 	},
+}
+
+// moduleFlag is a repeatable --module: a Python module name, dotted, as
+// import takes it. A Go import path or a file path is refused with the form
+// that works.
+type moduleFlag []string
+
+var moduleName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+
+func (m *moduleFlag) String() string { return strings.Join(*m, ",") }
+func (m *moduleFlag) Set(v string) error {
+	if strings.HasSuffix(v, ".py") { // a file (a submodule named py is rarer than this slip)
+		dir, file := filepath.Split(v)
+		if dir == "" {
+			dir = "."
+		}
+		return fmt.Errorf("%q is a file, not a Python module name: use --module %s --python-path %s",
+			v, strings.TrimSuffix(file, ".py"), filepath.Clean(dir))
+	}
+	if moduleName.MatchString(v) {
+		*m = append(*m, v)
+		return nil
+	}
+	return fmt.Errorf("%q is not a Python module name: give the name Python imports, dotted, such as mypkg.handlers "+
+		"(with --python-path for the directory it is found in), not a Go import path or a directory", v)
 }
 
 // listFlag is a repeatable string flag.

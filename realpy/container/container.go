@@ -468,6 +468,7 @@ func (c *Container) Close(ctx context.Context) error {
 
 // Client returns a Docker client, or an error that says how to get one.
 func Client(ctx context.Context) (*testcontainers.DockerClient, error) {
+	applyLogger(nil, nil) // quiet, unless the process chose a logger: no "Connected to docker" banner
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%v): start Docker (for instance `sudo systemctl start docker`, or set DOCKER_HOST), or run on the process backend with PYHARNESS_BACKEND=process", ErrDockerUnavailable, err)
