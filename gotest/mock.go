@@ -10,7 +10,10 @@ import (
 
 // Mock returns a mock interpreter (mockpy.New) for a plain `go test` test:
 // a forbidden unhandled call or a refused one (VerifyMethod, VerifyArgs)
-// fails t at the test's line; when t ends the mock is closed, and an
+// fails t, its message naming the test's line that made the call (go
+// test's own file:line prefix is that line when the test calls the mock
+// directly, and the line of your code that called it when your production
+// code sits between: testing skips only helpers); when t ends the mock is closed, and an
 // appended handler no call used fails a test that has not failed yet,
 // naming how many were appended and used and the calls that came
 // (mockpy.WithUnusedHandlersAllowed turns that off).
