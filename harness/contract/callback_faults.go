@@ -94,4 +94,3 @@ var callbackFaults = []Behaviour{
 		alive(ctx, py)
 	}},
 }
-

@@ -204,4 +204,3 @@ var _ = Describe("A stream whose consumer panics (#22)", harness.Integration, ha
 		Eventually(events.C).Should(Receive(&replaced, HaveField("Kind", realpy.EventReplaced)))
 	}, noHang)
 })
-
