@@ -95,6 +95,22 @@ var _ = Describe("Callbacks that misbehave (#22)", harness.Integration, harness.
 		expectAlive(ctx, w)
 	}, noHang)
 
+	It("names the Go function a call waited for when its deadline passed there, and keeps the worker", func(ctx SpecContext) {
+		release := make(chan struct{})
+		DeferCleanup(func() { close(release) }) // before the leak check: the blocked function returns
+		w := startWorker(ctx, realpy.WithModules("talkback_handlers"), realpy.WithCallback("block", func(context.Context, json.RawMessage) (any, error) {
+			<-release // ignores its context
+			return nil, nil
+		}))
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		err := w.Call(short, "ask_typed", map[string]string{"name": "block"}, nil)
+		Expect(err).To(MatchError(context.DeadlineExceeded))
+		Expect(err).To(MatchError(MatchRegexp(`^realpy: worker \S+ \(pid \d+\): call "ask_typed": context deadline exceeded after \S+ \(the deadline of its context, 300ms from the call\), ` +
+			`while the Go function "block" it called ran: the worker was sent \$cancel, and is kept if it ends the call within its cancel grace \(250ms\)$`)))
+		expectAlive(ctx, w)
+	}, noHang)
+
 	It("raises UnknownCallback for call_go(\"\") and malformed names, and the worker lives", func(ctx SpecContext) {
 		w := startWorker(ctx, realpy.WithModules("talkback_handlers"))
 		pid := w.Pid()
