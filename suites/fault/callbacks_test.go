@@ -111,6 +111,21 @@ var _ = Describe("Callbacks that misbehave (#22)", harness.Integration, harness.
 		expectAlive(ctx, w)
 	}, noHang)
 
+	It("ends a call whose worker is killed while a Go function runs with ErrWorkerExited, without waiting for the function", func(ctx SpecContext) {
+		release := make(chan struct{})
+		DeferCleanup(func() { close(release) }) // before the leak check: the blocked function returns
+		workers := make(chan *realpy.Worker, 1)
+		w := startWorker(ctx, realpy.WithModules("talkback_handlers"), realpy.WithCallback("kill_and_block", func(context.Context, json.RawMessage) (any, error) {
+			Expect((<-workers).Kill()).To(Succeed())
+			<-release // ignores its context, and its call has no deadline
+			return nil, nil
+		}))
+		workers <- w
+		err := w.Call(ctx, "ask_typed", map[string]string{"name": "kill_and_block"}, nil)
+		Expect(err).To(MatchError(wire.ErrWorkerExited))
+		Expect(err).To(MatchError(ContainSubstring(`call "ask_typed": worker`)))
+	}, SpecTimeout(20*time.Second))
+
 	It("raises UnknownCallback for call_go(\"\") and malformed names, and the worker lives", func(ctx SpecContext) {
 		w := startWorker(ctx, realpy.WithModules("talkback_handlers"))
 		pid := w.Pid()
