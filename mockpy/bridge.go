@@ -91,11 +91,15 @@ func Cancellable(h Handler) Handler {
 }
 
 // GoError is what CallGo returns when the Go function failed, as Python's
-// pyharness_worker.bridge.GoError: Type is GoError, GoPanic,
-// UnknownCallback or Cancelled. A handler that returns it fails its call
-// with a Python exception of type GoError, as an uncaught one would.
+// pyharness_worker.bridge.GoError: Type is GoError, GoPanic, GoExit,
+// UnknownCallback or Cancelled; Kind is one of wire's callback kinds
+// (error, panic, goexit, too_large, unencodable, unknown_callback,
+// cancelled). A handler that returns it fails its call with a Python
+// exception of type GoError (UnknownCallback for that kind), as an uncaught
+// one would.
 type GoError struct {
 	Type    string
+	Kind    string
 	Message string
 }
 
@@ -141,9 +145,9 @@ func CallGo(ctx context.Context, name string, args, reply any) error {
 		record.Result = ret.Result
 		out = wire.Unmarshal(ret.Result, reply)
 	} else {
-		ge := &GoError{Type: wire.GoErrorType, Message: "no answer"}
+		ge := &GoError{Type: wire.GoErrorType, Kind: wire.KindGoError, Message: "no answer"}
 		if ret.Error != nil {
-			ge = &GoError{Type: ret.Error.Type, Message: ret.Error.Message}
+			ge = &GoError{Type: ret.Error.Type, Kind: ret.Error.Kind, Message: ret.Error.Message}
 		}
 		record.Err, out = ge, ge
 		if ge.Type == wire.CancelledCallback { // Python raises Cancelled: the handler stops
@@ -198,9 +202,13 @@ func (m *Interpreter) Stream(ctx context.Context, method string, args any) iter.
 func (m *Interpreter) localGo() func(ctx context.Context, frame *wire.CallbackFrame) wire.Return {
 	return func(ctx context.Context, frame *wire.CallbackFrame) wire.Return {
 		m.mu.Lock()
-		registered := m.callbacks
+		registered, limit := m.callbacks, m.maxFrame
 		m.mu.Unlock()
-		return wire.RunCallback(ctx, registered, frame)
+		ret := wire.RunCallback(ctx, registered, frame)
+		if size := len(ret.Result) + 40; ret.OK && size > limit { // the $return a worker would get is over the limit
+			ret = wire.TooLargeReturn(frame, size, limit)
+		}
+		return ret
 	}
 }
 

@@ -425,7 +425,11 @@ func (m *Interpreter) finish(ctx context.Context, err error) error {
 	var cancelled *cancelledError
 	switch {
 	case errors.As(err, &goErr):
-		return &wire.PythonError{Kind: wire.KindException, Type: "GoError", Message: goErr.Message}
+		typ := "GoError"
+		if goErr.Kind == wire.KindUnknownCallback {
+			typ = wire.UnknownCallback // its subclass in Python
+		}
+		return &wire.PythonError{Kind: wire.KindException, Type: typ, Message: goErr.Message}
 	case errors.As(err, &cancelled):
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -379,7 +379,10 @@ func (c *Client) interruptRead() {
 
 // interruptedRead is a read that the end of a context interrupted: the
 // connection is intact, and the frame reader resumes where it stopped.
-type interruptedRead struct{ err error }
+type interruptedRead struct {
+	err    error
+	during string // where the call was, when not in a plain read ("while ...")
+}
 
 func (e *interruptedRead) Error() string { return "read interrupted: " + e.err.Error() }
 func (e *interruptedRead) Unwrap() error { return e.err }
@@ -402,12 +405,22 @@ func (c *Client) cancelled(ctx context.Context, id uint64, method string, err er
 		c.breakWith(&cancelledCall{method: method, err: ctx.Err()})
 		return &stagedErr{err: ctx.Err(), stage: "while the worker ran it: the worker was abandoned (it cannot end the call cleanly)"}
 	}
+	c.settleLater(&settleJob{id: id, method: method, why: context.Canceled.Error()})
+	during := "while the worker ran it"
+	if interrupted != nil && interrupted.during != "" {
+		during = interrupted.during
+	}
+	return &stagedErr{err: ctx.Err(), stage: fmt.Sprintf("%s: the worker was sent $cancel, and is kept if it ends the call within its cancel grace (%v)", during, c.cancelGrace)}
+}
+
+// settleLater makes release hand job to settle, and callers (and a pool)
+// wait for it: the worker serves nothing else until job's call has ended.
+func (c *Client) settleLater(job *settleJob) {
 	c.mu.Lock()
 	c.settling = make(chan struct{})
-	c.toSettle = &settleJob{id: id, method: method}
-	c.settleOf = method
+	c.toSettle = job
+	c.settleOf = job.method
 	c.mu.Unlock()
-	return &stagedErr{err: ctx.Err(), stage: fmt.Sprintf("while the worker ran it: the worker was sent $cancel, and is kept if it ends the call within its cancel grace (%v)", c.cancelGrace)}
 }
 
 // settleJob is a cancelled call whose end the slot holder hands to settle
@@ -415,16 +428,17 @@ func (c *Client) cancelled(ctx context.Context, id uint64, method string, err er
 type settleJob struct {
 	id     uint64
 	method string
+	why    string // why the call is being ended, for the break if it does not end
 }
 
 // settle finishes a cancelled call in the background (see cancelled), then
 // gives up the slot.
-func (c *Client) settle(id uint64, method string, done chan struct{}) {
+func (c *Client) settle(job *settleJob, done chan struct{}) {
 	defer c.bg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), c.cancelGrace)
 	defer cancel()
-	if err := c.drainCancelled(ctx, id); err != nil {
-		c.breakWith(&cancelledCall{method: method, err: fmt.Errorf("%w, and it did not end within %v of $cancel: %v", context.Canceled, c.cancelGrace, err)})
+	if err := c.drainCancelled(ctx, job.id); err != nil {
+		c.breakWith(&cancelledCall{method: job.method, err: fmt.Errorf("%s, and it did not end within %v of $cancel: %v", job.why, c.cancelGrace, err)})
 	}
 	c.mu.Lock()
 	c.settling, c.settleOf = nil, ""
@@ -467,32 +481,39 @@ func (c *Client) control(ctx context.Context, id uint64, method string, args any
 	if err != nil {
 		return err
 	}
-	binary.BigEndian.PutUint32(frame, uint32(len(frame)-wire.HeaderSize))
+	size := len(frame) - wire.HeaderSize
+	if size > c.maxFrame { // the same limit as calls: the worker would die of it
+		return &wire.FrameTooLargeError{Size: uint64(size), Max: c.maxFrame, Direction: wire.Send}
+	}
+	binary.BigEndian.PutUint32(frame, uint32(size))
 	return c.write(ctx, frame)
 }
 
 // answerCallback runs the Go function a handler called and sends its
-// answer. The call's context bounds the wait: a function that blocks past
-// it (ignoring its context) is left running, and the call ends as a
-// cancelled one (the handler's call_go raises Cancelled).
+// answer; a function that panics, calls runtime.Goexit, or returns what
+// cannot be encoded or does not fit a frame is answered with a GoError of
+// that kind. The call's context bounds the wait: a function that blocks
+// past it (ignoring its context) is left running, and the call ends as a
+// cancelled one (the handler's call_go raises Cancelled); so does the end of
+// the connection.
 func (c *Client) answerCallback(ctx context.Context, id uint64, frame *wire.CallbackFrame) error {
-	answered := make(chan wire.Return, 1)
-	go func() { answered <- wire.RunCallback(ctx, c.callbacks, frame) }()
 	var ret wire.Return
 	select {
-	case ret = <-answered:
+	case ret = <-wire.StartCallback(ctx, c.callbacks, frame):
 	case <-ctx.Done():
-		return &interruptedRead{err: ctx.Err()}
+		return &interruptedRead{err: ctx.Err(), during: fmt.Sprintf("while the Go function %q it called ran", frame.Name)}
+	case <-c.dead:
+		return c.deadErr
 	}
-	if err := c.control(ctx, id, wire.ControlReturn, ret); err != nil {
-		var tooLarge *wire.FrameTooLargeError
-		if !errors.As(err, &tooLarge) {
-			return err
-		}
-		ret = wire.Return{Seq: frame.Seq, Error: &wire.ErrorObject{Kind: wire.KindTooLarge, Type: wire.GoErrorType, Message: err.Error()}}
-		return c.control(ctx, id, wire.ControlReturn, ret)
+	if ret.OK && len(ret.Result) > c.maxFrame { // not worth building the frame
+		ret = wire.TooLargeReturn(frame, len(ret.Result), c.maxFrame)
 	}
-	return nil
+	err := c.control(ctx, id, wire.ControlReturn, ret)
+	var tooLarge *wire.FrameTooLargeError
+	if errors.As(err, &tooLarge) && ret.OK {
+		return c.control(ctx, id, wire.ControlReturn, wire.TooLargeReturn(frame, int(tooLarge.Size), c.maxFrame))
+	}
+	return err
 }
 
 // settled returns a channel closed once a call cancelled in the background
@@ -534,7 +555,7 @@ func (c *Client) release() {
 	c.mu.Unlock()
 	if job != nil {
 		c.bg.Add(1)
-		go c.settle(job.id, job.method, done)
+		go c.settle(job, done)
 		return
 	}
 	c.releaseSlot()
@@ -908,7 +929,39 @@ func (c *Client) stream(ctx context.Context, method string, args any, yield func
 	if err := c.acquire(ctx); err != nil {
 		return err
 	}
-	defer c.release()
+	ended := false
+	defer func() {
+		if !ended { // the loop's body panicked or called runtime.Goexit: the generator is mid-stream
+			c.abandonStream(req)
+		}
+		c.release()
+	}()
+	err = c.streamItems(ctx, req, frame, yield)
+	ended = true
+	return err
+}
+
+// abandonStream ends a stream whose loop body panicked (a failed assertion
+// recovered by the test framework) or called runtime.Goexit: the worker is
+// sent $cancel and settles in the background (its generator's finally runs)
+// before anyone is served; one that cannot cancel, or does not end within
+// the cancel grace, is abandoned, never handed out mid-stream.
+func (c *Client) abandonStream(req wire.Request) {
+	const why = "the loop over its stream panicked or called runtime.Goexit mid-stream"
+	if c.Err() != nil {
+		return
+	}
+	if !c.hello.Supports("cancel") {
+		c.breakWith(&cancelledCall{method: req.Method, err: errors.New(why + ", and the worker cannot cancel a stream")})
+		return
+	}
+	c.settleLater(&settleJob{id: req.ID, method: req.Method, why: why})
+}
+
+// streamItems writes a stream's request and yields its items until its
+// final reply; the caller holds the slot.
+func (c *Client) streamItems(ctx context.Context, req wire.Request, frame []byte, yield func(json.RawMessage, error) bool) error {
+	method := req.Method
 	if err := c.write(ctx, frame); err != nil {
 		return c.failWrite(ctx, method, err)
 	}

@@ -49,40 +49,97 @@ func CallbacksFrom(ctx context.Context) map[string]Callback {
 
 // Error types a $return carries, as GoError.type in Python.
 const (
-	GoErrorType       = "GoError"         // the function returned an error
+	GoErrorType       = "GoError"         // the function returned an error, or an answer that cannot cross
 	GoPanicType       = "GoPanic"         // the function panicked
-	UnknownCallback   = "UnknownCallback" // no function of that name
+	GoExitType        = "GoExit"          // the function called runtime.Goexit (t.FailNow, t.Fatal, t.SkipNow)
+	UnknownCallback   = "UnknownCallback" // no function of that name, or a malformed name
 	CancelledCallback = "Cancelled"       // the call was cancelled meanwhile
 )
 
-// RunCallback runs the callback name with args for a call whose context is
-// ctx, looking in ctx first and then in registered, and returns the $return
-// answer: never panics (a panic becomes a GoPanic error with its stack).
-func RunCallback(ctx context.Context, registered map[string]Callback, frame *CallbackFrame) (ret Return) {
-	ret.Seq = frame.Seq
+// Kinds of a callback's failure, as a $return's error.kind (GoError.kind in
+// Python); KindTooLarge and KindCancelled are the calls' own.
+const (
+	KindGoError         = "error"            // the function returned an error
+	KindPanic           = "panic"            // the function panicked
+	KindGoexit          = "goexit"           // the function called runtime.Goexit
+	KindUnencodable     = "unencodable"      // its result cannot be encoded as JSON
+	KindUnknownCallback = "unknown_callback" // no function of that name, or a malformed name
+)
+
+// RunCallback runs the callback frame names with its args for a call whose
+// context is ctx, looking in ctx first and then in registered, and returns
+// the $return answer; it waits for the function or for ctx to end (then it
+// answers Cancelled and leaves the function running). It never panics and
+// never ends its goroutine: see StartCallback.
+func RunCallback(ctx context.Context, registered map[string]Callback, frame *CallbackFrame) Return {
+	answer := StartCallback(ctx, registered, frame)
+	select {
+	case ret := <-answer:
+		return ret
+	case <-ctx.Done():
+		return Return{Seq: frame.Seq, Error: &ErrorObject{Kind: KindCancelled, Type: CancelledCallback,
+			Message: fmt.Sprintf("the call was cancelled by its Go caller (%v) while Go function %q ran", ctx.Err(), frame.Name)}}
+	}
+}
+
+// StartCallback runs the callback frame names on a goroutine of its own and
+// returns where its $return answer arrives (buffered: it need not be
+// taken). A function that panics is answered GoPanic (with its stack), one
+// that calls runtime.Goexit GoExit, a result JSON cannot carry
+// unencodable; an empty name, or one nobody registered, UnknownCallback.
+func StartCallback(ctx context.Context, registered map[string]Callback, frame *CallbackFrame) <-chan Return {
+	answer := make(chan Return, 1)
 	fn := CallbacksFrom(ctx)[frame.Name]
 	if fn == nil {
 		fn = registered[frame.Name]
 	}
-	if fn == nil {
-		ret.Error = &ErrorObject{Kind: KindException, Type: UnknownCallback, Message: fmt.Sprintf("no Go function %q is registered for this call", frame.Name)}
-		return ret
+	switch {
+	case frame.Name == "":
+		answer <- callbackFailure(frame.Seq, KindUnknownCallback, UnknownCallback, `callback name "" is not a valid name: it must be a non-empty string`)
+		return answer
+	case fn == nil:
+		answer <- callbackFailure(frame.Seq, KindUnknownCallback, UnknownCallback, fmt.Sprintf("no Go function %q is registered for this call", frame.Name))
+		return answer
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			ret.OK, ret.Result = false, nil
-			ret.Error = &ErrorObject{Kind: KindException, Type: GoPanicType, Message: fmt.Sprintf("Go function %q panicked: %v\n%s", frame.Name, p, debug.Stack())}
-		}
+	go func() {
+		var ret Return
+		returned := false
+		defer func() {
+			if p := recover(); p != nil {
+				ret = callbackFailure(frame.Seq, KindPanic, GoPanicType, fmt.Sprintf("Go function %q panicked: %v\n%s", frame.Name, p, debug.Stack()))
+			} else if !returned {
+				ret = callbackFailure(frame.Seq, KindGoexit, GoExitType,
+					fmt.Sprintf("Go function %q called runtime.Goexit (t.FailNow, t.Fatal or t.SkipNow inside a callback?) and returned no answer", frame.Name))
+			}
+			answer <- ret
+		}()
+		ret = runCallback(ctx, fn, frame)
+		returned = true
 	}()
+	return answer
+}
+
+func runCallback(ctx context.Context, fn Callback, frame *CallbackFrame) Return {
 	result, err := fn(ctx, frame.Args)
 	if err != nil {
-		return Return{Seq: frame.Seq, Error: &ErrorObject{Kind: KindException, Type: GoErrorType, Message: err.Error()}}
+		return callbackFailure(frame.Seq, KindGoError, GoErrorType, err.Error())
 	}
 	raw, err := Marshal(result)
 	if err != nil {
-		return Return{Seq: frame.Seq, Error: &ErrorObject{Kind: KindException, Type: GoErrorType, Message: fmt.Sprintf("result of Go function %q: %v", frame.Name, err)}}
+		return callbackFailure(frame.Seq, KindUnencodable, GoErrorType, fmt.Sprintf("the result of Go function %q cannot cross to Python: %v", frame.Name, err))
 	}
 	return Return{Seq: frame.Seq, OK: true, Result: raw}
+}
+
+// TooLargeReturn is the answer that replaces a callback's result over the
+// frame limit max: size is the result's (or its $return frame's) size.
+func TooLargeReturn(frame *CallbackFrame, size, max int) Return {
+	return callbackFailure(frame.Seq, KindTooLarge, GoErrorType,
+		fmt.Sprintf("the result of Go function %q is %d bytes, over the frame limit of %d", frame.Name, size, max))
+}
+
+func callbackFailure(seq uint64, kind, typ, message string) Return {
+	return Return{Seq: seq, Error: &ErrorObject{Kind: kind, Type: typ, Message: message}}
 }
 
 // Items decodes each item of a stream into T, as Unmarshal does; an item

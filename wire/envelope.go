@@ -271,8 +271,8 @@ func decodeResponse(payload []byte) (*Response, error) {
 	case raw.OK == nil && raw.Item != nil:
 		return &Response{ID: *raw.ID, Item: raw.Item}, nil
 	case raw.OK == nil && raw.Callback != nil:
-		if raw.Callback.Name == "" || raw.Callback.Seq == 0 {
-			return nil, &ProtocolError{Reason: `callback has no "name" or "seq"`, Frame: excerpt(payload)}
+		if raw.Callback.Seq == 0 { // an empty name is answered UnknownCallback (StartCallback)
+			return nil, &ProtocolError{Reason: `callback has no "seq"`, Frame: excerpt(payload)}
 		}
 		if raw.Callback.Args == nil {
 			raw.Callback.Args = json.RawMessage("null")

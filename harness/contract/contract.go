@@ -28,6 +28,7 @@ import (
 
 	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/mockpy"
+	"github.com/pyharness/pyharness/wire"
 )
 
 // ModuleName is the Python module of the contract's own handlers.
@@ -111,7 +112,11 @@ func InstallMock(py *mockpy.Interpreter) {
 		err := mockpy.CallGo(ctx, args.Name, args.Args, &answer)
 		var goErr *mockpy.GoError
 		if errors.As(err, &goErr) {
-			return map[string]any{"error": goErr.Type, "message": goErr.Message}, nil
+			class := "GoError"
+			if goErr.Kind == wire.KindUnknownCallback {
+				class = wire.UnknownCallback // bridge.UnknownCallback, a GoError
+			}
+			return map[string]any{"error": goErr.Type, "kind": goErr.Kind, "class": class, "message": goErr.Message}, nil
 		}
 		if err != nil {
 			return nil, err

@@ -76,4 +76,4 @@ def ask(args: Dict[str, Any]) -> Dict[str, Any]:
     try:
         return {"answer": call_go(args["name"], args.get("args"))}
     except GoError as exc:
-        return {"error": exc.type, "message": str(exc)}
+        return {"error": exc.type, "kind": exc.kind, "class": type(exc).__name__, "message": str(exc)}

@@ -10,8 +10,12 @@
         return await acall_go("weather", {"city": args["city"]})
 
 The Go side registers functions by name (realpy.WithCallback, or per call);
-the call blocks until Go answers. A Go function's error, or a panic, raises
-GoError here; an unknown name raises GoError with type "UnknownCallback".
+the call blocks until Go answers. A Go function that fails raises GoError
+here, its kind saying how: "error" (it returned one), "panic", "goexit" (it
+called runtime.Goexit: t.FailNow inside a callback), "too_large" (its result
+is over the frame limit), "unencodable" (its result is not JSON). A name
+nobody registered, or one that is not a non-empty string, raises
+UnknownCallback (a GoError of kind "unknown_callback").
 If the Go caller cancels the call meanwhile, Cancelled is raised (a
 BaseException, like asyncio.CancelledError: `except Exception` does not
 swallow it); in an async handler, asyncio.CancelledError itself, as its
@@ -24,12 +28,22 @@ from .context import current
 
 
 class GoError(Exception):
-    """A Go function called with call_go failed: type names the failure
-    (GoError for a returned error, GoPanic, UnknownCallback)."""
+    """A Go function called with call_go failed: kind says how (error,
+    panic, goexit, too_large, unencodable, unknown_callback); type is the
+    name Go gave it (GoError, GoPanic, GoExit, UnknownCallback)."""
 
-    def __init__(self, type_name: str, message: str) -> None:
+    def __init__(self, type_name: str, message: str, kind: str = "error") -> None:
         super().__init__(message)
         self.type = type_name
+        self.kind = kind
+
+
+class UnknownCallback(GoError):
+    """No Go function of that name is registered for the call, or the name
+    is not a non-empty string."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("UnknownCallback", message, "unknown_callback")
 
 
 class Cancelled(BaseException):
@@ -49,4 +63,4 @@ async def acall_go(name: str, args: Any = None) -> Any:
     return call_go(name, args)
 
 
-__all__ = ["call_go", "acall_go", "GoError", "Cancelled"]
+__all__ = ["call_go", "acall_go", "GoError", "UnknownCallback", "Cancelled"]

@@ -10,7 +10,7 @@ from types import AsyncGeneratorType, CoroutineType, GeneratorType
 from typing import Any, Dict, Iterable, List, Optional
 
 from . import DEFAULT_MAX_FRAME, builtin_methods, fault_methods
-from .bridge import Cancelled, GoError
+from .bridge import Cancelled, GoError, UnknownCallback
 from .builtin_methods import EncodedJSON
 from .context import Request, activate, deactivate
 from .framing import (
@@ -380,6 +380,8 @@ class Worker:
         """Call the Go function name for req's handler (bridge.call_go)."""
         if req.cancelled:
             raise self._cancelled(req, f"call {req.method!r} was cancelled by its Go caller")
+        if type(name) is not str or not name or not _encodable(name):
+            raise UnknownCallback(f"callback name {name!r} is not a valid name: it must be a non-empty string")
         req.seq += 1
         seq = req.seq
         try:
@@ -399,7 +401,10 @@ class Worker:
                 if ret.get("ok"):
                     return ret.get("result")
                 err = ret.get("error") if type(ret.get("error")) is dict else {}
-                raise GoError(str(err.get("type") or "GoError"), str(err.get("message") or ""))
+                kind = str(err.get("kind") or "error")
+                if kind == "unknown_callback":
+                    raise UnknownCallback(str(err.get("message") or ""))
+                raise GoError(str(err.get("type") or "GoError"), str(err.get("message") or ""), kind)
 
     def _event_loop(self) -> Any:
         """The worker's event loop for async handlers, made on first use and
@@ -478,6 +483,15 @@ class Worker:
             message = message[: len(message) // 2]
             body = dumps({"id": rid, "ok": False, "error": _error(kind, type_name, message + "...")})
         return body
+
+
+def _encodable(name: str) -> bool:
+    """Whether name survives the trip to Go as UTF-8 (no lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

@@ -59,3 +59,11 @@ def ask(args: Dict[str, Any]) -> Any:
 
 async def aask(args: Dict[str, Any]) -> Any:
     return {"answer": await acall_go(args["name"], args.get("args"))}
+
+
+def ask_typed(args: Dict[str, Any]) -> Any:
+    """call_go(args["name"]), reporting the GoError's class, type and kind."""
+    try:
+        return {"answer": call_go(args["name"], args.get("args"))}
+    except GoError as exc:
+        return {"class": type(exc).__name__, "type": exc.type, "kind": exc.kind, "message": str(exc)}
