@@ -79,6 +79,12 @@ across the host and its forks), its handler modules and its directory.
 					firstNonEmpty(modules, "-"), h.Dir)
 			}
 			_ = tw.Flush()
+			for _, h := range list {
+				if h.Record != "" {
+					fmt.Fprintf(stdout, "the record of %s cannot be read (%s): found by its process's environment; pyharness stop stops it\n",
+						filepath.Base(h.Dir), h.Record)
+				}
+			}
 			return 0
 		}
 	},
