@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -461,7 +462,13 @@ func hostKey(ctx context.Context, cfg *procConfig, python, source string) (ident
 // files only, leaving out lock, swap and backup files (returned), within ctx.
 func hashPyFiles(ctx context.Context, dir string, add func(path string, sum []byte)) ([]pytree.Skipped, error) {
 	isPy := func(rel string) bool { return strings.HasSuffix(rel, ".py") }
-	return pytree.Walk(ctx, dir, isPy, nil, func(e pytree.Entry) error {
+	noHidden := func(rel string, _ fs.FileInfo) error {
+		if strings.HasPrefix(path.Base(rel), ".") {
+			return filepath.SkipDir // no module is found there
+		}
+		return nil
+	}
+	return pytree.Walk(ctx, dir, isPy, noHidden, func(e pytree.Entry) error {
 		fh := sha256.New()
 		if _, err := io.Copy(fh, ctxReader{ctx, e.File}); err != nil {
 			if ctx.Err() != nil {

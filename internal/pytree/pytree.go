@@ -133,10 +133,11 @@ func (e *SkipError) Error() string { return e.Why }
 // Walk calls fn for every regular file under dir that keep accepts (by its
 // relative path; nil keeps all), in lexical order, with the file open. It
 // follows links to files and directories (a link loop is skipped), leaves
-// out __pycache__ and hidden directories, and editor lock, swap and backup
-// files, and returns what it left out. dir itself missing is no error
-// (nothing is on that path). It stops with ctx's error once ctx is done.
-// dirFn, if not nil, is called for each directory below dir.
+// out __pycache__ directories and editor lock, swap and backup files, and
+// returns what it left out. dir itself missing is no error (nothing is on
+// that path). It stops with ctx's error once ctx is done. dirFn, if not
+// nil, is called for each directory below dir; filepath.SkipDir from it
+// leaves that directory out.
 func Walk(ctx context.Context, dir string, keep func(rel string) bool, dirFn func(rel string, info fs.FileInfo) error, fn func(Entry) error) ([]Skipped, error) {
 	var skipped []Skipped
 	seen := map[string]bool{}
@@ -171,7 +172,7 @@ func Walk(ctx context.Context, dir string, keep func(rel string) bool, dirFn fun
 			rel = filepath.ToSlash(filepath.Join(prefix, rel))
 			name := d.Name()
 			if d.IsDir() {
-				if name == "__pycache__" || strings.HasPrefix(name, ".") {
+				if name == "__pycache__" {
 					return filepath.SkipDir
 				}
 				if dirFn != nil {
@@ -192,11 +193,13 @@ func Walk(ctx context.Context, dir string, keep func(rel string) bool, dirFn fun
 			}
 			if d.Type()&fs.ModeSymlink != 0 {
 				if st, err := os.Stat(p); err == nil && st.IsDir() {
-					if strings.HasPrefix(name, ".") {
+					if name == "__pycache__" {
 						return nil
 					}
 					if dirFn != nil {
-						if err := dirFn(rel, st); err != nil {
+						if err := dirFn(rel, st); errors.Is(err, filepath.SkipDir) {
+							return nil
+						} else if err != nil {
 							return err
 						}
 					}
