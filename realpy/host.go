@@ -45,11 +45,22 @@ const (
 // Host is a zygote kept warm between runs: the first run starts it, later
 // runs (and every parallel process of a run) fork their workers from it
 // until it has been idle for WithHostIdle. Nothing is started by hand, and
-// it is never stale: it is found by a key that covers the interpreter, the
-// worker, the modules, preloads, Python path and environment, and the
-// content of every .py file under the WithPythonPath directories; every
-// other file it imported is checked by size and mtime on attach. A host that
-// does not answer a ping and a fork within a short bound is replaced.
+// it is never stale: it is found by a key over the interpreter, the worker,
+// the modules and preloads, the environment that reaches the handlers
+// (inherited and WithEnv, less the volatile variables: EnvHostEnvIgnore)
+// and the content of every .py file on their Python path (WithPythonPath,
+// PYTHONPATH of WithEnv and the inherited PYTHONPATH); every other file it
+// imported is checked by size and mtime on attach. A changed key replaces
+// the host, and Reason names what changed. Hashing reads regular files only
+// (a FIFO named x.py is left out, never opened for a blocking read), within
+// StartHost's context; editor lock, swap and backup files and unreadable
+// entries are left out and listed in Skipped.
+//
+// A host is replaced only on evidence: its process is gone, nothing listens
+// on its socket, or it does not answer a ping and a fork within a short
+// bound once connected. A socket whose backlog is full is retried until the
+// context ends, and the host is left alone. A host whose record cannot be
+// read is found by its process's environment, and stopped or replaced.
 //
 // Forked workers are fresh every run; the zygote kills the forks of a run
 // that died. Close detaches; Stop ends the host.
@@ -329,7 +340,12 @@ func (h *Host) start(ctx context.Context, cfg *config, python, source string) er
 // EnvHostEnvIgnore names more environment variables to leave out of a warm
 // host's key, comma-separated; a trailing * matches a prefix (MY_SESSION_*).
 // Set it to variables that differ on every run and that the handlers do not
-// read, or a host is started for every run.
+// read, or every run replaces the host. Left out always: PYHARNESS_* (the
+// harness's own plumbing), TMPDIR (a fresh one per test), GOCOVERDIR (a
+// fresh one per go test -cover run), _, PWD, OLDPWD and SHLVL (the shell's,
+// and the package directory the go command runs each test binary in), and
+// a login session's SSH_AUTH_SOCK, SSH_CLIENT, SSH_CONNECTION, SSH_TTY,
+// GPG_TTY, WINDOWID, TMUX_PANE, TERM_SESSION_ID, XDG_SESSION_ID.
 const EnvHostEnvIgnore = "PYHARNESS_HOST_ENV_IGNORE"
 
 // volatileEnv are the variables left out of a host's key by default: they
