@@ -329,7 +329,7 @@ func (h *Host) start(ctx context.Context, cfg *config, python, source string) er
 	rec := hostRecord{Pid: pid, Key: h.key, Secret: secret, Started: time.Now(), Modules: cfg.modules, Preload: cfg.preload,
 		StartMS: float64(h.StartTook.Microseconds()) / 1000, Inputs: h.inputs}
 	raw, _ := json.Marshal(rec)
-	if err := os.WriteFile(filepath.Join(h.dir, "host.json"), raw, 0o600); err != nil {
+	if err := writeRecord(filepath.Join(h.dir, "host.json"), raw); err != nil {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		return fmt.Errorf("realpy: record host: %w", err)
 	}
@@ -549,6 +549,21 @@ func (in keyInputs) changed(old keyInputs) string {
 		}
 	}
 	return "its configuration changed"
+}
+
+// writeRecord writes a host's record whole or not at all (a temporary file
+// renamed over it): orphan reaping, Hosts and other runs read it without
+// the host lock, and must never see half of it.
+func writeRecord(path string, raw []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 func readHostRecord(dir string) (hostRecord, error) {
