@@ -476,7 +476,24 @@ func hostKey(ctx context.Context, cfg *procConfig, python, source string) (ident
 
 // hashPyFiles adds the names and contents of the .py files under dir: regular
 // files only, leaving out lock, swap and backup files (returned), within ctx.
+// A path entry that is a file (a zip archive: zipimport) is hashed whole.
 func hashPyFiles(ctx context.Context, dir string, add func(path string, sum []byte)) ([]pytree.Skipped, error) {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		f, _, err := pytree.OpenRegular(dir)
+		if err != nil {
+			return []pytree.Skipped{{Path: dir, Why: pytree.Why(err)}}, nil
+		}
+		defer f.Close()
+		fh := sha256.New()
+		if _, err := io.Copy(fh, ctxReader{ctx, f}); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return []pytree.Skipped{{Path: dir, Why: pytree.Why(err)}}, nil
+		}
+		add(dir, fh.Sum(nil))
+		return nil, nil
+	}
 	isPy := func(rel string) bool { return strings.HasSuffix(rel, ".py") }
 	noHidden := func(rel string, _ fs.FileInfo) error {
 		if strings.HasPrefix(path.Base(rel), ".") {

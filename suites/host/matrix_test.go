@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"archive/zip"
 	"context"
 	"io"
 	"net"
@@ -253,3 +254,45 @@ func captureStderr() func() string {
 	DeferCleanup(get)
 	return get
 }
+
+var _ = Describe("A warm host with a zip archive on its Python path", harness.Integration, harness.PythonReal, func() {
+	It("serves the next run the new code after the archive changes", func(ctx SpecContext) {
+		dir := GinkgoT().TempDir()
+		archive := filepath.Join(GinkgoT().TempDir(), "lib.zip")
+		zipModule := func(word string) {
+			GinkgoHelper()
+			f, err := os.Create(archive)
+			Expect(err).NotTo(HaveOccurred())
+			zw := zip.NewWriter(f)
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: "zipped.py", Method: zip.Store, Modified: time.Unix(1700000000, 0)})
+			Expect(err).NotTo(HaveOccurred())
+			_, err = w.Write([]byte("def word():\n    return '" + word + "'\n"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(zw.Close()).To(Succeed())
+			Expect(f.Close()).To(Succeed())
+			Expect(os.Chtimes(archive, time.Unix(1700000000, 0), time.Unix(1700000000, 0))).To(Succeed()) // the same size and mtime: only the content tells
+		}
+		zipModule("z1")
+		write(filepath.Join(dir, "greeter.py"), "from zipped import word\n\ndef greet(args):\n    return word()\n")
+		GinkgoT().Setenv("PYTHONPATH", archive)
+		run := func() (*realpy.Host, string) {
+			GinkgoHelper()
+			h, err := realpy.StartHost(ctx, realpy.WithPythonPath(dir), realpy.WithModules("greeter"))
+			Expect(err).NotTo(HaveOccurred())
+			p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpy.WithZygoteAddr(h.Addr()))
+			Expect(err).NotTo(HaveOccurred())
+			defer p.Close()
+			var got string
+			Expect(p.Call(ctx, "greet", nil, &got)).To(Succeed())
+			return h, got
+		}
+		first, got := run()
+		Expect(got).To(Equal("z1"))
+		zipModule("z2")
+		second, got := run()
+		Expect(got).To(Equal("z2"))
+		Expect(second.Outcome).To(Equal(realpy.HostReplaced))
+		Expect(second.Reason).To(Equal(archive + " changed since it started"))
+		Expect(leak.ProcessAlive(first.Pid())).To(BeFalse())
+	}, noHang)
+})
