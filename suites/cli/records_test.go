@@ -33,7 +33,7 @@ var _ = Describe("pyharness hosts and stop, for a host whose record cannot be re
 		Expect(s).To(gexec.Exit(0))
 		lines := strings.Split(strings.TrimRight(string(s.Out.Contents()), "\n"), "\n")
 		Expect(lines).To(HaveLen(3), string(s.Out.Contents()))
-		Expect(lines[1]).To(MatchRegexp(`^%s +%d +%s +running +`, key, h.Pid(), regexp.QuoteMeta(currentUser())))
+		Expect(lines[1]).To(MatchRegexp(`^%s +%d +%s +running +- +- +[0-9.]+ MiB +- +%s$`, key, h.Pid(), regexp.QuoteMeta(currentUser()), regexp.QuoteMeta(h.Dir())))
 		Expect(lines[2]).To(Equal("the record of " + key + " cannot be read (unexpected end of JSON input): found by its process's environment; pyharness stop stops it"))
 
 		s = pyharness(env, "", "stop")
