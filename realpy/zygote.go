@@ -173,12 +173,17 @@ func AttachZygote(ctx context.Context, addr string, opts ...Option) (*Zygote, er
 }
 
 func attachZygote(ctx context.Context, addr string, cfg *procConfig) (*Zygote, error) {
-	var d net.Dialer
-	network, address, secret := splitAddr(addr)
-	conn, err := d.DialContext(ctx, network, address)
+	network, address, _ := splitAddr(addr)
+	conn, err := dialZygote(ctx, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("realpy: attach to zygote at %s: %w", addr, err)
 	}
+	return attachZygoteConn(ctx, conn, addr, cfg)
+}
+
+// attachZygoteConn attaches over conn, a connection to addr.
+func attachZygoteConn(ctx context.Context, conn net.Conn, addr string, cfg *procConfig) (*Zygote, error) {
+	_, _, secret := splitAddr(addr)
 	ctl := newClient(conn, "zygote at "+addr, cfg.maxFrame, true, standaloneBroken)
 	if err := ctl.handshake(ctx, "control", map[string]string{"secret": secret}); err != nil {
 		ctl.Close()
@@ -292,9 +297,8 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 	}
 	n := z.forks.Add(1)
 	id := z.id + "." + strconv.FormatInt(n, 10)
-	var d net.Dialer
 	network, address, secret := splitAddr(z.addr)
-	conn, err := d.DialContext(ctx, network, address)
+	conn, err := dialZygote(ctx, network, address)
 	if err != nil {
 		return nil, z.forkError(err)
 	}

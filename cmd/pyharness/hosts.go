@@ -68,17 +68,27 @@ across the host and its forks), its handler modules and its directory.
 			fmt.Fprintln(tw, "KEY\tPID\tOWNER\tSTATE\tIDLE\tAGE\tPSS\tMODULES\tDIR")
 			for _, h := range list {
 				state, idle, pss := "running", h.Idle.String(), mib(h.PSSKiB)
+				age := h.Age.String()
 				if !h.Alive {
 					state, idle, pss = "gone", "-", "-"
+				}
+				if h.Record != "" { // unknown without the record
+					idle, age = "-", "-"
 				}
 				modules := strings.Join(h.Modules, ",")
 				if len(h.Preload) > 0 {
 					modules += " (preload " + strings.Join(h.Preload, ",") + ")"
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", filepath.Base(h.Dir), h.Pid, h.Owner, state, idle, h.Age, pss,
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", filepath.Base(h.Dir), h.Pid, h.Owner, state, idle, age, pss,
 					firstNonEmpty(modules, "-"), h.Dir)
 			}
 			_ = tw.Flush()
+			for _, h := range list {
+				if h.Record != "" {
+					fmt.Fprintf(stdout, "the record of %s cannot be read (%s): found by its process's environment; pyharness stop stops it\n",
+						filepath.Base(h.Dir), h.Record)
+				}
+			}
 			return 0
 		}
 	},

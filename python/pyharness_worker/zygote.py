@@ -39,6 +39,8 @@ from .server import EXIT_OK, EXIT_START_FAILED, run
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
 FIRST_FRAME_TIMEOUT = 10.0
+LISTEN_BACKLOG = 4096
+ACCEPT_BATCH = 64  # connections taken per wake-up before the others get a turn
 # A first frame (fork or control) is small; a bigger one is not ours.
 MAX_FIRST_FRAME = 64 << 10
 # The secret connections must prove they know, given by the Go side.
@@ -338,19 +340,25 @@ class Zygote:
         return sorted(out)
 
     def accept(self) -> None:
-        """Take a new connection; its first frame is read as it arrives,
-        alongside every other connection's, so none can stall the rest."""
-        try:
-            sock, peer = self.listener.accept()
-        except OSError as exc:
-            _log(f"accept: {exc}")
-            return
-        if sock.family == socket.AF_UNIX and not self._peer_allowed(sock):
-            return
-        sock.setblocking(False)
-        pending = Pending(sock, peer, time.monotonic() + FIRST_FRAME_TIMEOUT)
-        self.pending.append(pending)
-        self.sel.register(sock, selectors.EVENT_READ, pending)
+        """Take the new connections (up to ACCEPT_BATCH a turn); each one's
+        first frame is read as it arrives, alongside every other
+        connection's, so a silent one costs nothing but its slot until
+        FIRST_FRAME_TIMEOUT drops it."""
+        self.listener.setblocking(False)
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, peer = self.listener.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                _log(f"accept: {exc}")
+                return
+            if sock.family == socket.AF_UNIX and not self._peer_allowed(sock):
+                continue
+            sock.setblocking(False)
+            pending = Pending(sock, peer, time.monotonic() + FIRST_FRAME_TIMEOUT)
+            self.pending.append(pending)
+            self.sel.register(sock, selectors.EVENT_READ, pending)
 
     def _peer_allowed(self, sock: socket.socket) -> bool:
         """Over a Unix socket, only this user, root and --peer-uid may connect."""
@@ -720,7 +728,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host or "0.0.0.0", int(port)))
         address = "tcp:%s:%d" % listener.getsockname()[:2]
-    listener.listen(128)
+    # A full machine of test binaries may attach at once (every parallel
+    # process of every package, each forking a pool): the kernel caps this
+    # at net.core.somaxconn; the Go side retries a connect the backlog refused.
+    listener.listen(max(LISTEN_BACKLOG, socket.SOMAXCONN))
     if args.daemon:
         _daemonize(args.log)
     _log(f"listening on {address}")

@@ -176,6 +176,10 @@ type Container struct {
 	EngineWhy string
 	Transport Transport
 	reachWhy  string // TCP: why the port is dialled where it is
+	// Skipped lists what the copy of the Python path (RemoteFS) left
+	// out, each with why: editor lock, swap and backup files, and what is
+	// not a readable regular file. It is also one warning line on stderr.
+	Skipped []string
 
 	workerOpts []realpy.Option
 }
@@ -345,7 +349,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 			}))
 	}
 	if len(copied) > 0 {
-		customizers = append(customizers, copyDirsHook(copied))
+		customizers = append(customizers, copyDirsHook(copied, &c.Skipped))
 	}
 	if o.reuse {
 		customizers = append(customizers, testcontainers.WithReuseByName(name))

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/internal/pytree"
 )
 
 // EngineFS says whether the Docker engine sees this process's files.
@@ -188,18 +188,30 @@ func defaultGateway() (string, error) {
 const handlerRoot = "/opt/pyharness-handlers"
 
 // copyDirsHook copies dirs into the container after it is created and
-// before it starts: dirs[i] becomes handlerRoot/i. Files are copied with
-// their modes; symbolic links are followed (the engine would not see their
-// targets); __pycache__ directories are left out.
-func copyDirsHook(dirs []string) testcontainers.ContainerCustomizer {
+// before it starts: dirs[i] becomes handlerRoot/i. Regular files are copied
+// with their modes; symbolic links are followed (the engine would not see
+// their targets); __pycache__ and hidden directories, editor lock, swap and
+// backup files, and what is not a readable regular file (a FIFO, a dangling
+// link) are left out: every one is appended to *skipped and named on one
+// warning line on stderr. Reading stops when ctx ends.
+func copyDirsHook(dirs []string, skipped *[]string) testcontainers.ContainerCustomizer {
 	return testcontainers.WithAdditionalLifecycleHooks(testcontainers.ContainerLifecycleHooks{
 		PostCreates: []testcontainers.ContainerHook{func(ctx context.Context, c testcontainers.Container) error {
 			var buf bytes.Buffer
 			tw := tar.NewWriter(&buf)
+			var left []pytree.Skipped
 			for i, dir := range dirs {
-				if err := tarTree(tw, dir, path.Join(strings.TrimPrefix(handlerRoot, "/"), fmt.Sprint(i))); err != nil {
+				s, err := tarTree(ctx, tw, dir, path.Join(strings.TrimPrefix(handlerRoot, "/"), fmt.Sprint(i)))
+				left = append(left, s...)
+				if err != nil {
 					return fmt.Errorf("pyharness container: copying %s into the container: %w", dir, err)
 				}
+			}
+			for _, s := range left {
+				*skipped = append(*skipped, s.String())
+			}
+			if line := pytree.Line("container: copying the Python path into the container", left); line != "" {
+				fmt.Fprintln(os.Stderr, line)
 			}
 			if err := tw.Close(); err != nil {
 				return err
@@ -217,45 +229,28 @@ func copyDirsHook(dirs []string) testcontainers.ContainerCustomizer {
 	})
 }
 
-// tarTree writes the tree under dir into tw, under prefix.
-func tarTree(tw *tar.Writer, dir, prefix string) error {
+// tarTree writes the tree under dir into tw, under prefix, and returns what
+// it left out.
+func tarTree(ctx context.Context, tw *tar.Writer, dir, prefix string) ([]pytree.Skipped, error) {
 	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: prefix + "/", Mode: 0o755}); err != nil {
-		return err
+		return nil, err
 	}
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		if d.IsDir() && d.Name() == "__pycache__" {
-			return filepath.SkipDir
-		}
-		info, err := os.Stat(p) // follows a symbolic link
-		if err != nil {
-			return err
-		}
-		name := path.Join(prefix, filepath.ToSlash(rel))
-		if info.IsDir() {
-			if d.Type()&fs.ModeSymlink != 0 {
-				return tarTree(tw, p, name) // WalkDir does not descend into a linked directory
+	return pytree.Walk(ctx, dir, nil, func(rel string, info fs.FileInfo) error {
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: path.Join(prefix, rel) + "/", Mode: int64(info.Mode().Perm() | 0o555)})
+	}, func(e pytree.Entry) error {
+		// Read first: a file that cannot be read whole is left out, not
+		// written half into the archive.
+		var body bytes.Buffer
+		if _, err := io.Copy(&body, io.LimitReader(e.File, e.Info.Size()+1)); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: int64(info.Mode().Perm() | 0o555)})
+			return &pytree.SkipError{Why: pytree.Why(err)}
 		}
-		if !info.Mode().IsRegular() {
-			return nil // sockets, fifos: nothing a handler imports
-		}
-		f, err := os.Open(p)
-		if err != nil {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: path.Join(prefix, e.Rel), Mode: int64(e.Info.Mode().Perm() | 0o444), Size: int64(body.Len())}); err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: int64(info.Mode().Perm() | 0o444), Size: info.Size()}); err != nil {
-			return err
-		}
-		_, err = io.Copy(tw, f)
+		_, err := tw.Write(body.Bytes())
 		return err
 	})
 }
