@@ -104,9 +104,9 @@ type Pool struct {
 	mu        sync.Mutex
 	members   map[*member]struct{}
 	sessions  *sessionTable // session id -> the worker that served it (sessions.go)
-	swept     time.Time         // when idle sessions were last dropped
-	starting  int               // slots being started (lazy start, replacement)
-	overflows int               // live or starting overflow workers
+	swept     time.Time     // when idle sessions were last dropped
+	starting  int           // slots being started (lazy start, replacement)
+	overflows int           // live or starting overflow workers
 	closed    bool
 	startErr  error     // the last start that failed, until one succeeds
 	queue     []*waiter // checkouts waiting for a worker, first come first served
