@@ -87,6 +87,9 @@ func spawn(ctx context.Context, cfg *procConfig, id string, args []string, liven
 	}
 	conns, err := spawnsock.Start(cmd, sockets)
 	if err != nil {
+		if re := resourceError(fmt.Sprintf("spawn %s (interpreter %s)", id, python), err, true); re != nil {
+			return nil, nil, re // not the interpreter's fault: no hint at PYHARNESS_PYTHON
+		}
 		return nil, nil, fmt.Errorf("realpy: interpreter %s (from %s) could not be started: %w; set %s to a python3", python, from, err, EnvPython)
 	}
 	p.id = cmd.Process.Pid

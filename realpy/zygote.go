@@ -356,6 +356,12 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 
 // forkError explains a failed fork: which zygote, where, and where to look.
 func (z *Zygote) forkError(err error) error {
+	if re := resourceError("fork a worker from zygote "+z.id, err, false); re != nil {
+		return re // out of descriptors here (the connection, the output pipes)
+	}
+	if re := forkFailed("fork a worker from zygote "+z.id, err); re != nil {
+		return re // the zygote's fork(2) failed
+	}
 	hint := ""
 	if errors.Is(err, wire.ErrWorkerExited) || errors.Is(err, wire.ErrProtocol) {
 		hint = "; the zygote closed the connection before the forked worker answered: its own stderr says why"

@@ -135,6 +135,26 @@ def _scrub_environ_block(prefix: bytes) -> bool:
     return True
 
 
+def _limit_of(errno: Optional[int]) -> str:
+    """The zygote's limit a failed fork ran into, as the Go side reads it
+    (realpy/resource.go): " (zygote pid N: RLIMIT_AS 1024 (hard unlimited))"."""
+    import errno as errnos
+    import resource
+
+    name = {errnos.ENOMEM: "RLIMIT_AS", errnos.EAGAIN: "RLIMIT_NPROC", errnos.EMFILE: "RLIMIT_NOFILE"}.get(errno or 0)
+    if name is None:
+        return ""
+
+    def text(v: int) -> str:
+        return "unlimited" if v == resource.RLIM_INFINITY else str(v)
+
+    try:
+        soft, hard = resource.getrlimit(getattr(resource, name))
+    except (OSError, ValueError, AttributeError):
+        return f" (zygote pid {os.getpid()})"
+    return f" (zygote pid {os.getpid()}: {name} {text(soft)} (hard {text(hard)}))"
+
+
 def _reseed() -> None:
     random.seed()
     numpy = sys.modules.get("numpy")
@@ -534,7 +554,7 @@ class Zygote:
         try:
             pid = os.fork()
         except OSError as exc:
-            conn.send({"id": rid, "ok": False, "error": _error("exception", "OSError", f"fork failed: {exc}")})
+            conn.send({"id": rid, "ok": False, "error": _error("exception", "OSError", f"fork failed: {exc}{_limit_of(exc.errno)}")})
             conn.close()
             return
         if pid == 0:
