@@ -108,6 +108,7 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	w := newWorker(id, cfg, conns[0], proc, false)
 	w.alive = newLiveness(conns[1])
 	w.track(ctx, ownership.SpawnedWorker)
+	defer proc.endStart()
 	if err := w.client.handshake(ctx, "ping", nil); err != nil {
 		w.Close()
 		return nil, startError("worker", proc, cfg, err)

@@ -91,6 +91,7 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 	z := &Zygote{id: id, cfg: cfg, owner: owner, ctl: owner.client, exited: owner.Exited(),
 		pid: proc.pid(), dir: dir, addr: "unix:" + path + "#" + secret, name: id, children: map[int]*forkedProcess{}}
 	owner.track(ctx, ownership.Zygote)
+	defer proc.endStart()
 	if err := owner.client.handshake(ctx, "ping", nil); err != nil {
 		z.Close()
 		return nil, startError("zygote", proc, cfg, err)

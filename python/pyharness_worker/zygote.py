@@ -31,7 +31,7 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, liveness, max_frame_arg, startfail
+from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, liveness, max_frame_arg, phase, startfail
 from .framing import HEADER, FrameTooLarge, ProtocolViolation, dumps, encode_frame, loads, read_exact, read_frame
 from .handlers import handlers_of, import_named
 from .server import EXIT_OK, EXIT_START_FAILED, run
@@ -783,12 +783,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     secret = take_secret()  # before any preload or handler module runs
     try:
         for name in args.preload:
+            phase.mark(f"preload import: {name}")
             import_named(name, "preload module")
         for name in args.module:
+            phase.mark(f"handlers import: {name}")
             handlers_of(name, "handler module")
     except Exception as exc:
         _log(startfail.describe(exc))
         return EXIT_START_FAILED
+    phase.mark("ready")  # what is left (listening) cannot hang
+    phase.done()
 
     if args.listen:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
