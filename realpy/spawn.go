@@ -28,6 +28,7 @@ type spawnedProcess struct {
 	from     string   // where its name came from (option, $PYHARNESS_PYTHON, PATH)
 	phaseDir string   // holds the file the start's phases are written to (startphase.go)
 	path     []string // the directories on its PYTHONPATH
+	exe      string   // what it ran when its start failed (noteStart)
 	id       int
 	out, err *Output
 

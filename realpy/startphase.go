@@ -1,6 +1,7 @@
 package realpy
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,14 +68,21 @@ func (p *spawnedProcess) phaseText() string {
 	return text
 }
 
-// runs reports whether the process runs the interpreter it was started
-// with, and what it runs (its /proc/<pid>/exe).
+// noteStart records what the process runs (its /proc/<pid>/exe) when its
+// start failed, before it is stopped.
+func (p *spawnedProcess) noteStart() {
+	if exe, err := os.Readlink("/proc/" + strconv.Itoa(p.id) + "/exe"); err == nil {
+		p.exe = strings.TrimSuffix(exe, " (deleted)")
+	}
+}
+
+// runs reports whether the process ran the interpreter it was started
+// with when its start failed, and what it ran.
 func (p *spawnedProcess) runs() (string, bool) {
-	exe, err := os.Readlink("/proc/" + strconv.Itoa(p.id) + "/exe")
-	if err != nil {
+	exe := p.exe
+	if exe == "" {
 		return "", true // gone, or not ours to read: nothing to say
 	}
-	exe = strings.TrimSuffix(exe, " (deleted)")
 	want, err := filepath.EvalSymlinks(p.python)
 	if err != nil || exe == want || strings.Contains(filepath.Base(exe), "python") {
 		return exe, true
@@ -107,4 +115,33 @@ func pythonPathOf(env []string) []string {
 		}
 	}
 	return dirs
+}
+
+// notingContext is a context whose end is seen only once note has run: a
+// start's readiness ping ends (and kills the process) after what the
+// process runs was read.
+type notingContext struct {
+	context.Context
+	done chan struct{}
+}
+
+// noting returns ctx seen through note; stop releases it.
+func noting(ctx context.Context, note func()) (context.Context, func() bool) {
+	c := &notingContext{Context: ctx, done: make(chan struct{})}
+	stop := context.AfterFunc(ctx, func() {
+		note()
+		close(c.done)
+	})
+	return c, stop
+}
+
+func (c *notingContext) Done() <-chan struct{} { return c.done }
+
+func (c *notingContext) Err() error {
+	select {
+	case <-c.done:
+		return c.Context.Err()
+	default:
+		return nil
+	}
 }

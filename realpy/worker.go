@@ -109,7 +109,9 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	w.alive = newLiveness(conns[1])
 	w.track(ctx, ownership.SpawnedWorker)
 	defer proc.endStart()
-	if err := w.client.handshake(ctx, "ping", nil); err != nil {
+	hctx, stop := noting(ctx, proc.noteStart) // what it runs is read before the ping's end kills it
+	defer stop()
+	if err := w.client.handshake(hctx, "ping", nil); err != nil {
 		w.Close()
 		return nil, startError("worker", proc, cfg, err)
 	}

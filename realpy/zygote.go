@@ -92,7 +92,9 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 		pid: proc.pid(), dir: dir, addr: "unix:" + path + "#" + secret, name: id, children: map[int]*forkedProcess{}}
 	owner.track(ctx, ownership.Zygote)
 	defer proc.endStart()
-	if err := owner.client.handshake(ctx, "ping", nil); err != nil {
+	hctx, stop := noting(ctx, proc.noteStart) // what it runs is read before the ping's end kills it
+	defer stop()
+	if err := owner.client.handshake(hctx, "ping", nil); err != nil {
 		z.Close()
 		return nil, startError("zygote", proc, cfg, err)
 	}

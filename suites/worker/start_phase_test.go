@@ -37,6 +37,14 @@ var _ = Describe("A start that times out", harness.Integration, harness.PythonRe
 			"its own start-up hangs (site: sitecustomize, usercustomize, .pth files); on its PYTHONPATH: "+site)
 	}, noHang)
 
+	It("in a wrapper script that never starts the interpreter, says so", func(ctx SpecContext) {
+		wrapper := filepath.Join(GinkgoT().TempDir(), "python-wrapper")
+		Expect(os.WriteFile(wrapper, []byte("#!/bin/sh\nsleep 3600\nexec python3 \"$@\"\n"), 0o700)).To(Succeed())
+		_, err := realpy.Start(ctx, realpy.WithOutput(GinkgoWriter), realpy.WithPython(wrapper), realpy.WithStartTimeout(startTimeout))
+		timedOut(err, "it was in phase interpreter not started: the process runs ")
+		Expect(err.Error()).To(MatchRegexp(`the process runs /\S*(sh|dash|bash), not the interpreter \(a wrapper that has not started it\?\)`))
+	}, noHang)
+
 	It("in a handler module that hangs at import, names the module", func(ctx SpecContext) {
 		_, err := realpy.Start(ctx, realpy.WithOutput(GinkgoWriter), realpy.WithPythonPath(testdata()),
 			realpy.WithModules("shop", "slow_import"), realpy.WithStartTimeout(startTimeout))
