@@ -22,7 +22,7 @@ var ErrResourceExhausted = errors.New("realpy: out of a system resource")
 // names the resource and its limit; errors.Is matches ErrResourceExhausted
 // and the errno (syscall.EMFILE, ...).
 type ResourceError struct {
-	Op       string        // what failed: "spawn worker w1 (/usr/bin/python3)", "fork a worker from zygote z1"
+	Op       string        // what failed: "spawn w1 (interpreter /usr/bin/python3)", "fork a worker from zygote z1"
 	Resource string        // "file descriptors", "the system's file table", "memory", "processes"
 	Limit    string        // the limit and the use, as far as they can be read then
 	Errno    syscall.Errno // EMFILE, ENFILE, ENOMEM or EAGAIN

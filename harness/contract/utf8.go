@@ -12,7 +12,7 @@ import (
 
 func init() {
 	Behaviours = append(Behaviours, Behaviour{
-		"refuses a Go string that is not valid UTF-8 with a typed error at the call, and round-trips a valid U+FFFD",
+		"refuses a Go string that is not valid UTF-8 (args, session, method) with a typed error at the call, and round-trips a valid U+FFFD",
 		func(ctx context.Context, py pyharness.Interpreter) {
 			var back any
 			err := py.Call(ctx, "echo", map[string]any{"text": "caf\xe9"}, &back)
@@ -25,6 +25,14 @@ func init() {
 			Expect(back).To(BeNil(), "nothing was sent, nothing came back")
 			alive(ctx, py)
 			roundTrip(ctx, py, "a real \ufffd and the text \\ufffd")
+
+			err = py.Call(wire.WithSession(ctx, "user-\xe9"), "echo", 1, nil)
+			Expect(errors.As(err, &bad)).To(BeTrue(), "want a *wire.InvalidUTF8Error for the session, got %v", err)
+			Expect(bad.Where).To(Equal("session"))
+			err = py.Call(ctx, "ech\xf6", 1, nil)
+			Expect(errors.As(err, &bad)).To(BeTrue(), "want a *wire.InvalidUTF8Error for the method, got %v", err)
+			Expect(bad.Where).To(Equal("method"))
+			alive(ctx, py)
 		},
 	})
 }
