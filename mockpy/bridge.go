@@ -185,6 +185,10 @@ func (m *Interpreter) Stream(ctx context.Context, method string, args any) iter.
 			yield(nil, fmt.Errorf("mockpy: stream %q: %w", method, err))
 			return
 		}
+		if err := checkText(ctx, method); err != nil {
+			yield(nil, fmt.Errorf("mockpy: stream %q: %w", method, err))
+			return
+		}
 		stopped := false
 		err = m.stream(ctx, method, raw, m.localGo(), func(item json.RawMessage) bool {
 			if !yield(item, nil) {

@@ -313,6 +313,9 @@ func (m *Interpreter) Call(ctx context.Context, method string, args, reply any) 
 	if err != nil {
 		return fmt.Errorf("mockpy: call %q: %w", method, err)
 	}
+	if err := checkText(ctx, method); err != nil {
+		return fmt.Errorf("mockpy: call %q: %w", method, err)
+	}
 	result, err := m.invoke(ctx, method, raw, m.localGo())
 	if err != nil {
 		return fmt.Errorf("mockpy: call %q: %w", method, err)

@@ -162,6 +162,7 @@ type poolConfig struct {
 	heartbeatMisses int
 	affinity        Affinity
 	sessionTTL      time.Duration
+	maxSessions     int
 	breaker         *BreakerSettings
 	retries         int
 	retryDelay      time.Duration
@@ -182,6 +183,7 @@ const (
 	DefaultStderrTail   = 20
 	DefaultPoolSize     = 2
 	DefaultSessionTTL   = 10 * time.Minute
+	DefaultMaxSessions  = 10000
 	DefaultHostIdle     = 15 * time.Minute
 )
 
@@ -204,11 +206,12 @@ func newConfig(target Target, opts []Option) (*config, error) {
 			stderrTail:   DefaultStderrTail,
 		},
 		poolConfig: poolConfig{
-			size:       DefaultPoolSize,
-			strategy:   Spawn,
-			affinity:   AffinityHint,
-			sessionTTL: DefaultSessionTTL,
-			clock:      clockwork.NewRealClock(),
+			size:        DefaultPoolSize,
+			strategy:    Spawn,
+			affinity:    AffinityHint,
+			sessionTTL:  DefaultSessionTTL,
+			maxSessions: DefaultMaxSessions,
+			clock:       clockwork.NewRealClock(),
 		},
 	}
 	for _, opt := range opts {
@@ -538,6 +541,19 @@ func WithSessionTTL(d time.Duration) Option {
 	return option("WithSessionTTL", pools, func(c *config) {
 		if c.positive("WithSessionTTL", d > 0, d.String(), "a positive duration") {
 			c.sessionTTL = d
+		}
+	})
+}
+
+// WithMaxSessions bounds how many session routes a pool keeps (default
+// DefaultMaxSessions, 10000 routes, under 2 MiB). A new session
+// past the bound drops the route of the session used least recently: its
+// next call is routed as a new session's, and what it left in its worker
+// stays there (as after WithSessionTTL).
+func WithMaxSessions(n int) Option {
+	return option("WithMaxSessions", pools, func(c *config) {
+		if c.positive("WithMaxSessions", n > 0, strconv.Itoa(n), "a positive number of sessions") {
+			c.maxSessions = n
 		}
 	})
 }

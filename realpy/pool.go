@@ -103,10 +103,10 @@ type Pool struct {
 
 	mu        sync.Mutex
 	members   map[*member]struct{}
-	sessions  map[string]*route // session id -> the worker that served it
-	swept     time.Time         // when idle sessions were last dropped
-	starting  int               // slots being started (lazy start, replacement)
-	overflows int               // live or starting overflow workers
+	sessions  *sessionTable // session id -> the worker that served it (sessions.go)
+	swept     time.Time     // when idle sessions were last dropped
+	starting  int           // slots being started (lazy start, replacement)
+	overflows int           // live or starting overflow workers
 	closed    bool
 	startErr  error     // the last start that failed, until one succeeds
 	queue     []*waiter // checkouts waiting for a worker, first come first served
@@ -122,20 +122,8 @@ type Pool struct {
 	forked  atomic.Int64
 }
 
-// route binds a session to the worker that served it.
-type route struct {
-	m    *member
-	used time.Time
-}
-
 // forgetLocked drops the sessions routed to m.
-func (p *Pool) forgetLocked(m *member) {
-	for s, r := range p.sessions {
-		if r.m == m {
-			delete(p.sessions, s)
-		}
-	}
-}
+func (p *Pool) forgetLocked(m *member) { p.sessions.forget(m) }
 
 // sweepLocked drops the routes of sessions idle for WithSessionTTL, at most
 // once per quarter of it, so the table holds only live sessions.
@@ -145,18 +133,15 @@ func (p *Pool) sweepLocked() {
 		return
 	}
 	p.swept = now
-	for s, r := range p.sessions {
-		if now.Sub(r.used) >= p.cfg.sessionTTL && !r.m.busy {
-			delete(p.sessions, s)
-		}
-	}
+	p.sessions.expire(now, p.cfg.sessionTTL)
 }
 
-// Sessions returns how many sessions the pool routes now.
+// Sessions returns how many sessions the pool routes now: at most
+// WithMaxSessions.
 func (p *Pool) Sessions() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.sessions)
+	return p.sessions.len()
 }
 
 // EndSession ends a session: the reset built-in clears its state on the
@@ -165,14 +150,14 @@ func (p *Pool) Sessions() int {
 // worker stays until reset or the worker ends).
 func (p *Pool) EndSession(ctx context.Context, session string) error {
 	p.mu.Lock()
-	_, routed := p.sessions[session]
+	_, routed := p.sessions.get(session)
 	p.mu.Unlock()
 	var err error
 	if routed {
 		err = p.Call(wire.WithSession(ctx, session), "reset", map[string]string{"session": session}, nil)
 	}
 	p.mu.Lock()
-	delete(p.sessions, session)
+	p.sessions.remove(session)
 	p.mu.Unlock()
 	return err
 }
@@ -224,7 +209,7 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 		cfg:      cfg,
 		events:   newBus(),
 		members:  map[*member]struct{}{},
-		sessions: map[string]*route{},
+		sessions: newSessionTable(cfg.maxSessions),
 		closing:  make(chan struct{}),
 	}
 	p.starts, p.stopStarts = context.WithCancel(context.Background())
@@ -509,16 +494,16 @@ func (p *Pool) offerLocked(m *member) bool {
 	}
 	for i, w := range p.queue {
 		if w.session != "" {
-			if r, ok := p.sessions[w.session]; ok && r.m != m && r.m.w.Err() == nil && (p.cfg.affinity == AffinityStrictQueue || r.m.settling) {
+			if r, ok := p.sessions.get(w.session); ok && r.m != m && r.m.w.Err() == nil && (p.cfg.affinity == AffinityStrictQueue || r.m.settling) {
 				continue
 			}
 		}
 		m.busy = true
 		if w.session != "" {
-			if r, ok := p.sessions[w.session]; !ok || r.m.w.Err() != nil || p.cfg.affinity == AffinityHint && r.m != m && r.m.busy {
-				p.sessions[w.session] = &route{m: m, used: p.cfg.clock.Now()}
+			if r, ok := p.sessions.get(w.session); !ok || r.m.w.Err() != nil || p.cfg.affinity == AffinityHint && r.m != m && r.m.busy {
+				p.sessions.put(w.session, m, p.cfg.clock.Now())
 			} else if r.m == m {
-				r.used = p.cfg.clock.Now()
+				p.sessions.touch(r, p.cfg.clock.Now())
 			}
 		}
 		p.queue = slices.Delete(p.queue, i, i+1)
@@ -674,8 +659,8 @@ func (p *Pool) anyLiveLocked() bool {
 
 func (p *Pool) pickLocked(session string) (*member, error) {
 	if session != "" {
-		if r, ok := p.sessions[session]; ok && r.m.w.Err() == nil {
-			r.used = p.cfg.clock.Now()
+		if r, ok := p.sessions.get(session); ok && r.m.w.Err() == nil {
+			p.sessions.touch(r, p.cfg.clock.Now())
 			owner := r.m
 			if !owner.busy {
 				owner.busy = true
@@ -696,7 +681,7 @@ func (p *Pool) pickLocked(session string) (*member, error) {
 		if !m.busy && m.w.Err() == nil {
 			m.busy = true
 			if session != "" {
-				p.sessions[session] = &route{m: m, used: p.cfg.clock.Now()}
+				p.sessions.put(session, m, p.cfg.clock.Now())
 			}
 			return m, nil
 		}
@@ -836,7 +821,7 @@ func (p *Pool) callError(callerCtx, ctx context.Context, method string, start ti
 func (p *Pool) waitEnded(ctx context.Context, session string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if r, ok := p.sessions[session]; session != "" && ok {
+	if r, ok := p.sessions.get(session); session != "" && ok {
 		label := r.m.w.client.label
 		stage := fmt.Sprintf("waiting for %s, the worker of session %q, which was serving another call", label, session)
 		if r.m.settling {

@@ -24,8 +24,11 @@ import (
 // group of its own, talking over one end of a socketpair on its fd 3.
 type spawnedProcess struct {
 	cmd      *exec.Cmd
-	python   string // the interpreter started
-	from     string // where its name came from (option, $PYHARNESS_PYTHON, PATH)
+	python   string   // the interpreter started
+	from     string   // where its name came from (option, $PYHARNESS_PYTHON, PATH)
+	phaseDir string   // holds the file the start's phases are written to (startphase.go)
+	path     []string // the directories on its PYTHONPATH
+	exe      string   // what it ran when its start failed (noteStart)
 	id       int
 	out, err *Output
 
@@ -60,15 +63,22 @@ func spawn(ctx context.Context, cfg *procConfig, id string, args []string, liven
 	if cfg.runID != "" {
 		args = append(args, "--run-id", cfg.runID)
 	}
+	phaseDir, err := MkdirTemp("start")
+	if err != nil {
+		return nil, nil, fmt.Errorf("realpy: start %s: %w", id, err)
+	}
 	cmd := exec.Command(python, args...)
 	cmd.Dir = cfg.dir
 	cmd.Env = append(workerEnv(cfg, id, source), env...)
+	cmd.Env = append(cmd.Env, envStartPhase+"="+filepath.Join(phaseDir, "phase"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = cfg.grace
 	p := &spawnedProcess{
 		cmd:      cmd,
 		python:   python,
 		from:     from,
+		phaseDir: phaseDir,
+		path:     pythonPathOf(cmd.Env),
 		out:      newOutput(cfg.outputLimit),
 		err:      newOutput(cfg.outputLimit),
 		exitedC:  make(chan struct{}),
@@ -87,6 +97,10 @@ func spawn(ctx context.Context, cfg *procConfig, id string, args []string, liven
 	}
 	conns, err := spawnsock.Start(cmd, sockets)
 	if err != nil {
+		p.endStart()
+		if re := resourceError(fmt.Sprintf("spawn %s (interpreter %s)", id, python), err, true); re != nil {
+			return nil, nil, re // not the interpreter's fault: no hint at PYHARNESS_PYTHON
+		}
 		return nil, nil, fmt.Errorf("realpy: interpreter %s (from %s) could not be started: %w; set %s to a python3", python, from, err, EnvPython)
 	}
 	p.id = cmd.Process.Pid
@@ -206,7 +220,7 @@ func startError(what string, p *spawnedProcess, cfg *procConfig, err error) erro
 			"is it Python >= 3.9? Set %s (or WithPython) to a python3", what, p.python, p.from, err, stdout, EnvPython)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		return fmt.Errorf("realpy: start %s: the interpreter %s (from %s) did not answer the readiness ping before the start's deadline (WithStartTimeout %v, or the context's): %w; "+
-			"a module imported at start may hang; %s", what, p.python, p.from, cfg.startTimeout, err, stderr)
+			"%s; %s", what, p.python, p.from, cfg.startTimeout, err, p.phaseText(), stderr)
 	}
 	return fmt.Errorf("realpy: start %s: %w", what, err)
 }

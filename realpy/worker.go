@@ -108,7 +108,10 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	w := newWorker(id, cfg, conns[0], proc, false)
 	w.alive = newLiveness(conns[1])
 	w.track(ctx, ownership.SpawnedWorker)
-	if err := w.client.handshake(ctx, "ping", nil); err != nil {
+	defer proc.endStart()
+	hctx, stop := noting(ctx, proc.noteStart) // what it runs is read before the ping's end kills it
+	defer stop()
+	if err := w.client.handshake(hctx, "ping", nil); err != nil {
 		w.Close()
 		return nil, startError("worker", proc, cfg, err)
 	}

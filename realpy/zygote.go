@@ -91,7 +91,10 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 	z := &Zygote{id: id, cfg: cfg, owner: owner, ctl: owner.client, exited: owner.Exited(),
 		pid: proc.pid(), dir: dir, addr: "unix:" + path + "#" + secret, name: id, children: map[int]*forkedProcess{}}
 	owner.track(ctx, ownership.Zygote)
-	if err := owner.client.handshake(ctx, "ping", nil); err != nil {
+	defer proc.endStart()
+	hctx, stop := noting(ctx, proc.noteStart) // what it runs is read before the ping's end kills it
+	defer stop()
+	if err := owner.client.handshake(hctx, "ping", nil); err != nil {
 		z.Close()
 		return nil, startError("zygote", proc, cfg, err)
 	}
@@ -360,6 +363,12 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 
 // forkError explains a failed fork: which zygote, where, and where to look.
 func (z *Zygote) forkError(err error) error {
+	if re := resourceError("fork a worker from zygote "+z.id, err, false); re != nil {
+		return re // out of descriptors here (the connection, the output pipes)
+	}
+	if re := forkFailed("fork a worker from zygote "+z.id, err); re != nil {
+		return re // the zygote's fork(2) failed
+	}
 	hint := ""
 	if errors.Is(err, wire.ErrWorkerExited) || errors.Is(err, wire.ErrProtocol) {
 		hint = "; the zygote closed the connection before the forked worker answered: its own stderr says why"

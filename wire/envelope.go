@@ -104,6 +104,9 @@ func EncodeRequest(req Request) ([]byte, error) {
 // AppendRequest appends the encoded request envelope to dst. It builds the
 // envelope by hand: this is the hot path of every call.
 func AppendRequest(dst []byte, req Request) ([]byte, error) {
+	if err := checkEnvelopeText(req.Method, req.Session); err != nil {
+		return nil, err // utf8.go
+	}
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendUint(dst, req.ID, 10)
 	dst = append(dst, `,"method":`...)
@@ -324,8 +327,9 @@ func decodeStrict(payload []byte, v any) error {
 }
 
 // Marshal encodes v as the wire would carry it. Values JSON cannot carry
-// (channels, functions, NaN, infinities, cycles) give an *EncodeError, which
-// matches ErrUnserializable.
+// (channels, functions, NaN, infinities, cycles) give an *EncodeError, a
+// string that is not valid UTF-8 an *InvalidUTF8Error; both match
+// ErrUnserializable.
 func Marshal(v any) (json.RawMessage, error) {
 	if str, ok := v.(string); ok && len(str) >= 1024 {
 		if b, ok := quotePlain(str); ok {
@@ -335,6 +339,9 @@ func Marshal(v any) (json.RawMessage, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, &EncodeError{Err: err}
+	}
+	if err := checkReplaced(b, v); err != nil {
+		return nil, err // json.Marshal would have sent U+FFFD (utf8.go)
 	}
 	return b, nil
 }

@@ -5,6 +5,10 @@ Stdlib only, Python >= 3.9. Run as ``python3 -m pyharness_worker --fd 3``.
 
 import sys
 
+from . import phase
+
+phase.mark("worker import")  # the interpreter's start-up (site, sitecustomize) is over
+
 PROTOCOL_VERSION = 1
 DEFAULT_MAX_FRAME = 64 << 20
 # The smallest frame limit either side accepts: room for any error reply.

@@ -9,7 +9,7 @@ import time
 from types import AsyncGeneratorType, CoroutineType, GeneratorType
 from typing import Any, Dict, Iterable, List, Optional
 
-from . import DEFAULT_MAX_FRAME, builtin_methods, fault_methods
+from . import DEFAULT_MAX_FRAME, builtin_methods, fault_methods, phase
 from .bridge import Cancelled, GoError, UnknownCallback
 from .builtin_methods import EncodedJSON
 from .context import Request, activate, deactivate
@@ -103,6 +103,7 @@ class Worker:
         register(self.methods, "builtins", builtin_methods.METHODS)
         register(self.methods, "faults", fault_methods.METHODS)
         for name in self.user_modules:
+            phase.mark(f"handlers import: {name}")
             register(self.methods, name, handlers_of(name, "handler module"))
         # The modules handlers import (the `state` method reports them);
         # made last: the handler modules themselves are the worker's.
@@ -525,6 +526,8 @@ def run(
             sock.sendall(encode_frame(dumps({"id": greet, "ok": False, "error": err}), max_frame))
         sock.close()
         return EXIT_START_FAILED
+    phase.mark("ready")
+    phase.done()
     try:
         if greet is not None:
             worker.send({"id": greet, "ok": True, "result": builtin_methods.hello(worker)})

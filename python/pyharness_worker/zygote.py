@@ -31,7 +31,7 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, liveness, max_frame_arg, startfail
+from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, liveness, max_frame_arg, phase, startfail
 from .framing import HEADER, FrameTooLarge, ProtocolViolation, dumps, encode_frame, loads, read_exact, read_frame
 from .handlers import handlers_of, import_named
 from .server import EXIT_OK, EXIT_START_FAILED, run
@@ -73,6 +73,88 @@ def _set_name(name: str) -> None:
         libc.prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def take_secret() -> str:
+    """Remove the zygote's secret from this process's environment and return it.
+
+    Popping it from os.environ is not enough: posix.environ keeps a copy, and
+    /proc/<pid>/environ shows the environment block the process was started
+    with, which every forked worker inherits. That block is overwritten in
+    place (NULs), so no forked worker, handler or reader of /proc sees it.
+    """
+    secret = os.environ.pop(SECRET_ENV, "")
+    posix = sys.modules.get("posix")  # os.environ's source, a copy of its own
+    if posix is not None:
+        posix.environ.pop(SECRET_ENV.encode(), None)
+    if not _scrub_environ_block(SECRET_ENV.encode() + b"="):
+        _log(f"could not remove {SECRET_ENV} from /proc/{os.getpid()}/environ: forked workers' environ still shows it")
+    return secret
+
+
+def _scrub_environ_block(prefix: bytes) -> bool:
+    """Overwrite every entry starting with prefix in the environment block
+    /proc/self/environ shows (between env_start and env_end of
+    /proc/self/stat). False if it could not be done (not Linux, no /proc)."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            block = f.read()
+    except OSError:
+        return True  # no /proc: nothing there to show
+    offsets = []
+    at = 0
+    for entry in block.split(b"\0"):
+        if entry.startswith(prefix):
+            offsets.append((at, len(entry)))
+        at += len(entry) + 1
+    if not offsets:
+        return True
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            stat = f.read()
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        env_start, env_end = int(fields[47]), int(fields[48])  # fields 50 and 51 of proc(5)
+    except (OSError, ValueError, IndexError):
+        return False
+    if env_start == 0 or env_end - env_start < len(block):
+        return False
+    try:
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(env_start)
+            if mem.read(len(block)) != block:
+                return False
+            for off, n in offsets:
+                mem.seek(env_start + off)
+                mem.write(b"\0" * n)
+    except OSError:
+        try:  # /proc/self/mem not writable here: the block is our own memory
+            if ctypes.string_at(env_start, len(block)) != block:
+                return False
+            for off, n in offsets:
+                ctypes.memset(env_start + off, 0, n)
+        except (OSError, ValueError):
+            return False
+    return True
+
+
+def _limit_of(errno: Optional[int]) -> str:
+    """The zygote's limit a failed fork ran into, as the Go side reads it
+    (realpy/resource.go): " (zygote pid N: RLIMIT_AS 1024 (hard unlimited))"."""
+    import errno as errnos
+    import resource
+
+    name = {errnos.ENOMEM: "RLIMIT_AS", errnos.EAGAIN: "RLIMIT_NPROC", errnos.EMFILE: "RLIMIT_NOFILE"}.get(errno or 0)
+    if name is None:
+        return ""
+
+    def text(v: int) -> str:
+        return "unlimited" if v == resource.RLIM_INFINITY else str(v)
+
+    try:
+        soft, hard = resource.getrlimit(getattr(resource, name))
+    except (OSError, ValueError, AttributeError):
+        return f" (zygote pid {os.getpid()})"
+    return f" (zygote pid {os.getpid()}: {name} {text(soft)} (hard {text(hard)}))"
 
 
 def _reseed() -> None:
@@ -151,7 +233,8 @@ class Pending:
 class Zygote:
     def __init__(self, listener: socket.socket, owner: Optional[socket.socket], zygote_id: str,
                  max_frame: int, modules: List[str], preload: List[str], address: str,
-                 peer_uids: Tuple[int, ...] = (), idle_exit: float = 0.0, watch_owners: bool = False) -> None:
+                 peer_uids: Tuple[int, ...] = (), idle_exit: float = 0.0, watch_owners: bool = False,
+                 secret: Optional[str] = None) -> None:
         self.listener = listener
         self.zygote_id = zygote_id
         self.max_frame = max_frame
@@ -174,8 +257,9 @@ class Zygote:
         self.pending: List["Pending"] = []
         self.rejected = 0
         # The secret every connection's first frame must carry (PYHARNESS_ZYGOTE_SECRET),
-        # kept out of the environment of forked workers and their handlers.
-        self.secret = os.environ.pop(SECRET_ENV, "")
+        # kept out of the environment of forked workers and their handlers
+        # (main takes it before any module is imported: take_secret).
+        self.secret = take_secret() if secret is None else secret
         self.peer_uids = set(peer_uids)
         # A host kept between runs ends itself after idle_exit seconds with
         # nobody attached and no child, and kills the children of requesters
@@ -478,7 +562,7 @@ class Zygote:
         try:
             pid = os.fork()
         except OSError as exc:
-            conn.send({"id": rid, "ok": False, "error": _error("exception", "OSError", f"fork failed: {exc}")})
+            conn.send({"id": rid, "ok": False, "error": _error("exception", "OSError", f"fork failed: {exc}{_limit_of(exc.errno)}")})
             conn.close()
             return
         if pid == 0:
@@ -704,14 +788,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("one of --listen or --listen-tcp is required")
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    secret = take_secret()  # before any preload or handler module runs
     try:
         for name in args.preload:
+            phase.mark(f"preload import: {name}")
             import_named(name, "preload module")
         for name in args.module:
+            phase.mark(f"handlers import: {name}")
             handlers_of(name, "handler module")
     except Exception as exc:
         _log(startfail.describe(exc))
         return EXIT_START_FAILED
+    phase.mark("ready")  # what is left (listening) cannot hang
+    phase.done()
 
     if args.listen:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -737,7 +826,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     _log(f"listening on {address}")
     owner = socket.socket(fileno=args.fd) if args.fd is not None else None
     zygote = Zygote(listener, owner, args.zygote_id, args.max_frame, args.module, args.preload, address, tuple(args.peer_uid),
-                    idle_exit=args.idle_exit, watch_owners=args.watch_owners)
+                    idle_exit=args.idle_exit, watch_owners=args.watch_owners, secret=secret)
     zygote.record = args.record
     try:
         return zygote.serve()
