@@ -218,7 +218,11 @@ var _ = Describe("Leak checks that know what the pool owns", func() {
 	It("names a leaked forked worker by its id and pid, not its zygote's command line, and kills it", harness.Integration, func() {
 		s, o := runOffender("leak-forked", "PYHARNESS_INTEGRATION=1")
 		Expect(s).To(gexec.Exit(1))
-		Expect(flat(s)).To(ContainSubstring("pyharness: the spec left running:\nforked worker %s (pid %d), started at %s; killed by the leak check", o.ID, o.Pid, o.Site))
+		pid := fmt.Sprintf(" (pid %d)", o.Pid)
+		if o.Pid == 0 {
+			pid = "" // forked inside a container (PYHARNESS_BACKEND=container): its pid is not visible here
+		}
+		Expect(flat(s)).To(ContainSubstring("pyharness: the spec left running:\nforked worker %s%s, started at %s; killed by the leak check", o.ID, pid, o.Site))
 		Expect(s.Out.Contents()).To(ContainSubstring("NEXT SPEC: the leaked process is gone"))
 		noLibraryDump(s)
 	})
