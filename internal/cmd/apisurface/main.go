@@ -5,6 +5,7 @@
 //	go run ./internal/cmd/apisurface          # print every public package's surface
 //	go run ./internal/cmd/apisurface -write   # regenerate api/ (one file per package)
 //	go run ./internal/cmd/apisurface -write -dir /tmp/x ./realpy
+//	go run ./internal/cmd/apisurface -doc     # go doc -short line count per package
 //
 // The public packages are those of ./... that are not main packages and not
 // under internal/, suites/, examples/, cmd/ or testdata/. The surface is read
@@ -33,12 +34,20 @@ import (
 
 func main() {
 	write := flag.Bool("write", false, "write one file per package under -dir instead of printing to stdout")
+	doc := flag.Bool("doc", false, "print the line count of go doc -short of each package instead")
 	dir := flag.String("dir", "", "where -write puts the files (default: api/ at the module root); .txt files there that no package wrote are removed")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: apisurface [-write [-dir DIR]] [packages]\n\nWith no packages: every public package of the module.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *doc {
+		if err := docCounts(os.Stdout, flag.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "apisurface:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(os.Stdout, *write, *dir, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "apisurface:", err)
 		os.Exit(1)
@@ -91,6 +100,27 @@ func run(stdout io.Writer, write bool, dir string, patterns []string) error {
 		}
 		return os.Remove(path) // a package that is gone, or no longer public
 	})
+}
+
+// docCounts prints, per package, how many lines go doc -short shows: the
+// screenful a reader of the package's documentation starts from.
+func docCounts(stdout io.Writer, patterns []string) error {
+	mod, err := goList1("-m")
+	if err != nil {
+		return err
+	}
+	pkgs, err := publicPackages(strings.TrimSpace(mod), patterns)
+	if err != nil {
+		return err
+	}
+	for _, p := range pkgs {
+		out, err := exec.Command("go", "doc", "-short", p).Output()
+		if err != nil {
+			return fmt.Errorf("go doc -short %s: %v", p, err)
+		}
+		fmt.Fprintf(stdout, "%4d  %s\n", bytes.Count(out, []byte("\n")), p)
+	}
+	return nil
 }
 
 // FileName is where the surface of pkg goes under api/: its path inside the
