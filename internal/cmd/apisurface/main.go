@@ -309,20 +309,43 @@ func (p *printer) qualifier(other *types.Package) string {
 	return other.Name()
 }
 
-func (p *printer) typ(t types.Type) string { return types.TypeString(t, p.qualifier) }
+// typ is t as the package itself would write it, without parameter names in
+// func types (they are not part of the API: renaming one changes nothing for
+// a caller).
+func (p *printer) typ(t types.Type) string { return types.TypeString(unnamed(t), p.qualifier) }
 
-// signature is sig without its parameter names (they are not part of the
-// API): "(context.Context, ...Option) (*Pool, error)".
+// signature is sig without receiver and parameter names:
+// "(context.Context, ...Option) (*Pool, error)".
 func (p *printer) signature(sig *types.Signature) string {
-	unnamed := func(t *types.Tuple) *types.Tuple {
-		vars := make([]*types.Var, t.Len())
-		for i := range vars {
-			vars[i] = types.NewParam(token.NoPos, nil, "", t.At(i).Type())
+	return strings.TrimPrefix(p.typ(sig), "func")
+}
+
+// unnamed is t with the parameter names of the func types in it dropped (of
+// the ones it is made of directly: a func type inside an anonymous struct or
+// interface, or a named type's type arguments, keeps them).
+func unnamed(t types.Type) types.Type {
+	switch t := t.(type) {
+	case *types.Pointer:
+		return types.NewPointer(unnamed(t.Elem()))
+	case *types.Slice:
+		return types.NewSlice(unnamed(t.Elem()))
+	case *types.Array:
+		return types.NewArray(unnamed(t.Elem()), t.Len())
+	case *types.Map:
+		return types.NewMap(unnamed(t.Key()), unnamed(t.Elem()))
+	case *types.Chan:
+		return types.NewChan(t.Dir(), unnamed(t.Elem()))
+	case *types.Signature:
+		tuple := func(t *types.Tuple) *types.Tuple {
+			vars := make([]*types.Var, t.Len())
+			for i := range vars {
+				vars[i] = types.NewParam(token.NoPos, nil, "", unnamed(t.At(i).Type()))
+			}
+			return types.NewTuple(vars...)
 		}
-		return types.NewTuple(vars...)
+		return types.NewSignatureType(nil, nil, nil, tuple(t.Params()), tuple(t.Results()), t.Variadic())
 	}
-	bare := types.NewSignatureType(nil, nil, nil, unnamed(sig.Params()), unnamed(sig.Results()), sig.Variadic())
-	return strings.TrimPrefix(p.typ(bare), "func")
+	return t
 }
 
 func (p *printer) typeParams(tps *types.TypeParamList) string {

@@ -35,6 +35,7 @@ field Box.Tags []string
 method (*Box) Close() error
 method (Box) Promoted() bool (promoted via inner)
 method (Box) Size() int
+type Handler func(context.Context, func(string) bool) (int, error)
 type Level int
 type List[T comparable] struct
 field List[T].Items []T

@@ -37,6 +37,9 @@ func private() {}
 // Option is a func type.
 type Option func(*config)
 
+// Handler's parameter names are not part of the API.
+type Handler func(ctx context.Context, each func(item string) bool) (n int, err error)
+
 type config struct{}
 
 // Box embeds an exported type, an unexported struct (whose exported field
