@@ -449,6 +449,18 @@ func (p *printer) methods(self string, named *types.Named) {
 	if isIface {
 		return
 	}
+	if tps := named.TypeParams(); tps.Len() > 0 {
+		// Methods of a generic type name its parameters as their receivers
+		// do (func (l *List[E]) Push(E)); instantiated with its own
+		// parameters, the type's methods all use its declared names.
+		targs := make([]types.Type, tps.Len())
+		for i := range targs {
+			targs[i] = tps.At(i)
+		}
+		if inst, err := types.Instantiate(nil, named, targs, false); err == nil {
+			named = inst.(*types.Named)
+		}
+	}
 	valueSet := types.NewMethodSet(named)
 	ptrSet := types.NewMethodSet(types.NewPointer(named))
 	st, _ := named.Underlying().(*types.Struct)

@@ -10,7 +10,8 @@ import (
 
 // want is the surface of testdata/surface: it shows what is listed (consts
 // with their type and value, funcs and methods without parameter names,
-// generic types with their parameters, embedded fields, fields and methods
+// generic types with their parameters (named as the type declares them, also
+// in methods whose receivers rename them), embedded fields, fields and methods
 // promoted through an unexported embedded struct, interface method sets with
 // embedded interfaces' methods, unexported interface methods, constraints,
 // aliases) and what is not (unexported names, methods of unexported types,

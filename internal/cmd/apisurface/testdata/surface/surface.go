@@ -67,12 +67,12 @@ func (hiddenType) Visible() int { return 0 }
 
 type hiddenType struct{ Field int }
 
-// List is generic.
+// List is generic; Push names its type parameter E, the surface names it T.
 type List[T comparable] struct {
 	Items []T
 }
 
-func (l *List[T]) Push(v T)             {}
+func (l *List[E]) Push(v E)             {}
 func (l List[T]) Index(v T) (int, bool) { return 0, false }
 
 type Number interface{ ~int | ~float64 }
