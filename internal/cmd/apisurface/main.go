@@ -425,7 +425,11 @@ func (p *printer) fields(self string, s *types.Struct, via []string) {
 			if f.Embedded() {
 				kind = "embedded"
 			}
-			p.line("%s %s.%s %s%s", kind, self, f.Name(), p.typ(f.Type()), suffix)
+			tag := ""
+			if t := s.Tag(i); t != "" { // json tags are wire's protocol
+				tag = " `" + t + "`"
+			}
+			p.line("%s %s.%s %s%s%s", kind, self, f.Name(), p.typ(f.Type()), tag, suffix)
 			continue
 		}
 		if !f.Embedded() {

@@ -11,7 +11,7 @@ import (
 // want is the surface of testdata/surface: it shows what is listed (consts
 // with their type and value, funcs and methods without parameter names,
 // generic types with their parameters (named as the type declares them, also
-// in methods whose receivers rename them), embedded fields, fields and methods
+// in methods whose receivers rename them), embedded fields, field tags, fields and methods
 // promoted through an unexported embedded struct, interface method sets with
 // embedded interfaces' methods, unexported interface methods, constraints,
 // aliases) and what is not (unexported names, methods of unexported types,
@@ -32,7 +32,7 @@ type Box struct
 embedded Box.Writer io.Writer
 field Box.Depth int (promoted via inner)
 field Box.Label string
-field Box.Tags []string
+field Box.Tags []string ` + "`json:\"tags,omitempty\"`" + `
 method (*Box) Close() error
 method (Box) Promoted() bool (promoted via inner)
 method (Box) Size() int

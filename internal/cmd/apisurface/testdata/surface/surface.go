@@ -49,7 +49,7 @@ type Box struct {
 	*inner
 	Label string
 	size  int
-	Tags  []string
+	Tags  []string `json:"tags,omitempty"`
 }
 
 type inner struct {
