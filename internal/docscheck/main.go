@@ -81,15 +81,21 @@ func main() {
 		checkEnv(d, sources)
 		checkCommands(d, sources)
 		for _, b := range d.blocks {
+			first := firstCode(b.lines)
+			if b.info == "python" {
+				if m := pyFromRe.FindStringSubmatch(first); m != nil {
+					checkFragment(b, m[1], "#")
+				}
+				continue
+			}
 			if b.info != "go" {
 				continue
 			}
-			first := firstCode(b.lines)
 			switch {
 			case strings.HasPrefix(first, "package "):
 				complete = append(complete, b)
 			case fromRe.MatchString(first):
-				checkFragment(b, fromRe.FindStringSubmatch(first)[1])
+				checkFragment(b, fromRe.FindStringSubmatch(first)[1], "//")
 			default:
 				report(b.file, b.line, "a ```go block must be a complete file (it starts with a package clause) or a fragment whose first line is `// from PATH`, PATH the file where the same lines run")
 			}
@@ -349,8 +355,9 @@ func checkCommands(d *doc, sources []byte) {
 }
 
 var (
-	fromRe    = regexp.MustCompile(`^//\s*from\s+(\S+)`)
-	trailerRe = regexp.MustCompile(`\s+//\s.*$`)
+	fromRe   = regexp.MustCompile(`^//\s*from\s+(\S+)`)
+	pyFromRe = regexp.MustCompile(`^#\s*from\s+(\S+)$`)
+	trailers = map[string]*regexp.Regexp{"//": regexp.MustCompile(`\s+//\s.*$`), "#": regexp.MustCompile(`\s+#\s.*$`)}
 )
 
 func firstCode(lines []string) string {
@@ -363,13 +370,13 @@ func firstCode(lines []string) string {
 }
 
 // norm is how a line is compared: without its trailing comment, trimmed.
-func norm(l string) string {
-	return strings.TrimSpace(trailerRe.ReplaceAllString(l, ""))
+func norm(l, comment string) string {
+	return strings.TrimSpace(trailers[comment].ReplaceAllString(l, ""))
 }
 
 // checkFragment: the block's lines, but for blank lines, whole-line comments
 // and `...` (an elision), appear in the named file in the same order.
-func checkFragment(b block, src string) {
+func checkFragment(b block, src, comment string) {
 	data, err := os.ReadFile(src)
 	if err != nil {
 		report(b.file, b.line, "fragment from %s: %v", src, err)
@@ -379,17 +386,17 @@ func checkFragment(b block, src string) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		have = append(have, norm(sc.Text()))
+		have = append(have, norm(sc.Text(), comment))
 	}
 	at := 0
 	first := true
 	for k, l := range b.lines {
-		n := norm(l)
-		if first && fromRe.MatchString(strings.TrimSpace(l)) {
+		n := norm(l, comment)
+		if first && (fromRe.MatchString(strings.TrimSpace(l)) || pyFromRe.MatchString(strings.TrimSpace(l))) {
 			first = false
 			continue
 		}
-		if n == "" || n == "..." || strings.HasPrefix(n, "//") {
+		if n == "" || n == "..." || strings.HasPrefix(n, comment) {
 			continue
 		}
 		found := -1
