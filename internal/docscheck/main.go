@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -374,8 +375,10 @@ func norm(l, comment string) string {
 	return strings.TrimSpace(trailers[comment].ReplaceAllString(l, ""))
 }
 
-// checkFragment: the block's lines, but for blank lines, whole-line comments
-// and `...` (an elision), appear in the named file in the same order.
+// checkFragment: the block's lines, but for blank lines and whole-line
+// comments, are lines of the named file (also without blank lines and
+// whole-line comments), consecutive there but where the block writes `...`
+// (an elision), and in the same order.
 func checkFragment(b block, src, comment string) {
 	data, err := os.ReadFile(src)
 	if err != nil {
@@ -386,37 +389,64 @@ func checkFragment(b block, src, comment string) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		have = append(have, norm(sc.Text(), comment))
+		if n := norm(sc.Text(), comment); n != "" && !strings.HasPrefix(n, comment) {
+			have = append(have, n)
+		}
 	}
-	at := 0
+	type docLine struct {
+		text string
+		line int
+	}
+	var chunks [][]docLine
+	var cur []docLine
 	first := true
 	for k, l := range b.lines {
 		n := norm(l, comment)
-		if first && (fromRe.MatchString(strings.TrimSpace(l)) || pyFromRe.MatchString(strings.TrimSpace(l))) {
+		if first && (fromRe.MatchString(n) || pyFromRe.MatchString(n)) {
 			first = false
 			continue
 		}
-		if n == "" || n == "..." || strings.HasPrefix(n, comment) {
-			continue
+		switch {
+		case n == "...":
+			if len(cur) > 0 {
+				chunks = append(chunks, cur)
+			}
+			cur = nil
+		case n == "" || strings.HasPrefix(n, comment):
+		default:
+			cur = append(cur, docLine{n, b.line + 1 + k})
 		}
-		found := -1
+	}
+	if len(cur) > 0 {
+		chunks = append(chunks, cur)
+	}
+	at := 0
+	for _, chunk := range chunks {
+		best, bestLen := -1, -1
 		for j := at; j < len(have); j++ {
-			if have[j] == n {
-				found = j
+			m := 0
+			for m < len(chunk) && j+m < len(have) && have[j+m] == chunk[m].text {
+				m++
+			}
+			if m > bestLen {
+				best, bestLen = j, m
+			}
+			if m == len(chunk) {
 				break
 			}
 		}
-		if found < 0 {
-			where := "at all"
-			for j := range have {
-				if have[j] == n {
-					where = "after the block's previous line (order differs)"
-				}
+		if bestLen < len(chunk) {
+			bad := chunk[max(bestLen, 0)]
+			why := "not in that file"
+			if bestLen > 0 {
+				why = "not the next line there (write ... where the block skips lines)"
+			} else if slices.Contains(have, bad.text) {
+				why = "in that file, but not after the block's previous lines"
 			}
-			report(b.file, b.line+1+k, "fragment from %s: line not in that file %s: %s", src, where, n)
-			continue
+			report(b.file, bad.line, "fragment from %s: %s: %s", src, why, bad.text)
+			return
 		}
-		at = found + 1
+		at = best + len(chunk)
 	}
 }
 
