@@ -451,7 +451,8 @@ func checkFragment(b block, src, comment string) {
 }
 
 // compile puts each complete file in a package of its own inside the module
-// (a directory go's wildcards skip) and vets them all.
+// (a directory go's wildcards skip), checks that gofmt leaves it alone and
+// vets them all.
 func compile(root string, blocks []block) {
 	if len(blocks) == 0 {
 		return
@@ -474,6 +475,14 @@ func compile(root string, blocks []block) {
 		rel, _ := filepath.Rel(root, dir)
 		pkgs = append(pkgs, "./"+rel)
 		where[filepath.Base(dir)] = b
+	}
+	if out, err := exec.Command("gofmt", "-l", tmp).CombinedOutput(); err != nil {
+		report("docs", 0, "gofmt: %v: %s", err, out)
+	} else {
+		for _, f := range strings.Fields(string(out)) {
+			b := where[filepath.Base(filepath.Dir(f))]
+			report(b.file, b.line, "a complete file that gofmt would change: format it with gofmt")
+		}
 	}
 	cmd := exec.Command("go", append([]string{"vet"}, pkgs...)...)
 	out, err := cmd.CombinedOutput()
