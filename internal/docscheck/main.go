@@ -73,12 +73,14 @@ func main() {
 		docs[f] = d
 	}
 	exported := exportedNames(root)
+	all := anyNames(exported)
 	sources := sourceText(root)
 	var complete []block
 	for _, f := range files {
 		d := docs[f]
 		checkLinks(d)
 		checkNames(d, exported)
+		checkBare(d, exported, all)
 		checkEnv(d, sources)
 		checkCommands(d, sources)
 		for _, b := range d.blocks {
@@ -238,66 +240,131 @@ func checkNames(d *doc, exported map[string]map[string]bool) {
 func exportedNames(root string) map[string]map[string]bool {
 	out := map[string]map[string]bool{}
 	for name, dir := range packages {
-		names := map[string]bool{}
-		out[name] = names
-		fset := token.NewFileSet()
-		paths, _ := filepath.Glob(filepath.Join(root, dir, "*.go"))
-		for _, p := range paths {
-			if strings.HasSuffix(p, "_test.go") {
-				continue
+		out[name] = parseDir(filepath.Join(root, dir))
+	}
+	return out
+}
+
+// dotImported: the packages specs dot-import, whose names the docs write bare
+// (Expect, Equal, Describe, SpecTimeout).
+var dotImported = []string{"github.com/onsi/gomega", "github.com/onsi/ginkgo/v2"}
+
+// anyNames is every name of exported (top-level, Type.Name, and a method or
+// field's bare name) in this module's packages and the dot-imported ones.
+func anyNames(exported map[string]map[string]bool) map[string]bool {
+	all := map[string]bool{}
+	for _, names := range exported {
+		for n := range names {
+			all[n] = true
+			if _, m, ok := strings.Cut(n, "."); ok {
+				all[m] = true
 			}
-			f, err := parser.ParseFile(fset, p, nil, parser.SkipObjectResolution)
-			if err != nil {
-				report(p, 0, "parse: %v", err)
-				continue
-			}
-			for _, decl := range f.Decls {
-				switch decl := decl.(type) {
-				case *ast.FuncDecl:
-					if decl.Recv == nil {
-						names[decl.Name.Name] = true
-						continue
-					}
-					t := decl.Recv.List[0].Type
-					if s, ok := t.(*ast.StarExpr); ok {
-						t = s.X
-					}
-					if g, ok := t.(*ast.IndexExpr); ok {
-						t = g.X
-					}
-					if id, ok := t.(*ast.Ident); ok {
-						names[id.Name+"."+decl.Name.Name] = true
-					}
-				case *ast.GenDecl:
-					for _, spec := range decl.Specs {
-						switch spec := spec.(type) {
-						case *ast.TypeSpec:
-							names[spec.Name.Name] = true
-							switch t := spec.Type.(type) {
-							case *ast.StructType:
-								for _, fld := range t.Fields.List {
-									for _, n := range fld.Names {
-										names[spec.Name.Name+"."+n.Name] = true
-									}
-								}
-							case *ast.InterfaceType:
-								for _, fld := range t.Methods.List {
-									for _, n := range fld.Names {
-										names[spec.Name.Name+"."+n.Name] = true
-									}
+		}
+	}
+	out, err := exec.Command("go", append([]string{"list", "-f", "{{.Dir}}"}, dotImported...)...).Output()
+	if err != nil {
+		report("go.mod", 0, "go list %v: %v", dotImported, err)
+		return all
+	}
+	for _, dir := range strings.Fields(string(out)) {
+		for n := range parseDir(dir) {
+			all[n] = true
+		}
+	}
+	return all
+}
+
+// parseDir returns the exported names of the package in dir (non-test files).
+func parseDir(dir string) map[string]bool {
+	names := map[string]bool{}
+	fset := token.NewFileSet()
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, p := range paths {
+		if strings.HasSuffix(p, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.SkipObjectResolution)
+		if err != nil {
+			report(p, 0, "parse: %v", err)
+			continue
+		}
+		for _, decl := range f.Decls {
+			switch decl := decl.(type) {
+			case *ast.FuncDecl:
+				if decl.Recv == nil {
+					names[decl.Name.Name] = true
+					continue
+				}
+				t := decl.Recv.List[0].Type
+				if s, ok := t.(*ast.StarExpr); ok {
+					t = s.X
+				}
+				if g, ok := t.(*ast.IndexExpr); ok {
+					t = g.X
+				}
+				if id, ok := t.(*ast.Ident); ok {
+					names[id.Name+"."+decl.Name.Name] = true
+				}
+			case *ast.GenDecl:
+				for _, spec := range decl.Specs {
+					switch spec := spec.(type) {
+					case *ast.TypeSpec:
+						names[spec.Name.Name] = true
+						switch t := spec.Type.(type) {
+						case *ast.StructType:
+							for _, fld := range t.Fields.List {
+								for _, n := range fld.Names {
+									names[spec.Name.Name+"."+n.Name] = true
 								}
 							}
-						case *ast.ValueSpec:
-							for _, n := range spec.Names {
-								names[n.Name] = true
+						case *ast.InterfaceType:
+							for _, fld := range t.Methods.List {
+								for _, n := range fld.Names {
+									names[spec.Name.Name+"."+n.Name] = true
+								}
 							}
+						}
+					case *ast.ValueSpec:
+						for _, n := range spec.Names {
+							names[n.Name] = true
 						}
 					}
 				}
 			}
 		}
 	}
-	return out
+	return names
+}
+
+var (
+	bareCallRe   = regexp.MustCompile(`(?:^|[^.\w])([A-Z]\w*)\(`)
+	typeMemberRe = regexp.MustCompile(`(?:^|[^.\w])([A-Z]\w*)\.([A-Z]\w*)\b`)
+)
+
+// checkBare: in code spans, a bare call (WithSize(8), Fresh(ctx)) names an
+// exported function or method of this module or of Ginkgo and Gomega, and a
+// Type.Member (Output.Dropped) a method or field of one of this module's types.
+func checkBare(d *doc, exported map[string]map[string]bool, all map[string]bool) {
+	members := map[string]bool{}
+	for _, names := range exported {
+		for n := range names {
+			members[n] = true
+		}
+	}
+	for _, i := range d.prose {
+		for _, span := range codeSpanRe.FindAllString(d.lines[i], -1) {
+			for _, m := range bareCallRe.FindAllStringSubmatch(span, -1) {
+				if !all[m[1]] {
+					report(d.path, i+1, "%s(: no exported function or method of that name in pyharness, Ginkgo or Gomega (in %s)", m[1], span)
+				}
+			}
+			for _, m := range typeMemberRe.FindAllStringSubmatch(span, -1) {
+				if !members[m[1]+"."+m[2]] {
+					report(d.path, i+1, "%s.%s: no type %s with a method or field %s in pyharness (in %s)", m[1], m[2], m[1], m[2], span)
+				}
+			}
+		}
+	}
 }
 
 // sourceText is every non-markdown file of the module that is not a doc:
