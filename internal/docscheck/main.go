@@ -81,6 +81,7 @@ func main() {
 		checkLinks(d)
 		checkNames(d, exported)
 		checkBare(d, exported, all)
+		checkPaths(d)
 		checkEnv(d, sources)
 		checkCommands(d, sources)
 		for _, b := range d.blocks {
@@ -334,6 +335,26 @@ func parseDir(dir string) map[string]bool {
 		}
 	}
 	return names
+}
+
+var pathRe = regexp.MustCompile(`(?:^|[\s(` + "`" + `])((?:\.ci|examples|suites|ci|realpy|python|cmd|harness|isolation|internal|wire|mockpy|gotest|docs)/[\w./-]*)`)
+
+// checkPaths: a repository path in a code span (suites/host/matrix_test.go,
+// examples/sentiment/) names a file or directory that exists.
+func checkPaths(d *doc) {
+	for _, i := range d.prose {
+		for _, span := range codeSpanRe.FindAllString(d.lines[i], -1) {
+			for _, m := range pathRe.FindAllStringSubmatch(span, -1) {
+				p := strings.TrimRight(m[1], "./")
+				if strings.ContainsAny(p, "*") {
+					continue
+				}
+				if _, err := os.Stat(p); err != nil {
+					report(d.path, i+1, "%s: no such file or directory in the repository", p)
+				}
+			}
+		}
+	}
 }
 
 var (
