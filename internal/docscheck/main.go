@@ -117,7 +117,7 @@ func main() {
 	for _, d := range docs {
 		n += len(d.blocks)
 	}
-	fmt.Printf("docscheck: %d file(s), %d code block(s) (%d compiled), links, names, variables and commands: all true\n", len(files), n, len(complete))
+	fmt.Printf("docscheck: %d file(s), %d code block(s) (%d compiled), links, names, paths, variables and commands: all true\n", len(files), n, len(complete))
 }
 
 func fatal(err error) {
