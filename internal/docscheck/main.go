@@ -106,6 +106,12 @@ func main() {
 		}
 	}
 	compile(root, complete)
+	// The README's table of what to read next links every page of docs/.
+	for _, f := range more {
+		if !strings.Contains(strings.Join(docs["README.md"].lines, "\n"), "]("+filepath.ToSlash(f)+")") {
+			report("README.md", 0, "%s is not linked from the README (its table of what to read next)", f)
+		}
+	}
 	if len(findings) > 0 {
 		for _, f := range findings {
 			fmt.Println(f)
