@@ -84,6 +84,7 @@ func main() {
 		checkPaths(d)
 		checkEnv(d, sources)
 		checkCommands(d, sources)
+		checkBenchmarks(d)
 		for _, b := range d.blocks {
 			first := firstCode(b.lines)
 			if b.info == "python" {
@@ -123,7 +124,7 @@ func main() {
 	for _, d := range docs {
 		n += len(d.blocks)
 	}
-	fmt.Printf("docscheck: %d file(s), %d code block(s) (%d compiled), links, names, paths, variables and commands: all true\n", len(files), n, len(complete))
+	fmt.Printf("docscheck: %d file(s), %d code block(s) (%d compiled), links, names, paths, variables, commands and benchmarks: all true\n", len(files), n, len(complete))
 }
 
 func fatal(err error) {
@@ -427,6 +428,41 @@ func checkEnv(d *doc, sources []byte) {
 		for _, v := range envRe.FindAllString(l, -1) {
 			if !bytes.Contains(sources, []byte(`"`+v+`"`)) && !bytes.Contains(sources, []byte(v+"=")) && !bytes.Contains(sources, []byte("${"+v)) && !bytes.Contains(sources, []byte("$"+v)) {
 				report(d.path, i+1, "%s: no Go, Python or ci file reads or sets this variable", v)
+			}
+		}
+	}
+}
+
+var (
+	benchRe     = regexp.MustCompile(`-bench[= ]'?([^'\s]+)'?.*?\s\./([\w/]+?)/?(?:[\s` + "`" + `|]|$)`)
+	benchFuncRe = regexp.MustCompile(`(?m)^func (Benchmark\w+)\(`)
+)
+
+// checkBenchmarks: every `go test -bench PATTERN ./dir/` the docs give
+// selects, for each alternative of PATTERN, a benchmark of that package.
+func checkBenchmarks(d *doc) {
+	for i, l := range d.lines {
+		for _, m := range benchRe.FindAllStringSubmatch(strings.ReplaceAll(l, `\|`, "|"), -1) {
+			paths, _ := filepath.Glob(filepath.Join(m[2], "*_test.go"))
+			var names []string
+			for _, p := range paths {
+				data, _ := os.ReadFile(p)
+				for _, f := range benchFuncRe.FindAllStringSubmatch(string(data), -1) {
+					names = append(names, f[1])
+				}
+			}
+			for _, alt := range strings.Split(m[1], "|") {
+				if alt == "" || alt == "^$" {
+					continue
+				}
+				re, err := regexp.Compile(alt)
+				if err != nil {
+					report(d.path, i+1, "-bench %s: %v", m[1], err)
+					continue
+				}
+				if !slices.ContainsFunc(names, re.MatchString) {
+					report(d.path, i+1, "-bench %s ./%s/: no benchmark of %s matches %q", m[1], m[2], m[2], alt)
+				}
 			}
 		}
 	}
