@@ -4,25 +4,16 @@ package benchkit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"text/tabwriter"
 	"time"
-
-	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/pyharness/pyharness/internal/spawnsock"
 	"github.com/pyharness/pyharness/realpy"
-	"github.com/pyharness/pyharness/realpy/container"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -303,71 +294,6 @@ func (e *BareEcho) Close() error {
 	return e.cmd.Wait()
 }
 
-// Percentile returns the p-th percentile of samples (sorting them).
-func Percentile(samples []time.Duration, p int) time.Duration {
-	if len(samples) == 0 {
-		return 0
-	}
-	slices.Sort(samples)
-	i := len(samples) * p / 100
-	if i >= len(samples) {
-		i = len(samples) - 1
-	}
-	return samples[i]
-}
-
-// WriteTable prints rep for people.
-func (rep *Report) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "%d workers, each importing a module that burns %d ms of CPU (python %s)\n\n", rep.Workers, rep.ImportCPUMS, rep.Python)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "strategy\tready (ms)\tinterpreters\tforked\tvs zygote\t")
-	var zygote float64
-	for _, r := range rep.Results {
-		if r.Strategy == "zygote" {
-			zygote = r.ReadyMS
-		}
-	}
-	for _, r := range rep.Results {
-		ratio := "-"
-		if zygote > 0 {
-			ratio = fmt.Sprintf("%.1fx", r.ReadyMS/zygote)
-		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%d\t%d\t%s\t\n", r.Strategy, r.ReadyMS, r.Interpreters, r.Forked, ratio)
-	}
-	tw.Flush()
-	if rep.Backend == "container" {
-		fmt.Fprintf(w, "\ncontainer backend: cold start (image present) %.0f ms, warm reuse %.0f ms, until %d forked workers are ready\n",
-			rep.ContainerColdMS, rep.ContainerWarmMS, rep.Workers)
-	} else {
-		if rep.ReuseFirstMS > 0 {
-			fmt.Fprintf(w, "\nwith reuse (PYHARNESS_REUSE=1): first run %.0f ms (starts the host), second run %.0f ms (reuses it), until %d forked workers are ready\n",
-				rep.ReuseFirstMS, rep.ReuseSecondMS, rep.Workers)
-		}
-		fmt.Fprintf(w, "\none zygote worker ready: %.0f ms", rep.SingleMS)
-	}
-	if zygote > 0 && rep.SingleMS > 0 {
-		fmt.Fprintf(w, " (%d zygote workers: %.2fx of one)", rep.Workers, zygote/rep.SingleMS)
-	}
-	fmt.Fprintln(w)
-	if rep.FreshMedianMS > 0 {
-		fmt.Fprintf(w, "Fresh (fork) median: %.2f ms\n", rep.FreshMedianMS)
-	}
-	if rep.PingP50US > 0 {
-		fmt.Fprintf(w, "ping through the pool: p50 %.0f us, p99 %.0f us\n", rep.PingP50US, rep.PingP99US)
-		fmt.Fprintf(w, "bare framed echo:      p50 %.0f us, p99 %.0f us (ping/echo p50: %.2fx)\n", rep.RawEchoP50US, rep.RawEchoP99US, rep.PingOverRawP50)
-	}
-	if f := rep.Fairness; f != nil {
-		fmt.Fprintf(w, "fairness, %d callers on a pool of %d, %d echoes of %d bytes: calls per caller %d-%d, median call %.2f ms, worst (wait + call) %.2f ms\n",
-			f.Callers, f.PoolSize, f.Calls, f.PayloadBytes, f.MinPerCaller, f.MaxPerCaller, f.MedianCallMS, f.WorstWaitMS)
-	}
-}
-
-// WriteJSON prints rep as one JSON object.
-func (rep *Report) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	return enc.Encode(rep)
-}
-
 // ParseStrategies splits a comma-separated list.
 func ParseStrategies(s string) []string {
 	var out []string
@@ -382,86 +308,6 @@ func ParseStrategies(s string) []string {
 func closeQuietly(p *realpy.Pool) {
 	if p != nil {
 		_ = p.Close()
-	}
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
-
-// runContainer measures the container backend: a cold start (image present,
-// new container) and a warm attach to a reused container, each until a pool
-// of cfg.Workers forked workers is ready; then pings through that pool.
-func runContainer(ctx context.Context, cfg Config, dir string, rep *Report) (*Report, error) {
-	rep.Backend = "container"
-	hostPython := rep.Python
-	copts := []testcontainers.ContainerCustomizer{
-		container.WithOptions(realpy.WithPythonPath(dir), realpy.WithModules("pyh_heavy"),
-			realpy.WithEnv(fmt.Sprintf("PYH_IMPORT_CPU=%f", cfg.ImportCPU.Seconds()))),
-	}
-	image, err := container.EnsureImage(ctx, container.BaseImage())
-	if err != nil {
-		return nil, err
-	}
-	rep.Python = "container image " + image + " (bare echo on the host's " + rep.Python + ")"
-	ready := func(opts ...testcontainers.ContainerCustomizer) (time.Duration, *container.Container, error) {
-		start := time.Now()
-		c, err := container.Run(ctx, append(copts, opts...)...)
-		if err != nil {
-			return 0, c, err
-		}
-		p, err := c.StartPool(ctx, realpy.WithSize(cfg.Workers))
-		elapsed := time.Since(start)
-		if p != nil {
-			defer p.Close()
-		}
-		return elapsed, c, err
-	}
-	cold, c, err := ready()
-	if cerr := c.Close(ctx); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("container cold start: %w", err)
-	}
-	rep.ContainerColdMS = ms(cold)
-
-	_, first, err := ready(container.WithReuse(true)) // leaves a warm container
-	if err != nil {
-		terminate(first)
-		return nil, fmt.Errorf("container for reuse: %w", err)
-	}
-	defer terminate(first)
-	warm, second, err := ready(container.WithReuse(true))
-	if err != nil {
-		return nil, fmt.Errorf("container warm attach: %w", err)
-	}
-	if !second.Reused {
-		return nil, fmt.Errorf("container warm attach: the warm container was not reused")
-	}
-	rep.ContainerWarmMS = ms(warm)
-	rep.Results = append(rep.Results, Result{Strategy: "container-cold", ReadyMS: rep.ContainerColdMS, Interpreters: 1, Forked: int64(cfg.Workers)},
-		Result{Strategy: "container-warm", ReadyMS: rep.ContainerWarmMS, Interpreters: 0, Forked: int64(cfg.Workers)})
-
-	if cfg.Pings > 0 {
-		p, err := second.StartPool(ctx, realpy.WithSize(1))
-		if err != nil {
-			return nil, err
-		}
-		defer p.Close()
-		pings, echoes, err := timeRoundTrips(ctx, p, hostPython, cfg.Pings)
-		if err != nil {
-			return nil, err
-		}
-		rep.PingP50US, rep.PingP99US = us(Percentile(pings, 50)), us(Percentile(pings, 99))
-		rep.RawEchoP50US, rep.RawEchoP99US = us(Percentile(echoes, 50)), us(Percentile(echoes, 99))
-		rep.PingOverRawP50 = rep.PingP50US / rep.RawEchoP50US
-	}
-	return rep, nil
-}
-
-func terminate(c *container.Container) {
-	if c != nil && c.DockerContainer != nil {
-		_ = testcontainers.TerminateContainer(c.DockerContainer)
 	}
 }
 
@@ -506,60 +352,4 @@ func measureReuse(ctx context.Context, cfg Config, opts []realpy.Option) (first,
 	}
 	second, err = oneRun()
 	return first, second, err
-}
-
-// Fairness is how evenly a busy pool serves its callers.
-type Fairness struct {
-	Callers      int     `json:"callers"`
-	PoolSize     int     `json:"pool_size"`
-	Calls        int     `json:"calls"`
-	MinPerCaller int     `json:"min_calls_per_caller"`
-	MaxPerCaller int     `json:"max_calls_per_caller"`
-	WorstWaitMS  float64 `json:"worst_call_ms"` // the longest checkout wait plus call
-	MedianCallMS float64 `json:"median_call_ms"`
-	PayloadBytes int     `json:"payload_bytes"`
-}
-
-// MeasureFairness has callers goroutines share p for calls echo calls in
-// all, each with a payload of size bytes, and reports the calls each caller
-// got and the worst time a call took, waiting for a worker included.
-func MeasureFairness(ctx context.Context, p *realpy.Pool, callers, calls, size int) (Fairness, error) {
-	var (
-		next    atomic.Int64
-		mu      sync.Mutex
-		counts  = make([]int, callers)
-		samples = make([]time.Duration, 0, calls)
-		first   error
-		wg      sync.WaitGroup
-		payload = strings.Repeat("x", size)
-	)
-	for c := range callers {
-		wg.Go(func() {
-			for next.Add(1) <= int64(calls) {
-				start := time.Now()
-				err := p.Call(ctx, "echo", payload, nil)
-				took := time.Since(start)
-				mu.Lock()
-				if err != nil {
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-				counts[c]++
-				samples = append(samples, took)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if first != nil {
-		return Fairness{}, first
-	}
-	f := Fairness{Callers: callers, PoolSize: p.Size(), Calls: calls, PayloadBytes: size,
-		MinPerCaller: slices.Min(counts), MaxPerCaller: slices.Max(counts)}
-	f.MedianCallMS = ms(Percentile(samples, 50))
-	f.WorstWaitMS = ms(samples[len(samples)-1])
-	return f, nil
 }

@@ -33,11 +33,7 @@
 package container
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -48,9 +44,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -59,7 +53,6 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/wait"
 
-	"github.com/pyharness/pyharness/python"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -468,195 +461,4 @@ func (c *Container) Close(ctx context.Context) error {
 		os.RemoveAll(c.dir)
 	}
 	return err
-}
-
-// Client returns a Docker client, or an error that says how to get one.
-func Client(ctx context.Context) (*testcontainers.DockerClient, error) {
-	applyLogger(nil, nil) // quiet, unless the process chose a logger: no "Connected to docker" banner
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w (%v): start Docker (for instance `sudo systemctl start docker`, or set DOCKER_HOST), or run on the process backend with PYHARNESS_BACKEND=process", ErrDockerUnavailable, err)
-	}
-	return cli, nil
-}
-
-// ReapDead removes the pyharness containers whose owner process, on this
-// host, is dead and that are not marked for reuse; it returns their ids.
-func ReapDead(ctx context.Context) ([]string, error) {
-	cli, err := Client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cli.Close()
-	list, err := listManaged(ctx, cli)
-	if err != nil {
-		return nil, err
-	}
-	hostname, _ := os.Hostname()
-	var removed []string
-	for _, item := range list.Items {
-		l := item.Labels
-		if l[LabelReuse] == "true" {
-			continue
-		}
-		if l[LabelOwnerHost] != hostname || (l[LabelOwnerPidNS] != "" && l[LabelOwnerPidNS] != pidNamespace()) {
-			// An owner elsewhere: another machine, or another container (a
-			// CI runner, named by its id). The latter is dead once the
-			// engine no longer has that container.
-			if !ownerContainerGone(ctx, cli, l[LabelOwnerHost]) {
-				continue
-			}
-		} else {
-			pid, _ := strconv.Atoi(l[LabelOwnerPid])
-			started, _ := strconv.ParseUint(l[LabelOwnerStart], 10, 64)
-			if now, alive := realpy.ProcessStartTime(pid); alive && now == started {
-				continue
-			}
-		}
-		if _, err := cli.ContainerRemove(ctx, item.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-			return removed, fmt.Errorf("pyharness containers: remove %s: %w", item.ID, err)
-		}
-		removed = append(removed, item.ID)
-	}
-	return removed, nil
-}
-
-// containerID matches a container's default hostname: its short id.
-var containerID = regexp.MustCompile(`^[0-9a-f]{12}$`)
-
-// ownerContainerGone reports whether host names a container (by the short
-// id it has as hostname) that the engine no longer has.
-func ownerContainerGone(ctx context.Context, cli *testcontainers.DockerClient, host string) bool {
-	if !containerID.MatchString(host) {
-		return false // a machine's name: its processes are not ours to judge
-	}
-	_, err := cli.ContainerInspect(ctx, host, client.ContainerInspectOptions{})
-	return cerrdefs.IsNotFound(err)
-}
-
-// pidNamespace names this process's pid namespace ("" where unknown).
-func pidNamespace() string {
-	ns, _ := os.Readlink("/proc/self/ns/pid")
-	return ns
-}
-
-// List returns the ids of the pyharness containers present (running or not).
-func List(ctx context.Context) ([]string, error) {
-	cli, err := Client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cli.Close()
-	list, err := listManaged(ctx, cli)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, 0, len(list.Items))
-	for _, item := range list.Items {
-		ids = append(ids, item.ID)
-	}
-	return ids, nil
-}
-
-func listManaged(ctx context.Context, cli *testcontainers.DockerClient) (client.ContainerListResult, error) {
-	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: make(client.Filters).Add("label", LabelManaged+"=true")})
-	if err != nil {
-		return list, fmt.Errorf("pyharness containers: list: %w", err)
-	}
-	return list, nil
-}
-
-// EnsureImage returns the worker image for base, building it if missing.
-func EnsureImage(ctx context.Context, base string) (string, error) {
-	ctxTar, hash, err := buildContext(base)
-	if err != nil {
-		return "", err
-	}
-	image := imageRepo + ":" + hash
-	cli, err := Client(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer cli.Close()
-	if _, err := cli.ImageInspect(ctx, image); err == nil {
-		return image, nil
-	}
-	if _, err := cli.ImageInspect(ctx, base); err != nil {
-		return "", fmt.Errorf("pyharness image: base image %s is not present (%v): pull it, or build one from this machine's Debian packages: export %s=$(go run github.com/pyharness/pyharness/cmd/pyharness base-image)", base, err, EnvBaseImage)
-	}
-	provider, err := testcontainers.NewDockerProvider()
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrDockerUnavailable, err)
-	}
-	defer provider.Close()
-	baseArg := base
-	req := testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
-		ContextArchive: bytes.NewReader(ctxTar),
-		Repo:           imageRepo,
-		Tag:            hash,
-		BuildArgs:      map[string]*string{"BASE": &baseArg},
-		KeepImage:      true,
-	}}
-	if _, err := provider.BuildImage(ctx, &req); err != nil {
-		return "", fmt.Errorf("pyharness image: build on %s: %w", base, err)
-	}
-	return image, nil
-}
-
-// buildContext returns the docker build context (Dockerfile and worker
-// sources) as a tar, and the content hash that tags the image.
-func buildContext(base string) ([]byte, string, error) {
-	files, err := python.WorkerFiles()
-	if err != nil {
-		return nil, "", err
-	}
-	files["Dockerfile"] = python.Dockerfile
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, name := range python.Names(files) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), ModTime: time.Unix(0, 0)}); err != nil {
-			return nil, "", err
-		}
-		if _, err := tw.Write(files[name]); err != nil {
-			return nil, "", err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, "", err
-	}
-	return buf.Bytes(), python.Hash(files, "base="+base)[:16], nil
-}
-
-// configHash names a container by everything that makes it what it is (the
-// run id aside: a reused container serves later runs).
-func configHash(image string, transport Transport, cmd *realpy.ZygoteCommand) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%s|%q|%q|%q", image, transport, cmd.Python, cmd.Args, cmd.PythonPath, cmd.Env)
-	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
-// ImageFor returns the name of the worker image for base, without building it.
-func ImageFor(base string) (string, error) {
-	_, hash, err := buildContext(base)
-	return imageRepo + ":" + hash, err
-}
-
-// ImagePresent reports whether the Docker engine has image.
-func ImagePresent(ctx context.Context, image string) (bool, error) {
-	cli, err := Client(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer cli.Close()
-	_, err = cli.ImageInspect(ctx, image)
-	return err == nil, nil
-}
-
-// BaseImage returns the base image in effect: $PYHARNESS_BASE_IMAGE, else DefaultBase.
-func BaseImage() string {
-	if base := os.Getenv(EnvBaseImage); base != "" {
-		return base
-	}
-	return DefaultBase
 }
