@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/pyharness/pyharness/internal/pytree"
+	"github.com/pyharness/pyharness/internal/realpyx"
+	"github.com/pyharness/pyharness/internal/workersrc"
 )
 
 // Environment of a warm host's process: how orphan reaping and `pyharness
@@ -140,7 +142,7 @@ func StartHost(ctx context.Context, opts ...Option) (*Host, error) {
 	}
 	source := cfg.workerSource
 	if source == "" {
-		if source, err = WorkerSource(); err != nil {
+		if source, err = workersrc.Dir(); err != nil {
 			return nil, err
 		}
 	}
@@ -156,7 +158,7 @@ func StartHost(ctx context.Context, opts ...Option) (*Host, error) {
 		// reuse and the warm host of a reuse run never meet.
 		identity, key = identity+runOnlySuffix, key+runOnlySuffix
 	}
-	root, err := CacheDir()
+	root, err := workersrc.CacheDir()
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +294,7 @@ func (h *Host) start(ctx context.Context, cfg *config, python, source string) er
 	}
 	sock := filepath.Join(h.dir, "zygote.sock")
 	_ = os.Remove(sock)
-	secret := NewZygoteSecret()
+	secret := realpyx.NewZygoteSecret()
 	args := append(zygoteArgs(&cfg.procConfig), "--zygote-id", "host-"+filepath.Base(h.dir)[:8], "--listen", sock,
 		"--daemon", "--log", filepath.Join(h.dir, "host.log"), "--record", filepath.Join(h.dir, "host.json"), "--watch-owners",
 		"--idle-exit", strconv.FormatFloat(idle.Seconds(), 'f', -1, 64))
@@ -304,7 +306,7 @@ func (h *Host) start(ctx context.Context, cfg *config, python, source string) er
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, ZygoteSecretEnv+"="+secret, envHostKey+"="+h.key, envHostDir+"="+h.dir)
+	cmd.Env = append(env, realpyx.ZygoteSecretEnv+"="+secret, envHostKey+"="+h.key, envHostDir+"="+h.dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -17,18 +17,8 @@ import (
 	"strings"
 
 	"github.com/pyharness/pyharness/internal/pytree"
+	"github.com/pyharness/pyharness/internal/workersrc"
 )
-
-// EnvHostEnvIgnore names more environment variables to leave out of a warm
-// host's key, comma-separated; a trailing * matches a prefix (MY_SESSION_*).
-// Set it to variables that differ on every run and that the handlers do not
-// read, or every run replaces the host. Left out always: PYHARNESS_* (the
-// harness's own plumbing), TMPDIR (a fresh one per test), GOCOVERDIR (a
-// fresh one per go test -cover run), _, PWD, OLDPWD and SHLVL (the shell's,
-// and the package directory the go command runs each test binary in), and
-// a login session's SSH_AUTH_SOCK, SSH_CLIENT, SSH_CONNECTION, SSH_TTY,
-// GPG_TTY, WINDOWID, TMUX_PANE, TERM_SESSION_ID, XDG_SESSION_ID.
-const EnvHostEnvIgnore = "PYHARNESS_HOST_ENV_IGNORE"
 
 // volatileEnv are the variables left out of a host's key by default: they
 // differ between runs (or between the test binaries of one run) and do not
@@ -115,7 +105,7 @@ func hostKey(ctx context.Context, cfg *procConfig, python, source string) (ident
 		abs = append(abs, a)
 	}
 	sourceSum := source
-	if b, err := os.ReadFile(filepath.Join(source, completeMarker)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(source, workersrc.CompleteMarker)); err == nil {
 		sourceSum = string(b) // the content hash of the embedded worker
 	}
 	fmt.Fprintf(h, "python=%s size=%d mtime=%d\nworker=%s\nmodules=%q\npreload=%q\npath=%q\nenv=%q\nmaxframe=%d\ndir=%s\nuid=%d\n",

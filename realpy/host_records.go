@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/internal/workersrc"
 )
 
 // writeRecord writes a host's record whole or not at all (a temporary file
@@ -143,7 +144,7 @@ type HostInfo struct {
 
 // Hosts lists the warm hosts of this user.
 func Hosts(ctx context.Context) ([]HostInfo, error) {
-	root, err := CacheDir()
+	root, err := workersrc.CacheDir()
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +167,7 @@ func Hosts(ctx context.Context) ([]HostInfo, error) {
 			Modules: rec.Modules, Preload: rec.Preload, RSSKiB: proc.RSSKiB(rec.Pid)}
 		if info.Alive {
 			c, cancel := context.WithTimeout(ctx, hostTimeout)
-			z, err := AttachZygote(c, "unix:"+filepath.Join(dir, "zygote.sock")+"#"+rec.Secret)
+			z, err := attachZygoteWith(c, "unix:"+filepath.Join(dir, "zygote.sock")+"#"+rec.Secret)
 			if err == nil {
 				var st struct{ Idle float64 }
 				if z.Info(c, &st) == nil {
@@ -185,7 +186,7 @@ func Hosts(ctx context.Context) ([]HostInfo, error) {
 // StopHosts stops the warm hosts whose directory name starts with prefix
 // (all of them for ""), and returns the directories it stopped.
 func StopHosts(prefix string) ([]string, error) {
-	root, err := CacheDir()
+	root, err := workersrc.CacheDir()
 	if err != nil {
 		return nil, err
 	}

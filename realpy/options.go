@@ -24,7 +24,7 @@ type Target uint16
 const (
 	TargetWorker       Target = 1 << iota // Start: one spawned worker
 	TargetZygote                          // StartZygote: a fork server this process starts
-	TargetAttach                          // AttachZygote: a fork server another process started
+	TargetAttach                          // attachZygoteWith: a fork server another process started
 	TargetPool                            // StartPool: workers spawned, or forked from a zygote of its own
 	TargetAttachedPool                    // StartPool with WithZygoteAddr, Container.StartPool: workers forked from a zygote someone else owns
 	TargetClient                          // NewClient: the protocol over a connection, no process
@@ -38,7 +38,7 @@ var targetNames = []struct {
 }{
 	{TargetWorker, "Start"},
 	{TargetZygote, "StartZygote"},
-	{TargetAttach, "AttachZygote"},
+	{TargetAttach, "attachZygoteWith"},
 	{TargetPool, "StartPool"},
 	{TargetAttachedPool, "StartPool with WithZygoteAddr (or Container.StartPool)"},
 	{TargetClient, "NewClient"},
@@ -109,9 +109,9 @@ func (e *OptionError) Error() string {
 	return msg
 }
 
-// CheckOptions returns an *OptionError for the first option that does not
+// checkOptions returns an *OptionError for the first option that does not
 // apply to target; backends that take realpy options call it.
-func CheckOptions(target Target, opts ...Option) error {
+func checkOptions(target Target, opts ...Option) error {
 	for _, o := range opts {
 		if o.apply == nil {
 			return &OptionError{Option: "Option{}", Given: target, Reason: "given the zero Option; it takes the options that the With functions of package realpy return"}
@@ -176,26 +176,9 @@ type config struct {
 	invalid error // the first option given a value it cannot take
 }
 
-// Defaults of the options below.
-const (
-	DefaultGrace        = 2 * time.Second
-	DefaultStartTimeout = 60 * time.Second
-	DefaultStderrTail   = 20
-	DefaultPoolSize     = 2
-	DefaultSessionTTL   = 10 * time.Minute
-	DefaultMaxSessions  = 10000
-	DefaultHostIdle     = 15 * time.Minute
-)
-
-// Environment variables of warm hosts.
-const (
-	EnvReuse    = "PYHARNESS_REUSE"     // 1: keep a suite's pool host warm between runs
-	EnvHostIdle = "PYHARNESS_HOST_IDLE" // how long an unused warm host lives (a Go duration)
-)
-
 // newConfig checks opts against target and applies them over the defaults.
 func newConfig(target Target, opts []Option) (*config, error) {
-	if err := CheckOptions(target, opts...); err != nil {
+	if err := checkOptions(target, opts...); err != nil {
 		return nil, err
 	}
 	cfg := &config{
@@ -241,9 +224,9 @@ func callText(name string, args []string) string {
 	return name + "(" + strings.Join(quoted, ", ") + ")"
 }
 
-// StrategyOf returns the strategy opts choose, and whether one of them
+// strategyOf returns the strategy opts choose, and whether one of them
 // chooses it (WithStrategy, WithZygoteAddr).
-func StrategyOf(opts ...Option) (Strategy, bool) {
+func strategyOf(opts ...Option) (Strategy, bool) {
 	cfg := &config{poolConfig: poolConfig{strategy: Spawn}}
 	for _, opt := range opts {
 		if opt.apply != nil {
@@ -319,21 +302,21 @@ func WithDir(dir string) Option {
 	return option("WithDir", spawned|TargetHost, func(c *config) { c.dir = dir })
 }
 
-// WithWorkerSource runs the pyharness_worker package found in dir (for work
+// withWorkerSource runs the pyharness_worker package found in dir (for work
 // on the worker itself) instead of the copy embedded in the Go module.
-func WithWorkerSource(dir string) Option {
+func withWorkerSource(dir string) Option {
 	return option("WithWorkerSource", spawned|TargetHost, func(c *config) { c.workerSource = dir })
 }
 
-// WithWorkerID sets the id a worker (or zygote) reports; by default a random
+// withWorkerID sets the id a worker (or zygote) reports; by default a random
 // one. A pool names its workers itself.
-func WithWorkerID(id string) Option {
+func withWorkerID(id string) Option {
 	return option("WithWorkerID", TargetWorker|TargetZygote, func(c *config) { c.workerID = id })
 }
 
-// WithRunID marks the interpreters as belonging to a test run (environment
+// withRunID marks the interpreters as belonging to a test run (environment
 // and argv), so leftovers of a run can be found and reaped.
-func WithRunID(id string) Option {
+func withRunID(id string) Option {
 	return option("WithRunID", spawned|TargetContainer, func(c *config) { c.runID = id })
 }
 
@@ -467,9 +450,9 @@ func WithReuse(reuse bool) Option {
 	return option("WithReuse", TargetHost, func(c *config) { c.reuse = reuse })
 }
 
-// ReuseOf reports whether opts ask for reuse (WithReuse), else whether
+// reuseOf reports whether opts ask for reuse (WithReuse), else whether
 // $PYHARNESS_REUSE=1.
-func ReuseOf(opts ...Option) bool {
+func reuseOf(opts ...Option) bool {
 	cfg := &config{}
 	cfg.reuse = os.Getenv(EnvReuse) == "1"
 	for _, opt := range opts {

@@ -121,16 +121,16 @@ func WithZygoteAddr(addr string) Option {
 	})
 }
 
-// SplitShared splits the options of a shared pool (one host, a pool
+// splitShared splits the options of a shared pool (one host, a pool
 // attached to it in each test process) between the host, started on target
 // (TargetHost, TargetZygote or TargetContainer), and each process's pool.
 // WithStrategy is dropped (a shared pool forks: callers handle Spawn before
 // splitting), WithReuse too unless the host is a warm host; WithZygoteAddr,
 // and an option that applies to neither, are errors.
-func SplitShared(target Target, opts ...Option) (host, pool []Option, err error) {
+func splitShared(target Target, opts ...Option) (host, pool []Option, err error) {
 	for _, o := range opts {
 		if o.apply == nil {
-			return nil, nil, CheckOptions(target, o)
+			return nil, nil, checkOptions(target, o)
 		}
 		toHost, toPool := o.AppliesTo(target), o.AppliesTo(TargetAttachedPool)
 		switch {
@@ -141,7 +141,7 @@ func SplitShared(target Target, opts ...Option) (host, pool []Option, err error)
 		case o.name == "WithZygoteAddr":
 			return nil, nil, &OptionError{Option: o.name, Given: target, Reason: "a shared pool starts its own host and attaches its pools to it; WithZygoteAddr is taken by a StartPool of your own"}
 		case !toHost && !toPool:
-			return nil, nil, CheckOptions(target, o)
+			return nil, nil, checkOptions(target, o)
 		}
 		if toHost {
 			host = append(host, o)

@@ -41,14 +41,6 @@ const (
 	AffinityStrictFailFast Affinity = "strict-fail-fast"
 )
 
-var (
-	// ErrSessionBusy: strict-fail-fast affinity and the session's worker is busy.
-	ErrSessionBusy = errors.New("realpy: the session's worker is busy")
-	// ErrPoolExhausted: no worker became free within the checkout bound.
-	ErrPoolExhausted = errors.New("realpy: no free worker")
-	errCheckout      = errors.New("checkout")
-)
-
 // NoWorkerError says a pool has no worker to serve a call and its last
 // attempt to start one failed (Err, the start error: an import that fails,
 // an interpreter that is not Python). It matches ErrPoolExhausted and
@@ -139,7 +131,7 @@ type PoolStats struct {
 // one has answered its readiness ping. If some fail, it returns the pool
 // with the workers that did start and the joined start errors; close it.
 //
-// Options that do not apply to a pool (WithWorkerID), or to a pool attached
+// Options that do not apply to a pool, or to a pool attached
 // to another process's zygote (WithModules, WithPython, ... with
 // WithZygoteAddr: the zygote's owner chose those), or WithPreload without
 // WithStrategy(ZygoteFork), are an *OptionError, and no pool is returned.
@@ -159,7 +151,7 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 			Reason: "a pool imports preloads once, in its zygote: add WithStrategy(ZygoteFork), or import the modules from a handler module"}
 	}
 	if cfg.runID == "" {
-		cfg.runID = NewRunID()
+		cfg.runID = newRunID()
 	}
 	p := &Pool{
 		cfg:      cfg,

@@ -13,11 +13,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/internal/proc"
-	"github.com/pyharness/pyharness/internal/randid"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/internal/spawnsock"
 	"github.com/pyharness/pyharness/wire"
 	"golang.org/x/sys/unix"
@@ -74,14 +73,14 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 	}
 	defer cancel()
 	id := cfg.id("z")
-	dir, err := MkdirTemp("zygote")
+	dir, err := proc.MkdirTemp("zygote")
 	if err != nil {
 		return nil, fmt.Errorf("realpy: zygote socket dir: %w", err)
 	}
 	path := filepath.Join(dir, "zygote.sock")
 	args := append(zygoteArgs(cfg), "--zygote-id", id, "--fd", "3", "--listen", path)
-	secret := NewZygoteSecret()
-	proc, conns, err := spawn(ctx, cfg, id, args, false, ZygoteSecretEnv+"="+secret)
+	secret := realpyx.NewZygoteSecret()
+	proc, conns, err := spawn(ctx, cfg, id, args, false, realpyx.ZygoteSecretEnv+"="+secret)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -113,29 +112,17 @@ func zygoteArgs(cfg *procConfig) []string {
 	return args
 }
 
-// ZygoteCommand is how to start a zygote where this process does not spawn
-// it (a container), built from the same options as StartZygote, so that a
-// backend declares none of its own.
-type ZygoteCommand struct {
-	Python       string        // the interpreter; "" for the target's python3
-	Args         []string      // after the interpreter; the backend adds --zygote-id, --run-id and how it listens (--listen PATH or --listen-tcp ADDR)
-	Env          []string      // KEY=VALUE entries (WithEnv); the backend adds EnvRunID
-	PythonPath   []string      // directories of this machine the interpreter needs on PYTHONPATH (WithPythonPath)
-	RunID        string        // WithRunID, or a new one
-	StartTimeout time.Duration // WithStartTimeout
-}
-
-// NewZygoteCommand checks opts for target (TargetContainer) and returns the
+// newZygoteCommand checks opts for target (TargetContainer) and returns the
 // command that starts a zygote with those options.
-func NewZygoteCommand(target Target, opts ...Option) (*ZygoteCommand, error) {
+func newZygoteCommand(target Target, opts ...Option) (*realpyx.ZygoteCommand, error) {
 	cfg, err := newConfig(target, opts)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.runID == "" {
-		cfg.runID = NewRunID()
+		cfg.runID = newRunID()
 	}
-	return &ZygoteCommand{
+	return &realpyx.ZygoteCommand{
 		Python:       cfg.python,
 		Args:         zygoteArgs(&cfg.procConfig),
 		Env:          slices.Clone(cfg.env),
@@ -155,18 +142,11 @@ func splitAddr(addr string) (network, address, secret string) {
 	return "unix", strings.TrimPrefix(addr, "unix:"), secret
 }
 
-// ZygoteSecretEnv carries a zygote's secret to it: every connection's first
-// frame must carry the same (PROTOCOL.md, Zygote).
-const ZygoteSecretEnv = "PYHARNESS_ZYGOTE_SECRET"
-
-// NewZygoteSecret returns a fresh secret for a zygote.
-func NewZygoteSecret() string { return randid.Hex(16) }
-
-// AttachZygote connects to a zygote another process started (its Addr, or
+// attachZygoteWith connects to a zygote another process started (its Addr, or
 // "tcp:host:port" for one in a container reached over a mapped port), for
 // instance the suite-level pool host of parallel Ginkgo processes: Fork then
 // forks workers for this process. Close detaches without stopping the zygote.
-func AttachZygote(ctx context.Context, addr string, opts ...Option) (*Zygote, error) {
+func attachZygoteWith(ctx context.Context, addr string, opts ...Option) (*Zygote, error) {
 	cfg, err := newConfig(TargetAttach, opts)
 	if err != nil {
 		return nil, err
@@ -241,7 +221,7 @@ func findHostPid(inner int, match func(proc.Stat) bool) int {
 
 // Addr returns the address workers are forked through ("unix:/path" or
 // "tcp:host:port"), with the zygote's secret after a "#": keep it as private
-// as the socket. AttachZygote and WithZygoteAddr take it as it is.
+// as the socket. attachZygoteWith and WithZygoteAddr take it as it is.
 func (z *Zygote) Addr() string { return z.addr }
 
 // Exited is closed once the zygote process is gone (for an attached zygote:

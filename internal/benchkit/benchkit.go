@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pyharness/pyharness/internal/spawnsock"
+	"github.com/pyharness/pyharness/internal/workersrc"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/wire"
 )
@@ -257,7 +258,7 @@ type BareEcho struct {
 
 // StartBareEcho starts python running pyharness_worker.bare_echo.
 func StartBareEcho(python string) (*BareEcho, error) {
-	source, err := realpy.WorkerSource()
+	source, err := workersrc.Dir()
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +331,7 @@ func measureReuse(ctx context.Context, cfg Config, opts []realpy.Option) (first,
 			os.Unsetenv("PYHARNESS_CACHE_DIR")
 		}
 	}()
-	if _, err := realpy.WorkerSource(); err != nil { // unpack the worker outside the timings
+	if _, err := workersrc.Dir(); err != nil { // unpack the worker outside the timings
 		return 0, 0, err
 	}
 	oneRun := func() (float64, error) {

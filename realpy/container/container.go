@@ -53,6 +53,9 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/wait"
 
+	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/internal/realpyx"
+	"github.com/pyharness/pyharness/internal/workersrc"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -118,11 +121,11 @@ func (o Option) Customize(*testcontainers.GenericContainerRequest) error { retur
 // WithOptions configures the zygote in the container, and the pools that
 // Container.StartPool forks from it, with realpy's own options: the
 // interpreter's (WithModules, WithPythonPath, WithPreload, WithEnv,
-// WithPython, WithMaxFrame, WithRunID, WithStartTimeout) and the workers'
+// WithPython, WithMaxFrame, WithStartTimeout) and the workers'
 // (WithMaxFrame, WithGrace, WithOutput, ...). WithPythonPath directories are
 // mounted read-only (copied in, where the engine does not see this
 // machine's files). Run returns a *realpy.OptionError for an option that
-// cannot apply in a container (WithDir, WithWorkerSource, pool options).
+// cannot apply in a container (WithDir, pool options).
 func WithOptions(opts ...realpy.Option) Option {
 	return func(o *options) { o.python = append(o.python, opts...) }
 }
@@ -191,7 +194,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		}
 	}
 	passthrough = applyLogger(o.logger, append(passthrough, o.customizers...))
-	cmd, err := realpy.NewZygoteCommand(realpy.TargetContainer, o.python...)
+	cmd, err := realpyx.NewZygoteCommand(realpy.TargetContainer, o.python...)
 	if err != nil {
 		return nil, fmt.Errorf("pyharness container: %w", err)
 	}
@@ -239,7 +242,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 	name := "pyharness-" + hash
 	c := &Container{Image: image, reuse: o.reuse, workerOpts: workerOpts, EngineFS: engineFS, EngineWhy: why, Transport: o.transport}
 	if o.reuse {
-		root, err := realpy.CacheDir()
+		root, err := workersrc.CacheDir()
 		if err != nil {
 			return nil, err
 		}
@@ -252,7 +255,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		if err == nil && len(existing.Items) > 0 && existing.Items[0].State == container.StateRunning {
 			c.Reused = true
 		}
-	} else if c.dir, err = realpy.MkdirTemp("container"); err != nil {
+	} else if c.dir, err = proc.MkdirTemp("container"); err != nil {
 		return nil, err
 	}
 	// Private to this user: whoever can reach the socket can run handlers.
@@ -307,8 +310,8 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 	}
 	env["PYTHONPATH"] = strings.Join(pythonPath, ":")
 	env[realpy.EnvRunID] = cmd.RunID
-	env[realpy.ZygoteSecretEnv] = secret
-	start, _ := realpy.ProcessStartTime(os.Getpid())
+	env[realpyx.ZygoteSecretEnv] = secret
+	start, _ := proc.StartTime(os.Getpid())
 	hostname, _ := os.Hostname()
 	customizers := []testcontainers.ContainerCustomizer{
 		testcontainers.WithEntrypoint(python),
@@ -428,7 +431,7 @@ func containerSecret(dir string, reuse bool) (string, error) {
 			return strings.TrimSpace(string(b)), nil
 		}
 	}
-	secret := realpy.NewZygoteSecret()
+	secret := realpyx.NewZygoteSecret()
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("pyharness container: secret: %w", err)
 	}
@@ -436,7 +439,7 @@ func containerSecret(dir string, reuse bool) (string, error) {
 }
 
 // Addr returns the zygote's address, with its secret, for
-// realpy.AttachZygote or realpy.WithZygoteAddr.
+// realpy.WithZygoteAddr.
 func (c *Container) Addr() string { return c.addr }
 
 // StartPool starts a pool whose workers are forked in the container. It

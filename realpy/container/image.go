@@ -14,8 +14,8 @@ import (
 
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/python"
-	"github.com/pyharness/pyharness/realpy"
 )
 
 // EnsureImage returns the worker image for base, building it if missing.
@@ -81,7 +81,7 @@ func buildContext(base string) ([]byte, string, error) {
 
 // configHash names a container by everything that makes it what it is (the
 // run id aside: a reused container serves later runs).
-func configHash(image string, transport Transport, cmd *realpy.ZygoteCommand) string {
+func configHash(image string, transport Transport, cmd *realpyx.ZygoteCommand) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s|%s|%s|%q|%q|%q", image, transport, cmd.Python, cmd.Args, cmd.PythonPath, cmd.Env)
 	return hex.EncodeToString(h.Sum(nil))[:16]

@@ -11,9 +11,8 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+	"github.com/pyharness/pyharness/internal/proc"
 	"github.com/testcontainers/testcontainers-go"
-
-	"github.com/pyharness/pyharness/realpy"
 )
 
 // Client returns a Docker client, or an error that says how to get one.
@@ -55,7 +54,7 @@ func ReapDead(ctx context.Context) ([]string, error) {
 		} else {
 			pid, _ := strconv.Atoi(l[LabelOwnerPid])
 			started, _ := strconv.ParseUint(l[LabelOwnerStart], 10, 64)
-			if now, alive := realpy.ProcessStartTime(pid); alive && now == started {
+			if now, alive := proc.StartTime(pid); alive && now == started {
 				continue
 			}
 		}
