@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/pyharness/pyharness/realpy"
 )
 
 // Fairness is how evenly a busy pool serves its callers.
@@ -25,10 +23,16 @@ type Fairness struct {
 	PayloadBytes int     `json:"payload_bytes"`
 }
 
+// Pool is what MeasureFairness needs of a pool (a *realpy.Pool).
+type Pool interface {
+	Call(ctx context.Context, method string, args, reply any) error
+	Size() int
+}
+
 // MeasureFairness has callers goroutines share p for calls echo calls in
 // all, each with a payload of size bytes, and reports the calls each caller
 // got and the worst time a call took, waiting for a worker included.
-func MeasureFairness(ctx context.Context, p *realpy.Pool, callers, calls, size int) (Fairness, error) {
+func MeasureFairness(ctx context.Context, p Pool, callers, calls, size int) (Fairness, error) {
 	var (
 		next    atomic.Int64
 		mu      sync.Mutex
