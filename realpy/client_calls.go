@@ -1,4 +1,4 @@
-// Client: the call table: preparing, sending and settling one call, pipelined or not.
+// Client: calls: preparing, sending and settling one call, pipelined or not.
 
 package realpy
 
@@ -168,26 +168,6 @@ func (c *Client) fail(ctx context.Context, method string, err error) error {
 	return c.deadErr
 }
 
-// dispatch hands a reply to the call or probe waiting for it (a pipelined
-// client's reader, or a slot holder reading a reply that is not its own),
-// drops a late reply to a request given up on, and reports a reply nobody
-// asked for as a protocol violation.
-func (c *Client) dispatch(resp *wire.Response) error {
-	c.mu.Lock()
-	ch, ok := c.pending[resp.ID]
-	delete(c.pending, resp.ID)
-	late := c.ignored[resp.ID]
-	delete(c.ignored, resp.ID)
-	c.mu.Unlock()
-	switch {
-	case ok:
-		ch <- resp
-	case !late:
-		return &wire.ProtocolError{Reason: fmt.Sprintf("reply to id %d, which no request carried", resp.ID)}
-	}
-	return nil
-}
-
 // release gives up the slot, first reading the replies of probes that were
 // pipelined behind the holder's call (the worker answers them at once);
 // unless a cancelled call is being settled in the background, which then
@@ -276,18 +256,4 @@ func decodeReply(resp *wire.Response, reply any) error {
 		return wire.NewPythonError(resp.Error)
 	}
 	return resp.DecodeResult(reply)
-}
-
-func (c *Client) register(id uint64) chan *wire.Response {
-	ch := make(chan *wire.Response, 1)
-	c.mu.Lock()
-	c.pending[id] = ch
-	c.mu.Unlock()
-	return ch
-}
-
-func (c *Client) unregister(id uint64) {
-	c.mu.Lock()
-	delete(c.pending, id)
-	c.mu.Unlock()
 }

@@ -128,13 +128,3 @@ func (c *Client) settled() <-chan struct{} {
 	defer c.mu.Unlock()
 	return c.settling
 }
-
-// abandon stops waiting for the reply to id; if it comes, it is dropped.
-func (c *Client) abandon(id uint64) {
-	c.mu.Lock()
-	if _, still := c.pending[id]; still {
-		delete(c.pending, id)
-		c.ignored[id] = true
-	}
-	c.mu.Unlock()
-}

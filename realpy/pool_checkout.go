@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pyharness/pyharness/wire"
@@ -282,4 +283,47 @@ func (p *Pool) checkin(m *member) {
 		p.mu.Unlock()
 		p.events.publish(Event{Kind: EventStopped, WorkerID: m.w.ID(), Pid: m.w.Pid()})
 	}
+}
+
+// waitEnded is the error of a checkout whose context ended while it
+// waited: it names the worker it waited for when one was ending a
+// cancelled call (in its cancel grace), or says that all were busy.
+func (p *Pool) waitEnded(ctx context.Context, session string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r, ok := p.sessions.get(session); session != "" && ok {
+		label := r.m.w.client.label
+		stage := fmt.Sprintf("waiting for %s, the worker of session %q, which was serving another call", label, session)
+		if r.m.settling {
+			stage = fmt.Sprintf("waiting for %s, the worker of session %q, which was ending a cancelled call within its cancel grace (%v)", label, session, r.m.w.client.cancelGrace)
+		}
+		return &stagedErr{err: ctx.Err(), stage: stage, worker: label}
+	}
+	var settling, labels []string
+	grace := time.Duration(0)
+	for m := range p.members {
+		if m.settling {
+			c := m.w.client
+			c.mu.Lock()
+			what := "a cancelled call"
+			if c.settleOf != "" {
+				what = fmt.Sprintf("a cancelled call %q", c.settleOf)
+			}
+			c.mu.Unlock()
+			settling = append(settling, c.label+" was ending "+what)
+			labels = append(labels, c.label)
+			grace = c.cancelGrace
+		}
+	}
+	slices.Sort(settling)
+	slices.Sort(labels)
+	others := ""
+	if len(p.members) > len(settling) {
+		others = ", the others were busy"
+	}
+	if len(settling) == 0 {
+		return &stagedErr{err: ctx.Err(), stage: fmt.Sprintf("waiting for a free worker: all %d were busy", len(p.members))}
+	}
+	return &stagedErr{err: ctx.Err(), worker: labels[0],
+		stage: fmt.Sprintf("waiting for a free worker: %s within its cancel grace (%v)%s", strings.Join(settling, ", "), grace, others)}
 }
