@@ -48,6 +48,7 @@ import (
 
 	"github.com/pyharness/pyharness/internal/counts"
 	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/internal/selection"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -210,15 +211,15 @@ func (b *binary) sharedPool() (*realpy.Pool, error) {
 // Spawn, spawned by this binary.
 func (b *binary) start(ctx context.Context) (*realpy.Pool, error) {
 	opts := append([]realpy.Option{realpy.WithOutput(b.cfg.out)}, b.cfg.pool...)
-	if strategy, set := realpy.StrategyOf(opts...); set && strategy == realpy.Spawn {
+	if strategy, set := realpyx.StrategyOf[realpy.Strategy](opts...); set && strategy == realpy.Spawn {
 		b.outcome = "spawned by this binary"
 		return realpy.StartPool(ctx, opts...)
 	}
-	hostOpts, poolOpts, err := realpy.SplitShared(realpy.TargetHost, opts...)
+	hostOpts, poolOpts, err := realpyx.SplitShared(realpy.TargetHost, opts...)
 	if err != nil {
 		return nil, err
 	}
-	reuse := realpy.ReuseOf(opts...)
+	reuse := realpyx.ReuseOf(opts...)
 	// Without reuse, a host of this run only: the warm host a reuse run left
 	// is neither attached to (holding it would end it with this run) nor
 	// stopped, and the next reuse run finds it warm.
@@ -255,7 +256,7 @@ func (b *binary) start(ctx context.Context) (*realpy.Pool, error) {
 // hold attaches to host and holds it for this process and for the test
 // runner that started it.
 func hold(ctx context.Context, host *realpy.Host) (*realpy.Zygote, error) {
-	ctl, err := realpy.AttachZygote(ctx, host.Addr())
+	ctl, err := realpyx.AttachZygote[realpy.Zygote, realpy.Option](ctx, host.Addr())
 	if err != nil {
 		return nil, err
 	}

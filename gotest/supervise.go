@@ -13,13 +13,13 @@ import (
 // its supervision to heal it.
 type Supervisor struct {
 	t testing.TB
-	w *supervise.Watcher
+	w *supervise.Watcher[realpy.Event]
 }
 
 // Supervise follows p's events from now until t ends.
 func Supervise(t testing.TB, p *realpy.Pool) *Supervisor {
 	t.Helper()
-	w := supervise.Watch(p)
+	w := watchPool(p)
 	t.Cleanup(w.Close)
 	return &Supervisor{t: t, w: w}
 }
@@ -52,4 +52,17 @@ func (s *Supervisor) BackToSize(ctx context.Context) error {
 		return fmt.Errorf("pyharness: %w", err)
 	}
 	return nil
+}
+
+// watchPool follows p's events from now on.
+func watchPool(p *realpy.Pool) *supervise.Watcher[realpy.Event] {
+	sub := p.Subscribe()
+	return supervise.Watch(supervise.Source[realpy.Event]{
+		Events: sub.C,
+		Close:  sub.Close,
+		Size:   func() (int, int) { return p.Stats().Size, p.Size() },
+		Replaced: func(e realpy.Event) (string, int, bool) {
+			return e.Replaces, e.Pid, e.Kind == realpy.EventReplaced
+		},
+	})
 }

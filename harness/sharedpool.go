@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness/internal/counts"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -201,18 +202,18 @@ func planStart(backend Backend, opts []realpy.Option) (host, pool []realpy.Optio
 		}
 		return nil, nil, false, nil, fmt.Errorf("harness: unknown backend %q (%s): use %q or %q", backend, EnvBackend, ProcessBackend, ContainerBackend)
 	}
-	if backend == ProcessBackend && realpy.ReuseOf(opts...) {
+	if backend == ProcessBackend && realpyx.ReuseOf(opts...) {
 		entry = backendEntry{realpy.TargetHost, startWarmHost}
 	}
-	if strategy, set := realpy.StrategyOf(opts...); set && strategy == realpy.Spawn {
+	if strategy, set := realpyx.StrategyOf[realpy.Strategy](opts...); set && strategy == realpy.Spawn {
 		if entry.target == realpy.TargetContainer {
 			return nil, nil, false, nil, fmt.Errorf("harness: WithStrategy(realpy.Spawn) on the %s backend: its workers are forked from one zygote "+
 				"in the container; run fork-unsafe modules on the %s backend (%s=%s), where every process spawns its own workers",
 				backend, ProcessBackend, EnvBackend, ProcessBackend)
 		}
-		return nil, opts, true, nil, realpy.CheckOptions(realpy.TargetPool, opts...)
+		return nil, opts, true, nil, realpyx.CheckOptions(realpy.TargetPool, opts...)
 	}
-	if host, pool, err = realpy.SplitShared(entry.target, opts...); err != nil {
+	if host, pool, err = realpyx.SplitShared(entry.target, opts...); err != nil {
 		return nil, nil, false, nil, fmt.Errorf("harness: %w", err)
 	}
 	return host, pool, false, entry.start, nil

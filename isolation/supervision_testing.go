@@ -18,14 +18,14 @@ import (
 // first: a restart that does not happen fails the spec, never silently.
 type SupervisionTestingMode struct {
 	pool    func() *realpy.Pool
-	watcher *supervise.Watcher
+	watcher *supervise.Watcher[realpy.Event]
 }
 
 // SupervisionTesting registers the supervision mode.
 func SupervisionTesting(pool func() *realpy.Pool) *SupervisionTestingMode {
 	m := &SupervisionTestingMode{pool: pool}
 	BeforeEach(func() {
-		m.watcher = supervise.Watch(m.pool())
+		m.watcher = watchPool(m.pool())
 		DeferCleanup(m.watcher.Close)
 	})
 	return m
@@ -54,4 +54,17 @@ func (m *SupervisionTestingMode) BackToSize(ctx context.Context) error {
 		return fmt.Errorf("isolation: %w", err)
 	}
 	return nil
+}
+
+// watchPool follows p's events from now on.
+func watchPool(p *realpy.Pool) *supervise.Watcher[realpy.Event] {
+	sub := p.Subscribe()
+	return supervise.Watch(supervise.Source[realpy.Event]{
+		Events: sub.C,
+		Close:  sub.Close,
+		Size:   func() (int, int) { return p.Stats().Size, p.Size() },
+		Replaced: func(e realpy.Event) (string, int, bool) {
+			return e.Replaces, e.Pid, e.Kind == realpy.EventReplaced
+		},
+	})
 }

@@ -26,9 +26,6 @@ const (
 	BreakerHalfOpen BreakerState = "half-open" // a few trial calls decide
 )
 
-// ErrBreakerOpen is returned, without touching a worker, while the breaker is open.
-var ErrBreakerOpen = errors.New("realpy: circuit breaker open")
-
 // BreakerSettings configure WithBreaker.
 type BreakerSettings struct {
 	// Failures is how many consecutive infrastructure failures open the breaker.

@@ -24,7 +24,7 @@ type Target uint16
 const (
 	TargetWorker       Target = 1 << iota // Start: one spawned worker
 	TargetZygote                          // StartZygote: a fork server this process starts
-	TargetAttach                          // AttachZygote: a fork server another process started
+	TargetAttach                          // attachZygoteWith: a fork server another process started
 	TargetPool                            // StartPool: workers spawned, or forked from a zygote of its own
 	TargetAttachedPool                    // StartPool with WithZygoteAddr, Container.StartPool: workers forked from a zygote someone else owns
 	TargetClient                          // NewClient: the protocol over a connection, no process
@@ -38,7 +38,7 @@ var targetNames = []struct {
 }{
 	{TargetWorker, "Start"},
 	{TargetZygote, "StartZygote"},
-	{TargetAttach, "AttachZygote"},
+	{TargetAttach, "attachZygoteWith"},
 	{TargetPool, "StartPool"},
 	{TargetAttachedPool, "StartPool with WithZygoteAddr (or Container.StartPool)"},
 	{TargetClient, "NewClient"},
@@ -109,9 +109,9 @@ func (e *OptionError) Error() string {
 	return msg
 }
 
-// CheckOptions returns an *OptionError for the first option that does not
+// checkOptions returns an *OptionError for the first option that does not
 // apply to target; backends that take realpy options call it.
-func CheckOptions(target Target, opts ...Option) error {
+func checkOptions(target Target, opts ...Option) error {
 	for _, o := range opts {
 		if o.apply == nil {
 			return &OptionError{Option: "Option{}", Given: target, Reason: "given the zero Option; it takes the options that the With functions of package realpy return"}
@@ -176,26 +176,9 @@ type config struct {
 	invalid error // the first option given a value it cannot take
 }
 
-// Defaults of the options below.
-const (
-	DefaultGrace        = 2 * time.Second
-	DefaultStartTimeout = 60 * time.Second
-	DefaultStderrTail   = 20
-	DefaultPoolSize     = 2
-	DefaultSessionTTL   = 10 * time.Minute
-	DefaultMaxSessions  = 10000
-	DefaultHostIdle     = 15 * time.Minute
-)
-
-// Environment variables of warm hosts.
-const (
-	EnvReuse    = "PYHARNESS_REUSE"     // 1: keep a suite's pool host warm between runs
-	EnvHostIdle = "PYHARNESS_HOST_IDLE" // how long an unused warm host lives (a Go duration)
-)
-
 // newConfig checks opts against target and applies them over the defaults.
 func newConfig(target Target, opts []Option) (*config, error) {
-	if err := CheckOptions(target, opts...); err != nil {
+	if err := checkOptions(target, opts...); err != nil {
 		return nil, err
 	}
 	cfg := &config{
@@ -241,9 +224,9 @@ func callText(name string, args []string) string {
 	return name + "(" + strings.Join(quoted, ", ") + ")"
 }
 
-// StrategyOf returns the strategy opts choose, and whether one of them
+// strategyOf returns the strategy opts choose, and whether one of them
 // chooses it (WithStrategy, WithZygoteAddr).
-func StrategyOf(opts ...Option) (Strategy, bool) {
+func strategyOf(opts ...Option) (Strategy, bool) {
 	cfg := &config{poolConfig: poolConfig{strategy: Spawn}}
 	for _, opt := range opts {
 		if opt.apply != nil {
@@ -319,21 +302,21 @@ func WithDir(dir string) Option {
 	return option("WithDir", spawned|TargetHost, func(c *config) { c.dir = dir })
 }
 
-// WithWorkerSource runs the pyharness_worker package found in dir (for work
+// withWorkerSource runs the pyharness_worker package found in dir (for work
 // on the worker itself) instead of the copy embedded in the Go module.
-func WithWorkerSource(dir string) Option {
+func withWorkerSource(dir string) Option {
 	return option("WithWorkerSource", spawned|TargetHost, func(c *config) { c.workerSource = dir })
 }
 
-// WithWorkerID sets the id a worker (or zygote) reports; by default a random
+// withWorkerID sets the id a worker (or zygote) reports; by default a random
 // one. A pool names its workers itself.
-func WithWorkerID(id string) Option {
+func withWorkerID(id string) Option {
 	return option("WithWorkerID", TargetWorker|TargetZygote, func(c *config) { c.workerID = id })
 }
 
-// WithRunID marks the interpreters as belonging to a test run (environment
+// withRunID marks the interpreters as belonging to a test run (environment
 // and argv), so leftovers of a run can be found and reaped.
-func WithRunID(id string) Option {
+func withRunID(id string) Option {
 	return option("WithRunID", spawned|TargetContainer, func(c *config) { c.runID = id })
 }
 
@@ -467,9 +450,9 @@ func WithReuse(reuse bool) Option {
 	return option("WithReuse", TargetHost, func(c *config) { c.reuse = reuse })
 }
 
-// ReuseOf reports whether opts ask for reuse (WithReuse), else whether
+// reuseOf reports whether opts ask for reuse (WithReuse), else whether
 // $PYHARNESS_REUSE=1.
-func ReuseOf(opts ...Option) bool {
+func reuseOf(opts ...Option) bool {
 	cfg := &config{}
 	cfg.reuse = os.Getenv(EnvReuse) == "1"
 	for _, opt := range opts {
@@ -478,148 +461,4 @@ func ReuseOf(opts ...Option) bool {
 		}
 	}
 	return cfg.reuse
-}
-
-// WithSize sets how many workers a pool keeps warm (default 2); n < 1 is
-// an *OptionError.
-func WithSize(n int) Option {
-	return option("WithSize", pools, func(c *config) {
-		if c.positive("WithSize", n > 0, strconv.Itoa(n), "1 or more workers") {
-			c.size = n
-		}
-	})
-}
-
-// WithOverflow lets a pool start up to n extra workers while all are busy;
-// each is closed when its call returns.
-func WithOverflow(n int) Option {
-	return option("WithOverflow", pools, func(c *config) { c.overflow = n })
-}
-
-// WithLazy starts a pool's workers only when calls first need them.
-func WithLazy() Option { return option("WithLazy", pools, func(c *config) { c.lazy = true }) }
-
-// WithCheckoutTimeout bounds how long a call waits for a free worker; past
-// it the call fails with a *CheckoutTimeoutError (ErrPoolExhausted).
-func WithCheckoutTimeout(d time.Duration) Option {
-	return option("WithCheckoutTimeout", pools, func(c *config) { c.checkoutTimeout = d })
-}
-
-// WithCallTimeout gives every pool call a deadline (the context's, if earlier, wins).
-func WithCallTimeout(d time.Duration) Option {
-	return option("WithCallTimeout", pools, func(c *config) { c.callTimeout = d })
-}
-
-// WithStrategy picks how a pool starts its workers: Spawn (default) or
-// ZygoteFork. A pool attached to a zygote (WithZygoteAddr) always forks.
-func WithStrategy(s Strategy) Option {
-	return option("WithStrategy", TargetPool, func(c *config) {
-		c.strategy = s
-		c.strategySet = true
-	})
-}
-
-// WithHeartbeat probes every worker of a pool each interval; a worker that
-// misses `misses` probes in a row (stuck in a handler) is killed and replaced.
-func WithHeartbeat(interval time.Duration, misses int) Option {
-	return option("WithHeartbeat", pools, func(c *config) {
-		c.heartbeat = interval
-		c.heartbeatMisses = max(misses, 1)
-	})
-}
-
-// WithAffinity sets how calls carrying a session id are routed (default AffinityHint).
-func WithAffinity(a Affinity) Option {
-	return option("WithAffinity", pools, func(c *config) { c.affinity = a })
-}
-
-// WithSessionTTL sets how long a pool remembers which worker served an
-// idle session (default DefaultSessionTTL, 10 minutes); after it the
-// session's next call may go to another worker. Pool.EndSession ends one at
-// once.
-func WithSessionTTL(d time.Duration) Option {
-	return option("WithSessionTTL", pools, func(c *config) {
-		if c.positive("WithSessionTTL", d > 0, d.String(), "a positive duration") {
-			c.sessionTTL = d
-		}
-	})
-}
-
-// WithMaxSessions bounds how many session routes a pool keeps (default
-// DefaultMaxSessions, 10000 routes, under 2 MiB). A new session
-// past the bound drops the route of the session used least recently: its
-// next call is routed as a new session's, and what it left in its worker
-// stays there (as after WithSessionTTL).
-func WithMaxSessions(n int) Option {
-	return option("WithMaxSessions", pools, func(c *config) {
-		if c.positive("WithMaxSessions", n > 0, strconv.Itoa(n), "a positive number of sessions") {
-			c.maxSessions = n
-		}
-	})
-}
-
-// WithBreaker puts a circuit breaker in front of a pool's calls. Crashes,
-// hangs and protocol violations count; Python exceptions do not.
-func WithBreaker(s BreakerSettings) Option {
-	return option("WithBreaker", pools, func(c *config) { c.breaker = &s })
-}
-
-// WithRetry retries a pool call up to n times, on another worker, when its
-// worker died under it; delays grow exponentially from delay.
-func WithRetry(n int, delay time.Duration) Option {
-	return option("WithRetry", pools, func(c *config) {
-		c.retries = n
-		c.retryDelay = delay
-	})
-}
-
-// WithClock sets the clock of a pool's breaker and retry delays (a
-// clockwork.FakeClock in specs, so nothing sleeps for real).
-func WithClock(clock clockwork.Clock) Option {
-	return option("WithClock", pools, func(c *config) { c.clock = clock })
-}
-
-// WithZygoteAddr makes a pool fork its workers from a zygote another process
-// started (Zygote.Addr), instead of starting its own: how parallel Ginkgo
-// processes share one pool host. The pool cannot restart that zygote, and
-// the options that say how to start an interpreter (WithModules,
-// WithPython, ...) belong to the zygote's owner, not to the pool.
-func WithZygoteAddr(addr string) Option {
-	return option("WithZygoteAddr", pools, func(c *config) {
-		c.zygoteAddr = addr
-		c.strategy = ZygoteFork
-		c.strategySet = true
-	})
-}
-
-// SplitShared splits the options of a shared pool (one host, a pool
-// attached to it in each test process) between the host, started on target
-// (TargetHost, TargetZygote or TargetContainer), and each process's pool.
-// WithStrategy is dropped (a shared pool forks: callers handle Spawn before
-// splitting), WithReuse too unless the host is a warm host; WithZygoteAddr,
-// and an option that applies to neither, are errors.
-func SplitShared(target Target, opts ...Option) (host, pool []Option, err error) {
-	for _, o := range opts {
-		if o.apply == nil {
-			return nil, nil, CheckOptions(target, o)
-		}
-		toHost, toPool := o.AppliesTo(target), o.AppliesTo(TargetAttachedPool)
-		switch {
-		case o.name == "WithStrategy":
-			continue
-		case o.name == "WithReuse" && target != TargetHost:
-			continue
-		case o.name == "WithZygoteAddr":
-			return nil, nil, &OptionError{Option: o.name, Given: target, Reason: "a shared pool starts its own host and attaches its pools to it; WithZygoteAddr is taken by a StartPool of your own"}
-		case !toHost && !toPool:
-			return nil, nil, CheckOptions(target, o)
-		}
-		if toHost {
-			host = append(host, o)
-		}
-		if toPool {
-			pool = append(pool, o)
-		}
-	}
-	return host, pool, nil
 }

@@ -60,11 +60,11 @@ var _ = Describe("Options given where they do not apply", func() {
 	})
 
 	It("never says an option does not apply where it applies, for any refusal", func() {
-		_, _, errZygoteAddr := SplitShared(TargetHost, WithZygoteAddr("unix:/x.sock"))
+		_, _, errZygoteAddr := splitShared(TargetHost, WithZygoteAddr("unix:/x.sock"))
 		for _, err := range []error{
 			func() error { _, err := StartPool(ctx, WithPreload("numpy")); return err }(),
 			errZygoteAddr,
-			CheckOptions(TargetPool, Option{}),
+			checkOptions(TargetPool, Option{}),
 		} {
 			Expect(err).To(HaveOccurred())
 			var oe *OptionError
@@ -76,7 +76,7 @@ var _ = Describe("Options given where they do not apply", func() {
 		}
 		Expect(errZygoteAddr).To(MatchError("realpy: option WithZygoteAddr on StartHost: a shared pool starts its own host and attaches its pools to it; " +
 			"WithZygoteAddr is taken by a StartPool of your own"))
-		Expect(CheckOptions(TargetPool, Option{})).To(MatchError("realpy: option Option{} on StartPool: given the zero Option; " +
+		Expect(checkOptions(TargetPool, Option{})).To(MatchError("realpy: option Option{} on StartPool: given the zero Option; " +
 			"it takes the options that the With functions of package realpy return"))
 	})
 
@@ -112,13 +112,13 @@ var _ = Describe("Options given where they do not apply", func() {
 	})
 
 	It("refuses a pool's worker ids, and options no container can honour", func() {
-		_, err := StartPool(ctx, WithWorkerID("w1"))
+		_, err := StartPool(ctx, withWorkerID("w1"))
 		optionError(err, "WithWorkerID")
-		_, err = NewZygoteCommand(TargetContainer, WithModules("m"), WithDir("/tmp"))
+		_, err = newZygoteCommand(TargetContainer, WithModules("m"), WithDir("/tmp"))
 		optionError(err, "WithDir")
-		_, err = AttachZygote(ctx, "/nonexistent.sock", WithPythonPath("x"))
+		_, err = attachZygoteWith(ctx, "/nonexistent.sock", WithPythonPath("x"))
 		optionError(err, "WithPythonPath")
-		Expect(CheckOptions(TargetPool, Option{})).To(MatchError(ContainSubstring("given the zero Option")))
+		Expect(checkOptions(TargetPool, Option{})).To(MatchError(ContainSubstring("given the zero Option")))
 	})
 
 	It("refuses a frame limit outside the protocol's range, rather than keeping the default", func() {
@@ -133,15 +133,15 @@ var _ = Describe("Options given where they do not apply", func() {
 		Expect(WithSize(2).AppliesTo(TargetAttachedPool)).To(BeTrue())
 		Expect(WithMaxFrame(1024).AppliesTo(TargetClient)).To(BeTrue())
 		Expect(WithSize(2).String()).To(Equal("WithSize"))
-		s, set := StrategyOf(WithSize(2))
+		s, set := strategyOf(WithSize(2))
 		Expect([]any{s, set}).To(Equal([]any{Spawn, false}))
-		s, set = StrategyOf(WithStrategy(ZygoteFork))
+		s, set = strategyOf(WithStrategy(ZygoteFork))
 		Expect([]any{s, set}).To(Equal([]any{ZygoteFork, true}))
 	})
 
 	It("builds a container's zygote command from the same options as StartZygote", func() {
-		cmd, err := NewZygoteCommand(TargetContainer, WithModules("a", "b"), WithPreload("numpy"),
-			WithPythonPath("handlers"), WithEnv("K=V"), WithMaxFrame(4096), WithRunID("run-x"))
+		cmd, err := newZygoteCommand(TargetContainer, WithModules("a", "b"), WithPreload("numpy"),
+			WithPythonPath("handlers"), WithEnv("K=V"), WithMaxFrame(4096), withRunID("run-x"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(cmd.Args).To(Equal([]string{"-m", "pyharness_worker.zygote", "--max-frame", "4096",
 			"--preload", "numpy", "--module", "a", "--module", "b"}))

@@ -14,11 +14,11 @@ import (
 	"github.com/pyharness/pyharness/internal/randid"
 )
 
-// NewRunID returns a fresh run id. Every interpreter of a pool carries its
+// newRunID returns a fresh run id. Every interpreter of a pool carries its
 // run id (PYHARNESS_RUN_ID in its environment, --run-id in its argv) and its
 // owner's pid (PYHARNESS_OWNER_PID), which is how ReapOrphans finds the
 // interpreters of runs whose owner died.
-func NewRunID() string {
+func newRunID() string {
 	return "run-" + randid.Hex(8)
 }
 
@@ -87,18 +87,6 @@ var reapOnce = sync.OnceValue(func() error {
 // cleans up after one killed outright, with no call of the user's.
 func reapOrphansOnce() error { return reapOnce() }
 
-// tempPrefix starts the names of the temporary directories pyharness makes:
-// pyh-<kind>-<owner pid>-<owner start time>-<random>.
-const tempPrefix = "pyh-"
-
-// MkdirTemp makes a temporary directory (for sockets) named after this
-// process, so that ReapOrphans removes it once this process is dead, should
-// it die without removing it itself.
-func MkdirTemp(kind string) (string, error) {
-	start, _ := ProcessStartTime(os.Getpid())
-	return os.MkdirTemp("", fmt.Sprintf("%s%s-%d-%d-", tempPrefix, kind, os.Getpid(), start))
-}
-
 // reapTempDirs removes the temporary directories of dead owners.
 func reapTempDirs() {
 	entries, err := os.ReadDir(os.TempDir())
@@ -107,7 +95,7 @@ func reapTempDirs() {
 	}
 	for _, e := range entries {
 		parts := strings.Split(e.Name(), "-")
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), tempPrefix) || len(parts) != 5 {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), proc.TempPrefix) || len(parts) != 5 {
 			continue
 		}
 		owner, err1 := strconv.Atoi(parts[2])
@@ -115,7 +103,7 @@ func reapTempDirs() {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		if now, alive := ProcessStartTime(owner); alive && now == started {
+		if now, alive := proc.StartTime(owner); alive && now == started {
 			continue
 		}
 		_ = os.RemoveAll(filepath.Join(os.TempDir(), e.Name()))
@@ -148,19 +136,9 @@ func findOrphans() ([]Orphan, error) {
 	return found, nil
 }
 
-// ProcessStartTime returns when a live process started, in clock ticks since
-// boot; with its pid it names a process even after the pid is reused.
-func ProcessStartTime(pid int) (uint64, bool) {
-	st, ok := proc.ReadStat(pid)
-	if !ok || st.Dead() {
-		return 0, false
-	}
-	return st.Start, true
-}
-
 // ownerAlive reports whether owner still runs and is the process that
 // started a child at childStart (a pid reused by a newer process is not).
 func ownerAlive(owner int, childStart uint64) bool {
-	start, ok := ProcessStartTime(owner)
+	start, ok := proc.StartTime(owner)
 	return ok && start <= childStart
 }

@@ -54,9 +54,6 @@ type Output struct {
 	closed  bool
 }
 
-// DefaultOutputLimit is how much of each stream a worker keeps: 1 MiB.
-const DefaultOutputLimit = 1 << 20
-
 func newOutput(limit int) *Output {
 	if limit <= 0 {
 		limit = DefaultOutputLimit

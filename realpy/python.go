@@ -15,10 +15,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-)
 
-// EnvPython names the interpreter to use when no option does.
-const EnvPython = "PYHARNESS_PYTHON"
+	"github.com/pyharness/pyharness/internal/workersrc"
+)
 
 // shimDirs are the directory names version managers keep their shims in
 // (pyenv, asdf, mise): scripts that only pick an interpreter and exec it.
@@ -185,7 +184,7 @@ func shimKey(shim string) string {
 }
 
 func shimCachePath(key string) string {
-	dir, err := CacheDir()
+	dir, err := workersrc.CacheDir()
 	if err != nil {
 		return ""
 	}

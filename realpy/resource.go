@@ -13,9 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrResourceExhausted matches a *ResourceError.
-var ErrResourceExhausted = errors.New("realpy: out of a system resource")
-
 // ResourceError is a start or fork that failed because this process or the
 // machine ran out of something: file descriptors (EMFILE), the system's
 // file table (ENFILE), memory (ENOMEM) or processes (EAGAIN at fork). It

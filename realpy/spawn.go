@@ -14,8 +14,10 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/pyharness/pyharness/internal/proc"
 	"github.com/pyharness/pyharness/internal/randid"
 	"github.com/pyharness/pyharness/internal/spawnsock"
+	"github.com/pyharness/pyharness/internal/workersrc"
 	"github.com/pyharness/pyharness/wire"
 	"golang.org/x/sys/unix"
 )
@@ -56,14 +58,14 @@ func spawn(ctx context.Context, cfg *procConfig, id string, args []string, liven
 	}
 	source := cfg.workerSource
 	if source == "" {
-		if source, err = WorkerSource(); err != nil {
+		if source, err = workersrc.Dir(); err != nil {
 			return nil, nil, err
 		}
 	}
 	if cfg.runID != "" {
 		args = append(args, "--run-id", cfg.runID)
 	}
-	phaseDir, err := MkdirTemp("start")
+	phaseDir, err := proc.MkdirTemp("start")
 	if err != nil {
 		return nil, nil, fmt.Errorf("realpy: start %s: %w", id, err)
 	}

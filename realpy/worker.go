@@ -20,14 +20,6 @@ import (
 	"github.com/pyharness/pyharness/wire"
 )
 
-// Environment variables every worker process carries, so that a leak check
-// can find it (and anything it started) from /proc.
-const (
-	EnvOwnerPid = "PYHARNESS_OWNER_PID" // pid of the Go process that started it
-	EnvWorkerID = "PYHARNESS_WORKER_ID"
-	EnvRunID    = "PYHARNESS_RUN_ID"
-)
-
 // Worker is one real Python interpreter serving the wire protocol over a
 // socket of its own (fd 3 in a spawned worker, an accepted connection in a
 // forked one). A spawned worker's stdout and stderr are captured; it runs in

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,11 +13,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/internal/proc"
-	"github.com/pyharness/pyharness/internal/randid"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/internal/spawnsock"
 	"github.com/pyharness/pyharness/wire"
 	"golang.org/x/sys/unix"
@@ -75,14 +73,14 @@ func startZygote(ctx context.Context, cfg *procConfig) (*Zygote, error) {
 	}
 	defer cancel()
 	id := cfg.id("z")
-	dir, err := MkdirTemp("zygote")
+	dir, err := proc.MkdirTemp("zygote")
 	if err != nil {
 		return nil, fmt.Errorf("realpy: zygote socket dir: %w", err)
 	}
 	path := filepath.Join(dir, "zygote.sock")
 	args := append(zygoteArgs(cfg), "--zygote-id", id, "--fd", "3", "--listen", path)
-	secret := NewZygoteSecret()
-	proc, conns, err := spawn(ctx, cfg, id, args, false, ZygoteSecretEnv+"="+secret)
+	secret := realpyx.NewZygoteSecret()
+	proc, conns, err := spawn(ctx, cfg, id, args, false, realpyx.ZygoteSecretEnv+"="+secret)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -114,29 +112,17 @@ func zygoteArgs(cfg *procConfig) []string {
 	return args
 }
 
-// ZygoteCommand is how to start a zygote where this process does not spawn
-// it (a container), built from the same options as StartZygote, so that a
-// backend declares none of its own.
-type ZygoteCommand struct {
-	Python       string        // the interpreter; "" for the target's python3
-	Args         []string      // after the interpreter; the backend adds --zygote-id, --run-id and how it listens (--listen PATH or --listen-tcp ADDR)
-	Env          []string      // KEY=VALUE entries (WithEnv); the backend adds EnvRunID
-	PythonPath   []string      // directories of this machine the interpreter needs on PYTHONPATH (WithPythonPath)
-	RunID        string        // WithRunID, or a new one
-	StartTimeout time.Duration // WithStartTimeout
-}
-
-// NewZygoteCommand checks opts for target (TargetContainer) and returns the
+// newZygoteCommand checks opts for target (TargetContainer) and returns the
 // command that starts a zygote with those options.
-func NewZygoteCommand(target Target, opts ...Option) (*ZygoteCommand, error) {
+func newZygoteCommand(target Target, opts ...Option) (*realpyx.ZygoteCommand, error) {
 	cfg, err := newConfig(target, opts)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.runID == "" {
-		cfg.runID = NewRunID()
+		cfg.runID = newRunID()
 	}
-	return &ZygoteCommand{
+	return &realpyx.ZygoteCommand{
 		Python:       cfg.python,
 		Args:         zygoteArgs(&cfg.procConfig),
 		Env:          slices.Clone(cfg.env),
@@ -156,18 +142,11 @@ func splitAddr(addr string) (network, address, secret string) {
 	return "unix", strings.TrimPrefix(addr, "unix:"), secret
 }
 
-// ZygoteSecretEnv carries a zygote's secret to it: every connection's first
-// frame must carry the same (PROTOCOL.md, Zygote).
-const ZygoteSecretEnv = "PYHARNESS_ZYGOTE_SECRET"
-
-// NewZygoteSecret returns a fresh secret for a zygote.
-func NewZygoteSecret() string { return randid.Hex(16) }
-
-// AttachZygote connects to a zygote another process started (its Addr, or
+// attachZygoteWith connects to a zygote another process started (its Addr, or
 // "tcp:host:port" for one in a container reached over a mapped port), for
 // instance the suite-level pool host of parallel Ginkgo processes: Fork then
 // forks workers for this process. Close detaches without stopping the zygote.
-func AttachZygote(ctx context.Context, addr string, opts ...Option) (*Zygote, error) {
+func attachZygoteWith(ctx context.Context, addr string, opts ...Option) (*Zygote, error) {
 	cfg, err := newConfig(TargetAttach, opts)
 	if err != nil {
 		return nil, err
@@ -242,7 +221,7 @@ func findHostPid(inner int, match func(proc.Stat) bool) int {
 
 // Addr returns the address workers are forked through ("unix:/path" or
 // "tcp:host:port"), with the zygote's secret after a "#": keep it as private
-// as the socket. AttachZygote and WithZygoteAddr take it as it is.
+// as the socket. attachZygoteWith and WithZygoteAddr take it as it is.
 func (z *Zygote) Addr() string { return z.addr }
 
 // Exited is closed once the zygote process is gone (for an attached zygote:
@@ -422,319 +401,4 @@ func (z *Zygote) liveChildren() []*forkedProcess {
 		ps = append(ps, p)
 	}
 	return ps
-}
-
-// waitGone waits up to d for a process that is not our child to end,
-// killing it if it does not. A pidfd becomes readable when the process ends.
-func waitGone(pid int, d time.Duration) {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return // already gone
-	}
-	defer unix.Close(fd)
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, int(d.Milliseconds()))
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if n == 0 {
-			_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
-			_, _ = unix.Poll(fds, int(d.Milliseconds()))
-		}
-		return
-	}
-}
-
-// forkedProcess is a worker forked by a zygote: not our child, so its exit
-// is learned from the zygote (a wait request answered once it is reaped),
-// and signals go through the zygote.
-type forkedProcess struct {
-	z        *Zygote
-	id       atomic.Int64
-	once     sync.Once
-	out, err *Output
-	readers  []*os.File     // read ends of the worker's stdout and stderr pipes
-	copies   sync.WaitGroup // copying them into out and err
-	exitedC  chan struct{}
-	doneC    chan struct{}
-	code     int
-	sig      syscall.Signal
-	gone     atomic.Bool
-	killed   atomic.Bool // pyharness sent it SIGKILL
-	hostOnce sync.Once
-	host     int
-	handle   *proc.Handle // where the process is visible from here
-
-	forgetOnce sync.Once
-	forgetC    chan struct{}
-}
-
-// capture makes the pipes the worker's stdout and stderr will go to, starts
-// copying them into out and err (and the WithOutput writer), and returns
-// their write ends.
-func (p *forkedProcess) capture(id string) (outW, errW *os.File, err error) {
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return nil, nil, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return nil, nil, err
-	}
-	p.readers = []*os.File{outR, errR}
-	for i, r := range p.readers {
-		var dst io.Writer = p.out
-		stream := "stdout"
-		if i == 1 {
-			dst, stream = p.err, "stderr"
-		}
-		if p.z.cfg.output != nil {
-			dst = io.MultiWriter(dst, prefixed(p.z.cfg.output, "["+id+" "+stream+"] "))
-		}
-		p.copies.Add(1)
-		go func() {
-			defer p.copies.Done()
-			_, _ = io.Copy(dst, r)
-		}()
-	}
-	return outW, errW, nil
-}
-
-// drain waits for the output copies to reach EOF (bounded: a grandchild may
-// hold the pipes), then closes the read ends.
-func (p *forkedProcess) drain() {
-	done := make(chan struct{})
-	go func() {
-		p.copies.Wait()
-		close(done)
-	}()
-	timer := time.NewTimer(p.z.cfg.grace)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		for _, r := range p.readers {
-			r.Close() // unblocks the copies
-		}
-		<-done
-	}
-	for _, r := range p.readers {
-		r.Close()
-	}
-}
-
-// start begins watching the forked process with the given pid: through
-// the zygote's answer to a wait request, which carries its exit status, and,
-// where the process is visible from here, through a pidfd, which tells its
-// end even when the zygote cannot answer (stopped, a paused container).
-func (p *forkedProcess) start(pid int) {
-	p.id.Store(int64(pid))
-	p.z.mu.Lock()
-	p.z.children[pid] = p
-	p.z.mu.Unlock()
-	if host := p.hostPid(); host > 0 {
-		if h, err := proc.Open(host); err == nil {
-			p.handle = h
-		}
-	}
-	// Both goroutines start before the fork returns, so a snapshot of the
-	// goroutines taken after it (a contamination check) sees them both.
-	p.z.watchers.Add(1)
-	ctx, cancel := context.WithCancel(context.Background())
-	reply := make(chan waitResult, 1)
-	go func() {
-		var st waitStatus
-		err := p.z.ctl.Call(ctx, "wait", map[string]int{"pid": pid}, &st)
-		reply <- waitResult{st, err}
-	}()
-	go p.watch(pid, reply, cancel)
-}
-
-type waitResult struct {
-	st  waitStatus
-	err error
-}
-
-// abandon ends a forked process whose fork request failed: if a child was
-// forked at all, it reads EOF on its connection and exits.
-func (p *forkedProcess) abandon() {
-	p.once.Do(func() {
-		p.closeReaders() // no worker answered: its output, if any, is not waited for
-		p.code = -1
-		p.finish()
-		close(p.doneC)
-	})
-}
-
-// exitReportWait bounds how long, once a forked worker is seen gone (its
-// pidfd), its exit status is waited for from the zygote, which normally
-// reports it at once; a zygote that does not (stopped, in a paused
-// container) leaves the status unknown after it.
-const exitReportWait = 250 * time.Millisecond
-
-type waitStatus struct {
-	Code   int `json:"code"`
-	Signal int `json:"signal"`
-}
-
-// watch learns how the process ended: from the zygote's answer to the wait
-// call on reply (cancel ends that call), or from its pidfd.
-func (p *forkedProcess) watch(pid int, reply <-chan waitResult, cancel context.CancelFunc) {
-	defer p.z.watchers.Done()
-	defer close(p.doneC)
-	defer cancel()
-
-	var gone <-chan struct{}
-	if p.handle != nil {
-		gone = p.handle.Gone()
-	}
-	var st waitStatus
-	known, answered := false, false
-	take := func(r waitResult) {
-		answered = true
-		if r.err == nil {
-			st, known = r.st, true
-		}
-	}
-	forgotten := false
-	select {
-	case r := <-reply:
-		take(r)
-	case <-gone:
-		timer := time.NewTimer(exitReportWait)
-		select {
-		case r := <-reply:
-			take(r)
-		case <-timer.C:
-		}
-		timer.Stop()
-	case <-p.forgetC:
-		forgotten = true
-	}
-	cancel()
-	if !known {
-		// The zygote is gone, or does not answer. Its children die with it
-		// (PR_SET_PDEATHSIG); one we can see is waited for, bounded, unless
-		// Close already gave up on it (frozen in a paused container: it ends
-		// with the container).
-		if p.handle != nil && !forgotten {
-			waitGone(p.handle.Pid(), p.z.cfg.grace)
-		}
-		st = waitStatus{Code: -1}
-		if p.killed.Load() {
-			st = waitStatus{Code: 128 + int(syscall.SIGKILL), Signal: int(syscall.SIGKILL)}
-		}
-	}
-	p.z.mu.Lock()
-	delete(p.z.children, pid)
-	p.z.mu.Unlock()
-	if p.handle != nil {
-		p.handle.Close()
-	}
-	p.code, p.sig = st.Code, syscall.Signal(st.Signal)
-	if forgotten {
-		p.closeReaders() // a frozen worker holds its pipes: do not wait for EOF
-	}
-	p.finish()
-	if !answered {
-		<-reply // the wait call ends with ctx
-	}
-}
-
-// forget stops waiting to learn how the process ended: Worker.Close gives up
-// on a zygote that does not answer. The process is taken for gone.
-func (p *forkedProcess) forget() {
-	p.forgetOnce.Do(func() { close(p.forgetC) })
-}
-
-// closeReaders ends the output copies now.
-func (p *forkedProcess) closeReaders() {
-	for _, r := range p.readers {
-		r.Close()
-	}
-}
-
-func (p *forkedProcess) finish() {
-	p.gone.Store(true)
-	p.drain()
-	p.out.Close()
-	p.err.Close()
-	close(p.exitedC)
-}
-
-func (p *forkedProcess) pid() int { return int(p.id.Load()) }
-
-func (p *forkedProcess) hostPid() int {
-	if p.z.owner != nil {
-		return p.pid() // forked by our own zygote: same namespace
-	}
-	p.hostOnce.Do(func() {
-		parent := p.z.HostPid()
-		if parent == 0 {
-			return
-		}
-		if parent == p.z.pid { // the zygote shares our pid namespace
-			if st, ok := proc.ReadStat(p.pid()); ok && st.PPid == parent {
-				p.host = p.pid()
-			}
-			return
-		}
-		p.host = findHostPid(p.pid(), func(st proc.Stat) bool { return st.PPid == parent })
-	})
-	return p.host
-}
-
-func (p *forkedProcess) exited() <-chan struct{}       { return p.exitedC }
-func (p *forkedProcess) done() <-chan struct{}         { return p.doneC }
-func (p *forkedProcess) stdout() *Output               { return p.out }
-func (p *forkedProcess) stderr() *Output               { return p.err }
-func (p *forkedProcess) status() (int, syscall.Signal) { return p.code, p.sig }
-
-func (p *forkedProcess) signal(sig syscall.Signal) error {
-	if p.pid() == 0 {
-		p.abandon() // the fork request failed before the child said who it is
-		return nil
-	}
-	if p.gone.Load() {
-		return nil
-	}
-	if sig == syscall.SIGKILL {
-		p.killed.Store(true)
-	}
-	if p.killDirectly(sig) {
-		return nil
-	}
-	return p.zygoteKill(sig)
-}
-
-// killDirectly signals the worker and its process group from here, where
-// it is visible and ours to signal: at once, whatever state the zygote is
-// in. It reports whether it could.
-func (p *forkedProcess) killDirectly(sig syscall.Signal) bool {
-	if p.handle == nil || p.handle.Signal(sig) != nil {
-		return false
-	}
-	if err := syscall.Kill(-p.handle.Pid(), sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		p.z.watchers.Add(1)
-		go func() { // its group through the zygote, for what the worker started (bounded)
-			defer p.z.watchers.Done()
-			_ = p.zygoteKill(sig)
-		}()
-	}
-	return true
-}
-
-// zygoteKill asks the zygote to signal the worker's process group, bounded
-// by the grace period.
-func (p *forkedProcess) zygoteKill(sig syscall.Signal) error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.z.cfg.grace)
-	defer cancel()
-	err := p.z.ctl.Call(ctx, "kill", map[string]int{"pid": p.pid(), "signal": int(sig)}, nil)
-	if err != nil && p.z.ctl.Err() == nil && ctx.Err() == nil {
-		return err
-	}
-	return nil // a dead zygote took its children with it; a stuck one is waited out by Close
 }

@@ -29,7 +29,7 @@ container backend's cold start and warm reuse instead.`,
 		asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 		backend := fs.String("backend", "process", "process: start-up strategies side by side; container: cold start and warm reuse of the container backend")
 		return func(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
-			rep, err := benchkit.Run(ctx, benchkit.Config{
+			rep, err := runBench(ctx, benchConfig{
 				Workers:    *workers,
 				ImportCPU:  *importCPU,
 				Strategies: benchkit.ParseStrategies(*strategies),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/pyharness/pyharness/internal/workersrc"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/realpy/container"
 )
@@ -234,7 +235,7 @@ type moduleReport struct {
 // checkModules imports modules in a fresh interpreter (doctor_check),
 // reports on each, and returns those that imported.
 func checkModules(ctx context.Context, d *report, python string, modules, pythonPath []string) []string {
-	source, err := realpy.WorkerSource()
+	source, err := workersrc.Dir()
 	if err != nil {
 		d.fail("module", err.Error(), "PYHARNESS_CACHE_DIR must be writable")
 		return nil

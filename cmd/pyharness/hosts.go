@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/internal/workersrc"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -192,7 +193,7 @@ func defaultCacheDir() string {
 // cacheDirs returns this run's cache directory and, with all, every cache
 // directory where a warm host of this user runs.
 func cacheDirs(all bool) ([]string, error) {
-	root, err := realpy.CacheDir()
+	root, err := workersrc.CacheDir()
 	if err != nil {
 		return nil, err
 	}

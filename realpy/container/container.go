@@ -33,11 +33,7 @@
 package container
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -48,9 +44,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -59,7 +53,9 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/wait"
 
-	"github.com/pyharness/pyharness/python"
+	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/internal/realpyx"
+	"github.com/pyharness/pyharness/internal/workersrc"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -125,11 +121,11 @@ func (o Option) Customize(*testcontainers.GenericContainerRequest) error { retur
 // WithOptions configures the zygote in the container, and the pools that
 // Container.StartPool forks from it, with realpy's own options: the
 // interpreter's (WithModules, WithPythonPath, WithPreload, WithEnv,
-// WithPython, WithMaxFrame, WithRunID, WithStartTimeout) and the workers'
+// WithPython, WithMaxFrame, WithStartTimeout) and the workers'
 // (WithMaxFrame, WithGrace, WithOutput, ...). WithPythonPath directories are
 // mounted read-only (copied in, where the engine does not see this
 // machine's files). Run returns a *realpy.OptionError for an option that
-// cannot apply in a container (WithDir, WithWorkerSource, pool options).
+// cannot apply in a container (WithDir, pool options).
 func WithOptions(opts ...realpy.Option) Option {
 	return func(o *options) { o.python = append(o.python, opts...) }
 }
@@ -198,7 +194,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		}
 	}
 	passthrough = applyLogger(o.logger, append(passthrough, o.customizers...))
-	cmd, err := realpy.NewZygoteCommand(realpy.TargetContainer, o.python...)
+	cmd, err := realpyx.NewZygoteCommand(realpy.TargetContainer, o.python...)
 	if err != nil {
 		return nil, fmt.Errorf("pyharness container: %w", err)
 	}
@@ -246,7 +242,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 	name := "pyharness-" + hash
 	c := &Container{Image: image, reuse: o.reuse, workerOpts: workerOpts, EngineFS: engineFS, EngineWhy: why, Transport: o.transport}
 	if o.reuse {
-		root, err := realpy.CacheDir()
+		root, err := workersrc.CacheDir()
 		if err != nil {
 			return nil, err
 		}
@@ -259,7 +255,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		if err == nil && len(existing.Items) > 0 && existing.Items[0].State == container.StateRunning {
 			c.Reused = true
 		}
-	} else if c.dir, err = realpy.MkdirTemp("container"); err != nil {
+	} else if c.dir, err = proc.MkdirTemp("container"); err != nil {
 		return nil, err
 	}
 	// Private to this user: whoever can reach the socket can run handlers.
@@ -314,8 +310,8 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 	}
 	env["PYTHONPATH"] = strings.Join(pythonPath, ":")
 	env[realpy.EnvRunID] = cmd.RunID
-	env[realpy.ZygoteSecretEnv] = secret
-	start, _ := realpy.ProcessStartTime(os.Getpid())
+	env[realpyx.ZygoteSecretEnv] = secret
+	start, _ := proc.StartTime(os.Getpid())
 	hostname, _ := os.Hostname()
 	customizers := []testcontainers.ContainerCustomizer{
 		testcontainers.WithEntrypoint(python),
@@ -435,7 +431,7 @@ func containerSecret(dir string, reuse bool) (string, error) {
 			return strings.TrimSpace(string(b)), nil
 		}
 	}
-	secret := realpy.NewZygoteSecret()
+	secret := realpyx.NewZygoteSecret()
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("pyharness container: secret: %w", err)
 	}
@@ -443,7 +439,7 @@ func containerSecret(dir string, reuse bool) (string, error) {
 }
 
 // Addr returns the zygote's address, with its secret, for
-// realpy.AttachZygote or realpy.WithZygoteAddr.
+// realpy.WithZygoteAddr.
 func (c *Container) Addr() string { return c.addr }
 
 // StartPool starts a pool whose workers are forked in the container. It
@@ -468,195 +464,4 @@ func (c *Container) Close(ctx context.Context) error {
 		os.RemoveAll(c.dir)
 	}
 	return err
-}
-
-// Client returns a Docker client, or an error that says how to get one.
-func Client(ctx context.Context) (*testcontainers.DockerClient, error) {
-	applyLogger(nil, nil) // quiet, unless the process chose a logger: no "Connected to docker" banner
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w (%v): start Docker (for instance `sudo systemctl start docker`, or set DOCKER_HOST), or run on the process backend with PYHARNESS_BACKEND=process", ErrDockerUnavailable, err)
-	}
-	return cli, nil
-}
-
-// ReapDead removes the pyharness containers whose owner process, on this
-// host, is dead and that are not marked for reuse; it returns their ids.
-func ReapDead(ctx context.Context) ([]string, error) {
-	cli, err := Client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cli.Close()
-	list, err := listManaged(ctx, cli)
-	if err != nil {
-		return nil, err
-	}
-	hostname, _ := os.Hostname()
-	var removed []string
-	for _, item := range list.Items {
-		l := item.Labels
-		if l[LabelReuse] == "true" {
-			continue
-		}
-		if l[LabelOwnerHost] != hostname || (l[LabelOwnerPidNS] != "" && l[LabelOwnerPidNS] != pidNamespace()) {
-			// An owner elsewhere: another machine, or another container (a
-			// CI runner, named by its id). The latter is dead once the
-			// engine no longer has that container.
-			if !ownerContainerGone(ctx, cli, l[LabelOwnerHost]) {
-				continue
-			}
-		} else {
-			pid, _ := strconv.Atoi(l[LabelOwnerPid])
-			started, _ := strconv.ParseUint(l[LabelOwnerStart], 10, 64)
-			if now, alive := realpy.ProcessStartTime(pid); alive && now == started {
-				continue
-			}
-		}
-		if _, err := cli.ContainerRemove(ctx, item.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-			return removed, fmt.Errorf("pyharness containers: remove %s: %w", item.ID, err)
-		}
-		removed = append(removed, item.ID)
-	}
-	return removed, nil
-}
-
-// containerID matches a container's default hostname: its short id.
-var containerID = regexp.MustCompile(`^[0-9a-f]{12}$`)
-
-// ownerContainerGone reports whether host names a container (by the short
-// id it has as hostname) that the engine no longer has.
-func ownerContainerGone(ctx context.Context, cli *testcontainers.DockerClient, host string) bool {
-	if !containerID.MatchString(host) {
-		return false // a machine's name: its processes are not ours to judge
-	}
-	_, err := cli.ContainerInspect(ctx, host, client.ContainerInspectOptions{})
-	return cerrdefs.IsNotFound(err)
-}
-
-// pidNamespace names this process's pid namespace ("" where unknown).
-func pidNamespace() string {
-	ns, _ := os.Readlink("/proc/self/ns/pid")
-	return ns
-}
-
-// List returns the ids of the pyharness containers present (running or not).
-func List(ctx context.Context) ([]string, error) {
-	cli, err := Client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cli.Close()
-	list, err := listManaged(ctx, cli)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, 0, len(list.Items))
-	for _, item := range list.Items {
-		ids = append(ids, item.ID)
-	}
-	return ids, nil
-}
-
-func listManaged(ctx context.Context, cli *testcontainers.DockerClient) (client.ContainerListResult, error) {
-	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: make(client.Filters).Add("label", LabelManaged+"=true")})
-	if err != nil {
-		return list, fmt.Errorf("pyharness containers: list: %w", err)
-	}
-	return list, nil
-}
-
-// EnsureImage returns the worker image for base, building it if missing.
-func EnsureImage(ctx context.Context, base string) (string, error) {
-	ctxTar, hash, err := buildContext(base)
-	if err != nil {
-		return "", err
-	}
-	image := imageRepo + ":" + hash
-	cli, err := Client(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer cli.Close()
-	if _, err := cli.ImageInspect(ctx, image); err == nil {
-		return image, nil
-	}
-	if _, err := cli.ImageInspect(ctx, base); err != nil {
-		return "", fmt.Errorf("pyharness image: base image %s is not present (%v): pull it, or build one from this machine's Debian packages: export %s=$(go run github.com/pyharness/pyharness/cmd/pyharness base-image)", base, err, EnvBaseImage)
-	}
-	provider, err := testcontainers.NewDockerProvider()
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrDockerUnavailable, err)
-	}
-	defer provider.Close()
-	baseArg := base
-	req := testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
-		ContextArchive: bytes.NewReader(ctxTar),
-		Repo:           imageRepo,
-		Tag:            hash,
-		BuildArgs:      map[string]*string{"BASE": &baseArg},
-		KeepImage:      true,
-	}}
-	if _, err := provider.BuildImage(ctx, &req); err != nil {
-		return "", fmt.Errorf("pyharness image: build on %s: %w", base, err)
-	}
-	return image, nil
-}
-
-// buildContext returns the docker build context (Dockerfile and worker
-// sources) as a tar, and the content hash that tags the image.
-func buildContext(base string) ([]byte, string, error) {
-	files, err := python.WorkerFiles()
-	if err != nil {
-		return nil, "", err
-	}
-	files["Dockerfile"] = python.Dockerfile
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, name := range python.Names(files) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), ModTime: time.Unix(0, 0)}); err != nil {
-			return nil, "", err
-		}
-		if _, err := tw.Write(files[name]); err != nil {
-			return nil, "", err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, "", err
-	}
-	return buf.Bytes(), python.Hash(files, "base="+base)[:16], nil
-}
-
-// configHash names a container by everything that makes it what it is (the
-// run id aside: a reused container serves later runs).
-func configHash(image string, transport Transport, cmd *realpy.ZygoteCommand) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%s|%q|%q|%q", image, transport, cmd.Python, cmd.Args, cmd.PythonPath, cmd.Env)
-	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
-// ImageFor returns the name of the worker image for base, without building it.
-func ImageFor(base string) (string, error) {
-	_, hash, err := buildContext(base)
-	return imageRepo + ":" + hash, err
-}
-
-// ImagePresent reports whether the Docker engine has image.
-func ImagePresent(ctx context.Context, image string) (bool, error) {
-	cli, err := Client(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer cli.Close()
-	_, err = cli.ImageInspect(ctx, image)
-	return err == nil, nil
-}
-
-// BaseImage returns the base image in effect: $PYHARNESS_BASE_IMAGE, else DefaultBase.
-func BaseImage() string {
-	if base := os.Getenv(EnvBaseImage); base != "" {
-		return base
-	}
-	return DefaultBase
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/wire"
@@ -342,7 +343,7 @@ var _ = Describe("Reliability", harness.Integration, harness.PythonReal, func() 
 			Expect(err).To(MatchError(io.EOF), "closed without an answer")
 			Eventually(z.Stderr().String).Should(ContainSubstring("rejected a connection: wrong or missing secret"))
 
-			_, err = realpy.AttachZygote(ctx, "unix:"+addr+"#not-the-secret")
+			_, err = realpyx.AttachZygote[realpy.Zygote, realpy.Option](ctx, "unix:"+addr+"#not-the-secret")
 			Expect(err).To(HaveOccurred(), "a wrong secret cannot attach")
 			Expect(z.Forks()).To(Equal(int64(1)))
 		}, noHang)

@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -208,7 +209,7 @@ var _ = Describe("A warm host under a burst of attaches", harness.Integration, h
 		errs := make([]error, 300)
 		for i := range errs {
 			wg.Go(func() {
-				z, err := realpy.AttachZygote(ctx, h.Addr())
+				z, err := realpyx.AttachZygote[realpy.Zygote, realpy.Option](ctx, h.Addr())
 				if err == nil {
 					var info map[string]any
 					err = z.Info(ctx, &info)

@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -34,11 +35,11 @@ var _ = Describe("The zygote's secret", harness.Integration, harness.PythonReal,
 		Expect(err).NotTo(HaveOccurred())
 		entries := strings.Split(string(environ), "\x00")
 		Expect(entries).To(ContainElement(HavePrefix(realpy.EnvWorkerID+"=")), "the environ read is the worker's")
-		Expect(entries).NotTo(ContainElement(Or(ContainSubstring(secret), HavePrefix(realpy.ZygoteSecretEnv+"="))),
+		Expect(entries).NotTo(ContainElement(Or(ContainSubstring(secret), HavePrefix(realpyx.ZygoteSecretEnv+"="))),
 			"worker %s (pid %d): /proc/%d/environ shows the zygote's secret", w.ID(), w.HostPid(), w.HostPid())
 		var seen map[string]string
 		Expect(w.Call(ctx, "environ", nil, &seen)).To(Succeed())
-		Expect(seen).NotTo(HaveKey(realpy.ZygoteSecretEnv))
+		Expect(seen).NotTo(HaveKey(realpyx.ZygoteSecretEnv))
 	}
 
 	It("is absent from /proc/<pid>/environ of every worker a ZygoteFork pool forks", func(ctx SpecContext) {

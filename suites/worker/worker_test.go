@@ -19,6 +19,8 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/internal/realpyx"
+	"github.com/pyharness/pyharness/internal/workersrc"
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/wire"
@@ -28,7 +30,7 @@ var noHang = SpecTimeout(time.Minute)
 
 var _ = Describe("Starting a worker", harness.Integration, harness.PythonReal, func() {
 	It("returns once the worker answers its readiness ping", func(ctx SpecContext) {
-		w := startWorker(ctx, realpy.WithWorkerID("reader-1"))
+		w := startWorker(ctx, realpyx.WithWorkerID[realpy.Option]("reader-1"))
 		hello := w.Hello()
 		Expect(hello.Pid).To(Equal(w.Pid()))
 		Expect(hello.WorkerID).To(Equal("reader-1"))
@@ -188,7 +190,7 @@ var _ = Describe("Calls", harness.Integration, harness.PythonReal, func() {
 
 	It("copies output to the given writer, prefixed with the worker id", func(ctx SpecContext) {
 		out := gbytes.NewBuffer()
-		w := startWorker(ctx, realpy.WithOutput(out), realpy.WithWorkerID("w7"))
+		w := startWorker(ctx, realpy.WithOutput(out), realpyx.WithWorkerID[realpy.Option]("w7"))
 		Expect(w.Call(ctx, "print", map[string]string{"stdout": "hello", "stderr": "warning"}, nil)).To(Succeed())
 		Eventually(out).Should(gbytes.Say(`\[w7 stdout\] hello`))
 		Eventually(w.Stderr().String).Should(ContainSubstring("warning"))
@@ -306,9 +308,9 @@ var _ = Describe("Finding the interpreter", func() {
 
 	It("writes the embedded worker once per content hash", func() {
 		GinkgoT().Setenv("PYHARNESS_CACHE_DIR", GinkgoT().TempDir())
-		first, err := realpy.WorkerSource()
+		first, err := workersrc.Dir()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(filepath.Join(first, "pyharness_worker", "__main__.py")).To(BeARegularFile())
-		Expect(realpy.WorkerSource()).To(Equal(first))
+		Expect(workersrc.Dir()).To(Equal(first))
 	})
 })

@@ -1,4 +1,6 @@
-package realpy
+// Package workersrc unpacks the embedded Python worker package into the
+// cache directory, for the interpreters pyharness starts.
+package workersrc
 
 import (
 	"fmt"
@@ -8,13 +10,15 @@ import (
 	"github.com/pyharness/pyharness/python"
 )
 
-const completeMarker = ".complete"
+// CompleteMarker is the file that marks a finished copy of the sources; it
+// holds their hash.
+const CompleteMarker = ".complete"
 
-// WorkerSource returns a directory holding the pyharness_worker package, ready
+// Dir returns a directory holding the pyharness_worker package, ready
 // to be put on PYTHONPATH. The embedded sources are written once per content
 // hash under the user cache directory (or $PYHARNESS_CACHE_DIR); concurrent
 // callers, including parallel Ginkgo processes, share the same directory.
-func WorkerSource() (string, error) {
+func Dir() (string, error) {
 	sum, files, err := embeddedWorker()
 	if err != nil {
 		return "", err
@@ -24,7 +28,7 @@ func WorkerSource() (string, error) {
 		return "", err
 	}
 	final := filepath.Join(root, "worker-"+sum[:16])
-	if _, err := os.Stat(filepath.Join(final, completeMarker)); err == nil {
+	if _, err := os.Stat(filepath.Join(final, CompleteMarker)); err == nil {
 		return final, nil
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -44,12 +48,12 @@ func WorkerSource() (string, error) {
 			return "", fmt.Errorf("realpy: worker source: %w", err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(tmp, completeMarker), []byte(sum+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, CompleteMarker), []byte(sum+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("realpy: worker source: %w", err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		// Another process won the race; its copy is identical.
-		if _, statErr := os.Stat(filepath.Join(final, completeMarker)); statErr == nil {
+		if _, statErr := os.Stat(filepath.Join(final, CompleteMarker)); statErr == nil {
 			return final, nil
 		}
 		return "", fmt.Errorf("realpy: worker source: %w", err)

@@ -1,0 +1,81 @@
+// Percentiles and the report's table and JSON.
+
+package benchkit
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+)
+
+// Percentile returns the p-th percentile of samples (sorting them).
+func Percentile(samples []time.Duration, p int) time.Duration {
+	if len(samples) == 0 {
+		return 0
+	}
+	slices.Sort(samples)
+	i := len(samples) * p / 100
+	if i >= len(samples) {
+		i = len(samples) - 1
+	}
+	return samples[i]
+}
+
+// WriteTable prints rep for people.
+func (rep *Report) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "%d workers, each importing a module that burns %d ms of CPU (python %s)\n\n", rep.Workers, rep.ImportCPUMS, rep.Python)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "strategy\tready (ms)\tinterpreters\tforked\tvs zygote\t")
+	var zygote float64
+	for _, r := range rep.Results {
+		if r.Strategy == "zygote" {
+			zygote = r.ReadyMS
+		}
+	}
+	for _, r := range rep.Results {
+		ratio := "-"
+		if zygote > 0 {
+			ratio = fmt.Sprintf("%.1fx", r.ReadyMS/zygote)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%d\t%d\t%s\t\n", r.Strategy, r.ReadyMS, r.Interpreters, r.Forked, ratio)
+	}
+	tw.Flush()
+	if rep.Backend == "container" {
+		fmt.Fprintf(w, "\ncontainer backend: cold start (image present) %.0f ms, warm reuse %.0f ms, until %d forked workers are ready\n",
+			rep.ContainerColdMS, rep.ContainerWarmMS, rep.Workers)
+	} else {
+		if rep.ReuseFirstMS > 0 {
+			fmt.Fprintf(w, "\nwith reuse (PYHARNESS_REUSE=1): first run %.0f ms (starts the host), second run %.0f ms (reuses it), until %d forked workers are ready\n",
+				rep.ReuseFirstMS, rep.ReuseSecondMS, rep.Workers)
+		}
+		fmt.Fprintf(w, "\none zygote worker ready: %.0f ms", rep.SingleMS)
+	}
+	if zygote > 0 && rep.SingleMS > 0 {
+		fmt.Fprintf(w, " (%d zygote workers: %.2fx of one)", rep.Workers, zygote/rep.SingleMS)
+	}
+	fmt.Fprintln(w)
+	if rep.FreshMedianMS > 0 {
+		fmt.Fprintf(w, "Fresh (fork) median: %.2f ms\n", rep.FreshMedianMS)
+	}
+	if rep.PingP50US > 0 {
+		fmt.Fprintf(w, "ping through the pool: p50 %.0f us, p99 %.0f us\n", rep.PingP50US, rep.PingP99US)
+		fmt.Fprintf(w, "bare framed echo:      p50 %.0f us, p99 %.0f us (ping/echo p50: %.2fx)\n", rep.RawEchoP50US, rep.RawEchoP99US, rep.PingOverRawP50)
+	}
+	if f := rep.Fairness; f != nil {
+		fmt.Fprintf(w, "fairness, %d callers on a pool of %d, %d echoes of %d bytes: calls per caller %d-%d, median call %.2f ms, worst (wait + call) %.2f ms\n",
+			f.Callers, f.PoolSize, f.Calls, f.PayloadBytes, f.MinPerCaller, f.MaxPerCaller, f.MedianCallMS, f.WorstWaitMS)
+	}
+}
+
+// WriteJSON prints rep as one JSON object.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	return enc.Encode(rep)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }

@@ -1,0 +1,103 @@
+// Package realpyx is the plumbing between package realpy and pyharness's
+// other packages (gotest, harness, the container backend, the CLI, the
+// benchmarks): what they need of realpy that a user's test or program does
+// not. Nothing here is a promise to users.
+package realpyx
+
+import (
+	"context"
+	"time"
+
+	"github.com/pyharness/pyharness/internal/randid"
+)
+
+// ZygoteCommand is how to start a zygote where this process does not spawn
+// it (a container), built from the same options as StartZygote, so that a
+// backend declares none of its own.
+type ZygoteCommand struct {
+	Python       string        // the interpreter; "" for the target's python3
+	Args         []string      // after the interpreter; the backend adds --zygote-id, --run-id and how it listens (--listen PATH or --listen-tcp ADDR)
+	Env          []string      // KEY=VALUE entries (WithEnv); the backend adds EnvRunID
+	PythonPath   []string      // directories of this machine the interpreter needs on PYTHONPATH (WithPythonPath)
+	RunID        string        // WithRunID, or a new one
+	StartTimeout time.Duration // WithStartTimeout
+}
+
+// ZygoteSecretEnv carries a zygote's secret to it: every connection's first
+// frame must carry the same (PROTOCOL.md, Zygote).
+const ZygoteSecretEnv = "PYHARNESS_ZYGOTE_SECRET"
+
+// NewZygoteSecret returns a fresh secret for a zygote.
+func NewZygoteSecret() string { return randid.Hex(16) }
+
+// Hooks holds the functions of package realpy that only pyharness's own
+// packages call; realpy fills it when it is initialised (every caller
+// imports realpy for its Option type, so it always is). The generic
+// functions below call them with realpy's types: a type that is not
+// realpy's panics, which the harness's own tests would show at once.
+var Hooks struct {
+	SplitShared      any // func(realpy.Target, ...realpy.Option) (host, pool []realpy.Option, err error)
+	StrategyOf       any // func(...realpy.Option) (realpy.Strategy, bool)
+	ReuseOf          any // func(...realpy.Option) bool
+	CheckOptions     any // func(realpy.Target, ...realpy.Option) error
+	NewZygoteCommand any // func(realpy.Target, ...realpy.Option) (*ZygoteCommand, error)
+	AttachZygote     any // func(context.Context, string, ...realpy.Option) (*realpy.Zygote, error)
+	WithWorkerID     any // func(string) realpy.Option
+	WithRunID        any // func(string) realpy.Option
+	WithWorkerSource any // func(string) realpy.Option
+}
+
+// SplitShared splits the options of a shared pool (one host, a pool
+// attached to it in each test process) between the host, started on target
+// (TargetHost, TargetZygote or TargetContainer), and each process's pool.
+// WithStrategy is dropped (a shared pool forks: callers handle Spawn before
+// splitting), WithReuse too unless the host is a warm host; WithZygoteAddr,
+// and an option that applies to neither, are errors.
+func SplitShared[T, O any](target T, opts ...O) (host, pool []O, err error) {
+	return Hooks.SplitShared.(func(T, ...O) ([]O, []O, error))(target, opts...)
+}
+
+// StrategyOf returns the strategy opts choose, and whether one of them
+// chooses it (WithStrategy, WithZygoteAddr). S is realpy.Strategy.
+func StrategyOf[S, O any](opts ...O) (S, bool) {
+	return Hooks.StrategyOf.(func(...O) (S, bool))(opts...)
+}
+
+// ReuseOf reports whether opts ask for reuse (WithReuse), else whether
+// $PYHARNESS_REUSE=1.
+func ReuseOf[O any](opts ...O) bool { return Hooks.ReuseOf.(func(...O) bool)(opts...) }
+
+// CheckOptions returns an *realpy.OptionError for the first option that does
+// not apply to target; backends that take realpy options call it.
+func CheckOptions[T, O any](target T, opts ...O) error {
+	return Hooks.CheckOptions.(func(T, ...O) error)(target, opts...)
+}
+
+// NewZygoteCommand checks opts for target (TargetContainer) and returns the
+// command that starts a zygote with those options.
+func NewZygoteCommand[T, O any](target T, opts ...O) (*ZygoteCommand, error) {
+	return Hooks.NewZygoteCommand.(func(T, ...O) (*ZygoteCommand, error))(target, opts...)
+}
+
+// AttachZygote connects to a zygote another process started (its Addr, or
+// "tcp:host:port" for one in a container reached over a mapped port), for
+// instance the suite-level pool host of parallel Ginkgo processes: Fork then
+// forks workers for this process. Close detaches without stopping the
+// zygote. Z is realpy.Zygote.
+func AttachZygote[Z, O any](ctx context.Context, addr string, opts ...O) (*Z, error) {
+	return Hooks.AttachZygote.(func(context.Context, string, ...O) (*Z, error))(ctx, addr, opts...)
+}
+
+// WithWorkerID sets the id a worker (or zygote) reports; by default a random
+// one. A pool names its workers itself. O is realpy.Option.
+func WithWorkerID[O any](id string) O { return Hooks.WithWorkerID.(func(string) O)(id) }
+
+// WithRunID marks the interpreters as belonging to a test run (environment
+// and argv), so leftovers of a run can be found and reaped. O is
+// realpy.Option.
+func WithRunID[O any](id string) O { return Hooks.WithRunID.(func(string) O)(id) }
+
+// WithWorkerSource runs the pyharness_worker package found in dir (for work
+// on the worker itself) instead of the copy embedded in the Go module. O is
+// realpy.Option.
+func WithWorkerSource[O any](dir string) O { return Hooks.WithWorkerSource.(func(string) O)(dir) }

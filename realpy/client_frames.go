@@ -1,0 +1,136 @@
+// Client: the frame reader and writer on the connection.
+
+package realpy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/pyharness/pyharness/wire"
+)
+
+// readOne reads one reply, decoded by decode (wire.DecodeResponse, or
+// wire.PeekResponse for a reader that decodes the result itself); an ending
+// context interrupts a blocked read. The frame reader keeps a frame cut by
+// the interruption, so the read can be resumed (by cancelled).
+func (c *Client) readOne(ctx context.Context, decode func([]byte) (*wire.Response, error)) (*wire.Response, error) {
+	if ctx.Done() == nil {
+		payload, err := c.fr.Next()
+		if err != nil {
+			return nil, err
+		}
+		return decode(payload)
+	}
+	stop := context.AfterFunc(ctx, c.interruptRead)
+	payload, err := c.fr.Next()
+	if !stop() {
+		<-c.interrupted                         // the deadline is set: now it can be cleared
+		_ = c.conn.SetReadDeadline(time.Time{}) // whoever reads next starts afresh
+		if err != nil {
+			return nil, &interruptedRead{err: ctx.Err()}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decode(payload)
+}
+
+// interruptRead makes the slot holder's blocked read return (a context
+// ended), then says so on c.interrupted.
+func (c *Client) interruptRead() {
+	_ = c.conn.SetReadDeadline(time.Unix(1, 0))
+	c.interrupted <- struct{}{}
+}
+
+// interruptedRead is a read that the end of a context interrupted: the
+// connection is intact, and the frame reader resumes where it stopped.
+type interruptedRead struct {
+	err    error
+	during string // where the call was, when not in a plain read ("while ...")
+}
+
+// write sends one frame; an ending context interrupts a blocked write.
+func (c *Client) write(ctx context.Context, frame []byte) error {
+	select {
+	case <-c.dead:
+		return c.deadErr
+	default:
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if ctx.Done() == nil { // nothing can interrupt it
+		_, err := c.send(frame)
+		return err
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.conn.SetWriteDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	oob := c.oob
+	n, err := c.send(frame)
+	if stop() {
+		return err
+	}
+	// The context ended during the write: clear the deadline it set, so
+	// the connection stays usable when the frame went out whole or not at
+	// all; only a frame cut in the middle breaks it.
+	<-fired
+	_ = c.conn.SetWriteDeadline(time.Time{})
+	switch {
+	case n == len(frame):
+		return nil
+	case n == 0:
+		c.oob = oob
+		return &interruptedWrite{err: ctx.Err()}
+	}
+	return fmt.Errorf("%w: the write was cut after %d of %d bytes: %v", ctx.Err(), n, len(frame), err)
+}
+
+// send writes frame, with the ancillary data waiting for the first write;
+// the caller holds wmu.
+func (c *Client) send(frame []byte) (int, error) {
+	if uc, ok := c.conn.(*net.UnixConn); ok && c.oob != nil {
+		oob := c.oob
+		c.oob = nil
+		n, _, err := uc.WriteMsgUnix(frame, oob, nil)
+		return n, err
+	}
+	return c.conn.Write(frame)
+}
+
+// interruptedWrite is a write that the end of a context stopped before it
+// sent anything: the connection is intact.
+type interruptedWrite struct{ err error }
+
+// closeWrite half-closes the connection so the worker reads EOF.
+func (c *Client) closeWrite() {
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.conn.Close()
+}
+
+// read delivers replies to their callers until the connection breaks (for a
+// pipelined client only).
+func (c *Client) read() {
+	defer close(c.readerDone)
+	for {
+		payload, err := wire.ReadFrame(c.br, c.maxFrame)
+		var resp *wire.Response
+		if err == nil {
+			resp, err = wire.DecodeResponse(payload)
+		}
+		if err == nil {
+			err = c.dispatch(resp)
+		}
+		if err != nil {
+			c.breakWith(err)
+			return
+		}
+	}
+}

@@ -1,0 +1,329 @@
+// Pool: the checkout queue: fair hand-off of idle members to waiters, growth, check-in.
+
+package realpy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pyharness/pyharness/wire"
+)
+
+// notifyLocked wakes every waiting checkout to look at the pool again: it
+// closed, a start failed, there is room to start a worker. A worker that
+// frees up is handed to one waiter instead (offerLocked).
+func (p *Pool) notifyLocked() {
+	for _, w := range p.queue {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waiter is a checkout waiting for a worker.
+type waiter struct {
+	session string
+	handed  chan *member  // a worker handed over, busy (buffered)
+	wake    chan struct{} // the pool changed (buffered)
+}
+
+// offerLocked hands a free member to the first waiter that may take it and
+// reports whether one did. Waiters are served in arrival order; a waiter
+// whose session is bound to another worker under AffinityStrictQueue, or to
+// one ending a cancelled call, waits for that one.
+func (p *Pool) offerLocked(m *member) bool {
+	if m.busy || m.w.Err() != nil {
+		return false
+	}
+	for i, w := range p.queue {
+		if w.session != "" {
+			if r, ok := p.sessions.get(w.session); ok && r.m != m && r.m.w.Err() == nil && (p.cfg.affinity == AffinityStrictQueue || r.m.settling) {
+				continue
+			}
+		}
+		m.busy = true
+		if w.session != "" {
+			if r, ok := p.sessions.get(w.session); !ok || r.m.w.Err() != nil || p.cfg.affinity == AffinityHint && r.m != m && r.m.busy {
+				p.sessions.put(w.session, m, p.cfg.clock.Now())
+			} else if r.m == m {
+				p.sessions.touch(r, p.cfg.clock.Now())
+			}
+		}
+		p.queue = slices.Delete(p.queue, i, i+1)
+		w.handed <- m
+		return true
+	}
+	return false
+}
+
+// dequeueLocked removes w from the queue, if it is there (nil: nothing to do).
+func (p *Pool) dequeueLocked(w *waiter) {
+	if w == nil {
+		return
+	}
+	if i := slices.Index(p.queue, w); i >= 0 {
+		p.queue = slices.Delete(p.queue, i, i+1)
+	}
+}
+
+// Waiting returns how many calls wait for a worker now.
+func (p *Pool) Waiting() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue)
+}
+
+func (p *Pool) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// checkout returns a free worker for session, starting one if lazy or
+// overflow allows, waiting for one otherwise (bounded by ctx and
+// WithCheckoutTimeout).
+func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
+	var deadline <-chan time.Time
+	start := time.Now()
+	if p.cfg.checkoutTimeout > 0 {
+		timer := time.NewTimer(p.cfg.checkoutTimeout)
+		defer timer.Stop()
+		deadline = timer.C
+	}
+	var w *waiter // made once this call has to wait: a free worker costs no allocation
+	for {
+		p.mu.Lock()
+		if w != nil {
+			select {
+			case m := <-w.handed: // handed over while we were woken for something else
+				p.mu.Unlock()
+				return m, nil
+			default:
+			}
+		}
+		if p.closed {
+			p.dequeueLocked(w)
+			p.mu.Unlock()
+			return nil, wire.ErrClosed
+		}
+		// A free worker now is one no earlier waiter may take: taking it
+		// jumps no queue.
+		if m, err := p.pickLocked(session); m != nil || err != nil {
+			p.dequeueLocked(w)
+			p.mu.Unlock()
+			return m, err
+		}
+		if err := p.startErr; err != nil && !p.anyLiveLocked() && !(p.cfg.lazy && len(p.members)+p.starting < p.cfg.size) {
+			p.dequeueLocked(w)
+			p.mu.Unlock()
+			return nil, &NoWorkerError{Size: p.cfg.size, Err: err}
+		}
+		grow, overflow := false, false
+		switch {
+		case p.cfg.lazy && len(p.members)+p.starting-p.overflows < p.cfg.size:
+			grow = true
+		case p.overflows < p.cfg.overflow:
+			grow, overflow = true, true
+			p.overflows++
+		}
+		if grow {
+			p.starting++
+			p.dequeueLocked(w)
+			p.mu.Unlock()
+			m, err := p.grow(ctx, overflow)
+			if m != nil || err != nil {
+				return m, err
+			}
+			continue
+		}
+		if w == nil {
+			w = &waiter{session: session, handed: make(chan *member, 1), wake: make(chan struct{}, 1)}
+		}
+		if !slices.Contains(p.queue, w) {
+			p.queue = append(p.queue, w)
+		}
+		p.mu.Unlock()
+		var err error
+		select {
+		case m := <-w.handed:
+			return m, nil
+		case <-w.wake:
+			continue // look again, keeping our place
+		case <-ctx.Done():
+			err = p.waitEnded(ctx, session)
+		case <-deadline:
+			err = &CheckoutTimeoutError{Waited: time.Since(start), Size: p.cfg.size, Overflow: p.cfg.overflow}
+		}
+		p.mu.Lock()
+		p.dequeueLocked(w)
+		select {
+		case m := <-w.handed: // handed over just as we gave up: pass it on
+			m.busy = false
+			p.offerLocked(m)
+		default:
+		}
+		p.mu.Unlock()
+		return nil, err
+	}
+}
+
+// grow starts a worker for checkout and hands it out busy.
+func (p *Pool) grow(ctx context.Context, overflow bool) (*member, error) {
+	m, err := p.startMember(ctx, overflow)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting--
+	if err != nil {
+		if overflow {
+			p.overflows--
+		}
+		p.notifyLocked()
+		return nil, err
+	}
+	if p.closed {
+		m.retired = true
+		go m.w.Close()
+		return nil, wire.ErrClosed
+	}
+	m.busy = true
+	p.members[m] = struct{}{}
+	return m, nil
+}
+
+// anyLiveLocked reports whether some member can serve calls (busy or not).
+func (p *Pool) anyLiveLocked() bool {
+	for m := range p.members {
+		if m.w.Err() == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Pool) pickLocked(session string) (*member, error) {
+	if session != "" {
+		if r, ok := p.sessions.get(session); ok && r.m.w.Err() == nil {
+			p.sessions.touch(r, p.cfg.clock.Now())
+			owner := r.m
+			if !owner.busy {
+				owner.busy = true
+				return owner, nil
+			}
+			if owner.settling {
+				return nil, nil // the session's worker is ending a cancelled call (within the cancel grace): wait for it
+			}
+			switch p.cfg.affinity {
+			case AffinityStrictFailFast:
+				return nil, fmt.Errorf("%w: session %q is bound to worker %s", ErrSessionBusy, session, owner.w.ID())
+			case AffinityStrictQueue:
+				return nil, nil
+			}
+		}
+	}
+	for m := range p.members {
+		if !m.busy && m.w.Err() == nil {
+			m.busy = true
+			if session != "" {
+				p.sessions.put(session, m, p.cfg.clock.Now())
+			}
+			return m, nil
+		}
+	}
+	return nil, nil
+}
+
+// checkinSettled checks m in once a call cancelled on it has ended in the
+// background (at once when none was): the next caller never waits for, or
+// fails because of, another caller's cancelled call.
+func (p *Pool) checkinSettled(m *member) {
+	done := m.w.client.settled()
+	if done == nil {
+		p.checkin(m)
+		return
+	}
+	p.mu.Lock()
+	m.settling = true
+	p.mu.Unlock()
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		<-done
+		p.checkin(m)
+	}()
+}
+
+func (p *Pool) checkin(m *member) {
+	p.mu.Lock()
+	m.busy = false
+	if m.settling {
+		m.settling = false
+		if m.w.Err() != nil {
+			p.notifyLocked() // its sessions' waiters may take another worker now
+		}
+	}
+	p.sweepLocked()
+	retire := m.overflow && !p.closed && !p.offerLocked(m) // an overflow worker serves who waits, then retires
+	if retire {
+		m.retired = true
+		delete(p.members, m)
+		p.forgetLocked(m)
+	} else if !m.overflow {
+		p.offerLocked(m) // to the first waiter, if any: no thundering herd
+	}
+	p.mu.Unlock()
+	if retire {
+		_ = m.w.Close()
+		p.mu.Lock()
+		p.overflows--
+		p.notifyLocked()
+		p.mu.Unlock()
+		p.events.publish(Event{Kind: EventStopped, WorkerID: m.w.ID(), Pid: m.w.Pid()})
+	}
+}
+
+// waitEnded is the error of a checkout whose context ended while it
+// waited: it names the worker it waited for when one was ending a
+// cancelled call (in its cancel grace), or says that all were busy.
+func (p *Pool) waitEnded(ctx context.Context, session string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r, ok := p.sessions.get(session); session != "" && ok {
+		label := r.m.w.client.label
+		stage := fmt.Sprintf("waiting for %s, the worker of session %q, which was serving another call", label, session)
+		if r.m.settling {
+			stage = fmt.Sprintf("waiting for %s, the worker of session %q, which was ending a cancelled call within its cancel grace (%v)", label, session, r.m.w.client.cancelGrace)
+		}
+		return &stagedErr{err: ctx.Err(), stage: stage, worker: label}
+	}
+	var settling, labels []string
+	grace := time.Duration(0)
+	for m := range p.members {
+		if m.settling {
+			c := m.w.client
+			c.mu.Lock()
+			what := "a cancelled call"
+			if c.settleOf != "" {
+				what = fmt.Sprintf("a cancelled call %q", c.settleOf)
+			}
+			c.mu.Unlock()
+			settling = append(settling, c.label+" was ending "+what)
+			labels = append(labels, c.label)
+			grace = c.cancelGrace
+		}
+	}
+	slices.Sort(settling)
+	slices.Sort(labels)
+	others := ""
+	if len(p.members) > len(settling) {
+		others = ", the others were busy"
+	}
+	if len(settling) == 0 {
+		return &stagedErr{err: ctx.Err(), stage: fmt.Sprintf("waiting for a free worker: all %d were busy", len(p.members))}
+	}
+	return &stagedErr{err: ctx.Err(), worker: labels[0],
+		stage: fmt.Sprintf("waiting for a free worker: %s within its cancel grace (%v)%s", strings.Join(settling, ", "), grace, others)}
+}
