@@ -56,6 +56,9 @@ var _ = Describe("Starting a worker", harness.Integration, harness.PythonReal, f
 		// names the zygote's owner; until it names itself "pyh:<owner>" (its
 		// first step) it belongs to nobody yet, so that another process's
 		// leak check never takes it for its own.
+		// The waits below are for a python3 process started through the
+		// shim, under -race and -p: a second is not enough on a loaded
+		// machine (CI found it), a minute is only a bound.
 		script := `import ctypes, os, sys
 pid = os.fork()
 if pid == 0:
@@ -77,7 +80,7 @@ os.waitpid(pid, 0)
 			_ = stdin.Close() // the fork ends at the end of its input
 			session.Kill().Wait()
 		})
-		Eventually(session).Should(gbytes.Say(`(\d+)\n`))
+		Eventually(session).WithTimeout(time.Minute).Should(gbytes.Say(`(\d+)\n`))
 		var fork int
 		_, err = fmt.Sscan(string(session.Out.Contents()), &fork)
 		Expect(err).NotTo(HaveOccurred())
@@ -94,10 +97,10 @@ os.waitpid(pid, 0)
 		Expect(pids()).To(And(ContainElement(cmd.Process.Pid), Not(ContainElement(fork))), "the zygote is ours (our child); its unnamed fork nobody's yet")
 		_, err = io.WriteString(stdin, "name yourself\n")
 		Expect(err).NotTo(HaveOccurred())
-		Eventually(session).Should(gbytes.Say("named"))
+		Eventually(session).WithTimeout(time.Minute).Should(gbytes.Say("named"))
 		Expect(pids()).To(ContainElement(fork), "named pyh:<our pid>, the fork is ours")
 		Expect(stdin.Close()).To(Succeed())
-		Eventually(session).Should(gexec.Exit(0))
+		Eventually(session).WithTimeout(time.Minute).Should(gexec.Exit(0))
 	}, noHang)
 
 	It("serves the handlers of the modules named at start", func(ctx SpecContext) {
