@@ -24,6 +24,10 @@ import (
 // gives the binary (and the hosts it starts) cache directories of its own.
 func TestCLI(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// Eventually bounds waits on real Python (a process's output, a pool's
+	// healing): a bound, not a measurement, so one that a loaded CI machine
+	// under -race -p never reaches by accident.
+	SetDefaultEventuallyTimeout(time.Minute)
 	RunSpecs(t, "CLI Suite")
 }
 

@@ -19,6 +19,10 @@ import (
 // (realpy's client against the mock, no Python), a real worker and real pools.
 func TestContract(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// Eventually bounds waits on real Python (a process's output, a pool's
+	// healing): a bound, not a measurement, so one that a loaded CI machine
+	// under -race -p never reaches by accident.
+	SetDefaultEventuallyTimeout(time.Minute)
 	RunSpecs(t, "Contract Suite")
 }
 

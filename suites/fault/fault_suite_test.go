@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -24,6 +25,10 @@ func TestFault(t *testing.T) {
 		return
 	}
 	RegisterFailHandler(Fail)
+	// Eventually bounds waits on real Python (a process's output, a pool's
+	// healing): a bound, not a measurement, so one that a loaded CI machine
+	// under -race -p never reaches by accident.
+	SetDefaultEventuallyTimeout(time.Minute)
 	RunSpecs(t, "Fault Suite")
 }
 

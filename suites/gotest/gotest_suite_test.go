@@ -24,6 +24,10 @@ import (
 // a time, and what the binary then reports and exits with.
 func TestGotest(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// Eventually bounds waits on real Python (a process's output, a pool's
+	// healing): a bound, not a measurement, so one that a loaded CI machine
+	// under -race -p never reaches by accident.
+	SetDefaultEventuallyTimeout(time.Minute)
 	RunSpecs(t, "Gotest Suite")
 }
 

@@ -3,6 +3,7 @@ package host_test
 import (
 	"os"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -15,6 +16,10 @@ import (
 // replacement of hung hosts, concurrency, idle expiry, stopping.
 func TestHost(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// Eventually bounds waits on real Python (a process's output, a pool's
+	// healing): a bound, not a measurement, so one that a loaded CI machine
+	// under -race -p never reaches by accident.
+	SetDefaultEventuallyTimeout(time.Minute)
 	RunSpecs(t, "Host Suite")
 }
 
