@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pyharness/pyharness"
 )
 
 // Fairness is how evenly a busy pool serves its callers.
@@ -23,9 +25,10 @@ type Fairness struct {
 	PayloadBytes int     `json:"payload_bytes"`
 }
 
-// Pool is what MeasureFairness needs of a pool (a *realpy.Pool).
+// Pool is what MeasureFairness needs of a pool (a *realpy.Pool): the call
+// contract and its size.
 type Pool interface {
-	Call(ctx context.Context, method string, args, reply any) error
+	pyharness.Caller
 	Size() int
 }
 
