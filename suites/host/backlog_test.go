@@ -18,16 +18,9 @@ import (
 
 var _ = Describe("A warm host whose listen backlog is full", harness.Integration, harness.PythonReal, func() {
 	It("is no evidence of death: StartHost waits for a connection until its context ends, says so, and leaves the host alone", func(ctx SpecContext) {
-		dir := GinkgoT().TempDir()
-		write(filepath.Join(dir, "greeter.py"), "def greet(args):\n    return 'hi'\n")
-		opts := []realpy.Option{realpy.WithPythonPath(dir), realpy.WithModules("greeter")}
-		h, err := realpy.StartHost(ctx, opts...)
-		Expect(err).NotTo(HaveOccurred())
-		sock, _, _ := strings.Cut(strings.TrimPrefix(h.Addr(), "unix:"), "#")
-
 		// Stopped, the host takes no connection: fill its backlog until
 		// the kernel refuses one (EAGAIN), as a burst of attaches does.
-		Expect(syscall.Kill(h.Pid(), syscall.SIGSTOP)).To(Succeed())
+		h, opts, sock := stoppedGreeterHost(ctx)
 		var queued []net.Conn
 		closeQueued := func() {
 			for _, c := range queued {
@@ -64,3 +57,21 @@ var _ = Describe("A warm host whose listen backlog is full", harness.Integration
 		Expect(again.Pid()).To(Equal(h.Pid()))
 	}, noHang)
 })
+
+// stoppedGreeterHost starts a warm host serving a one-line greeter and
+// stops it (SIGSTOP: it accepts nothing, so every connect waits in its
+// listen backlog). It returns the host, its options and its socket path.
+// The host is continued when the spec ends, also when the spec fails before
+// it continues it, so that the suite's StopHosts can stop it.
+func stoppedGreeterHost(ctx context.Context) (*realpy.Host, []realpy.Option, string) {
+	GinkgoHelper()
+	dir := GinkgoT().TempDir()
+	write(filepath.Join(dir, "greeter.py"), "def greet(args):\n    return 'hi'\n")
+	opts := []realpy.Option{realpy.WithPythonPath(dir), realpy.WithModules("greeter")}
+	h, err := realpy.StartHost(ctx, opts...)
+	Expect(err).NotTo(HaveOccurred())
+	sock, _, _ := strings.Cut(strings.TrimPrefix(h.Addr(), "unix:"), "#")
+	Expect(syscall.Kill(h.Pid(), syscall.SIGSTOP)).To(Succeed())
+	DeferCleanup(func() { _ = syscall.Kill(h.Pid(), syscall.SIGCONT) }) // gone already: nothing to continue
+	return h, opts, sock
+}

@@ -180,16 +180,9 @@ var _ = Describe("StartHost on a Python path with odd files", harness.Integratio
 
 var _ = Describe("A warm host under a burst of attaches", harness.Integration, harness.PythonReal, func() {
 	It("takes 300 connections at once, serves 300 concurrent attaches with silent connections open, and is kept by StartHost meanwhile", func(ctx SpecContext) {
-		dir := GinkgoT().TempDir()
-		write(filepath.Join(dir, "greeter.py"), "def greet(args):\n    return 'hi'\n")
-		opts := []realpy.Option{realpy.WithPythonPath(dir), realpy.WithModules("greeter")}
-		h, err := realpy.StartHost(ctx, opts...)
-		Expect(err).NotTo(HaveOccurred())
-		sock, _, _ := strings.Cut(strings.TrimPrefix(h.Addr(), "unix:"), "#")
-
 		// Stopped, the host accepts nothing: every connect waits in its
 		// listen backlog, which must hold a burst beyond the old 128.
-		Expect(syscall.Kill(h.Pid(), syscall.SIGSTOP)).To(Succeed())
+		h, opts, sock := stoppedGreeterHost(ctx)
 		var silent []net.Conn
 		DeferCleanup(func() {
 			for _, c := range silent {
