@@ -1,7 +1,9 @@
 // Package benchkit holds the figures of `pyharness bench` (which drives the
 // measurements: cmd/pyharness/bench_run.go) and what the Go benchmarks share
-// with it: the bare echo, percentiles, checkout fairness. It imports no
-// realpy: a pool comes in as the Pool interface.
+// with it: the bare echo, percentiles, checkout fairness; the reference
+// rows (an os/exec NDJSON loop and the floor beside a pool) and the
+// generated Numbers table. It imports no realpy: a pool comes in as the
+// Pool interface or a pyharness.Caller.
 package benchkit
 
 import (
@@ -11,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/pyharness/pyharness/internal/spawnsock"
-	"github.com/pyharness/pyharness/internal/workersrc"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -51,27 +52,22 @@ type Report struct {
 }
 
 // BareEcho is the floor of a round trip: the same interpreter echoing raw
-// frames over the same kind of socket, with no JSON and no dispatch.
+// frames over the same kind of socket, with no JSON and no dispatch
+// (FloorScript: stdlib only, nothing of pyharness_worker imported).
 type BareEcho struct {
 	conn net.Conn
 	cmd  *exec.Cmd
 }
 
-// StartBareEcho starts python running pyharness_worker.bare_echo.
+// StartBareEcho starts python -c FloorScript with its socket on fd 3.
 func StartBareEcho(python string) (*BareEcho, error) {
-	source, err := workersrc.Dir()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(python, "-m", "pyharness_worker.bare_echo", "--fd", "3")
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+source)
+	cmd := exec.Command(python, "-c", FloorScript)
 	cmd.Stderr = os.Stderr
 	conns, err := spawnsock.Start(cmd, 1)
 	if err != nil {
 		return nil, err
 	}
-	conn := conns[0]
-	return &BareEcho{conn: conn, cmd: cmd}, nil
+	return &BareEcho{conn: conns[0], cmd: cmd}, nil
 }
 
 var echoFrame, _ = wire.AppendFrame(nil, []byte(`{"id":1,"method":"ping","args":null}`), wire.DefaultMaxFrame)
