@@ -49,6 +49,12 @@ type Report struct {
 	ReuseSecondMS float64 `json:"reuse_second_ms,omitempty"`
 	// 16 callers sharing a pool of 2 (the --fairness calls in all).
 	Fairness *Fairness `json:"fairness,omitempty"`
+	// The reference rows: pyharness beside an os/exec NDJSON loop and
+	// the floor, in interleaved rounds.
+	Reference *Reference `json:"reference,omitempty"`
+	Machine   *Machine   `json:"machine,omitempty"`
+	// Command is the bench command as run (its measuring flags).
+	Command string `json:"command,omitempty"`
 }
 
 // BareEcho is the floor of a round trip: the same interpreter echoing raw

@@ -68,6 +68,50 @@ func (rep *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "fairness, %d callers on a pool of %d, %d echoes of %d bytes: calls per caller %d-%d, median call %.2f ms, worst (wait + call) %.2f ms\n",
 			f.Callers, f.PoolSize, f.Calls, f.PayloadBytes, f.MinPerCaller, f.MaxPerCaller, f.MedianCallMS, f.WorstWaitMS)
 	}
+	if rep.Reference != nil {
+		fmt.Fprintln(w)
+		rep.Reference.WriteTable(w)
+	}
+	if m := rep.Machine; m != nil {
+		fmt.Fprintf(w, "\n%s: %d cores (%s), %s, %s %s, load average %s, commit %s\n", m.Date, m.Cores, m.CPU, m.Python, m.Go, m.OS, m.LoadAvg, m.Commit)
+	}
+}
+
+// WriteTable prints the reference rows for people: each measurement's
+// median for every subject, and pyharness's over the others'.
+func (ref *Reference) WriteTable(w io.Writer) {
+	c := ref.Config
+	fmt.Fprintf(w, "pyharness beside an os/exec NDJSON loop and the floor (a bare framed echo): %d rounds after a warm-up, order rotated, medians\n", c.Rounds)
+	fmt.Fprintf(w, "(per round and implementation: %d tiny echoes, %d shared by %d callers on %d workers, %d 1 MiB echoes, %d starts; pinned: %s)\n\n",
+		c.Calls, c.ThroughputCalls, c.Callers, c.Workers, c.BigCalls, c.Starts, ref.Pinned)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "measurement\tunit\t")
+	for _, s := range ref.Subjects {
+		fmt.Fprintf(tw, "%s\t", s)
+	}
+	for _, s := range ref.Subjects[min(1, len(ref.Subjects)):] {
+		fmt.Fprintf(tw, "pyharness/%s\t", s)
+	}
+	fmt.Fprintln(tw)
+	for _, r := range ref.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t", r.What, r.Unit)
+		for _, s := range ref.Subjects {
+			if v, ok := r.Values[s]; ok {
+				fmt.Fprintf(tw, "%s\t", FormatValue(r.Measurement, v))
+			} else {
+				fmt.Fprint(tw, "-\t")
+			}
+		}
+		for _, s := range ref.Subjects[min(1, len(ref.Subjects)):] {
+			if v, ok := r.Ratios[s]; ok {
+				fmt.Fprintf(tw, "%.2fx\t", v)
+			} else {
+				fmt.Fprint(tw, "-\t")
+			}
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
 }
 
 // WriteJSON prints rep as one JSON object.
