@@ -7,13 +7,15 @@
 package benchkit
 
 import (
+	"encoding/binary"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
 
 	"github.com/pyharness/pyharness/internal/spawnsock"
-	"github.com/pyharness/pyharness/wire"
 )
 
 // Result is one strategy's start-up.
@@ -76,7 +78,8 @@ func StartBareEcho(python string) (*BareEcho, error) {
 	return &BareEcho{conn: conns[0], cmd: cmd}, nil
 }
 
-var echoFrame, _ = wire.AppendFrame(nil, []byte(`{"id":1,"method":"ping","args":null}`), wire.DefaultMaxFrame)
+// echoFrame is a ping's frame: a 4-byte big-endian length, then the payload.
+var echoFrame = frame([]byte(`{"id":1,"method":"ping","args":null}`))
 
 // RoundTrip sends one ping-sized frame and reads it back.
 func (e *BareEcho) RoundTrip() error {
@@ -85,11 +88,29 @@ func (e *BareEcho) RoundTrip() error {
 }
 
 // Echo sends frame (header included) and returns the payload read back.
+// The floor frames on its own (no wire package: work on the wire does not
+// move the floor) and checks nothing.
 func (e *BareEcho) Echo(frame []byte) ([]byte, error) {
 	if _, err := e.conn.Write(frame); err != nil {
 		return nil, err
 	}
-	return wire.ReadFrame(e.conn, wire.DefaultMaxFrame)
+	return e.read()
+}
+
+func (e *BareEcho) read() ([]byte, error) {
+	var header [4]byte
+	if _, err := io.ReadFull(e.conn, header[:]); err != nil {
+		return nil, fmt.Errorf("floor: read: %w", err)
+	}
+	payload := make([]byte, binary.BigEndian.Uint32(header[:]))
+	if _, err := io.ReadFull(e.conn, payload); err != nil {
+		return nil, fmt.Errorf("floor: read: %w", err)
+	}
+	return payload, nil
+}
+
+func frame(payload []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(payload)), uint32(len(payload))), payload...)
 }
 
 // Close ends the echo loop (EOF) and reaps the process.
