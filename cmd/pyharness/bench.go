@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -33,7 +35,9 @@ the Go CPU and allocations per small call.
 
 --numbers FILE writes the run as the generated table of FILE (docs/numbers.md:
 between its "generated" markers) and FILE's .json beside it; --markdown
-prints that table instead.`,
+prints that table instead; --from JSON takes a recorded run instead of
+measuring (go run ./cmd/pyharness bench --from docs/numbers.json --numbers
+docs/numbers.md renders it again).`,
 	setup: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {
 		workers := fs.Int("workers", 8, "interpreters per strategy")
 		importCPU := fs.Duration("import-cpu", 500*time.Millisecond, "CPU time the handler module burns at import")
@@ -53,29 +57,40 @@ prints that table instead.`,
 		pinnedChild := fs.Bool("pinned-child", false, "internal: the pinned process of --pinned (prints the reference rows' JSON)")
 		markdown := fs.Bool("markdown", false, "print the generated Numbers table (markdown) instead of a table")
 		numbers := fs.String("numbers", "", "write the generated Numbers table into this file (between its markers) and the run's JSON beside it")
+		from := fs.String("from", "", "measure nothing: take the run from this JSON file (--json's output, or docs/numbers.json) and print or write it")
 		return func(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
 			refCfg := benchkit.RefConfig{Rounds: *rounds, Calls: *refCalls, ThroughputCalls: *refThroughput,
 				Callers: 8, Workers: 2, BigCalls: *refBig, Starts: *refStarts}
 			if *pinnedChild {
 				return runPinnedChild(ctx, refCfg, stdout, stderr)
 			}
-			rep, err := runBench(ctx, benchConfig{
-				Workers:    *workers,
-				ImportCPU:  *importCPU,
-				Strategies: benchkit.ParseStrategies(*strategies),
-				Forks:      *forks,
-				Pings:      *pings,
-				SeedSleep:  *seedSleep,
-				Backend:    *backend,
-				FairCalls:  *fair,
-				Reference:  refCfg,
-				Pinned:     *pinned,
-			})
-			if err != nil {
-				fmt.Fprintf(stderr, "pyharness bench: %v\n", err)
-				return 1
+			var rep *benchkit.Report
+			var err error
+			if *from != "" {
+				rep, err = readReport(*from)
+				if err != nil {
+					fmt.Fprintf(stderr, "pyharness bench: %v\n", err)
+					return 1
+				}
+			} else {
+				rep, err = runBench(ctx, benchConfig{
+					Workers:    *workers,
+					ImportCPU:  *importCPU,
+					Strategies: benchkit.ParseStrategies(*strategies),
+					Forks:      *forks,
+					Pings:      *pings,
+					SeedSleep:  *seedSleep,
+					Backend:    *backend,
+					FairCalls:  *fair,
+					Reference:  refCfg,
+					Pinned:     *pinned,
+				})
+				if err != nil {
+					fmt.Fprintf(stderr, "pyharness bench: %v\n", err)
+					return 1
+				}
+				rep.Command = commandLine(fs)
 			}
-			rep.Command = commandLine(fs)
 			if *numbers != "" {
 				err = benchkit.WriteNumbers(*numbers, rep)
 			}
@@ -103,7 +118,7 @@ func commandLine(fs *flag.FlagSet) string {
 	parts := []string{"pyharness bench"}
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "json", "markdown", "numbers", "pinned-child":
+		case "json", "markdown", "numbers", "pinned-child", "from":
 			return
 		}
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
@@ -120,4 +135,17 @@ func quoteArg(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// readReport reads a run that --json (or --numbers) wrote.
+func readReport(path string) (*benchkit.Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rep benchkit.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &rep, nil
 }

@@ -91,27 +91,34 @@ func RenderNumbers(rep *Report) string {
 	if command == "" {
 		command = "pyharness bench"
 	}
-	fmt.Fprintf(&b, "Measured by `%s` (`go run ./cmd/pyharness bench` with these flags; `--numbers docs/numbers.md` writes this table, `--json` prints the run)", command)
+	b.WriteString("Measured by `" + command + "`")
 	if m := rep.Machine; m != nil {
-		fmt.Fprintf(&b, " on %s: %d cores (%s), %s (%s), %s %s", m.Date, m.Cores, m.CPU, m.Python, m.PyPath, m.Go, m.OS)
+		fmt.Fprintf(&b, " on %s", m.Date)
 		if m.Commit != "" {
 			fmt.Fprintf(&b, ", commit %s", m.Commit)
 		}
-		if m.LoadAvg != "" {
-			fmt.Fprintf(&b, ", load average %s at the end", m.LoadAvg)
-		}
 	}
-	b.WriteString(". The run's JSON: [numbers.json](numbers.json).")
+	b.WriteString(".\n\n")
+	if m := rep.Machine; m != nil {
+		fmt.Fprintf(&b, "- machine: %d cores (%s), %s (%s), %s %s", m.Cores, m.CPU, m.Python, m.PyPath, m.Go, m.OS)
+		if m.LoadAvg != "" {
+			fmt.Fprintf(&b, "; load average %s at the end of the run", m.LoadAvg)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("- command: `go run ./cmd/pyharness bench` with the flags shown; `--numbers docs/numbers.md` writes this table and the run, [numbers.json](numbers.json); `--json` prints the run\n")
 	if rep.Workers > 0 {
-		fmt.Fprintf(&b, " Start-up rows: %d workers whose handler module burns %d ms of CPU at import, as a model library would.", rep.Workers, rep.ImportCPUMS)
+		fmt.Fprintf(&b, "- start-up rows: %d workers whose handler module burns %d ms of CPU at import, as a model library would\n", rep.Workers, rep.ImportCPUMS)
 	}
 	if ref := rep.Reference; ref != nil {
 		c := ref.Config
-		fmt.Fprintf(&b, " Rows marked \"ref\" compare %s in %d rounds after a warm-up round (discarded), the order of the three rotated every round, each figure the median of the rounds; per round and implementation: %d tiny echoes one at a time, %d shared by %d callers on %d workers, %d 1 MiB echoes, %d starts. In parentheses: pyharness's figure over that column's (for a time, above 1 is slower; for a rate, above 1 is faster). Pinned: %s.",
-			"pyharness (a pool of real workers, `realpy.StartPool`) with what a team writes instead, an `os/exec` loop of one JSON object per line on a Python script's stdin and stdout (`internal/benchkit/ndjson_echo.py`), and the floor, a bare Python loop echoing length-prefixed frames with no protocol (`internal/benchkit/floor_echo.py`), on the same interpreter with the same payloads,",
-			c.Rounds, c.Calls, c.ThroughputCalls, c.Callers, c.Workers, c.BigCalls, c.Starts, ref.Pinned)
+		b.WriteString("- \"ref\" rows: pyharness (a pool of real workers, `realpy.StartPool`) beside what a team writes instead, an `os/exec` loop of one JSON object per line on a Python script's stdin and stdout (`internal/benchkit/ndjson_echo.py`), and the floor, a bare Python loop echoing length-prefixed frames with no protocol (`internal/benchkit/floor_echo.py`); the same interpreter, calls and payloads\n")
+		fmt.Fprintf(&b, "- rounds: %d after a warm-up round (discarded), the order of the three rotated every round, each figure the median of the rounds; per round and implementation %d tiny echoes one at a time, %d shared by %d callers on %d workers, %d echoes of 1 MiB, %d starts\n",
+			c.Rounds, c.Calls, c.ThroughputCalls, c.Callers, c.Workers, c.BigCalls, c.Starts)
+		fmt.Fprintf(&b, "- pinned: %s\n", ref.Pinned)
+		b.WriteString("- in parentheses: pyharness's figure over that column's (for a time, above 1 is slower; for a rate, above 1 is faster)\n")
 	}
-	b.WriteString("\n\n| # | what | command (`--json` field) | pyharness | os/exec NDJSON | floor |\n|---|---|---|---|---|---|\n")
+	b.WriteString("\n| # | what | command (`--json` field) | pyharness | os/exec NDJSON | floor |\n|---|---|---|---|---|---|\n")
 	n := 0
 	row := func(what, field, py, ndjson, floor string) {
 		n++
