@@ -107,20 +107,24 @@ var _ = Describe("the reference rows", func() {
 			{"floor", "pyharness", "ndjson"},
 			{"pyharness", "ndjson", "floor"},
 		}))
-		// The first call of each round's first-call measurement: the
-		// subjects' starts of one worker after the long-lived ones.
-		var starts []string
+		// After the long-lived workers' starts (two per subject), each
+		// round runs four measurements (first call, tiny echoes,
+		// throughput, 1 MiB), each for the subjects in the round's order:
+		// the subjects' runs of events are the round's order four times.
+		var runs []string
 		for _, e := range rec.events[6:] {
-			if strings.HasSuffix(e, " start") {
-				starts = append(starts, strings.TrimSuffix(e, " start"))
+			name, _, _ := strings.Cut(e, " ")
+			if len(runs) == 0 || runs[len(runs)-1] != name {
+				runs = append(runs, name)
 			}
 		}
-		Expect(starts).To(Equal([]string{
-			"pyharness", "ndjson", "floor", // the warm-up round
-			"ndjson", "floor", "pyharness",
-			"floor", "pyharness", "ndjson",
-			"pyharness", "ndjson", "floor",
-		}))
+		var want []string
+		for _, order := range append([][]string{{"pyharness", "ndjson", "floor"}}, ref.Orders...) { // the warm-up round first
+			for range 4 {
+				want = append(want, order...)
+			}
+		}
+		Expect(runs).To(Equal(want))
 	})
 
 	It("measures the tiny echoes alone for the pinned run", func() {
