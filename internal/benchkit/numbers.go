@@ -177,7 +177,9 @@ func RenderNumbers(rep *Report) string {
 					continue
 				}
 				cols[j] = FormatValue(r.Measurement, v) + " " + r.Unit
-				if ratio, ok := r.Ratios[s]; ok {
+				if ratio, ok := r.Ratios[s]; ok && r.Measurement == RowFirstCall {
+					cols[j] += fmt.Sprintf(" (%.2fx, pyharness %+.1f ms)", ratio, r.Values[SubjectPyharness]-v)
+				} else if ok {
 					cols[j] += fmt.Sprintf(" (%.2fx)", ratio)
 				}
 			}

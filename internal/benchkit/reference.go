@@ -72,6 +72,8 @@ type ReferenceRow struct {
 	// Ratios is pyharness's value over the subject's (for a time, above
 	// 1 is slower; for a rate, above 1 is faster).
 	Ratios map[string]float64 `json:"ratios"`
+	// Deltas is pyharness's value minus the subject's.
+	Deltas map[string]float64 `json:"deltas"`
 }
 
 // Row returns the row of measurement m, or nil.
@@ -105,7 +107,7 @@ func NewRow(m string, cfg RefConfig) ReferenceRow {
 		what = fmt.Sprintf(what, cfg.Callers, cfg.Workers)
 	}
 	return ReferenceRow{Measurement: m, What: what, Unit: info.unit, HigherIsBetter: info.higher,
-		Values: map[string]float64{}, Rounds: map[string][]float64{}, Ratios: map[string]float64{}}
+		Values: map[string]float64{}, Rounds: map[string][]float64{}, Ratios: map[string]float64{}, Deltas: map[string]float64{}}
 }
 
 // RunReference measures subjects side by side: it starts each subject's
@@ -230,7 +232,11 @@ func (r *ReferenceRow) Finish() {
 		return
 	}
 	for name, v := range r.Values {
-		if name != SubjectPyharness && v > 0 {
+		if name == SubjectPyharness {
+			continue
+		}
+		r.Deltas[name] = base - v
+		if v > 0 {
 			r.Ratios[name] = base / v
 		}
 	}

@@ -159,6 +159,7 @@ var _ = Describe("the reference rows", func() {
 		r.Finish()
 		Expect(r.Values).To(Equal(map[string]float64{"pyharness": 20, "ndjson": 15, "floor": 5}))
 		Expect(r.Ratios).To(Equal(map[string]float64{"ndjson": 20.0 / 15, "floor": 4}))
+		Expect(r.Deltas).To(Equal(map[string]float64{"ndjson": 5, "floor": 15}))
 	})
 
 	It("has the JSON shape the ci/run smoke step asserts", func() {
