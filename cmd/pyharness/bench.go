@@ -54,6 +54,7 @@ docs/numbers.md renders it again).`,
 		refBig := fs.Int("ref-big", 20, "reference rows: 1 MiB string echoes per implementation per round; 0 skips")
 		refStarts := fs.Int("ref-starts", 3, "reference rows: starts to first call per implementation per round; 0 skips")
 		pinned := fs.Bool("pinned", true, "reference rows: also time the tiny echo under taskset -c CPU with GOMAXPROCS=1 (a second process), if taskset is on PATH")
+		refOnly := fs.Bool("reference-only", false, "measure the reference rows alone (no start-up strategies, reuse, Fresh, pings or fairness)")
 		pinnedChild := fs.Bool("pinned-child", false, "internal: the pinned process of --pinned (prints the reference rows' JSON)")
 		markdown := fs.Bool("markdown", false, "print the generated Numbers table (markdown) instead of a table")
 		numbers := fs.String("numbers", "", "write the generated Numbers table into this file (between its markers) and the run's JSON beside it")
@@ -74,16 +75,17 @@ docs/numbers.md renders it again).`,
 				}
 			} else {
 				rep, err = runBench(ctx, benchConfig{
-					Workers:    *workers,
-					ImportCPU:  *importCPU,
-					Strategies: benchkit.ParseStrategies(*strategies),
-					Forks:      *forks,
-					Pings:      *pings,
-					SeedSleep:  *seedSleep,
-					Backend:    *backend,
-					FairCalls:  *fair,
-					Reference:  refCfg,
-					Pinned:     *pinned,
+					Workers:       *workers,
+					ImportCPU:     *importCPU,
+					Strategies:    benchkit.ParseStrategies(*strategies),
+					Forks:         *forks,
+					Pings:         *pings,
+					SeedSleep:     *seedSleep,
+					Backend:       *backend,
+					FairCalls:     *fair,
+					Reference:     refCfg,
+					Pinned:        *pinned,
+					ReferenceOnly: *refOnly,
 				})
 				if err != nil {
 					fmt.Fprintf(stderr, "pyharness bench: %v\n", err)

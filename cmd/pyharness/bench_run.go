@@ -30,6 +30,8 @@ type benchConfig struct {
 	// Rounds 0 skips them); Pinned adds the pinned tiny echo.
 	Reference benchkit.RefConfig
 	Pinned    bool
+	// ReferenceOnly skips everything but the reference rows.
+	ReferenceOnly bool
 }
 
 // heavyModule is a handler module whose import burns CPU, as importing a
@@ -50,8 +52,18 @@ def work(args):
 // runBench measures every configured strategy, then Fresh, ping, bare echo
 // and fairness, then the reference rows; and describes the machine.
 func runBench(ctx context.Context, cfg benchConfig) (*benchkit.Report, error) {
-	rep, err := runStartups(ctx, cfg)
-	if err != nil {
+	var rep *benchkit.Report
+	var err error
+	if cfg.ReferenceOnly {
+		if cfg.Backend != "process" || cfg.Reference.Rounds < 1 {
+			return nil, fmt.Errorf("--reference-only: wants --backend process and --rounds of at least 1")
+		}
+		python, err := realpy.FindPython(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		rep = &benchkit.Report{Python: python, Backend: "process"}
+	} else if rep, err = runStartups(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if rep.Backend == "process" && cfg.Reference.Rounds > 0 {

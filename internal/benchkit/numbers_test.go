@@ -101,3 +101,20 @@ var _ = Describe("the generated Numbers table", func() {
 		Expect(string(doc)).To(HaveSuffix(benchkit.NumbersEnd + "\ncurated\n"))
 	})
 })
+
+var _ = Describe("the text table", func() {
+	It("lists every reference row with the three figures and pyharness's ratios, and no start-up table for a reference-only run", func() {
+		rep := sampleReport()
+		rep.Workers, rep.Results, rep.SingleMS, rep.ReuseFirstMS, rep.FreshMedianMS, rep.PingP50US, rep.Fairness = 0, nil, 0, 0, 0, 0, nil
+		var out strings.Builder
+		rep.WriteTable(&out)
+		text := out.String()
+		Expect(text).NotTo(ContainSubstring("strategy"))
+		Expect(text).To(MatchRegexp(`measurement +unit +pyharness +ndjson +floor +pyharness/ndjson +pyharness/floor`))
+		Expect(text).To(MatchRegexp(`tiny echo p50, 1 caller, pinned \(taskset -c 0, GOMAXPROCS=1\) +us +18\.3 +14\.6 +10\.6 +1\.25x +1\.73x`))
+		for _, r := range rep.Reference.Rows {
+			Expect(text).To(ContainSubstring(r.What))
+		}
+		Expect(text).To(ContainSubstring("2026-12-01T19:00:00Z: 2 cores (AMD EPYC), cpython 3.11.7, go1.26.8 linux/amd64"))
+	})
+})

@@ -26,6 +26,19 @@ func Percentile(samples []time.Duration, p int) time.Duration {
 
 // WriteTable prints rep for people.
 func (rep *Report) WriteTable(w io.Writer) {
+	if rep.Workers > 0 || len(rep.Results) > 0 {
+		rep.writeStartups(w)
+	}
+	if rep.Reference != nil {
+		fmt.Fprintln(w)
+		rep.Reference.WriteTable(w)
+	}
+	if m := rep.Machine; m != nil {
+		fmt.Fprintf(w, "\n%s: %d cores (%s), %s, %s %s, load average %s, commit %s\n", m.Date, m.Cores, m.CPU, m.Python, m.Go, m.OS, m.LoadAvg, m.Commit)
+	}
+}
+
+func (rep *Report) writeStartups(w io.Writer) {
 	fmt.Fprintf(w, "%d workers, each importing a module that burns %d ms of CPU (python %s)\n\n", rep.Workers, rep.ImportCPUMS, rep.Python)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "strategy\tready (ms)\tinterpreters\tforked\tvs zygote\t")
@@ -67,13 +80,6 @@ func (rep *Report) WriteTable(w io.Writer) {
 	if f := rep.Fairness; f != nil {
 		fmt.Fprintf(w, "fairness, %d callers on a pool of %d, %d echoes of %d bytes: calls per caller %d-%d, median call %.2f ms, worst (wait + call) %.2f ms\n",
 			f.Callers, f.PoolSize, f.Calls, f.PayloadBytes, f.MinPerCaller, f.MaxPerCaller, f.MedianCallMS, f.WorstWaitMS)
-	}
-	if rep.Reference != nil {
-		fmt.Fprintln(w)
-		rep.Reference.WriteTable(w)
-	}
-	if m := rep.Machine; m != nil {
-		fmt.Fprintf(w, "\n%s: %d cores (%s), %s, %s %s, load average %s, commit %s\n", m.Date, m.Cores, m.CPU, m.Python, m.Go, m.OS, m.LoadAvg, m.Commit)
 	}
 }
 
