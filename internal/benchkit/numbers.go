@@ -116,7 +116,7 @@ func RenderNumbers(rep *Report) string {
 		fmt.Fprintf(&b, "- rounds: %d after a warm-up round (discarded), the order of the three rotated every round, each figure the median of the rounds; per round and implementation %d tiny echoes one at a time, %d shared by %d callers on %d workers, %d echoes of 1 MiB, %d starts\n",
 			c.Rounds, c.Calls, c.ThroughputCalls, c.Callers, c.Workers, c.BigCalls, c.Starts)
 		fmt.Fprintf(&b, "- pinned: %s\n", ref.Pinned)
-		b.WriteString("- in parentheses: pyharness's figure over that column's (for a time, above 1 is slower; for a rate, above 1 is faster)\n")
+		b.WriteString("- in parentheses: pyharness's figure over that column's (for a time, above 1 is slower; for a rate, above 1 is faster), and in brackets the lowest and highest of the rounds' own ratios: how much the machine moved it\n")
 	}
 	b.WriteString("\n| # | what | command (`--json` field) | pyharness | os/exec NDJSON | floor |\n|---|---|---|---|---|---|\n")
 	n := 0
@@ -178,9 +178,9 @@ func RenderNumbers(rep *Report) string {
 				}
 				cols[j] = FormatValue(r.Measurement, v) + " " + r.Unit
 				if ratio, ok := r.Ratios[s]; ok && r.Measurement == RowFirstCall {
-					cols[j] += fmt.Sprintf(" (%.2fx, pyharness %+.1f ms)", ratio, r.Values[SubjectPyharness]-v)
+					cols[j] += fmt.Sprintf(" (%.2fx%s, pyharness %+.1f ms)", ratio, r.rangeText(s), r.Values[SubjectPyharness]-v)
 				} else if ok {
-					cols[j] += fmt.Sprintf(" (%.2fx)", ratio)
+					cols[j] += fmt.Sprintf(" (%.2fx%s)", ratio, r.rangeText(s))
 				}
 			}
 			row("ref: "+r.What, fmt.Sprintf("reference.rows[%d]", i), cols[0], cols[1], cols[2])

@@ -74,6 +74,10 @@ type ReferenceRow struct {
 	Ratios map[string]float64 `json:"ratios"`
 	// Deltas is pyharness's value minus the subject's.
 	Deltas map[string]float64 `json:"deltas"`
+	// RatioRange is the lowest and highest of the rounds' own ratios
+	// (pyharness's figure over the subject's in the same round): how much
+	// the machine moved the ratio.
+	RatioRange map[string][2]float64 `json:"ratio_range"`
 }
 
 // Row returns the row of measurement m, or nil.
@@ -222,8 +226,18 @@ func RunReference(ctx context.Context, cfg RefConfig, subjects []Subject) (_ *Re
 	return ref, nil
 }
 
-// Finish sets the row's medians and ratios from its rounds.
+// Finish sets the row's medians, ratios, deltas and ratio ranges from its
+// rounds.
 func (r *ReferenceRow) Finish() {
+	if r.Values == nil {
+		r.Values, r.Ratios, r.Deltas = map[string]float64{}, map[string]float64{}, map[string]float64{}
+	}
+	if r.Ratios == nil {
+		r.Ratios = map[string]float64{}
+	}
+	if r.Deltas == nil {
+		r.Deltas = map[string]float64{}
+	}
 	for name, vs := range r.Rounds {
 		r.Values[name] = Median(vs)
 	}
@@ -239,7 +253,34 @@ func (r *ReferenceRow) Finish() {
 		if v > 0 {
 			r.Ratios[name] = base / v
 		}
+		if lo, hi, ok := ratioRange(r.Rounds[SubjectPyharness], r.Rounds[name]); ok {
+			if r.RatioRange == nil {
+				r.RatioRange = map[string][2]float64{}
+			}
+			r.RatioRange[name] = [2]float64{lo, hi}
+		}
 	}
+}
+
+// ratioRange is the lowest and highest of a[i]/b[i].
+func ratioRange(a, b []float64) (lo, hi float64, ok bool) {
+	if len(a) == 0 || len(a) != len(b) {
+		return 0, 0, false
+	}
+	for i := range a {
+		if b[i] <= 0 {
+			return 0, 0, false
+		}
+		q := a[i] / b[i]
+		if !ok || q < lo {
+			lo = q
+		}
+		if !ok || q > hi {
+			hi = q
+		}
+		ok = true
+	}
+	return lo, hi, ok
 }
 
 // Median is the median of vs (the mean of the middle two for an even count).

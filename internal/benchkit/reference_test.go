@@ -160,6 +160,9 @@ var _ = Describe("the reference rows", func() {
 		Expect(r.Values).To(Equal(map[string]float64{"pyharness": 20, "ndjson": 15, "floor": 5}))
 		Expect(r.Ratios).To(Equal(map[string]float64{"ndjson": 20.0 / 15, "floor": 4}))
 		Expect(r.Deltas).To(Equal(map[string]float64{"ndjson": 5, "floor": 15}))
+		// Round by round: 30/8, 10/2, 20/5 against the floor; none against
+		// ndjson, whose round count differs.
+		Expect(r.RatioRange).To(Equal(map[string][2]float64{"floor": {3.75, 5}}))
 	})
 
 	It("has the JSON shape the ci/run smoke step asserts", func() {

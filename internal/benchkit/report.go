@@ -88,6 +88,7 @@ func (rep *Report) writeStartups(w io.Writer) {
 func (ref *Reference) WriteTable(w io.Writer) {
 	c := ref.Config
 	fmt.Fprintf(w, "pyharness beside an os/exec NDJSON loop and the floor (a bare framed echo): %d rounds after a warm-up, order rotated, medians\n", c.Rounds)
+	fmt.Fprintf(w, "(ratios: pyharness over the other, the median's; in brackets the lowest and highest of the rounds' own ratios)\n")
 	fmt.Fprintf(w, "(per round and implementation: %d tiny echoes, %d shared by %d callers on %d workers, %d 1 MiB echoes, %d starts; pinned: %s)\n\n",
 		c.Calls, c.ThroughputCalls, c.Callers, c.Workers, c.BigCalls, c.Starts, ref.Pinned)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -110,7 +111,7 @@ func (ref *Reference) WriteTable(w io.Writer) {
 		}
 		for _, s := range ref.Subjects[min(1, len(ref.Subjects)):] {
 			if v, ok := r.Ratios[s]; ok {
-				fmt.Fprintf(tw, "%.2fx\t", v)
+				fmt.Fprintf(tw, "%.2fx%s\t", v, r.rangeText(s))
 			} else {
 				fmt.Fprint(tw, "-\t")
 			}
@@ -129,3 +130,12 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+
+// rangeText is " [lo-hi]" of the rounds' ratios against subject s, or "".
+func (r *ReferenceRow) rangeText(s string) string {
+	rr, ok := r.RatioRange[s]
+	if !ok || len(r.Rounds[s]) < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" [%.2f-%.2f]", rr[0], rr[1])
+}
