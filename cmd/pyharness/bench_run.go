@@ -26,6 +26,12 @@ type benchConfig struct {
 	// FairCalls is how many 16-byte echoes 16 callers share on a pool of
 	// 2 for the fairness figures; 0 skips them.
 	FairCalls int
+	// Reference is the reference rows' rounds and counts (process backend;
+	// Rounds 0 skips them); Pinned adds the pinned tiny echo.
+	Reference benchkit.RefConfig
+	Pinned    bool
+	// ReferenceOnly skips everything but the reference rows.
+	ReferenceOnly bool
 }
 
 // heavyModule is a handler module whose import burns CPU, as importing a
@@ -43,8 +49,35 @@ def work(args):
     return args
 `
 
-// runBench measures every configured strategy, then Fresh, ping and bare echo.
+// runBench measures every configured strategy, then Fresh, ping, bare echo
+// and fairness, then the reference rows; and describes the machine.
 func runBench(ctx context.Context, cfg benchConfig) (*benchkit.Report, error) {
+	var rep *benchkit.Report
+	var err error
+	if cfg.ReferenceOnly {
+		if cfg.Backend != "process" || cfg.Reference.Rounds < 1 {
+			return nil, fmt.Errorf("--reference-only: wants --backend process and --rounds of at least 1")
+		}
+		python, err := realpy.FindPython(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		rep = &benchkit.Report{Python: python, Backend: "process"}
+	} else if rep, err = runStartups(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if rep.Backend == "process" && cfg.Reference.Rounds > 0 {
+		if rep.Reference, err = runReference(ctx, cfg.Reference, rep.Python, cfg.Pinned); err != nil {
+			return nil, err
+		}
+	}
+	rep.Machine = benchkit.DescribeMachine(ctx, rep.Python)
+	return rep, nil
+}
+
+// runStartups measures every configured strategy, then Fresh, ping, bare
+// echo and fairness (or the container backend's start-ups).
+func runStartups(ctx context.Context, cfg benchConfig) (*benchkit.Report, error) {
 	dir, err := os.MkdirTemp("", "pyharness-bench-")
 	if err != nil {
 		return nil, err

@@ -1,18 +1,21 @@
 // Package benchkit holds the figures of `pyharness bench` (which drives the
 // measurements: cmd/pyharness/bench_run.go) and what the Go benchmarks share
-// with it: the bare echo, percentiles, checkout fairness. It imports no
-// realpy: a pool comes in as the Pool interface.
+// with it: the bare echo, percentiles, checkout fairness; the reference
+// rows (an os/exec NDJSON loop and the floor beside a pool) and the
+// generated Numbers table. It imports no realpy: a pool comes in as the
+// Pool interface or a pyharness.Caller.
 package benchkit
 
 import (
+	"encoding/binary"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
 
 	"github.com/pyharness/pyharness/internal/spawnsock"
-	"github.com/pyharness/pyharness/internal/workersrc"
-	"github.com/pyharness/pyharness/wire"
 )
 
 // Result is one strategy's start-up.
@@ -48,33 +51,35 @@ type Report struct {
 	ReuseSecondMS float64 `json:"reuse_second_ms,omitempty"`
 	// 16 callers sharing a pool of 2 (the --fairness calls in all).
 	Fairness *Fairness `json:"fairness,omitempty"`
+	// The reference rows: pyharness beside an os/exec NDJSON loop and
+	// the floor, in interleaved rounds.
+	Reference *Reference `json:"reference,omitempty"`
+	Machine   *Machine   `json:"machine,omitempty"`
+	// Command is the bench command as run (its measuring flags).
+	Command string `json:"command,omitempty"`
 }
 
 // BareEcho is the floor of a round trip: the same interpreter echoing raw
-// frames over the same kind of socket, with no JSON and no dispatch.
+// frames over the same kind of socket, with no JSON and no dispatch
+// (FloorScript: stdlib only, nothing of pyharness_worker imported).
 type BareEcho struct {
 	conn net.Conn
 	cmd  *exec.Cmd
 }
 
-// StartBareEcho starts python running pyharness_worker.bare_echo.
+// StartBareEcho starts python -c FloorScript with its socket on fd 3.
 func StartBareEcho(python string) (*BareEcho, error) {
-	source, err := workersrc.Dir()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(python, "-m", "pyharness_worker.bare_echo", "--fd", "3")
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+source)
+	cmd := exec.Command(python, "-c", FloorScript)
 	cmd.Stderr = os.Stderr
 	conns, err := spawnsock.Start(cmd, 1)
 	if err != nil {
 		return nil, err
 	}
-	conn := conns[0]
-	return &BareEcho{conn: conn, cmd: cmd}, nil
+	return &BareEcho{conn: conns[0], cmd: cmd}, nil
 }
 
-var echoFrame, _ = wire.AppendFrame(nil, []byte(`{"id":1,"method":"ping","args":null}`), wire.DefaultMaxFrame)
+// echoFrame is a ping's frame: a 4-byte big-endian length, then the payload.
+var echoFrame = frame([]byte(`{"id":1,"method":"ping","args":null}`))
 
 // RoundTrip sends one ping-sized frame and reads it back.
 func (e *BareEcho) RoundTrip() error {
@@ -83,11 +88,29 @@ func (e *BareEcho) RoundTrip() error {
 }
 
 // Echo sends frame (header included) and returns the payload read back.
+// The floor frames on its own (no wire package: work on the wire does not
+// move the floor) and checks nothing.
 func (e *BareEcho) Echo(frame []byte) ([]byte, error) {
 	if _, err := e.conn.Write(frame); err != nil {
 		return nil, err
 	}
-	return wire.ReadFrame(e.conn, wire.DefaultMaxFrame)
+	return e.read()
+}
+
+func (e *BareEcho) read() ([]byte, error) {
+	var header [4]byte
+	if _, err := io.ReadFull(e.conn, header[:]); err != nil {
+		return nil, fmt.Errorf("floor: read: %w", err)
+	}
+	payload := make([]byte, binary.BigEndian.Uint32(header[:]))
+	if _, err := io.ReadFull(e.conn, payload); err != nil {
+		return nil, fmt.Errorf("floor: read: %w", err)
+	}
+	return payload, nil
+}
+
+func frame(payload []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(payload)), uint32(len(payload))), payload...)
 }
 
 // Close ends the echo loop (EOF) and reaps the process.

@@ -26,6 +26,19 @@ func Percentile(samples []time.Duration, p int) time.Duration {
 
 // WriteTable prints rep for people.
 func (rep *Report) WriteTable(w io.Writer) {
+	if rep.Workers > 0 || len(rep.Results) > 0 {
+		rep.writeStartups(w)
+	}
+	if rep.Reference != nil {
+		fmt.Fprintln(w)
+		rep.Reference.WriteTable(w)
+	}
+	if m := rep.Machine; m != nil {
+		fmt.Fprintf(w, "\n%s: %d cores (%s), %s, %s %s, load average %s, commit %s\n", m.Date, m.Cores, m.CPU, m.Python, m.Go, m.OS, m.LoadAvg, m.Commit)
+	}
+}
+
+func (rep *Report) writeStartups(w io.Writer) {
 	fmt.Fprintf(w, "%d workers, each importing a module that burns %d ms of CPU (python %s)\n\n", rep.Workers, rep.ImportCPUMS, rep.Python)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "strategy\tready (ms)\tinterpreters\tforked\tvs zygote\t")
@@ -70,6 +83,44 @@ func (rep *Report) WriteTable(w io.Writer) {
 	}
 }
 
+// WriteTable prints the reference rows for people: each measurement's
+// median for every subject, and pyharness's over the others'.
+func (ref *Reference) WriteTable(w io.Writer) {
+	c := ref.Config
+	fmt.Fprintf(w, "pyharness beside an os/exec NDJSON loop and the floor (a bare framed echo): %d rounds after a warm-up, order rotated, medians\n", c.Rounds)
+	fmt.Fprintf(w, "(ratios: pyharness over the other, the median's; in brackets the lowest and highest of the rounds' own ratios)\n")
+	fmt.Fprintf(w, "(per round and implementation: %d tiny echoes, %d shared by %d callers on %d workers, %d 1 MiB echoes, %d starts; pinned: %s)\n\n",
+		c.Calls, c.ThroughputCalls, c.Callers, c.Workers, c.BigCalls, c.Starts, ref.Pinned)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "measurement\tunit\t")
+	for _, s := range ref.Subjects {
+		fmt.Fprintf(tw, "%s\t", s)
+	}
+	for _, s := range ref.Subjects[min(1, len(ref.Subjects)):] {
+		fmt.Fprintf(tw, "pyharness/%s\t", s)
+	}
+	fmt.Fprintln(tw)
+	for _, r := range ref.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t", r.What, r.Unit)
+		for _, s := range ref.Subjects {
+			if v, ok := r.Values[s]; ok {
+				fmt.Fprintf(tw, "%s\t", FormatValue(r.Measurement, v))
+			} else {
+				fmt.Fprint(tw, "-\t")
+			}
+		}
+		for _, s := range ref.Subjects[min(1, len(ref.Subjects)):] {
+			if v, ok := r.Ratios[s]; ok {
+				fmt.Fprintf(tw, "%.2fx%s\t", v, r.rangeText(s))
+			} else {
+				fmt.Fprint(tw, "-\t")
+			}
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+}
+
 // WriteJSON prints rep as one JSON object.
 func (rep *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -79,3 +130,12 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+
+// rangeText is " [lo-hi]" of the rounds' ratios against subject s, or "".
+func (r *ReferenceRow) rangeText(s string) string {
+	rr, ok := r.RatioRange[s]
+	if !ok || len(r.Rounds[s]) < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" [%.2f-%.2f]", rr[0], rr[1])
+}

@@ -1,6 +1,11 @@
 """The floor for a round trip: echo frames back on fd N with no JSON and no dispatch.
 
-python3 -m pyharness_worker.bare_echo --fd 3   (used by the Go benchmarks)
+python3 -m pyharness_worker.bare_echo --fd 3
+
+python/tests/test_imports.py loads it as a module the worker does not preload;
+the floor `pyharness bench` and the Go benchmarks measure against is
+internal/benchkit/floor_echo.py (the same loop, nothing of this package
+imported, so work on the worker does not move the floor).
 """
 
 import argparse
