@@ -29,6 +29,7 @@ type waiter struct {
 	session string
 	handed  chan *member  // a worker handed over, busy (buffered)
 	wake    chan struct{} // the pool changed (buffered)
+	failed  error         // the lazy start made for this waiter failed (set by growOne, which dequeues it)
 }
 
 // offerLocked hands a free member to the first waiter that may take it and
@@ -83,9 +84,10 @@ func (p *Pool) isClosed() bool {
 	return p.closed
 }
 
-// checkout returns a free worker for session, starting one if lazy or
-// overflow allows, waiting for one otherwise (bounded by ctx and
-// WithCheckoutTimeout).
+// checkout returns a free worker for session, waiting for one otherwise
+// (bounded by ctx and WithCheckoutTimeout). A lazy pool below its size
+// starts workers for the waiting calls (growLocked); overflow lets a call
+// start one of its own.
 func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 	var deadline <-chan time.Time
 	start := time.Now()
@@ -104,6 +106,10 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 				return m, nil
 			default:
 			}
+			if err := w.failed; err != nil { // the start made for us failed (growOne dequeued us)
+				p.mu.Unlock()
+				return nil, err
+			}
 		}
 		if p.closed {
 			p.dequeueLocked(w)
@@ -117,24 +123,12 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 			p.mu.Unlock()
 			return m, err
 		}
-		if err := p.startErr; err != nil && !p.anyLiveLocked() && !(p.cfg.lazy && len(p.members)+p.starting < p.cfg.size) {
-			p.dequeueLocked(w)
-			p.mu.Unlock()
-			return nil, &NoWorkerError{Size: p.cfg.size, Err: err}
-		}
-		grow, overflow := false, false
-		switch {
-		case p.cfg.lazy && len(p.members)+p.starting-p.overflows < p.cfg.size:
-			grow = true
-		case p.overflows < p.cfg.overflow:
-			grow, overflow = true, true
+		if p.overflows < p.cfg.overflow && (!p.cfg.lazy || p.slotsLocked() >= p.cfg.size) {
 			p.overflows++
-		}
-		if grow {
 			p.starting++
 			p.dequeueLocked(w)
 			p.mu.Unlock()
-			m, err := p.grow(ctx, overflow)
+			m, err := p.grow(ctx, true)
 			if m != nil || err != nil {
 				return m, err
 			}
@@ -145,6 +139,12 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 		}
 		if !slices.Contains(p.queue, w) {
 			p.queue = append(p.queue, w)
+			p.growLocked() // a lazy pool below its size starts a worker for the queue
+		}
+		if err := p.startErr; err != nil && !p.anyLiveLocked() && (!p.cfg.lazy || p.growing == 0) {
+			p.dequeueLocked(w)
+			p.mu.Unlock()
+			return nil, &NoWorkerError{Size: p.cfg.size, Err: err}
 		}
 		p.mu.Unlock()
 		var err error
@@ -171,7 +171,7 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 	}
 }
 
-// grow starts a worker for checkout and hands it out busy.
+// grow starts an overflow worker for checkout and hands it out busy.
 func (p *Pool) grow(ctx context.Context, overflow bool) (*member, error) {
 	m, err := p.startMember(ctx, overflow)
 	p.mu.Lock()
