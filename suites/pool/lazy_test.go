@@ -170,9 +170,8 @@ var _ = Describe("A lazy pool", harness.Integration, harness.PythonReal, func() 
 				Expect(started()).To(Equal(interpreters+int64(served)), "the queued calls were served by the workers there were")
 				Expect(p.Workers()).To(HaveLen(served))
 			},
-			Entry("3 callers, size 4", 3, 4),
-			Entry("6 callers, size 4", 6, 4),
-			noHang)
+			Entry("3 callers, size 4", noHang, 3, 4),
+			Entry("6 callers, size 4", noHang, 6, 4))
 	}
 
 	It("keeps first come, first served while it grows: the first worker ready goes to the first waiting call", func(ctx SpecContext) {
