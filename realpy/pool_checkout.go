@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pyharness/pyharness/wire"
@@ -30,6 +31,32 @@ type waiter struct {
 	handed  chan *member  // a worker handed over, busy (buffered)
 	wake    chan struct{} // the pool changed (buffered)
 	failed  error         // the lazy start made for this waiter failed (set by growOne, which dequeues it)
+}
+
+// waiters recycles waiters: a call that waits for a worker in steady state
+// allocates nothing.
+var waiters = sync.Pool{New: func() any {
+	return &waiter{handed: make(chan *member, 1), wake: make(chan struct{}, 1)}
+}}
+
+// recycleWaiter puts back a waiter off the queue: nothing sends to it any
+// more (offerLocked, notifyLocked and growOne send only to queued waiters,
+// under p.mu); a wake-up nobody took is dropped.
+func (p *Pool) recycleWaiter(w *waiter) {
+	select {
+	case <-w.wake:
+	default:
+	}
+	select {
+	case m := <-w.handed: // never: every return that was handed a worker took it; were it there, it is not lost
+		p.mu.Lock()
+		m.busy = false
+		p.offerLocked(m)
+		p.mu.Unlock()
+	default:
+	}
+	w.session, w.failed = "", nil
+	waiters.Put(w)
 }
 
 // offerLocked hands a free member to the first waiter that may take it and
@@ -96,7 +123,12 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 		defer timer.Stop()
 		deadline = timer.C
 	}
-	var w *waiter // made once this call has to wait: a free worker costs no allocation
+	var w *waiter // taken once this call has to wait: a free worker costs nothing
+	defer func() {
+		if w != nil {
+			p.recycleWaiter(w) // every return below has taken it off the queue first
+		}
+	}()
 	for {
 		p.mu.Lock()
 		if w != nil {
@@ -135,7 +167,8 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 			continue
 		}
 		if w == nil {
-			w = &waiter{session: session, handed: make(chan *member, 1), wake: make(chan struct{}, 1)}
+			w = waiters.Get().(*waiter)
+			w.session = session
 		}
 		if !slices.Contains(p.queue, w) {
 			p.queue = append(p.queue, w)
