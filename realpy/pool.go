@@ -84,6 +84,7 @@ type Pool struct {
 	cfg     *config
 	events  *bus
 	circuit *breaker
+	reports healReports // how healing tells the checkout queue (pool_reports.go)
 
 	zmu    sync.Mutex
 	zygote *Zygote
@@ -165,6 +166,7 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 		sessions: newSessionTable(cfg.maxSessions),
 		closing:  make(chan struct{}),
 	}
+	p.reports = checkoutReports{p}
 	p.starts, p.stopStarts = context.WithCancel(context.Background())
 	p.grows, p.stopGrows = context.WithCancel(p.starts)
 	p.track(ctx)
