@@ -155,7 +155,13 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 			p.mu.Unlock()
 			return m, err
 		}
-		if p.overflows < p.cfg.overflow && (!p.cfg.lazy || p.slotsLocked() >= p.cfg.size) {
+		full := !p.cfg.lazy || p.slotsLocked() >= p.cfg.size // no lazy growth to wait for
+		if err := p.startErr; err != nil && !p.anyLiveLocked() && full {
+			p.dequeueLocked(w)
+			p.mu.Unlock()
+			return nil, &NoWorkerError{Size: p.cfg.size, Err: err}
+		}
+		if p.overflows < p.cfg.overflow && full {
 			p.overflows++
 			p.starting++
 			p.dequeueLocked(w)
@@ -174,7 +180,7 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 			p.queue = append(p.queue, w)
 			p.growLocked() // a lazy pool below its size starts a worker for the queue
 		}
-		if err := p.startErr; err != nil && !p.anyLiveLocked() && (!p.cfg.lazy || p.growing == 0) {
+		if err := p.startErr; err != nil && !p.anyLiveLocked() && p.cfg.lazy && p.growing == 0 { // the start made for the queue failed
 			p.dequeueLocked(w)
 			p.mu.Unlock()
 			return nil, &NoWorkerError{Size: p.cfg.size, Err: err}
