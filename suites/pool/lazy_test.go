@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -195,6 +196,31 @@ var _ = Describe("A lazy pool", harness.Integration, harness.PythonReal, func() 
 			Expect(h.result(name)).To(Succeed())
 		}
 		Expect(p.Stats().Spawned).To(Equal(int64(3)))
+	}, noHang)
+
+	It("starts at most max(2, cores/2) workers at once while it grows", func(ctx SpecContext) {
+		const size = 8
+		g := newGates()
+		for n := 1; n < size; n++ {
+			g.hold(n) // every start made for the queue waits at its import
+		}
+		p := startPool(ctx, realpy.WithSize(size), realpy.WithLazy(), realpy.WithModules("held", "gated_import"), g.env())
+		h := newHoldings()
+		h.call(ctx, p, "a")
+		Eventually(h.arrived).Should(Receive(Equal("a")))
+		for n := 1; n < size; n++ {
+			h.call(ctx, p, fmt.Sprintf("c%d", n))
+		}
+		Eventually(p.Waiting).Should(Equal(size - 1))
+		limit := min(size-1, max(2, runtime.NumCPU()/2))
+		Expect(p.Stats().Starting).To(Equal(limit), "the starts decided as the calls queued")
+		for n := 1; n <= limit; n++ {
+			Eventually(g.reached(n)).ShouldNot(BeZero())
+		}
+		g.open(1)
+		Eventually(h.arrived).Should(Receive(), "the worker started goes to a waiting call")
+		Eventually(g.reached(limit + 1)).ShouldNot(BeZero(), "a start that ends lets the next begin")
+		Expect(p.Stats().Starting).To(Equal(limit))
 	}, noHang)
 
 	It("gives a start that fails while it grows to the waiting call as a *LazyStartError, and stays usable", func(ctx SpecContext) {
