@@ -124,9 +124,9 @@ type member struct {
 
 // PoolStats counts what a pool started.
 type PoolStats struct {
-	Spawned int64 // interpreters started as processes (zygotes included)
-	Forked  int64 // workers forked from a zygote
-	Size     int // workers alive now
+	Spawned  int64 // interpreters started as processes (zygotes included)
+	Forked   int64 // workers forked from a zygote
+	Size     int   // workers alive now
 	Busy     int
 	Starting int // workers being started now (WithLazy's growth, replacements)
 }

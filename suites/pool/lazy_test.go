@@ -219,7 +219,7 @@ var _ = Describe("A lazy pool", harness.Integration, harness.PythonReal, func() 
 		}
 		g.open(1)
 		Eventually(h.arrived).Should(Receive(), "the worker started goes to a waiting call")
-		Eventually(g.reached(limit + 1)).ShouldNot(BeZero(), "a start that ends lets the next begin")
+		Eventually(g.reached(limit+1)).ShouldNot(BeZero(), "a start that ends lets the next begin")
 		Expect(p.Stats().Starting).To(Equal(limit))
 	}, noHang)
 
