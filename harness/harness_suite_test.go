@@ -92,12 +92,12 @@ var _ = Describe("Splitting a shared pool's options", func() {
 		Expect(names(pool)).To(Equal([]string{"WithSize", "WithMaxFrame"}))
 	})
 
-	It("has no host with Spawn: every process spawns its own workers with every option", func() {
+	It("has no host with Spawn: every process spawns its own lazy pool with every option", func() {
 		host, pool, spawn, err := plan(ProcessBackend, []realpy.Option{realpy.WithStrategy(realpy.Spawn), realpy.WithModules("m"), realpy.WithSize(2)})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(spawn).To(BeTrue())
 		Expect(host).To(BeEmpty())
-		Expect(names(pool)).To(Equal([]string{"WithStrategy", "WithModules", "WithSize"}))
+		Expect(names(pool)).To(Equal([]string{"WithStrategy", "WithModules", "WithSize", "WithLazy"}))
 	})
 
 	It("refuses Spawn on the container backend, saying what to do", func() {

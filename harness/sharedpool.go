@@ -44,8 +44,8 @@ const (
 // the pool options (WithSize, which is per process, WithHeartbeat, ...) to
 // each process's pool, and those that apply to both (WithMaxFrame,
 // WithGrace) to both. With WithStrategy(realpy.Spawn), for modules that are
-// not fork-safe, there is no host: every process spawns its own warm
-// workers, concurrently.
+// not fork-safe, there is no host: every process spawns its own pool, lazy
+// (realpy.WithLazy): one worker up front, more only as its calls queue.
 //
 // NewSharedPool registers the suite's SynchronizedBeforeSuite and
 // SynchronizedAfterSuite (a suite has one of each), and a ReportAfterSuite
@@ -211,7 +211,9 @@ func planStart(backend Backend, opts []realpy.Option) (host, pool []realpy.Optio
 				"in the container; run fork-unsafe modules on the %s backend (%s=%s), where every process spawns its own workers",
 				backend, ProcessBackend, EnvBackend, ProcessBackend)
 		}
-		return nil, opts, true, nil, realpyx.CheckOptions(realpy.TargetPool, opts...)
+		// Lazy: a Ginkgo process runs one spec at a time, so most need one
+		// worker, and a worker started for nothing is an import paid for nothing.
+		return nil, append(opts[:len(opts):len(opts)], realpy.WithLazy()), true, nil, realpyx.CheckOptions(realpy.TargetPool, opts...)
 	}
 	if host, pool, err = realpyx.SplitShared(entry.target, opts...); err != nil {
 		return nil, nil, false, nil, fmt.Errorf("harness: %w", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,36 @@ func BenchmarkPoolCall(b *testing.B) {
 	ctx := context.Background()
 	p := zygotePool(b, 2)
 	roundTrips(b, func() error { return p.Call(ctx, "echo", "hi", nil) })
+}
+
+// BenchmarkPoolEcho is BenchmarkEcho through a pool of two forked workers:
+// the same call, plus checkout and check-in. Its allocs/op beside
+// BenchmarkEcho's are the pool's own (none in steady state).
+func BenchmarkPoolEcho(b *testing.B) {
+	ctx := context.Background()
+	p := zygotePool(b, 2)
+	var back string
+	roundTrips(b, func() error { return p.Call(ctx, "echo", "a small call", &back) })
+}
+
+// BenchmarkPoolContended is 8 callers sharing a pool of two forked
+// workers, small echoes: most calls wait for a worker and are handed one
+// first come, first served. Its allocs/op beside BenchmarkPoolEcho's are
+// what waiting costs (a waiter is recycled, not made per wait).
+func BenchmarkPoolContended(b *testing.B) {
+	ctx := context.Background()
+	p := zygotePool(b, 2)
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var back string
+		for pb.Next() {
+			if err := p.Call(ctx, "echo", "a small call", &back); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // BenchmarkFresh is one private worker forked from a warm zygote, ready to

@@ -25,7 +25,13 @@ func WithOverflow(n int) Option {
 	return option("WithOverflow", pools, func(c *config) { c.overflow = n })
 }
 
-// WithLazy starts a pool's workers only when calls first need them.
+// WithLazy makes a pool start one worker up front and the others as calls
+// queue: a call that finds no worker free while the pool is below its size
+// has a worker started for the queue (a few at a time; each answers its
+// readiness ping first), and each new worker goes to the call that has
+// waited longest, as a freed one does. A start that fails is the error of
+// the call waiting longest (*LazyStartError); the next call that finds none
+// free starts another. A shared Spawn pool (harness.NewSharedPool) is lazy.
 func WithLazy() Option { return option("WithLazy", pools, func(c *config) { c.lazy = true }) }
 
 // WithCheckoutTimeout bounds how long a call waits for a free worker; past

@@ -84,6 +84,7 @@ type Pool struct {
 	cfg     *config
 	events  *bus
 	circuit *breaker
+	reports healReports // how healing tells the checkout queue (pool_reports.go)
 
 	zmu    sync.Mutex
 	zygote *Zygote
@@ -93,7 +94,8 @@ type Pool struct {
 	members   map[*member]struct{}
 	sessions  *sessionTable // session id -> the worker that served it (sessions.go)
 	swept     time.Time     // when idle sessions were last dropped
-	starting  int           // slots being started (lazy start, replacement)
+	starting  int           // slots being started (lazy growth, replacement)
+	growing   int           // of them, lazy growth (pool_lazy.go)
 	overflows int           // live or starting overflow workers
 	closed    bool
 	startErr  error     // the last start that failed, until one succeeds
@@ -102,6 +104,8 @@ type Pool struct {
 	bg         sync.WaitGroup
 	starts     context.Context // the context of replacement starts, cancelled by Close
 	stopStarts context.CancelFunc
+	grows      context.Context // the context of lazy growth: starts', or for Spawn cancelled as Close begins
+	stopGrows  context.CancelFunc
 	closeOnce  sync.Once
 	closeErr   error
 	closing    chan struct{}
@@ -120,16 +124,18 @@ type member struct {
 
 // PoolStats counts what a pool started.
 type PoolStats struct {
-	Spawned int64 // interpreters started as processes (zygotes included)
-	Forked  int64 // workers forked from a zygote
-	Size    int   // workers alive now
-	Busy    int
+	Spawned  int64 // interpreters started as processes (zygotes included)
+	Forked   int64 // workers forked from a zygote
+	Size     int   // workers alive now
+	Busy     int
+	Starting int // workers being started now (WithLazy's growth, replacements)
 }
 
-// StartPool starts a pool. Unless lazy, all WithSize workers start at once
-// (concurrently, or forked from one zygote) and StartPool returns when every
-// one has answered its readiness ping. If some fail, it returns the pool
-// with the workers that did start and the joined start errors; close it.
+// StartPool starts a pool. All WithSize workers start at once
+// (concurrently, or forked from one zygote), or with WithLazy one, and
+// StartPool returns when every one has answered its readiness ping. If some
+// fail, it returns the pool with the workers that did start and the joined
+// start errors; close it.
 //
 // Options that do not apply to a pool, or to a pool attached
 // to another process's zygote (WithModules, WithPython, ... with
@@ -160,7 +166,9 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 		sessions: newSessionTable(cfg.maxSessions),
 		closing:  make(chan struct{}),
 	}
+	p.reports = checkoutReports{p}
 	p.starts, p.stopStarts = context.WithCancel(context.Background())
+	p.grows, p.stopGrows = context.WithCancel(p.starts)
 	p.track(ctx)
 	if cfg.breaker != nil {
 		p.circuit = newBreaker(*cfg.breaker, cfg.clock)
@@ -173,12 +181,13 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 			return p, err
 		}
 	}
+	n := cfg.size
 	if cfg.lazy {
-		return p, nil
+		n = 1 // the rest as calls queue (growLocked)
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, cfg.size)
-	for i := range cfg.size {
+	errs := make([]error, n)
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -246,7 +255,7 @@ func (p *Pool) Stats() PoolStats {
 			busy++
 		}
 	}
-	return PoolStats{Spawned: p.spawned.Load(), Forked: p.forked.Load(), Size: len(p.members), Busy: busy}
+	return PoolStats{Spawned: p.spawned.Load(), Forked: p.forked.Load(), Size: len(p.members), Busy: busy, Starting: p.starting}
 }
 
 // BreakerState returns the breaker's state; BreakerClosed without WithBreaker.
@@ -266,6 +275,9 @@ func (p *Pool) Close() error {
 		return nil // StartPool refused its options: there is nothing to close
 	}
 	p.closeOnce.Do(func() {
+		if p.cfg.strategy == Spawn {
+			p.stopGrows() // a spawn cut short is killed and reaped; only a fork mid-handshake needs the grace
+		}
 		p.mu.Lock()
 		p.closed = true
 		close(p.closing)
@@ -316,6 +328,7 @@ func (p *Pool) Close() error {
 		}
 		timer.Stop()
 		p.stopStarts()
+		p.stopGrows()
 		if zygoteClosed != nil {
 			p.closeErr = <-zygoteClosed
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pyharness/pyharness/wire"
@@ -29,6 +30,33 @@ type waiter struct {
 	session string
 	handed  chan *member  // a worker handed over, busy (buffered)
 	wake    chan struct{} // the pool changed (buffered)
+	failed  error         // the lazy start made for this waiter failed (set by growOne, which dequeues it)
+}
+
+// waiters recycles waiters: a call that waits for a worker in steady state
+// allocates nothing.
+var waiters = sync.Pool{New: func() any {
+	return &waiter{handed: make(chan *member, 1), wake: make(chan struct{}, 1)}
+}}
+
+// recycleWaiter puts back a waiter off the queue: nothing sends to it any
+// more (offerLocked, notifyLocked and growOne send only to queued waiters,
+// under p.mu); a wake-up nobody took is dropped.
+func (p *Pool) recycleWaiter(w *waiter) {
+	select {
+	case <-w.wake:
+	default:
+	}
+	select {
+	case m := <-w.handed: // never: every return that was handed a worker took it; were it there, it is not lost
+		p.mu.Lock()
+		m.busy = false
+		p.offerLocked(m)
+		p.mu.Unlock()
+	default:
+	}
+	w.session, w.failed = "", nil
+	waiters.Put(w)
 }
 
 // offerLocked hands a free member to the first waiter that may take it and
@@ -83,9 +111,10 @@ func (p *Pool) isClosed() bool {
 	return p.closed
 }
 
-// checkout returns a free worker for session, starting one if lazy or
-// overflow allows, waiting for one otherwise (bounded by ctx and
-// WithCheckoutTimeout).
+// checkout returns a free worker for session, waiting for one otherwise
+// (bounded by ctx and WithCheckoutTimeout). A lazy pool below its size
+// starts workers for the waiting calls (growLocked); overflow lets a call
+// start one of its own.
 func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 	var deadline <-chan time.Time
 	start := time.Now()
@@ -94,7 +123,12 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 		defer timer.Stop()
 		deadline = timer.C
 	}
-	var w *waiter // made once this call has to wait: a free worker costs no allocation
+	var w *waiter // taken once this call has to wait: a free worker costs nothing
+	defer func() {
+		if w != nil {
+			p.recycleWaiter(w) // every return below has taken it off the queue first
+		}
+	}()
 	for {
 		p.mu.Lock()
 		if w != nil {
@@ -103,6 +137,10 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 				p.mu.Unlock()
 				return m, nil
 			default:
+			}
+			if err := w.failed; err != nil { // the start made for us failed (growOne dequeued us)
+				p.mu.Unlock()
+				return nil, err
 			}
 		}
 		if p.closed {
@@ -117,34 +155,35 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 			p.mu.Unlock()
 			return m, err
 		}
-		if err := p.startErr; err != nil && !p.anyLiveLocked() && !(p.cfg.lazy && len(p.members)+p.starting < p.cfg.size) {
+		full := !p.cfg.lazy || p.slotsLocked() >= p.cfg.size // no lazy growth to wait for
+		if err := p.startErr; err != nil && !p.anyLiveLocked() && full {
 			p.dequeueLocked(w)
 			p.mu.Unlock()
 			return nil, &NoWorkerError{Size: p.cfg.size, Err: err}
 		}
-		grow, overflow := false, false
-		switch {
-		case p.cfg.lazy && len(p.members)+p.starting-p.overflows < p.cfg.size:
-			grow = true
-		case p.overflows < p.cfg.overflow:
-			grow, overflow = true, true
+		if p.overflows < p.cfg.overflow && full {
 			p.overflows++
-		}
-		if grow {
 			p.starting++
 			p.dequeueLocked(w)
 			p.mu.Unlock()
-			m, err := p.grow(ctx, overflow)
+			m, err := p.grow(ctx, true)
 			if m != nil || err != nil {
 				return m, err
 			}
 			continue
 		}
 		if w == nil {
-			w = &waiter{session: session, handed: make(chan *member, 1), wake: make(chan struct{}, 1)}
+			w = waiters.Get().(*waiter)
+			w.session = session
 		}
 		if !slices.Contains(p.queue, w) {
 			p.queue = append(p.queue, w)
+			p.growLocked() // a lazy pool below its size starts a worker for the queue
+		}
+		if err := p.startErr; err != nil && !p.anyLiveLocked() && p.cfg.lazy && p.growing == 0 { // the start made for the queue failed
+			p.dequeueLocked(w)
+			p.mu.Unlock()
+			return nil, &NoWorkerError{Size: p.cfg.size, Err: err}
 		}
 		p.mu.Unlock()
 		var err error
@@ -171,7 +210,7 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 	}
 }
 
-// grow starts a worker for checkout and hands it out busy.
+// grow starts an overflow worker for checkout and hands it out busy.
 func (p *Pool) grow(ctx context.Context, overflow bool) (*member, error) {
 	m, err := p.startMember(ctx, overflow)
 	p.mu.Lock()

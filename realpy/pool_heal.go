@@ -91,7 +91,7 @@ func (p *Pool) startMember(ctx context.Context, overflow bool) (*member, error) 
 	p.mu.Lock()
 	if err != nil {
 		p.startErr = err
-		p.notifyLocked() // callers waiting for a worker learn that none is coming yet
+		p.reports.poolChangedLocked() // callers waiting for a worker learn that none is coming yet
 	} else {
 		p.startErr = nil
 	}
@@ -123,13 +123,13 @@ func (p *Pool) watch(m *member) {
 	p.forgetLocked(m)
 	if m.overflow {
 		p.overflows--
-		p.notifyLocked()
+		p.reports.poolChangedLocked()
 		p.mu.Unlock()
 		p.events.publish(Event{Kind: EventCrashed, WorkerID: m.w.ID(), Pid: m.w.Pid(), Cause: m.w.exitError()})
 		return
 	}
 	p.starting++
-	p.notifyLocked()
+	p.reports.poolChangedLocked()
 	p.mu.Unlock()
 	p.events.publish(Event{Kind: EventCrashed, WorkerID: m.w.ID(), Pid: m.w.Pid(), Cause: m.w.exitError()})
 	_ = m.w.Close()
@@ -159,7 +159,7 @@ func (p *Pool) replace(old string) {
 				return
 			}
 			p.members[m] = struct{}{}
-			p.offerLocked(m)
+			p.reports.memberReadyLocked(m)
 			p.mu.Unlock()
 			p.events.publish(Event{Kind: EventReplaced, WorkerID: m.w.ID(), Pid: m.w.Pid(), Replaces: old})
 			return

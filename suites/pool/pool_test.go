@@ -107,9 +107,9 @@ var _ = Describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 		Expect(p.Call(ctx, "ok", nil, nil)).To(Succeed())
 	}, noHang)
 
-	It("starts nothing in lazy mode until the first call", func(ctx SpecContext) {
+	It("starts one worker in lazy mode, and no other for one caller at a time", func(ctx SpecContext) {
 		p := startPool(ctx, realpy.WithSize(2), realpy.WithLazy())
-		Expect(p.Stats()).To(Equal(realpy.PoolStats{}))
+		Expect(p.Stats()).To(Equal(realpy.PoolStats{Spawned: 1, Size: 1}))
 		Expect(p.Call(ctx, "ping", nil, nil)).To(Succeed())
 		Expect(p.Stats().Spawned).To(Equal(int64(1)))
 		Expect(p.Workers()).To(HaveLen(1))
