@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/pyharness/pyharness/internal/poolwatch"
 	"github.com/pyharness/pyharness/internal/supervise"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -19,7 +20,7 @@ type Supervisor struct {
 // Supervise follows p's events from now until t ends.
 func Supervise(t testing.TB, p *realpy.Pool) *Supervisor {
 	t.Helper()
-	w := watchPool(p)
+	w := poolwatch.Watch(p)
 	t.Cleanup(w.Close)
 	return &Supervisor{t: t, w: w}
 }
@@ -52,17 +53,4 @@ func (s *Supervisor) BackToSize(ctx context.Context) error {
 		return fmt.Errorf("pyharness: %w", err)
 	}
 	return nil
-}
-
-// watchPool follows p's events from now on.
-func watchPool(p *realpy.Pool) *supervise.Watcher[realpy.Event] {
-	sub := p.Subscribe()
-	return supervise.Watch(supervise.Source[realpy.Event]{
-		Events: sub.C,
-		Close:  sub.Close,
-		Size:   func() (int, int) { return p.Stats().Size, p.Size() },
-		Replaced: func(e realpy.Event) (string, int, bool) {
-			return e.Replaces, e.Pid, e.Kind == realpy.EventReplaced
-		},
-	})
 }

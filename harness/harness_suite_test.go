@@ -29,7 +29,7 @@ var _ = Describe("The suite summary", func() {
 			{ReportEntries: types.ReportEntries{entry(entryStats, `{"process":2,"host_pid":7,"spawned":0,"forked":4,"warmup_ms":50}`)}},
 			{ReportEntries: types.ReportEntries{entry("unrelated", "x")}},
 		}}
-		s := summarize(report)
+		s := summarize(report, "")
 		Expect(s.Hosts).To(Equal(1))
 		Expect(s.Containers).To(Equal(1))
 		Expect(s.Processes).To(Equal(2))
@@ -47,7 +47,24 @@ var _ = Describe("The suite summary", func() {
 			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pid":7}`)}},
 			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pid":8}`)}},
 		}}
-		Expect(summarize(report).Hosts).To(Equal(2))
+		Expect(summarize(report, "").Hosts).To(Equal(2))
+	})
+
+	It("adds up each shared pool of the suite on its own, and names it", func() {
+		report := types.Report{RunTime: time.Second, SpecReports: types.SpecReports{
+			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pool":"a_test.go:7","pid":7}`)}},
+			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pool":"a_test.go:9","pid":9}`)}},
+			{ReportEntries: types.ReportEntries{entry(entryStats, `{"pool":"a_test.go:7","process":1,"host_pid":7,"forked":2}`)}},
+			{ReportEntries: types.ReportEntries{entry(entryStats, `{"pool":"a_test.go:9","process":1,"host_pid":9,"forked":3}`)}},
+			{ReportEntries: types.ReportEntries{entry(entryStats, `{"pool":"a_test.go:9","process":2,"host_pid":9,"forked":1}`)}},
+		}}
+		a, b := summarize(report, "a_test.go:7"), summarize(report, "a_test.go:9")
+		Expect([]int{a.Hosts, a.Processes, len(a.HostPids)}).To(Equal([]int{1, 1, 1}))
+		Expect(a.Forked).To(Equal(int64(2)))
+		Expect([]int{b.Hosts, b.Processes, len(b.HostPids)}).To(Equal([]int{1, 2, 1}))
+		Expect(b.Forked).To(Equal(int64(4)))
+		b.Pool = "a_test.go:9"
+		Expect(b.String()).To(HavePrefix("pyharness: the shared pool declared at a_test.go:9:\npyharness: 1 pool host(s), 2 process(es) attached"))
 	})
 })
 
@@ -140,12 +157,12 @@ var _ = Describe("The summary of a warm host", func() {
 	It("says the host was reused and what that saved, or why it was replaced", func() {
 		reused := summarize(types.Report{SpecReports: types.SpecReports{
 			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pid":7,"outcome":"reused","saved_ms":2131}`)}},
-		}})
+		}}, "")
 		Expect(reused.Spawned).To(BeZero(), "a reused host was not started by this run")
 		Expect(reused.String()).To(ContainSubstring("pool host reused, warm from an earlier run: 2.131s of start-up"))
 		replaced := summarize(types.Report{SpecReports: types.SpecReports{
 			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pid":8,"outcome":"replaced","reason":"/x/helper.py changed since it was imported"}`)}},
-		}})
+		}}, "")
 		Expect(replaced.String()).To(ContainSubstring("pool host replaced: /x/helper.py changed"))
 	})
 })

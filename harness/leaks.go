@@ -5,40 +5,47 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/pyharness/pyharness/internal/callsite"
+	"github.com/pyharness/pyharness/internal/suitelife"
 	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness/isolation/leak"
 )
 
-// checkEnd is each process's end-of-suite check, once its pool is closed:
-// the interpreters it started and left running (named first, then killed,
-// with the goroutines pyharness ran for them), then the goroutines started
-// during the suite. The suite's pool host (process 1's) is not a leak.
-func (sp *SharedPool) checkEnd(baseline goleak.Option) {
-	GinkgoHelper()
-	var keep []int
-	sp.mu.Lock()
-	if sp.host != nil && sp.host.Pid() > 0 {
-		keep = append(keep, sp.host.Pid())
-	}
-	sp.mu.Unlock()
-	sp.failAtUser(leak.AtEnd(baseline, keep...).Check("pyharness: left running at the end of the suite"))
+// endCheckKey is the suite stage of the end-of-suite leak check, shared by
+// the shared pools and isolation.VerifyNoLeaks (whichever comes first adds
+// it; it runs once).
+const endCheckKey = "pyharness/leaks-at-end"
+
+// registerEndCheck adds the end-of-suite check (once per suite, whoever
+// asks first): a goroutine baseline on each process before any shared
+// pool starts; once every pool of the process is closed, the interpreters
+// it started and left running (named first, then killed, with the
+// goroutines pyharness ran for them), then the goroutines started during
+// the suite; and on process 1, once the pool hosts are stopped, every
+// interpreter left. Failures are placed at at, the user's line: no line of
+// theirs is on the stack at the end of the suite. isolation.VerifyNoLeaks
+// adds the same stage, under the same key.
+func registerEndCheck(at types.CodeLocation) {
+	var baseline goleak.Option
+	suitelife.Add(suitelife.Stage{Key: endCheckKey, Outer: true,
+		All: func(SpecContext, []byte) { baseline = goleak.IgnoreCurrent() },
+		AfterAll: func(SpecContext) {
+			if baseline != nil { // nil: the setup failed before this process's part
+				failAt(at, leak.AtEnd(baseline, suitelife.Kept()...).Check("pyharness: left running at the end of the suite"))
+			}
+		},
+		AfterFirst: func(SpecContext) {
+			failAt(at, leak.AtEnd(nil).Check("pyharness: interpreters left running at the end of the suite"))
+		},
+	})
 }
 
-// checkNoInterpreters is process 1's last check, once the pool host is
-// stopped: no interpreter this process started is left.
-func (sp *SharedPool) checkNoInterpreters() {
-	GinkgoHelper()
-	sp.failAtUser(leak.AtEnd(nil).Check("pyharness: interpreters left running at the end of the suite"))
-}
-
-// failAtUser fails the running node with err (when not nil), placed at the
-// user's line that declared the pool: no line of theirs is on the stack at
-// the end of the suite. The check itself has run (and killed what it
-// found); only its report is deferred, to the end of the node.
-func (sp *SharedPool) failAtUser(err error) {
+// failAt fails the running node with err (when not nil), placed at at. The
+// check itself has run (and killed what it found); only its report is
+// deferred, to the end of the node.
+func failAt(at types.CodeLocation, err error) {
 	if err != nil {
-		DeferCleanup(func() error { return err }, sp.at)
+		DeferCleanup(func() error { return err }, at)
 	}
 }
 

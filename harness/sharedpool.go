@@ -8,16 +8,16 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
-	"go.uber.org/goleak"
-
 	"github.com/pyharness/pyharness/internal/counts"
 	"github.com/pyharness/pyharness/internal/realpyx"
+	"github.com/pyharness/pyharness/internal/suitelife"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -47,27 +47,35 @@ const (
 // not fork-safe, there is no host: every process spawns its own pool, lazy
 // (realpy.WithLazy): one worker up front, more only as its calls queue.
 //
-// NewSharedPool registers the suite's SynchronizedBeforeSuite and
-// SynchronizedAfterSuite (a suite has one of each), and a ReportAfterSuite
-// summary: interpreters started, warm-up time and its share of the suite.
-// It also proves cleanup: after the pools close, each process checks with
-// goleak that no goroutine started during the suite is left, and process 1
-// checks that no interpreter it started is left. When integration specs are
-// not selected, it starts nothing (and still checks goroutines).
+// NewSharedPool takes part in the suite's SynchronizedBeforeSuite and
+// SynchronizedAfterSuite, which it shares with every other shared pool of
+// the suite, with isolation.VerifyNoLeaks and with any other suite-level
+// setup of pyharness's: a suite may declare several shared pools (a zygote
+// pool, and a Spawn pool for modules that are not fork-safe), each with its
+// own host, started in the order declared and stopped in the reverse
+// order. Each pool prints a summary after the suite (ReportAfterSuite):
+// interpreters started, warm-up time and its share of the suite, and checks
+// that its processes attached to one host. It also proves cleanup: once
+// every pool of the process is closed, each process checks with goleak that
+// no goroutine started during the suite is left, and once the hosts are
+// stopped, process 1 checks that no interpreter it started is left. When
+// integration specs are not selected, it starts nothing (and still checks
+// goroutines).
 type SharedPool struct {
 	opts    []realpy.Option
 	backend Backend
 	at      types.CodeLocation // the user's line that declared the pool: where its end-of-suite failures are placed
+	id      string             // at, as file:line: the pool's report entries carry it
 
 	mu       sync.Mutex
 	host     Host
 	pool     *realpy.Pool
 	startErr error // what stopped the pool from starting in this process
 	warmup   time.Duration
-	baseline goleak.Option
 }
 
 type hostEntry struct {
+	Pool      string  `json:"pool,omitempty"` // the pool's declaration, file:line
 	Pid       int     `json:"pid"`
 	Addr      string  `json:"addr"`
 	WarmMS    float64 `json:"warm_ms"`
@@ -171,6 +179,7 @@ func startProcessHost(ctx context.Context, opts []realpy.Option) (Host, error) {
 }
 
 type statsEntry struct {
+	Pool     string  `json:"pool,omitempty"`
 	Process  int     `json:"process"`
 	HostPid  int     `json:"host_pid"`
 	Spawned  int64   `json:"spawned"`
@@ -227,119 +236,153 @@ func planStart(backend Backend, opts []realpy.Option) (host, pool []realpy.Optio
 func NewSharedPoolOn(backend Backend, opts ...realpy.Option) *SharedPool {
 	sp := &SharedPool{backend: backend, opts: append([]realpy.Option{realpy.WithOutput(prefixedGinkgoWriter())}, opts...),
 		at: userLocation()}
-	SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
-		if !IntegrationSelected() {
-			return nil
-		}
-		hostOpts, _, spawn, startHost, err := planStart(sp.backend, sp.opts)
-		Expect(err).NotTo(HaveOccurred(), "the shared pool's options")
-		if spawn {
-			return []byte(spawnAddr)
-		}
-		start := time.Now()
-		host, err := startHost(ctx, hostOpts)
-		if host != nil {
-			sp.mu.Lock()
-			sp.host = host
-			sp.mu.Unlock()
-		}
-		if err != nil {
-			sp.mu.Lock()
-			sp.startErr = fmt.Errorf("starting the suite's pool host (%s backend): %w", sp.backend, err)
-			sp.mu.Unlock()
-		}
-		Expect(err).NotTo(HaveOccurred(), "starting the suite's pool host (%s backend)", sp.backend)
-		warm := time.Since(start)
-		sp.mu.Lock()
-		sp.warmup = warm
-		sp.mu.Unlock()
-		where, _, _ := strings.Cut(host.Addr(), "#") // the report shows where, never the secret
-		entry := hostEntry{Pid: host.Pid(), Addr: where, Container: host.Container(), WarmMS: ms(warm), Outcome: "started"}
-		if o, ok := host.(interface {
-			outcome() (string, string, time.Duration)
-		}); ok {
-			var saved time.Duration
-			entry.Outcome, entry.Reason, saved = o.outcome()
-			if entry.Outcome == string(realpy.HostReused) {
-				entry.SavedMS = ms(saved)
-			}
-		}
-		if p, ok := host.(interface{ Path() string }); ok {
-			entry.Path = p.Path()
-		}
-		raw, _ := json.Marshal(entry)
-		AddReportEntry(entryHost, string(raw), ReportEntryVisibilityNever)
-		return []byte(host.Addr())
-	}, func(ctx SpecContext, addr []byte) {
-		sp.mu.Lock()
-		sp.baseline = goleak.IgnoreCurrent()
-		sp.mu.Unlock()
-		if len(addr) == 0 {
-			return
-		}
-		_, poolOpts, spawn, err := plan(sp.backend, sp.opts)
-		Expect(err).NotTo(HaveOccurred(), "the shared pool's options")
-		if !spawn {
-			poolOpts = append(poolOpts, realpy.WithZygoteAddr(string(addr)))
-		}
-		start := time.Now()
-		p, err := realpy.StartPool(ctx, poolOpts...)
-		if err != nil {
-			p.Close()
-			sp.mu.Lock()
-			sp.startErr = fmt.Errorf("starting this process's pool: %w", err)
-			sp.mu.Unlock()
-		}
-		Expect(err).NotTo(HaveOccurred(), "starting this process's pool")
-		sp.mu.Lock()
-		sp.pool = p
-		sp.warmup += time.Since(start)
-		sp.mu.Unlock()
-	}, NodeTimeout(5*time.Minute))
-
-	SynchronizedAfterSuite(func(ctx SpecContext) {
-		sp.mu.Lock()
-		p, warm, baseline := sp.pool, sp.warmup, sp.baseline
-		sp.mu.Unlock()
-		if p != nil {
-			stats := p.Stats()
-			hostPid := 0
-			if z := p.Zygote(); z != nil {
-				hostPid = z.Pid()
-			}
-			// Spawned: every worker this process spawned, the pool's and
-			// those the specs started with realpy.Start.
-			entry, _ := json.Marshal(statsEntry{Process: GinkgoParallelProcess(), HostPid: hostPid,
-				Spawned: max(stats.Spawned, counts.WorkersSpawned.Load()), Forked: stats.Forked, WarmupMS: ms(warm)})
-			AddReportEntry(entryStats, string(entry), ReportEntryVisibilityNever)
-			Expect(p.Close()).To(Succeed())
-		}
-		if baseline != nil {
-			sp.checkEnd(baseline)
-		}
-	}, func(ctx SpecContext) {
-		sp.mu.Lock()
-		host := sp.host
-		sp.mu.Unlock()
-		if host != nil {
-			Expect(host.Close(ctx)).To(Succeed())
-		}
-		sp.checkNoInterpreters()
-	}, NodeTimeout(5*time.Minute))
-
-	ReportAfterSuite("pyharness summary", func(r Report) {
-		s := summarize(r)
-		if s.Hosts == 0 && s.Processes == 0 {
-			return
-		}
-		fmt.Fprintln(os.Stdout, s.String())
-		if s.Forked == 0 && s.Hosts == 0 {
-			return // Spawn: every process started its own workers
-		}
-		Expect(s.Hosts).To(Equal(1), "one pool host for the whole suite")
-		Expect(s.HostPids).To(HaveLen(1), "every process attached to the same pool host")
-	})
+	sp.id = fmt.Sprintf("%s:%d", sp.at.FileName, sp.at.LineNumber)
+	sharedPools.Add(1)
+	registerEndCheck(sp.at)
+	suitelife.Add(suitelife.Stage{First: sp.startHost, All: sp.startPool, AfterAll: sp.closePool, AfterFirst: sp.closeHost, Report: sp.report})
 	return sp
+}
+
+// sharedPools counts the shared pools of this suite: with several, each
+// summary names its pool.
+var sharedPools atomic.Int32
+
+// startHost runs on process 1: it starts the pool host and returns its
+// address (spawnAddr with Spawn, nothing when integration is not selected).
+func (sp *SharedPool) startHost(ctx SpecContext) []byte {
+	if !IntegrationSelected() {
+		return nil
+	}
+	hostOpts, _, spawn, startHost, err := planStart(sp.backend, sp.opts)
+	Expect(err).NotTo(HaveOccurred(), "the shared pool's options")
+	if spawn {
+		return []byte(spawnAddr)
+	}
+	start := time.Now()
+	host, err := startHost(ctx, hostOpts)
+	if host != nil {
+		sp.mu.Lock()
+		sp.host = host
+		sp.mu.Unlock()
+		if host.Pid() > 0 {
+			suitelife.Keep(host.Pid())
+		}
+	}
+	if err != nil {
+		sp.mu.Lock()
+		sp.startErr = fmt.Errorf("starting the suite's pool host (%s backend): %w", sp.backend, err)
+		sp.mu.Unlock()
+	}
+	Expect(err).NotTo(HaveOccurred(), "starting the suite's pool host (%s backend)", sp.backend)
+	warm := time.Since(start)
+	sp.mu.Lock()
+	sp.warmup = warm
+	sp.mu.Unlock()
+	where, _, _ := strings.Cut(host.Addr(), "#") // the report shows where, never the secret
+	entry := hostEntry{Pool: sp.id, Pid: host.Pid(), Addr: where, Container: host.Container(), WarmMS: ms(warm), Outcome: "started"}
+	if o, ok := host.(interface {
+		outcome() (string, string, time.Duration)
+	}); ok {
+		var saved time.Duration
+		entry.Outcome, entry.Reason, saved = o.outcome()
+		if entry.Outcome == string(realpy.HostReused) {
+			entry.SavedMS = ms(saved)
+		}
+	}
+	if p, ok := host.(interface{ Path() string }); ok {
+		entry.Path = p.Path()
+	}
+	raw, _ := json.Marshal(entry)
+	AddReportEntry(entryHost, string(raw), ReportEntryVisibilityNever)
+	return []byte(host.Addr())
+}
+
+// startPool runs on every process: its pool, attached to the host at addr.
+func (sp *SharedPool) startPool(ctx SpecContext, addr []byte) {
+	if len(addr) == 0 {
+		return
+	}
+	_, poolOpts, spawn, err := plan(sp.backend, sp.opts)
+	Expect(err).NotTo(HaveOccurred(), "the shared pool's options")
+	if !spawn {
+		poolOpts = append(poolOpts, realpy.WithZygoteAddr(string(addr)))
+	}
+	start := time.Now()
+	p, err := realpy.StartPool(ctx, poolOpts...)
+	if err != nil {
+		p.Close()
+		sp.mu.Lock()
+		sp.startErr = fmt.Errorf("starting this process's pool: %w", err)
+		sp.mu.Unlock()
+	}
+	Expect(err).NotTo(HaveOccurred(), "starting this process's pool")
+	sp.mu.Lock()
+	sp.pool = p
+	sp.warmup += time.Since(start)
+	sp.mu.Unlock()
+}
+
+// closePool runs on every process after its specs: it records the pool's
+// statistics and closes it.
+func (sp *SharedPool) closePool(SpecContext) {
+	sp.mu.Lock()
+	p, warm := sp.pool, sp.warmup
+	sp.mu.Unlock()
+	if p == nil {
+		return
+	}
+	stats := p.Stats()
+	hostPid := 0
+	if z := p.Zygote(); z != nil {
+		hostPid = z.Pid()
+	}
+	// Spawned: every worker this process spawned, the pool's and those the
+	// specs started with realpy.Start (counted once, by the first pool).
+	spawned := stats.Spawned
+	if sp.countsStarts() {
+		spawned = max(spawned, counts.WorkersSpawned.Load())
+	}
+	entry, _ := json.Marshal(statsEntry{Pool: sp.id, Process: GinkgoParallelProcess(), HostPid: hostPid,
+		Spawned: spawned, Forked: stats.Forked, WarmupMS: ms(warm)})
+	AddReportEntry(entryStats, string(entry), ReportEntryVisibilityNever)
+	Expect(p.Close()).To(Succeed())
+}
+
+// countsStarts reports whether this pool's summary counts the workers specs
+// started themselves: with one pool, yes; with several, they are not any
+// one pool's, and no pool claims them.
+func (sp *SharedPool) countsStarts() bool { return sharedPools.Load() == 1 }
+
+// closeHost runs on process 1 once every process is done: it stops the host.
+func (sp *SharedPool) closeHost(ctx SpecContext) {
+	sp.mu.Lock()
+	host := sp.host
+	sp.mu.Unlock()
+	if host == nil {
+		return
+	}
+	Expect(host.Close(ctx)).To(Succeed())
+	if host.Pid() > 0 {
+		suitelife.Release(host.Pid())
+	}
+}
+
+// report prints this pool's summary and checks that its processes shared
+// one host.
+func (sp *SharedPool) report(r Report) {
+	s := summarize(r, sp.id)
+	if s.Hosts == 0 && s.Processes == 0 {
+		return
+	}
+	if sharedPools.Load() > 1 {
+		s.Pool = sp.id
+	}
+	fmt.Fprintln(os.Stdout, s.String())
+	if s.Forked == 0 && s.Hosts == 0 {
+		return // Spawn: every process started its own workers
+	}
+	Expect(s.Hosts).To(Equal(1), "one pool host for the whole suite, per shared pool (%s)", sp.id)
+	Expect(s.HostPids).To(HaveLen(1), "every process attached to the same pool host (%s)", sp.id)
 }
 
 // Pool returns this process's pool, forked from the suite's host. When there
@@ -383,77 +426,6 @@ func notStarted(labels []string, filter string, startErr error) string {
 	}
 	return "the shared pool is not there although integration is selected: Pool() was called outside a spec " +
 		"(at tree construction, or before SynchronizedBeforeSuite); call it inside the spec, or in a BeforeEach"
-}
-
-// Summary is what ReportAfterSuite prints about a suite's interpreters.
-type Summary struct {
-	Hosts       int           // pool hosts started (should be 1)
-	HostPids    map[int]bool  // pool hosts the processes attached to
-	Processes   int           // Ginkgo processes that attached
-	Spawned     int64         // interpreters started as processes: the host, and every worker spawned (realpy.Start's too)
-	Forked      int64         // workers forked from the host
-	Containers  int           // containers started
-	HostOutcome string        // started, reused (a warm host of an earlier run) or replaced
-	HostReason  string        // why a warm host was replaced
-	HostPath    string        // a container: how it is reached and fed, and why
-	Saved       time.Duration // reused: the start-up of the host, not paid again
-	Warmup      time.Duration
-	SuiteTime   time.Duration
-	WarmupShare float64 // warm-up over suite wall time, summed over processes
-}
-
-func summarize(r Report) Summary {
-	s := Summary{HostPids: map[int]bool{}, SuiteTime: r.RunTime}
-	for _, spec := range r.SpecReports {
-		for _, e := range spec.ReportEntries {
-			switch e.Name {
-			case entryHost:
-				var h hostEntry
-				if json.Unmarshal([]byte(e.StringRepresentation()), &h) == nil {
-					s.Hosts++
-					if h.Outcome != "reused" {
-						s.Spawned++
-					}
-					if h.Container {
-						s.Containers++
-					}
-					s.HostOutcome, s.HostReason, s.HostPath = h.Outcome, h.Reason, h.Path
-					s.Saved = time.Duration(h.SavedMS * float64(time.Millisecond))
-				}
-			case entryStats:
-				var st statsEntry
-				if json.Unmarshal([]byte(e.StringRepresentation()), &st) == nil {
-					s.Processes++
-					s.HostPids[st.HostPid] = true
-					s.Spawned += st.Spawned
-					s.Forked += st.Forked
-					s.Warmup += time.Duration(st.WarmupMS * float64(time.Millisecond))
-				}
-			}
-		}
-	}
-	if s.SuiteTime > 0 && s.Processes > 0 {
-		s.WarmupShare = float64(s.Warmup) / (float64(s.SuiteTime) * float64(s.Processes))
-	}
-	return s
-}
-
-func (s Summary) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "pyharness: %d pool host(s), %d process(es) attached; interpreters: %d spawned, %d forked; %d container(s)\n",
-		s.Hosts, s.Processes, s.Spawned, s.Forked, s.Containers)
-	switch s.HostOutcome {
-	case "reused":
-		fmt.Fprintf(&b, "pyharness: pool host reused, warm from an earlier run: %v of start-up (imports) not paid again\n", s.Saved.Round(time.Millisecond))
-	case "replaced":
-		fmt.Fprintf(&b, "pyharness: pool host replaced: %s\n", s.HostReason)
-	}
-	if s.HostPath != "" {
-		fmt.Fprintf(&b, "pyharness: container reached by %s\n", s.HostPath)
-	}
-	fmt.Fprintf(&b, "pyharness: warm-up %v of %v suite wall time per process (%.1f%%)",
-		(s.Warmup / time.Duration(max(s.Processes, 1))).Round(time.Millisecond), s.SuiteTime.Round(time.Millisecond), 100*s.WarmupShare)
-	return b.String()
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

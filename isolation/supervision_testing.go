@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/pyharness/pyharness/internal/poolwatch"
 	"github.com/pyharness/pyharness/internal/supervise"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -25,7 +26,7 @@ type SupervisionTestingMode struct {
 func SupervisionTesting(pool func() *realpy.Pool) *SupervisionTestingMode {
 	m := &SupervisionTestingMode{pool: pool}
 	BeforeEach(func() {
-		m.watcher = watchPool(m.pool())
+		m.watcher = poolwatch.Watch(m.pool())
 		DeferCleanup(m.watcher.Close)
 	})
 	return m
@@ -54,17 +55,4 @@ func (m *SupervisionTestingMode) BackToSize(ctx context.Context) error {
 		return fmt.Errorf("isolation: %w", err)
 	}
 	return nil
-}
-
-// watchPool follows p's events from now on.
-func watchPool(p *realpy.Pool) *supervise.Watcher[realpy.Event] {
-	sub := p.Subscribe()
-	return supervise.Watch(supervise.Source[realpy.Event]{
-		Events: sub.C,
-		Close:  sub.Close,
-		Size:   func() (int, int) { return p.Stats().Size, p.Size() },
-		Replaced: func(e realpy.Event) (string, int, bool) {
-			return e.Replaces, e.Pid, e.Kind == realpy.EventReplaced
-		},
-	})
 }

@@ -2,17 +2,23 @@ package isolation
 
 import (
 	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
 	"go.uber.org/goleak"
 
+	"github.com/pyharness/pyharness/internal/suitelife"
 	"github.com/pyharness/pyharness/isolation/leak"
 )
 
 // VerifyNoLeaks registers, at the top level of a suite, the checks that fail
 // it when goroutines or interpreters are left behind: after every spec (a
 // goleak baseline taken when the spec starts, and the processes this Go
-// process owns) and at the end of the suite. It registers the suite's
-// BeforeSuite and AfterSuite; a suite that has its own, or a shared pool
-// (which checks the end of the suite itself), uses VerifyNoLeaksPerSpec.
+// process owns) and at the end of the suite. The end of the suite is a part
+// of the suite's SynchronizedBeforeSuite and SynchronizedAfterSuite, which
+// pyharness shares between its suite-level setups: a suite may have shared
+// pools (harness.NewSharedPool) too, whose hosts and pools are not leaks
+// and are stopped before the check runs. A suite whose per-spec checks
+// must not apply to every spec uses VerifyNoLeaksAtEnd at the top level
+// and VerifyNoLeaksPerSpec inside the containers they apply to.
 //
 // The end of the suite names each interpreter left running (kind, worker
 // id, pid and the line that started it) before any goroutine, and kills it
@@ -20,17 +26,44 @@ import (
 //
 //	var _ = isolation.VerifyNoLeaks()
 func VerifyNoLeaks() bool {
-	at := userLocation()
-	var baseline goleak.Option
-	BeforeSuite(func() { baseline = goleak.IgnoreCurrent() }, at)
-	AfterSuite(func() {
-		// The report is placed at the user's `var _ =
-		// isolation.VerifyNoLeaks()`: no line of theirs is on the stack here.
-		if err := leak.AtEnd(baseline).Check("pyharness: left running at the end of the suite"); err != nil {
-			DeferCleanup(func() error { return err }, at)
-		}
-	}, at)
+	endCheck(userLocation())
 	return VerifyNoLeaksPerSpec()
+}
+
+// VerifyNoLeaksAtEnd registers, at the top level of a suite, the end-of-suite
+// half of VerifyNoLeaks: each process checks, once its specs and its shared
+// pools are done, that no goroutine started during the suite and no
+// interpreter it started is left. A suite with shared pools has this check
+// already; it runs once however many ask for it.
+//
+//	var _ = isolation.VerifyNoLeaksAtEnd()
+func VerifyNoLeaksAtEnd() bool {
+	endCheck(userLocation())
+	return true
+}
+
+// endCheck adds the end-of-suite stage; harness's shared pools add the same
+// one, under the same key: it runs once.
+func endCheck(at types.CodeLocation) {
+	var baseline goleak.Option
+	suitelife.Add(suitelife.Stage{Key: "pyharness/leaks-at-end", Outer: true,
+		All: func(SpecContext, []byte) { baseline = goleak.IgnoreCurrent() },
+		AfterAll: func(SpecContext) {
+			if baseline == nil { // the setup failed before this process's part
+				return
+			}
+			// The report is placed at the user's `var _ =
+			// isolation.VerifyNoLeaks()`: no line of theirs is on the stack here.
+			if err := leak.AtEnd(baseline, suitelife.Kept()...).Check("pyharness: left running at the end of the suite"); err != nil {
+				DeferCleanup(func() error { return err }, at)
+			}
+		},
+		AfterFirst: func(SpecContext) {
+			if err := leak.AtEnd(nil).Check("pyharness: interpreters left running at the end of the suite"); err != nil {
+				DeferCleanup(func() error { return err }, at)
+			}
+		},
+	})
 }
 
 // VerifyNoLeaksPerSpec registers the per-spec half of VerifyNoLeaks. Its

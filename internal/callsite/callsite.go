@@ -38,7 +38,7 @@ func (f Frame) Long() string {
 
 // User walks the stack above its caller, skip frames up, and returns the
 // user's frame and its depth (0 is User's caller): the first frame in a
-// _test.go file, else the first frame outside pyharness, the Go runtime and
+// _test.go file (or in pyharness's own suites), else the first frame outside pyharness, the Go runtime and
 // the test frameworks. ok is false when neither is on the stack (a call made
 // on a goroutine of the library's own).
 func User(skip int) (f Frame, depth int, ok bool) {
@@ -53,7 +53,7 @@ func userFrame(frames *runtime.Frames) (f Frame, depth int, ok bool) {
 		fr, more := frames.Next()
 		if fr.Function != "" {
 			cur := Frame{File: fr.File, Line: fr.Line, Function: fr.Function}
-			if strings.HasSuffix(fr.File, "_test.go") && !framework(fr.Function, fr.File) {
+			if (strings.HasSuffix(fr.File, "_test.go") || spec(fr.Function)) && !framework(fr.Function, fr.File) {
 				return cur, i, true
 			}
 			if !haveOutside && !library(fr.Function) && !framework(fr.Function, fr.File) {
@@ -65,6 +65,12 @@ func userFrame(frames *runtime.Frames) (f Frame, depth int, ok bool) {
 		}
 	}
 	return outside, outsideDepth, haveOutside
+}
+
+// spec reports whether fn is in pyharness's own suites (suites/internal/*, not their testdata:
+// spec files that are not _test.go files, linked into one test binary).
+func spec(fn string) bool {
+	return strings.HasPrefix(fn, module+"/suites/") && !strings.Contains(fn, "/testdata/")
 }
 
 // library reports whether fn is a function of pyharness's own packages

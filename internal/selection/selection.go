@@ -90,9 +90,11 @@ func (v Verdict) HowToRun() string {
 // ForGoTest is the verdict for this plain go test binary, worked out once:
 // the label filter of the Ginkgo CLI that runs it (its parent), evaluated
 // against the label integration; without one, the environment.
-var ForGoTest = sync.OnceValue(func() Verdict { return goTestVerdict(os.Getppid()) })
+var ForGoTest = sync.OnceValue(func() Verdict { return VerdictOf(os.Getppid()) })
 
-func goTestVerdict(parent int) Verdict {
+// VerdictOf is the verdict for a plain go test binary whose parent process
+// is parent (ForGoTest's, for any parent).
+func VerdictOf(parent int) Verdict {
 	v := Verdict{ByEnv: ByEnv()}
 	if st, ok := proc.ReadStat(parent); ok && st.Comm == "ginkgo" {
 		v.Ginkgo = true

@@ -1,0 +1,124 @@
+package gotest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/pyharness/pyharness/gotest"
+	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/isolation/leak"
+	"github.com/pyharness/pyharness/realpy"
+)
+
+var _ = describe("gotest without Python", harness.PythonMock, func() {
+	It("skips an integration test saying how to run it, and starts no Python", func() {
+		s := runFixture("TestPool", "PYHARNESS_PYTHON=/bin/false", gotest.EnvIntegration+"=")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(regexp.QuoteMeta(gotest.SkipMessage)))
+		Expect(s.Out).To(gbytes.Say(`--- SKIP: TestPool`))
+		Expect(s.Out).To(gbytes.Say(`pyharness: no Python started; 1 integration test\(s\) skipped`))
+	})
+
+	It("fails the binary when a test leaves a goroutine, naming it", func() {
+		s := runFixture("TestLeakGoroutine")
+		Expect(s).To(gexec.Exit(1))
+		Expect(s.Out).To(gbytes.Say(`--- PASS: TestLeakGoroutine`), "the test itself passed")
+		Expect(s.Err).To(gbytes.Say(`FAIL: pyharness: goroutines left running after the tests`))
+		Expect(s.Err).To(gbytes.Say(`fixture\.blockForeverInTheBinary`))
+	})
+
+	It("fails the test that NoLeaks watches when it leaves a goroutine, naming it", func() {
+		s := runFixture("TestNoLeaksCatchesAGoroutine")
+		Expect(s).To(gexec.Exit(1))
+		Expect(s.Out).To(gbytes.Say(`goroutines left by TestNoLeaksCatchesAGoroutine`))
+		Expect(s.Out).To(gbytes.Say(`fixture\.blockForeverInTheTest`))
+		Expect(s.Out).To(gbytes.Say(`--- FAIL: TestNoLeaksCatchesAGoroutine`))
+	})
+
+	It("refuses NoLeaks in a parallel test, through the testing package", func() {
+		s := runFixture("TestNoLeaksInParallel")
+		Expect(s).To(gexec.Exit(2))
+		Expect(s.Err).To(gbytes.Say(`can not use t.Parallel`))
+	})
+
+	It("fails a contaminating test with a readable diff", func() {
+		s := runFixture("TestContaminationOfTheEnvironment")
+		Expect(s).To(gexec.Exit(1))
+		Expect(s.Out).To(gbytes.Say(`contamination detected:\s+environment changed:\s+\+ FIXTURE_LEFT_BEHIND=yes`))
+		Expect(s.Out).To(gbytes.Say(`--- FAIL: TestContaminationOfTheEnvironment`))
+	})
+})
+
+var _ = describe("gotest with Python", harness.Integration, harness.PythonReal, func() {
+	selected := gotest.EnvIntegration + "=1"
+
+	It("fails the binary when a test leaves a worker running, naming the process", func() {
+		s := runFixture("TestLeakWorker", selected)
+		Expect(s).To(gexec.Exit(1))
+		Expect(s.Err).To(gbytes.Say(`Python processes left running after the tests:\s+spawned worker \S+ \(pid \d+\), started at \S+fixture_test\.go:\d+`))
+		owner := s.Command.Process.Pid // not our child: polling is the only way to see it go
+		Eventually(func() ([]leak.Process, error) { return leak.ProcessesOwnedBy(owner) }).Should(BeEmpty(), "the worker ends with its owner")
+	})
+
+	It("fails a test that changes the Python state of its fresh worker, with the diff", func() {
+		s := runFixture("TestPythonGlobalContamination", selected)
+		Expect(s).To(gexec.Exit(1))
+		Expect(s.Out).To(gbytes.Say(`fixture_handlers\.remembered`))
+	})
+
+	It("gives the binaries of one run one pool host, which ends after the run and its last binary", func(ctx SpecContext) {
+		cache := GinkgoT().TempDir()
+		// The run: a process standing for the go command (PYHARNESS_RUN_PID).
+		run := exec.Command("cat")
+		runInput, err := run.StdinPipe()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(run.Start()).To(Succeed())
+		DeferCleanup(func() { _ = runInput.Close(); _ = run.Wait() })
+
+		var sessions []*gexec.Session
+		for range 3 {
+			cmd := exec.Command(fixture, "-test.run", "^TestPool$", "-test.v")
+			cmd.Dir = fixtureDir
+			cmd.Env = append(os.Environ(), "PYHARNESS_CACHE_DIR="+cache, selected, fmt.Sprintf("%s=%d", gotest.EnvRunPid, run.Process.Pid))
+			s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+			Expect(err).NotTo(HaveOccurred())
+			sessions = append(sessions, s)
+		}
+		hosts := map[int]int{}
+		started := 0
+		line := regexp.MustCompile(`pyharness: pool host (\d+) \((\w+)`)
+		for _, s := range sessions {
+			Eventually(s).WithTimeout(2 * time.Minute).Should(gexec.Exit(0))
+			m := line.FindStringSubmatch(string(s.Out.Contents()))
+			Expect(m).NotTo(BeNil(), "the summary line of %s", s.Out.Contents())
+			pid, _ := strconv.Atoi(m[1])
+			hosts[pid]++
+			if m[2] != "reused" {
+				started++
+			}
+		}
+		Expect(hosts).To(HaveLen(1), "one pool host for every binary")
+		Expect(started).To(Equal(1), "one binary started it, the others attached")
+		var host int
+		for pid := range hosts {
+			host = pid
+		}
+		Expect(leak.ProcessAlive(host)).To(BeTrue(), "the run still holds the host after its binaries")
+
+		Expect(runInput.Close()).To(Succeed()) // the run ends
+		Expect(run.Wait()).To(Succeed())
+		Eventually(func() bool { return leak.ProcessAlive(host) }).WithTimeout(10*time.Second).Should(BeFalse(),
+			"the host ends once the run and the last binary holding it have")
+		GinkgoT().Setenv("PYHARNESS_CACHE_DIR", cache)
+		Expect(realpy.Hosts(ctx)).To(BeEmpty(), "and leaves no record of a host behind")
+	})
+})

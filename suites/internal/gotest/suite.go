@@ -1,0 +1,80 @@
+package gotest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/pyharness/pyharness/internal/suitelife"
+	"github.com/pyharness/pyharness/isolation"
+	"github.com/pyharness/pyharness/suites/internal/suite"
+)
+
+// gotest as its users meet it: a compiled test binary (testdata/_fixture)
+// whose tests leak, contaminate, skip or share a pool host, run one test at
+// a time, and what the binary then reports and exits with. Every spec
+// leaves no goroutine and no interpreter running.
+func describe(text string, args ...any) bool {
+	return suite.Describe("gotest", func() { isolation.VerifyNoLeaksPerSpec() }, text, args...)
+}
+
+// fixture is the compiled fixture binary; fixtureDir is where it runs.
+var fixture, fixtureDir string
+
+var _ = suite.Stage("gotest", suitelife.Stage{
+	First: func(ctx SpecContext) []byte {
+		dir, err := os.MkdirTemp("", "pyharness-gotest-suite-")
+		Expect(err).NotTo(HaveOccurred())
+		bin := filepath.Join(dir, "fixture.test")
+		cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, suite.Rel("gotest", "testdata", "_fixture"))
+		cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
+		Expect(cmd.Run()).To(Succeed(), "compiling the fixture test binary")
+		return []byte(bin)
+	},
+	All: func(_ SpecContext, bin []byte) {
+		fixture = string(bin)
+		var err error
+		fixtureDir, err = filepath.Abs(suite.Rel("gotest", "testdata", "_fixture"))
+		Expect(err).NotTo(HaveOccurred())
+	},
+	AfterFirst: func(SpecContext) {
+		if fixture != "" {
+			Expect(os.RemoveAll(filepath.Dir(fixture))).To(Succeed())
+		}
+	},
+})
+
+// runFixture runs one test of the fixture binary (-test.run ^name$ -test.v)
+// with env added, in its own cache directory, and waits for it to exit.
+func runFixture(name string, env ...string) *gexec.Session {
+	GinkgoHelper()
+	cmd := exec.Command(fixture, "-test.run", "^"+name+"$", "-test.v")
+	cmd.Dir = fixtureDir
+	cmd.Env = append(os.Environ(), append([]string{"PYHARNESS_CACHE_DIR=" + GinkgoT().TempDir()}, env...)...)
+	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(session).WithTimeout(2 * time.Minute).Should(gexec.Exit())
+	return session
+}
+
+// lineOf returns the number of the line of the fixture's file that ends
+// with mark, for asserting where a failure is reported.
+func lineOf(file, mark string) int {
+	GinkgoHelper()
+	raw, err := os.ReadFile(filepath.Join(fixtureDir, file))
+	Expect(err).NotTo(HaveOccurred())
+	for i, l := range strings.Split(string(raw), "\n") {
+		if strings.HasSuffix(l, mark) {
+			return i + 1
+		}
+	}
+	Fail(fmt.Sprintf("no line of %s ends with %q", file, mark))
+	return 0
+}

@@ -1,0 +1,119 @@
+package isolation
+
+import (
+	"os"
+	"os/exec"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/pyharness/pyharness"
+	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/isolation"
+	"github.com/pyharness/pyharness/mockpy"
+	"github.com/pyharness/pyharness/suites/internal/suite"
+)
+
+// nestedEnv names the offending spec a nested run of this binary executes.
+const nestedEnv = "PYHARNESS_TEST_NESTED"
+
+// runNested runs this test binary again with only the offending spec name
+// registered, and returns the finished session.
+func runNested(name string, env ...string) *gexec.Session {
+	GinkgoHelper()
+	cmd := exec.Command(os.Args[0], suite.Run, "-ginkgo.no-color")
+	cmd.Env = append(append(os.Environ(), nestedEnv+"="+name, suite.Only("isolation")), env...)
+	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(session).WithTimeout(2 * time.Minute).Should(gexec.Exit())
+	return session
+}
+
+var leakedFile *os.File
+
+// Offending specs, registered only in a nested run: each leaks one thing,
+// and its mode must fail it.
+var _ = func() bool {
+	switch nested {
+	case "basic-unconsumed":
+		describe("offender", func() {
+			mode := isolation.Basic()
+			It("appends a handler it never uses", func() {
+				mode.Mock().AppendHandlers(mockpy.Respond("never"))
+			})
+		})
+	case "registry-name":
+		describe("offender", func() {
+			mode := isolation.Registry(nil)
+			It("registers a name and never releases it", func() {
+				mode.Register(mode.Name("queue"))
+			})
+		})
+	case "registry-session":
+		describe("offender", func() {
+			mode := isolation.Registry(func() pyharness.Caller { return python.Pool() })
+			It("leaves session state in Python", func(ctx SpecContext) {
+				Expect(python.Pool().Call(mode.Session(ctx, "cart"), "remember", "apple", nil)).To(Succeed())
+			})
+		})
+	case "contamination-env", "contamination-goroutine", "contamination-tempfile", "contamination-fd":
+		describe("offender", func() {
+			isolation.ContaminationDetection(nil)
+			It("leaks "+nested, func() {
+				switch nested {
+				case "contamination-env":
+					os.Setenv("PYHARNESS_LEAKED_VAR", "oops")
+				case "contamination-goroutine":
+					go func() { select {} }()
+				case "contamination-tempfile":
+					f, err := os.CreateTemp("", "leaked-*.txt")
+					Expect(err).NotTo(HaveOccurred())
+					f.Close()
+				case "contamination-fd":
+					var err error
+					leakedFile, err = os.Open("/dev/null") // kept reachable: a finalizer would close it
+					Expect(err).NotTo(HaveOccurred())
+				}
+			})
+		})
+	case "contamination-python":
+		describe("offender", func() {
+			isolation.ContaminationDetection(func() pyharness.Caller { return python.Pool().Workers()[0] })
+			It("changes a module global in Python", func(ctx SpecContext) {
+				Expect(python.Pool().Workers()[0].Call(ctx, "add_to_global_cart", "pear", nil)).To(Succeed())
+			})
+		})
+	}
+	return true
+}()
+
+var _ = describe("Each check fails the spec that breaks it (nested runs)", func() {
+	if nested != "" {
+		return
+	}
+	DescribeTable("without Python",
+		func(name, want string) {
+			session := runNested(name)
+			Expect(session).To(gexec.Exit(1), "the offending spec must fail")
+			Expect(session.Out.Contents()).To(ContainSubstring(want))
+		},
+		Entry("basic: an appended handler never consumed", "basic-unconsumed", "appended handlers never used"),
+		Entry("registry: a name never released", "registry-name", "names of this spec still registered"),
+		Entry("contamination: an environment variable", "contamination-env", "+ PYHARNESS_LEAKED_VAR=oops"),
+		Entry("contamination: a goroutine", "contamination-goroutine", "goroutines left running"),
+		Entry("contamination: a temp file", "contamination-tempfile", "files left in temp dirs"),
+		Entry("contamination: an open fd", "contamination-fd", "-> /dev/null"),
+	)
+
+	DescribeTable("with Python",
+		func(name, want string) {
+			session := runNested(name, "PYHARNESS_INTEGRATION=1")
+			Expect(session).To(gexec.Exit(1), "the offending spec must fail")
+			Expect(session.Out.Contents()).To(ContainSubstring(want))
+		},
+		Entry("registry: a Python session left with state", harness.Integration, "registry-session", "Python sessions of this spec still hold state"),
+		Entry("contamination: a Python module global", harness.Integration, "contamination-python", "~ cart.CART"),
+	)
+})

@@ -1,0 +1,13 @@
+// Package unit holds the specs of pyharness's internal packages that need
+// no test binary of their own (failfmt, ownership, pytree, selection) and
+// of harness/containerbackend's logger, as external specs: they use only
+// the packages' exported identifiers.
+package unit
+
+import (
+	"github.com/pyharness/pyharness/suites/internal/suite"
+)
+
+func describe(text string, args ...any) bool {
+	return suite.Describe("unit", nil, text, args...)
+}

@@ -1,5 +1,0 @@
-package pool_test
-
-import "bytes"
-
-func bytesContains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
