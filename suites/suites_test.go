@@ -1,5 +1,5 @@
 // Package suites_test is pyharness's own Ginkgo suite: one test binary for
-// every package of suites/internal (cli, container, contract, fault,
+// every package of suites/internal (bench, cli, container, contract, fault,
 // gotest, host, isolation, pool, spawnpool, unit, worker), each a package of spec
 // files registered at init. A package's per-spec setup is scoped to its own
 // specs (its describe wrapper); suite-level setups (the CLI's build, the
@@ -18,6 +18,7 @@ import (
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/isolation"
 
+	_ "github.com/pyharness/pyharness/suites/internal/bench"
 	_ "github.com/pyharness/pyharness/suites/internal/cli"
 	"github.com/pyharness/pyharness/suites/internal/container"
 	_ "github.com/pyharness/pyharness/suites/internal/contract"

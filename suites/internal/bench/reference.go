@@ -1,4 +1,4 @@
-package benchkit_test
+package bench
 
 import (
 	"context"
@@ -60,7 +60,7 @@ func (c *fakeConn) Echo(ctx context.Context, payload string) (string, error) {
 
 func (c *fakeConn) Close() error { c.closed = true; return nil }
 
-var _ = Describe("the reference rows", func() {
+var _ = describe("the reference rows", func() {
 	var (
 		rec *recorder
 		cfg benchkit.RefConfig

@@ -1,4 +1,4 @@
-package benchkit_test
+package bench
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/pyharness/pyharness/realpy"
 )
 
-var _ = Describe("the reference subjects on real Python", harness.Integration, harness.PythonReal, func() {
+var _ = describe("the reference subjects on real Python", harness.Integration, harness.PythonReal, func() {
 	var python string
 	BeforeEach(func() {
 		var err error

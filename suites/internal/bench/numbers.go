@@ -1,4 +1,4 @@
-package benchkit_test
+package bench
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func sampleReport() *benchkit.Report {
 	}
 }
 
-var _ = Describe("the generated Numbers table", func() {
+var _ = describe("the generated Numbers table", func() {
 	It("is one table with a command and a JSON field per row, after the machine and date", func() {
 		md := benchkit.RenderNumbers(sampleReport())
 		lines := strings.Split(strings.TrimSpace(md), "\n")
@@ -102,7 +102,7 @@ var _ = Describe("the generated Numbers table", func() {
 	})
 })
 
-var _ = Describe("the text table", func() {
+var _ = describe("the text table", func() {
 	It("lists every reference row with the three figures and pyharness's ratios, and no start-up table for a reference-only run", func() {
 		rep := sampleReport()
 		rep.Workers, rep.Results, rep.SingleMS, rep.ReuseFirstMS, rep.FreshMedianMS, rep.PingP50US, rep.Fairness = 0, nil, 0, 0, 0, 0, nil
