@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import builtins
 import os
-import signal
+try:  # the C module signal wraps, without the enums signal builds at import
+    import _signal as signal
+except ImportError:  # pragma: no cover - an interpreter without it
+    import signal  # type: ignore[no-redef]
 import sys
 import time
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import select
-import signal
+try:  # the C module signal wraps, without the enums signal builds at import
+    import _signal as signal
+except ImportError:  # pragma: no cover - an interpreter without it
+    import signal  # type: ignore[no-redef]
 import socket
 import sys
 import time

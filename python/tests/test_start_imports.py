@@ -37,8 +37,8 @@ ALLOWED: Set[str] = {
     "json", "json.decoder", "json.scanner", "json.encoder", "_json", "struct", "_struct",
     "re", "re._compiler", "re._parser", "re._constants", "re._casefix", "_sre", "copyreg",
     "sre_compile", "sre_parse", "sre_constants",
-    # the request context (contextvars) and SIGTERM's handler
-    "contextvars", "_contextvars", "signal",
+    # the request context
+    "contextvars", "_contextvars",
 }
 
 MARKER = "pyharness-first-call-answered"
