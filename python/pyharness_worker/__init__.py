@@ -49,6 +49,9 @@ def _compile_own_modules() -> None:
     from importlib.util import cache_from_source
 
     here = os.path.dirname(os.path.abspath(__file__))
+    pycache = os.path.join(here, "__pycache__")
+    if not os.access(pycache if os.path.isdir(pycache) else here, os.W_OK):
+        return  # nowhere to write it: each import compiles what it needs, as it would anyway
     try:
         names = [n for n in os.listdir(here) if n.endswith(".py")]
     except OSError:
