@@ -1,16 +1,43 @@
 """python3 -m pyharness_worker --fd 3 [--alive-fd 4] [--worker-id ID] [--max-frame N] [--module pkg.mod ...]"""
 
-import argparse
-import socket
-import sys
-from typing import List, Optional
+from __future__ import annotations
 
-from . import DEFAULT_MAX_FRAME, max_frame_arg
-from . import liveness
+import sys
+
+from . import DEFAULT_MAX_FRAME, MIN_MAX_FRAME, liveness, max_frame_arg
 from .server import run
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+    from typing import Dict, List, Optional
 
-def main(argv: Optional[List[str]] = None) -> int:
+# The flags, for the parse that needs no argparse: name -> (kind, default).
+_FLAGS: Dict[str, tuple] = {
+    "--fd": ("int", None),
+    "--worker-id": ("str", ""),
+    "--max-frame": ("frame", DEFAULT_MAX_FRAME),
+    "--module": ("append", None),
+    "--run-id": ("str", ""),
+    "--alive-fd": ("int", None),
+}
+
+
+class Args:
+    """What the command line asks for: the argparse Namespace's fields."""
+
+    def __init__(self, fd: int, worker_id: str, max_frame: int, module: List[str], run_id: str, alive_fd: Optional[int]) -> None:
+        self.fd = fd
+        self.worker_id = worker_id
+        self.max_frame = max_frame
+        self.module = module
+        self.run_id = run_id
+        self.alive_fd = alive_fd
+
+
+def _parser() -> argparse.ArgumentParser:
+    import argparse  # for --help and for errors: a start the Go side makes never needs it
+
     parser = argparse.ArgumentParser(prog="pyharness_worker", description=__doc__)
     parser.add_argument("--fd", type=int, required=True, help="file descriptor of a connected stream socket carrying frames")
     parser.add_argument("--worker-id", default="", help="identifier reported by ping")
@@ -18,9 +45,55 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--module", action="append", default=[], help="module whose handlers to serve (repeatable)")
     parser.add_argument("--run-id", default="", help="marker of the test run that owns this worker (ignored)")
     parser.add_argument("--alive-fd", type=int, default=None, help="file descriptor of a stream socket on which liveness probes are echoed")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def quick_parse(argv: List[str]) -> Optional[Args]:
+    """argv parsed as argparse would, when it is the plain shape the Go side
+    writes (each flag spelt out, with a value that is valid and does not
+    start with "-"); None otherwise, for argparse to parse or to explain."""
+    values: Dict[str, object] = {"--module": []}
+    i = 0
+    while i < len(argv):
+        flag, eq, value = argv[i].partition("=")
+        spec = _FLAGS.get(flag)
+        if spec is None:
+            return None
+        if not eq:
+            if i + 1 >= len(argv):
+                return None
+            i += 1
+            value = argv[i]
+        i += 1
+        if value.startswith("-"):
+            return None
+        kind = spec[0]
+        if kind == "str":
+            values[flag] = value
+        elif kind == "append":
+            values[flag].append(value)  # type: ignore[attr-defined]
+        else:
+            if not value.isdigit() or not value.isascii():
+                return None
+            n = int(value)
+            if kind == "frame" and n < MIN_MAX_FRAME:
+                return None
+            values[flag] = n
+    if "--fd" not in values:
+        return None
+    get = values.get
+    return Args(get("--fd"), get("--worker-id", ""), get("--max-frame", DEFAULT_MAX_FRAME),  # type: ignore[arg-type]
+                get("--module"), get("--run-id", ""), get("--alive-fd"))  # type: ignore[arg-type]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    args = quick_parse(argv) or _parser().parse_args(argv)
     if args.alive_fd is not None:
         liveness.start(args.alive_fd)
+    import socket
+
     sock = socket.socket(fileno=args.fd)
     return run(sock, args.worker_id, args.max_frame, args.module)
 

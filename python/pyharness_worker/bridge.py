@@ -22,45 +22,6 @@ swallow it); in an async handler, asyncio.CancelledError itself, as its
 task is being cancelled.
 """
 
-from typing import Any
-
-from .context import current
-
-
-class GoError(Exception):
-    """A Go function called with call_go failed: kind says how (error,
-    panic, goexit, too_large, unencodable, unknown_callback); type is the
-    name Go gave it (GoError, GoPanic, GoExit, UnknownCallback)."""
-
-    def __init__(self, type_name: str, message: str, kind: str = "error") -> None:
-        super().__init__(message)
-        self.type = type_name
-        self.kind = kind
-
-
-class UnknownCallback(GoError):
-    """No Go function of that name is registered for the call, or the name
-    is not a non-empty string."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("UnknownCallback", message, "unknown_callback")
-
-
-class Cancelled(BaseException):
-    """The Go caller cancelled the call this handler serves."""
-
-
-def call_go(name: str, args: Any = None) -> Any:
-    """Call the Go function registered as name with args (any JSON value)
-    and return its result."""
-    req = current()
-    return req.worker.call_go(req, name, args)
-
-
-async def acall_go(name: str, args: Any = None) -> Any:
-    """call_go for async handlers. The worker serves one call at a time, so
-    the event loop waits for Go's answer, as call_go does."""
-    return call_go(name, args)
-
+from .core import Cancelled, GoError, UnknownCallback, acall_go, call_go
 
 __all__ = ["call_go", "acall_go", "GoError", "UnknownCallback", "Cancelled"]

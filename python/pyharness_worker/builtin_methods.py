@@ -1,16 +1,22 @@
 """Built-in methods every worker serves: ping, info, reset, shutdown."""
 
+from __future__ import annotations
+
 import os
 import reprlib
 import sys
 import time
 
-_PYTHON_VERSION = "%d.%d.%d" % sys.version_info[:3]
-from typing import Any, Callable, Dict
-
-from . import PROTOCOL_VERSION
-from .context import current
+from .core import PROTOCOL_VERSION, current
 from .framing import dumps
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Dict
+
+    from .core import Serving
+
+_PYTHON_VERSION = "%d.%d.%d" % sys.version_info[:3]
 
 
 def ping(args: Any) -> "EncodedJSON":
@@ -45,7 +51,7 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
-def hello(worker: Any) -> Dict[str, Any]:
+def hello(worker: Serving) -> Dict[str, Any]:
     """The ping reply of worker (also sent by a forked worker as it starts)."""
     return {
         "pid": _pid,

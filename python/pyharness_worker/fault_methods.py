@@ -1,15 +1,22 @@
 """Test methods that misbehave on purpose, so specs can exercise every fault."""
 
+from __future__ import annotations
+
 import builtins
 import os
-import re
-import signal
+try:  # the C module signal wraps, without the enums signal builds at import
+    import _signal as signal
+except ImportError:  # pragma: no cover - an interpreter without it
+    import signal  # type: ignore[no-redef]
 import sys
 import time
-from typing import Any, Callable, Dict, Type
 
-from .context import current
+from .core import current
 from .framing import HEADER
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Dict, Type
 
 
 def _arg(args: Any, key: str, default: Any) -> Any:
@@ -76,6 +83,8 @@ def hang(args: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _announce(args)
     if _arg(args, "in_c", False):
+        import re  # only here: not paid at start
+
         re.match(r"(a+)+$", "a" * 64 + "b")
     while True:
         time.sleep(3600)

@@ -1,12 +1,19 @@
 """Frame codec: a 4-byte big-endian unsigned length, then that many bytes of UTF-8 JSON."""
 
+from __future__ import annotations
+
 import json
 import re
 import struct
-import threading
-from typing import Any, BinaryIO, Callable, Dict
+from _thread import get_ident  # threading's, without importing threading at start
 
 from . import MAX_DEPTH
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, BinaryIO, Callable, Dict
+
+    Writer = Callable[[bytes], None]
 
 HEADER = struct.Struct(">I")
 _DISCARD_CHUNK = 1 << 16
@@ -92,7 +99,7 @@ def _c_encoder() -> Any:
 
 _MARKERS: Dict[int, Any] = {}
 _C_ENCODE = _c_encoder()
-_SERVING_THREAD = threading.get_ident()
+_SERVING_THREAD = get_ident()
 
 
 def dumps(value: Any) -> bytes:
@@ -102,7 +109,7 @@ def dumps(value: Any) -> bytes:
     NaN and infinities, circular references) and UnicodeEncodeError for
     strings with lone surrogates.
     """
-    if _C_ENCODE is None or threading.get_ident() != _SERVING_THREAD:
+    if _C_ENCODE is None or get_ident() != _SERVING_THREAD:
         return _ENCODER.encode(value).encode("utf-8")
     try:
         return "".join(_C_ENCODE(value, 0)).encode("utf-8")
@@ -222,5 +229,3 @@ def top_level_id(text: str) -> Any:
             level -= 1
     return None
 
-
-Writer = Callable[[bytes], None]

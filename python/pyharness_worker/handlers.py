@@ -1,10 +1,15 @@
 """Loading user handler modules named at start with --module."""
 
+from __future__ import annotations
+
 import importlib
 import types
-from typing import Any, Callable, Dict
 
-Handler = Callable[[Any], Any]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Dict
+
+    Handler = Callable[[Any], Any]
 
 
 class HandlerError(Exception):

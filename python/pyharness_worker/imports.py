@@ -15,8 +15,13 @@ another one in sys.modules without changing its length. The worker's own
 package is never counted. A forked worker starts with nothing counted.
 """
 
+from __future__ import annotations
+
 import sys
-from typing import Dict, List, Set
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Dict, List, Set
 
 _OWN = __name__.rpartition(".")[0] or "pyharness_worker"
 _modules: Dict[str, object] = sys.modules

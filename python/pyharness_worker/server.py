@@ -1,18 +1,21 @@
 """The worker: serves requests from one stream socket until EOF, shutdown or SIGTERM."""
 
+from __future__ import annotations
+
 import os
 import select
-import signal
+try:  # the C module signal wraps, without the enums signal builds at import
+    import _signal as signal
+except ImportError:  # pragma: no cover - an interpreter without it
+    import signal  # type: ignore[no-redef]
 import socket
 import sys
 import time
 from types import AsyncGeneratorType, CoroutineType, GeneratorType
-from typing import Any, Dict, Iterable, List, Optional
 
-from . import DEFAULT_MAX_FRAME, builtin_methods, fault_methods, phase
-from .bridge import Cancelled, GoError, UnknownCallback
+from . import builtin_methods, fault_methods, phase
 from .builtin_methods import EncodedJSON
-from .context import Request, activate, deactivate
+from .core import DEFAULT_MAX_FRAME, Cancelled, GoError, Request, UnknownCallback, activate, deactivate
 from .framing import (
     FrameTooLarge,
     ProtocolViolation,
@@ -24,8 +27,14 @@ from .framing import (
     loads_request,
     read_frame,
 )
-from .handlers import Handler, ImportFailed, handlers_of, register
+from .handlers import ImportFailed, handlers_of, register
 from .imports import Ledger
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Dict, Iterable, List, Optional
+
+    from .handlers import Handler
 
 EXIT_OK = 0
 EXIT_START_FAILED = 2

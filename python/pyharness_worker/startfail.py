@@ -7,10 +7,15 @@ file, line and caret, or the traceback with the frames of importlib and of
 this package cut. The Go side shows the tail of stderr, so this is short.
 """
 
+from __future__ import annotations
+
 import importlib
 import os
 import traceback
-from typing import Any, List
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, List
 
 from .handlers import ImportFailed
 
