@@ -36,7 +36,7 @@ var _ = describe("A call ended by its deadline during another call's cancel grac
 		w := startWorker(ctx, realpy.WithCancelGrace(time.Minute))
 		cancelled := cancelSleep(ctx, w, w.Stdout().String)
 		Expect(cancelled).To(MatchError(context.Canceled))
-		Expect(cancelled.Error()).To(MatchRegexp(`^realpy: worker %s \(pid %d\): call "sleep": context canceled after \d+ms \(its context was cancelled\), `+
+		Expect(cancelled.Error()).To(MatchRegexp(`^realpy: worker %s \(pid %d\): call "sleep": context canceled after [\d.]+(µs|ms|s) \(its context was cancelled\), `+
 			`while the worker ran it: the worker was sent \$cancel, and is kept if it ends the call within its cancel grace \(1m0s\)$`, w.ID(), w.Pid()))
 
 		callCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
@@ -47,7 +47,7 @@ var _ = describe("A call ended by its deadline during another call's cancel grac
 		Expect(errors.As(err, &ce)).To(BeTrue(), "typed: %#v", err)
 		Expect(ce.Method).To(Equal("echo"))
 		Expect(ce.Worker).To(ContainSubstring(w.ID()))
-		Expect(err.Error()).To(MatchRegexp(`^realpy: worker %s \(pid %d\): call "echo": context deadline exceeded after \d+ms \(the deadline of its context, 100ms from the call\), `+
+		Expect(err.Error()).To(MatchRegexp(`^realpy: worker %s \(pid %d\): call "echo": context deadline exceeded after \d+ms \(the deadline of its context, (9\d|100)ms from the call\), `+
 			`waiting for its turn: the worker was ending a cancelled call "sleep" within its cancel grace \(1m0s\)$`, w.ID(), w.Pid()))
 	}, noHang)
 
@@ -67,7 +67,7 @@ var _ = describe("A call ended by its deadline during another call's cancel grac
 		Expect(errors.As(err, &ce)).To(BeTrue(), "typed: %#v", err)
 		Expect(ce.Method).To(Equal("echo"))
 		Expect(ce.Worker).To(ContainSubstring(w.ID()))
-		Expect(err.Error()).To(MatchRegexp(`^realpy: pool: call "echo": context deadline exceeded after \d+ms \(the deadline of its context, 100ms from the call\), `+
+		Expect(err.Error()).To(MatchRegexp(`^realpy: pool: call "echo": context deadline exceeded after \d+ms \(the deadline of its context, (9\d|100)ms from the call\), `+
 			`waiting for a free worker: worker %s \(pid %d\) was ending a cancelled call "sleep" within its cancel grace \(1m0s\)$`, w.ID(), w.Pid()))
 	}, noHang)
 
@@ -77,7 +77,7 @@ var _ = describe("A call ended by its deadline during another call's cancel grac
 		DeferCleanup(p.Close)
 		err = p.Call(ctx, "sleep", map[string]any{"seconds": 0.5}, nil)
 		Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue(), "errors.Is still holds: %v", err)
-		Expect(err.Error()).To(MatchRegexp(`^realpy: worker %s \(pid %d\): call "sleep": context deadline exceeded after \d+ms \(the deadline of the pool's WithCallTimeout\(100ms\), 100ms from the call\), while the worker ran it: `,
+		Expect(err.Error()).To(MatchRegexp(`^realpy: worker %s \(pid %d\): call "sleep": context deadline exceeded after \d+ms \(the deadline of the pool's WithCallTimeout\(100ms\), (9\d|100)ms from the call\), while the worker ran it: `,
 			p.Workers()[0].ID(), p.Workers()[0].Pid()))
 	}, noHang)
 })
