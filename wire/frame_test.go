@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -62,6 +63,22 @@ var _ = Describe("Frames", func() {
 		var buf bytes.Buffer
 		Expect(wire.WriteFrame(&buf, payload, wire.DefaultMaxFrame)).To(Succeed())
 		Expect(wire.ReadFrame(&buf, wire.DefaultMaxFrame)).To(Equal(payload))
+	})
+
+	It("reads a frame of a few MiB into one buffer, with no copy on the way", func() {
+		var buf bytes.Buffer
+		Expect(wire.WriteFrame(&buf, bytes.Repeat([]byte("x"), 1<<20+64), wire.DefaultMaxFrame)).To(Succeed())
+		frame := buf.Bytes()
+		r := bytes.NewReader(frame)
+		fr := wire.NewFrameReader(r, wire.DefaultMaxFrame)
+		Expect(testing.AllocsPerRun(5, func() {
+			r.Reset(frame)
+			_, _ = wire.ReadFrame(r, wire.DefaultMaxFrame)
+		})).To(BeNumerically("==", 2), "ReadFrame: its header and the payload")
+		Expect(testing.AllocsPerRun(5, func() {
+			r.Reset(frame)
+			_, _ = fr.Next()
+		})).To(BeNumerically("==", 1), "FrameReader.Next")
 	})
 
 	DescribeTable("reports truncated and invalid frames as protocol errors",
