@@ -56,6 +56,28 @@ func plainUnquoteWord(x uint64) bool {
 	return (asciiAbove31(x)|eq7(x, '"')|eq7(x, '\\'))&msb == 0
 }
 
+// The same tests for words that may hold any byte, for text already known
+// to be valid UTF-8: exact, at a few more operations a word.
+
+// hasZero is non-zero exactly when some byte of x is zero.
+func hasZero(x uint64) uint64 { return (x - lsb) & ^x & msb }
+
+// hasLess is non-zero exactly when some byte of x is below n (n <= 128).
+func hasLess(x uint64, n byte) uint64 { return (x - lsb*uint64(n)) & ^x & msb }
+
+// plainQuoteUTF8Word is plainQuoteWord for valid UTF-8: bytes at or above
+// 0x80 pass, but for 0xE2, the first byte of U+2028 and U+2029 (which
+// encoding/json escapes).
+func plainQuoteUTF8Word(x uint64) bool {
+	return hasLess(x, 0x20)|hasZero((x|lsb*0x04)^lsb*0x26)|hasZero((x|lsb*0x02)^lsb*0x3e)|
+		hasZero(x^lsb*'\\')|hasZero(x^lsb*0xe2) == 0
+}
+
+// plainUnquoteUTF8Word is plainUnquoteWord for valid UTF-8.
+func plainUnquoteUTF8Word(x uint64) bool {
+	return hasLess(x, 0x20)|hasZero(x^lsb*'"')|hasZero(x^lsb*'\\') == 0
+}
+
 // quoteSpecial reports whether ASCII byte c needs an escape from
 // encoding/json (HTML escaping on).
 func quoteSpecial(c byte) bool {
@@ -70,30 +92,44 @@ func unquoteSpecial(c byte) bool { return c < 0x20 || c == '"' || c == '\\' }
 const hexDigits = "0123456789abcdef"
 
 // appendQuoted appends s as encoding/json quotes it (HTML escaping on),
-// checking its UTF-8 on the way: bad is the offset of its first invalid
-// byte (where encoding/json writes U+FFFD), or -1.
+// checking its UTF-8 on the way: bad is -1, or, when s is not valid UTF-8
+// (where encoding/json writes U+FFFD), an offset at or before the first
+// invalid byte. ASCII is
+// checked as it is scanned; at the first byte beyond it the rest is
+// checked at once (utf8.ValidString), and the scan goes on over any byte.
 func appendQuoted(dst []byte, s string) (out []byte, bad int) {
 	dst = append(dst, '"')
-	start, i := 0, 0
+	start, i, utf8Checked := 0, 0, false
 	for i < len(s) {
-		for i+8 <= len(s) && plainQuoteWord(load64(s, i)) {
-			i += 8
+		if utf8Checked {
+			for i+8 <= len(s) && plainQuoteUTF8Word(load64(s, i)) {
+				i += 8
+			}
+		} else {
+			for i+8 <= len(s) && plainQuoteWord(load64(s, i)) {
+				i += 8
+			}
 		}
 		if i == len(s) {
 			break
 		}
 		c := s[i]
 		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			switch {
-			case r == utf8.RuneError && size == 1:
-				return dst, i
-			case r == '\u2028' || r == '\u2029':
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-				start = i + size
+			if !utf8Checked {
+				if !utf8.ValidString(s[i:]) {
+					return dst, i
+				}
+				utf8Checked = true
 			}
-			i += size
+			// In valid UTF-8, 0xE2 always starts a 3-byte sequence.
+			if c == 0xe2 && s[i+1] == 0x80 && (s[i+2] == 0xa8 || s[i+2] == 0xa9) { // U+2028, U+2029
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[s[i+2]&0xf])
+				i += 3
+				start = i
+				continue
+			}
+			i++
 			continue
 		}
 		if !quoteSpecial(c) {
@@ -168,24 +204,41 @@ func trimSpace(b []byte) []byte {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
-// scanText returns the index of the first byte at or after i that ends a
-// run of a JSON string's text ('"', '\\', a control character), or len(b);
-// ok is false when a byte before it is not valid UTF-8.
-func scanText(b []byte, i int) (end int, ok bool) {
+// textScan finds the runs of a JSON string's text, checking its UTF-8 on
+// the way: ASCII as it is scanned; at the first byte beyond it the rest at
+// once (utf8.Valid), after which the scan goes on over any byte.
+type textScan struct {
+	b       []byte
+	checked bool // b[i:] is known valid UTF-8
+}
+
+// next returns the index of the first byte at or after i that ends a run
+// of text ('"', '\\', a control character), or len(b); ok is false when the
+// text from there on is not valid UTF-8.
+func (t *textScan) next(i int) (end int, ok bool) {
+	b := t.b
 	for i < len(b) {
-		for i+8 <= len(b) && plainUnquoteWord(load64(b, i)) {
-			i += 8
+		if t.checked {
+			for i+8 <= len(b) && plainUnquoteUTF8Word(load64(b, i)) {
+				i += 8
+			}
+		} else {
+			for i+8 <= len(b) && plainUnquoteWord(load64(b, i)) {
+				i += 8
+			}
 		}
 		if i == len(b) {
 			break
 		}
 		c := b[i]
 		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && size == 1 {
-				return i, false
+			if !t.checked {
+				if !utf8.Valid(b[i:]) {
+					return i, false
+				}
+				t.checked = true
 			}
-			i += size
+			i++
 			continue
 		}
 		if unquoteSpecial(c) {
@@ -205,7 +258,8 @@ func quickString(data []byte) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	i, ok := scanText(body, 0)
+	scan := textScan{b: body}
+	i, ok := scan.next(0)
 	if !ok {
 		return "", false // encoding/json replaces invalid bytes with U+FFFD
 	}
@@ -245,7 +299,7 @@ func quickString(data []byte) (string, bool) {
 		}
 		i += 2
 		start = i
-		if i, ok = scanText(body, i); !ok {
+		if i, ok = scan.next(i); !ok {
 			return "", false
 		}
 	}
@@ -283,7 +337,8 @@ func quickBytes(data []byte) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	if end, ok := scanText(body, 0); !ok || end != len(body) {
+	scan := textScan{b: body}
+	if end, ok := scan.next(0); !ok || end != len(body) {
 		return nil, false
 	}
 	out := make([]byte, base64.StdEncoding.DecodedLen(len(body)))
@@ -302,7 +357,8 @@ func validString(data []byte) bool {
 	if !ok {
 		return false
 	}
-	i, ok := scanText(body, 0)
+	scan := textScan{b: body}
+	i, ok := scan.next(0)
 	for ok && i < len(body) {
 		if body[i] != '\\' || i+1 == len(body) {
 			return false
@@ -318,7 +374,7 @@ func validString(data []byte) bool {
 		default:
 			return false
 		}
-		i, ok = scanText(body, i)
+		i, ok = scan.next(i)
 	}
 	return ok
 }

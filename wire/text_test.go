@@ -22,11 +22,15 @@ var tricky = []string{
 	"\xe2", "\xe2\x80", "a\xe2\x80\xa8b", "\u00e2\x80\xa8",
 }
 
-// atEveryOffset puts s after 0 to 8 bytes of plain text, inside plain text.
+// atEveryOffset puts s after 0 to 8 bytes of plain text, inside plain text,
+// after ASCII only and after a multi-byte character (the scans check UTF-8
+// as they go until the first byte beyond ASCII, then test any byte).
 func atEveryOffset(s string) []string {
 	var out []string
-	for pad := range 9 {
-		out = append(out, strings.Repeat("p", pad)+s+strings.Repeat("q", 11))
+	for _, lead := range []string{"", "é", "日本"} {
+		for pad := range 9 {
+			out = append(out, lead+strings.Repeat("p", pad)+s+strings.Repeat("q", 11)+"日")
+		}
 	}
 	return out
 }
