@@ -35,6 +35,20 @@ func fill(unit string) string {
 
 func utf8Start(c byte) bool { return c < 0x80 || c >= 0xc0 }
 
+// run times f b.N times, counting size bytes an op, and reports the CPU
+// time an op costs (cpu-ns/op) besides wall time.
+func run(b *testing.B, size int, f func()) {
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	before := processCPU()
+	b.ResetTimer()
+	for range b.N {
+		f()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU() - before).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
 func largeBytes() []byte {
 	b := make([]byte, mib)
 	for i := range b {
@@ -45,45 +59,39 @@ func largeBytes() []byte {
 
 func BenchmarkMarshalString1MiB(b *testing.B) {
 	for _, kind := range []string{"ascii", "prose", "nonascii"} {
-		s := largeTexts[kind]
+		var v any = largeTexts[kind]
 		b.Run(kind, func(b *testing.B) {
-			b.SetBytes(int64(len(s)))
-			b.ReportAllocs()
-			for range b.N {
-				if _, err := wire.Marshal(s); err != nil {
+			run(b, mib, func() {
+				if _, err := wire.Marshal(v); err != nil {
 					b.Fatal(err)
 				}
-			}
+			})
 		})
 	}
 }
 
 func BenchmarkMarshalBytes1MiB(b *testing.B) {
-	v := largeBytes()
-	b.SetBytes(int64(len(v)))
-	b.ReportAllocs()
-	for range b.N {
+	var v any = largeBytes()
+	run(b, mib, func() {
 		if _, err := wire.Marshal(v); err != nil {
 			b.Fatal(err)
 		}
-	}
+	})
 }
 
 // BenchmarkEncodeRequest1MiB is a call's request: the args marshalled,
 // then the envelope around them.
 func BenchmarkEncodeRequest1MiB(b *testing.B) {
-	s := largeTexts["ascii"]
-	b.SetBytes(int64(len(s)))
-	b.ReportAllocs()
-	for range b.N {
-		raw, err := wire.Marshal(s)
+	var v any = largeTexts["ascii"]
+	run(b, mib, func() {
+		raw, err := wire.Marshal(v)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if _, err := wire.AppendRequest(make([]byte, 0, len(raw)+64), wire.Request{ID: 1, Method: "echo", Args: raw}); err != nil {
 			b.Fatal(err)
 		}
-	}
+	})
 }
 
 // reply is the worker's success reply carrying v, as Python writes it
@@ -103,10 +111,8 @@ func BenchmarkDecodeString1MiB(b *testing.B) {
 		s := largeTexts[kind]
 		payload := reply(b, s)
 		b.Run(kind, func(b *testing.B) {
-			b.SetBytes(int64(len(s)))
-			b.ReportAllocs()
 			var back string
-			for range b.N {
+			run(b, mib, func() {
 				resp, err := wire.PeekResponse(payload)
 				if err != nil {
 					b.Fatal(err)
@@ -114,7 +120,7 @@ func BenchmarkDecodeString1MiB(b *testing.B) {
 				if err := resp.DecodeResult(&back); err != nil {
 					b.Fatal(err)
 				}
-			}
+			})
 			if back != s {
 				b.Fatal("decoded text differs")
 			}
@@ -125,10 +131,8 @@ func BenchmarkDecodeString1MiB(b *testing.B) {
 func BenchmarkDecodeBytes1MiB(b *testing.B) {
 	v := largeBytes()
 	payload := reply(b, v)
-	b.SetBytes(int64(len(v)))
-	b.ReportAllocs()
 	var back []byte
-	for range b.N {
+	run(b, mib, func() {
 		resp, err := wire.PeekResponse(payload)
 		if err != nil {
 			b.Fatal(err)
@@ -136,7 +140,7 @@ func BenchmarkDecodeBytes1MiB(b *testing.B) {
 		if err := resp.DecodeResult(&back); err != nil {
 			b.Fatal(err)
 		}
-	}
+	})
 	if !bytes.Equal(back, v) {
 		b.Fatal("decoded bytes differ")
 	}
@@ -149,13 +153,11 @@ func BenchmarkReadFrame1MiB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(mib)
-	b.ReportAllocs()
 	r := bytes.NewReader(frame)
-	for range b.N {
+	run(b, mib, func() {
 		r.Reset(frame)
 		if _, err := wire.NewFrameReader(r, wire.DefaultMaxFrame).Next(); err != nil {
 			b.Fatal(err)
 		}
-	}
+	})
 }

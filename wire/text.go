@@ -163,7 +163,7 @@ func appendQuoted(dst []byte, s string) (out []byte, bad int) {
 // marshalString is Marshal for a string: what json.Marshal gives, or an
 // *InvalidUTF8Error where json.Marshal would have written U+FFFD.
 func marshalString(s string) (json.RawMessage, error) {
-	b, bad := appendQuoted(make([]byte, 0, len(s)+2+len(s)/16), s)
+	b, bad := appendQuoted(make([]byte, 0, len(s)+2+len(s)/8), s)
 	if bad >= 0 {
 		return nil, invalidText("value", s)
 	}
