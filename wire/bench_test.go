@@ -46,7 +46,7 @@ func run(b *testing.B, size int, f func()) {
 		f()
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((processCPU() - before).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((processCPU()-before).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 func largeBytes() []byte {
