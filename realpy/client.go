@@ -77,12 +77,25 @@ type Client struct {
 	bg    sync.WaitGroup // idle probes still reading their reply
 }
 
+// errClosing is the cause a Client breaks with when its owner closes it.
+var errClosing = errors.New("closing")
+
+// cancelledCall is the cause a Client breaks with when a call's context ends
+// while the worker is executing it: the worker's state is then unknown.
+type cancelledCall struct {
+	method string
+	err    error
+}
+
 func (c *cancelledCall) Error() string {
 	return fmt.Sprintf("call %q abandoned: %v", c.method, c.err)
 }
 
-// errClosing is the cause a Client breaks with when its owner closes it.
-var errClosing = errors.New("closing")
+// Defaults of the cancel grace and of a stream's window.
+const (
+	defaultCancelGrace = 250 * time.Millisecond
+	defaultWindow      = 16
+)
 
 func newClient(conn net.Conn, label string, maxFrame int, pipelined bool, onBroken func(error) error) *Client {
 	br := bufio.NewReaderSize(conn, 64<<10)
@@ -175,12 +188,6 @@ func (c *Client) handshake(ctx context.Context, method string, args any) error {
 
 // Hello returns the peer's answer to the readiness ping.
 func (c *Client) Hello() Hello { return c.hello }
-
-func (e *interruptedRead) Error() string { return "read interrupted: " + e.err.Error() }
-func (e *interruptedRead) Unwrap() error { return e.err }
-
-func (e *interruptedWrite) Error() string { return "write interrupted: " + e.err.Error() }
-func (e *interruptedWrite) Unwrap() error { return e.err }
 
 // breakWith ends the connection once: onBroken turns the cause into the error
 // every later call gets (and, for a worker, stops the process), then the

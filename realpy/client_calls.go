@@ -179,7 +179,12 @@ func (c *Client) release() {
 	c.mu.Unlock()
 	if job != nil {
 		c.bg.Add(1)
-		go c.settle(job, done)
+		go func() {
+			defer c.bg.Done()
+			c.settle(job) // client_cancel.go: the call ends, or the connection breaks
+			c.releaseSlot()
+			close(done)
+		}()
 		return
 	}
 	c.releaseSlot()

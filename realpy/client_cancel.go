@@ -1,28 +1,16 @@
 // Client: cancellation: $cancel, the cancel grace and settling a left call.
+// It depends on the frames (client_frames.go) and the call table
+// (client_table.go) through cancelLine, never on calls (client_calls.go),
+// which call into it.
 
 package realpy
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/pyharness/pyharness/wire"
-)
-
-// cancelledCall is the cause a Client breaks with when a call's context ends
-// while the worker is executing it: the worker's state is then unknown.
-type cancelledCall struct {
-	method string
-	err    error
-}
-
-// Defaults of the cancel grace and of a stream's window.
-const (
-	defaultCancelGrace = 250 * time.Millisecond
-	defaultWindow      = 16
 )
 
 // cancelled ends a call whose context ended: with a worker that supports
@@ -63,41 +51,50 @@ type settleJob struct {
 	why    string // why the call is being ended, for the break if it does not end
 }
 
-// settle finishes a cancelled call in the background (see cancelled), then
-// gives up the slot.
-func (c *Client) settle(job *settleJob, done chan struct{}) {
-	defer c.bg.Done()
+// settle finishes a cancelled call in the background (see cancelled): it
+// reads until the call's final reply within the cancel grace, breaks the
+// connection if the call does not end by then, and clears the settling
+// state. The caller (release) owns the slot and gives it up afterwards.
+func (c *Client) settle(job *settleJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cancelGrace)
 	defer cancel()
-	if err := c.drainCancelled(ctx, job.id); err != nil {
+	if err := drainCancelled(ctx, c, job.id); err != nil {
 		c.breakWith(&cancelledCall{method: job.method, err: fmt.Errorf("%s, and it did not end within %v of $cancel: %v", job.why, c.cancelGrace, err)})
 	}
 	c.mu.Lock()
 	c.settling, c.settleOf = nil, ""
 	c.mu.Unlock()
-	c.releaseSlot()
-	close(done)
+}
+
+// cancelLine is what cancellation needs of a connection: its frames read,
+// replies that are not the cancelled call's routed by the call table, and
+// control frames sent. Cancellation knows nothing of the slot or of calls:
+// the dependencies run from calls (and streams) to cancellation, not back.
+type cancelLine interface {
+	readOne(ctx context.Context, decode func([]byte) (*wire.Response, error)) (*wire.Response, error)
+	dispatch(resp *wire.Response) error
+	control(ctx context.Context, id uint64, method string, args any) error
 }
 
 // drainCancelled sends $cancel for call id and reads until its final reply:
 // items are dropped, callbacks answered with a cancellation.
-func (c *Client) drainCancelled(ctx context.Context, id uint64) error {
-	if err := c.control(ctx, id, wire.ControlCancel, nil); err != nil {
+func drainCancelled(ctx context.Context, line cancelLine, id uint64) error {
+	if err := line.control(ctx, id, wire.ControlCancel, nil); err != nil {
 		return err
 	}
 	for {
-		resp, err := c.readOne(ctx, wire.DecodeResponse)
+		resp, err := line.readOne(ctx, wire.DecodeResponse)
 		if err != nil {
 			return err
 		}
 		switch {
 		case resp.ID != id:
-			if err := c.dispatch(resp); err != nil {
+			if err := line.dispatch(resp); err != nil {
 				return err
 			}
 		case resp.Callback != nil:
 			ret := wire.Return{Seq: resp.Callback.Seq, Error: &wire.ErrorObject{Kind: wire.KindCancelled, Type: wire.CancelledCallback, Message: "the call was cancelled by its Go caller"}}
-			if err := c.control(ctx, id, wire.ControlReturn, ret); err != nil {
+			if err := line.control(ctx, id, wire.ControlReturn, ret); err != nil {
 				return err
 			}
 		case resp.Item != nil:
@@ -105,20 +102,6 @@ func (c *Client) drainCancelled(ctx context.Context, id uint64) error {
 			return nil
 		}
 	}
-}
-
-// control sends a control frame for call id.
-func (c *Client) control(ctx context.Context, id uint64, method string, args any) error {
-	frame, err := wire.AppendControl(make([]byte, wire.HeaderSize, 64), id, method, args)
-	if err != nil {
-		return err
-	}
-	size := len(frame) - wire.HeaderSize
-	if size > c.maxFrame { // the same limit as calls: the worker would die of it
-		return &wire.FrameTooLargeError{Size: uint64(size), Max: c.maxFrame, Direction: wire.Send}
-	}
-	binary.BigEndian.PutUint32(frame, uint32(size))
-	return c.write(ctx, frame)
 }
 
 // settled returns a channel closed once a call cancelled in the background

@@ -4,6 +4,7 @@ package realpy
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"time"
@@ -105,6 +106,26 @@ func (c *Client) send(frame []byte) (int, error) {
 // interruptedWrite is a write that the end of a context stopped before it
 // sent anything: the connection is intact.
 type interruptedWrite struct{ err error }
+
+func (e *interruptedRead) Error() string { return "read interrupted: " + e.err.Error() }
+func (e *interruptedRead) Unwrap() error { return e.err }
+
+func (e *interruptedWrite) Error() string { return "write interrupted: " + e.err.Error() }
+func (e *interruptedWrite) Unwrap() error { return e.err }
+
+// control sends a control frame for call id.
+func (c *Client) control(ctx context.Context, id uint64, method string, args any) error {
+	frame, err := wire.AppendControl(make([]byte, wire.HeaderSize, 64), id, method, args)
+	if err != nil {
+		return err
+	}
+	size := len(frame) - wire.HeaderSize
+	if size > c.maxFrame { // the same limit as calls: the worker would die of it
+		return &wire.FrameTooLargeError{Size: uint64(size), Max: c.maxFrame, Direction: wire.Send}
+	}
+	binary.BigEndian.PutUint32(frame, uint32(size))
+	return c.write(ctx, frame)
+}
 
 // closeWrite half-closes the connection so the worker reads EOF.
 func (c *Client) closeWrite() {

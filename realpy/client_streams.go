@@ -127,7 +127,7 @@ func (c *Client) streamItems(ctx context.Context, req wire.Request, frame []byte
 func (c *Client) stopStream(ctx context.Context, req wire.Request) error {
 	grace, cancel := context.WithTimeout(ctx, c.cancelGrace)
 	defer cancel()
-	if err := c.drainCancelled(grace, req.ID); err != nil {
+	if err := drainCancelled(grace, c, req.ID); err != nil {
 		c.breakWith(&cancelledCall{method: req.Method, err: fmt.Errorf("the stream was left, and it did not end within %v of $cancel: %v", c.cancelGrace, err)})
 	}
 	return nil

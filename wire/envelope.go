@@ -6,9 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
-	"unicode/utf8"
 )
 
 // Request is the envelope Go sends: {"id", "method", "args"} plus the optional
@@ -110,7 +108,7 @@ func AppendRequest(dst []byte, req Request) ([]byte, error) {
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendUint(dst, req.ID, 10)
 	dst = append(dst, `,"method":`...)
-	dst = appendJSONString(dst, req.Method)
+	dst, _ = appendQuoted(dst, req.Method) // checked above
 	dst = append(dst, `,"args":`...)
 	if req.Args == nil {
 		dst = append(dst, "null"...)
@@ -119,7 +117,7 @@ func AppendRequest(dst []byte, req Request) ([]byte, error) {
 	}
 	if req.Session != "" {
 		dst = append(dst, `,"session":`...)
-		dst = appendJSONString(dst, req.Session)
+		dst, _ = appendQuoted(dst, req.Session)
 	}
 	if req.DeadlineMS != 0 {
 		dst = append(dst, `,"deadline_ms":`...)
@@ -139,20 +137,6 @@ func EncodeResponse(resp Response) ([]byte, error) {
 		resp.Result = json.RawMessage("null")
 	}
 	return json.Marshal(resp)
-}
-
-// appendJSONString appends s as a JSON string: plain printable ASCII as is,
-// anything else through encoding/json.
-func appendJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s) // a string always encodes
-			return append(dst, b...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
 }
 
 // DecodeResponse parses and validates one response envelope. Anything that is
@@ -181,7 +165,7 @@ func PeekResponse(payload []byte) (*Response, error) {
 // Check validates a response of PeekResponse (a no-op for others): a
 // *ProtocolError when the payload is not a valid envelope.
 func (r *Response) Check() error {
-	if r.unchecked == nil || json.Valid(r.Result) {
+	if r.unchecked == nil || validJSON(r.Result) {
 		r.unchecked = nil
 		return nil
 	}
@@ -199,7 +183,7 @@ func (r *Response) DecodeResult(v any) error {
 		return r.Check()
 	}
 	err := Unmarshal(r.Result, v)
-	if err == nil || json.Valid(r.Result) { // a result that does not fit v is the caller's error
+	if err == nil || validJSON(r.Result) { // a result that does not fit v is the caller's error
 		r.unchecked = nil
 		return err
 	}
@@ -227,7 +211,7 @@ var errTrailing = errors.New("data after the value")
 // other form takes the general decoder.
 func decodeCanonicalSuccess(payload []byte) (*Response, bool) {
 	resp, ok := splitCanonicalSuccess(payload)
-	if !ok || !json.Valid(resp.Result) {
+	if !ok || !validJSON(resp.Result) {
 		return nil, false
 	}
 	return resp, true
@@ -331,10 +315,11 @@ func decodeStrict(payload []byte, v any) error {
 // string that is not valid UTF-8 an *InvalidUTF8Error; both match
 // ErrUnserializable.
 func Marshal(v any) (json.RawMessage, error) {
-	if str, ok := v.(string); ok && len(str) >= 1024 {
-		if b, ok := quotePlain(str); ok {
-			return b, nil // what json.Marshal gives, in one pass over a large text
-		}
+	switch x := v.(type) { // the bulk paths (text.go): what json.Marshal gives
+	case string:
+		return marshalString(x)
+	case []byte:
+		return marshalBytes(x), nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -352,11 +337,8 @@ func Unmarshal(data []byte, v any) error {
 	if v == nil {
 		return nil
 	}
-	if sp, ok := v.(*string); ok {
-		if str, ok := plainString(data); ok {
-			*sp = str // what json.Unmarshal gives, without its two scans of a large text
-			return nil
-		}
+	if quickUnmarshal(data, v) {
+		return nil // what json.Unmarshal gives, without its two scans of a large text
 	}
 	if !holdsInterface(reflect.TypeOf(v)) {
 		// No interface inside: nothing can become a float64 by default, and
@@ -375,49 +357,6 @@ func Unmarshal(data []byte, v any) error {
 		return &DecodeError{Err: errTrailing}
 	}
 	return nil
-}
-
-// quotePlain quotes s as json.Marshal would when s needs no escape: no
-// control character, quote, backslash or <, > and & (which json.Marshal
-// escapes for HTML), in valid UTF-8 without U+2028 and U+2029 (escaped too).
-func quotePlain(s string) ([]byte, bool) {
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return nil, false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	if !ascii && (!utf8.ValidString(s) || strings.Contains(s, "\u2028") || strings.Contains(s, "\u2029")) {
-		return nil, false
-	}
-	b := make([]byte, 0, len(s)+2)
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"'), true
-}
-
-// plainString returns the text of data when data is a JSON string with no
-// escapes and no control characters, in valid UTF-8 (padding around it
-// allowed), in one pass: a large text result (a document, a generated
-// answer) usually is one. Anything else is left to encoding/json.
-func plainString(data []byte) (string, bool) {
-	data = bytes.Trim(data, " \t\r\n")
-	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
-		return "", false
-	}
-	body := data[1 : len(data)-1]
-	for _, b := range body {
-		if b < 0x20 || b == '"' || b == '\\' {
-			return "", false
-		}
-	}
-	if !utf8.Valid(body) {
-		return "", false // encoding/json replaces invalid bytes with U+FFFD
-	}
-	return string(body), true
 }
 
 // interfaceTypes memoises holdsInterface: a type's shape never changes.

@@ -107,24 +107,30 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 	return payload, nil
 }
 
-// eagerAlloc is the largest payload allocated in one piece up front. Larger
-// payloads grow with the bytes that actually arrive, so a length prefix that
-// lies costs memory only for the data really sent.
-const eagerAlloc = 1 << 20
+// eagerAlloc is the largest payload allocated in one piece up front (a
+// value of a few MiB is read with no copy). Larger payloads grow, doubling,
+// with the bytes that actually arrive, so a length prefix that lies costs
+// memory only for about twice the data really sent.
+const eagerAlloc = 4 << 20
+
+// payloadBuffer is the buffer a payload of size bytes starts in.
+func payloadBuffer(size int) []byte { return make([]byte, 0, min(size, eagerAlloc)) }
+
+// grow makes room in a full payload buffer for more of its size bytes.
+func grow(payload []byte, size int) []byte {
+	if len(payload) < cap(payload) {
+		return payload
+	}
+	bigger := make([]byte, len(payload), min(size, 2*cap(payload)))
+	copy(bigger, payload)
+	return bigger
+}
 
 func readPayload(r io.Reader, size int) ([]byte, error) {
-	if size <= eagerAlloc {
-		payload := make([]byte, size)
-		_, err := io.ReadFull(r, payload)
-		return payload, err
-	}
-	payload := make([]byte, 0, eagerAlloc)
+	payload := payloadBuffer(size)
 	for len(payload) < size {
-		if len(payload) == cap(payload) {
-			payload = append(payload, 0)[:len(payload)]
-		}
-		end := min(cap(payload), size)
-		n, err := io.ReadFull(r, payload[len(payload):end])
+		payload = grow(payload, size)
+		n, err := io.ReadFull(r, payload[len(payload):cap(payload)])
 		payload = payload[:len(payload)+n]
 		if err != nil {
 			return nil, err
@@ -189,14 +195,11 @@ func (f *FrameReader) Next() ([]byte, error) {
 			return nil, &FrameTooLargeError{Size: uint64(size), Max: f.max, Direction: Receive}
 		}
 		f.size = int(size)
-		f.payload = make([]byte, 0, min(f.size, eagerAlloc))
+		f.payload = payloadBuffer(f.size)
 	}
 	for len(f.payload) < f.size {
-		if len(f.payload) == cap(f.payload) {
-			f.payload = append(f.payload, 0)[:len(f.payload)]
-		}
-		end := min(cap(f.payload), f.size)
-		n, err := f.r.Read(f.payload[len(f.payload):end])
+		f.payload = grow(f.payload, f.size)
+		n, err := f.r.Read(f.payload[len(f.payload):cap(f.payload)])
 		f.payload = f.payload[:len(f.payload)+n]
 		if len(f.payload) == f.size {
 			break

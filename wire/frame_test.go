@@ -64,6 +64,22 @@ var _ = Describe("Frames", func() {
 		Expect(wire.ReadFrame(&buf, wire.DefaultMaxFrame)).To(Equal(payload))
 	})
 
+	It("reads a frame of a few MiB into one buffer, with no copy on the way", func() {
+		var buf bytes.Buffer
+		Expect(wire.WriteFrame(&buf, bytes.Repeat([]byte("x"), 1<<20+64), wire.DefaultMaxFrame)).To(Succeed())
+		frame := buf.Bytes()
+		r := bytes.NewReader(frame)
+		fr := wire.NewFrameReader(r, wire.DefaultMaxFrame)
+		Expect(bytesPerRun(func() {
+			r.Reset(frame)
+			_, _ = wire.ReadFrame(r, wire.DefaultMaxFrame)
+		})).To(BeNumerically("<", len(frame)*5/4), "ReadFrame")
+		Expect(bytesPerRun(func() {
+			r.Reset(frame)
+			_, _ = fr.Next()
+		})).To(BeNumerically("<", len(frame)*5/4), "FrameReader.Next")
+	})
+
 	DescribeTable("reports truncated and invalid frames as protocol errors",
 		func(stream []byte) {
 			_, err := wire.ReadFrame(bytes.NewReader(stream), 100)

@@ -150,14 +150,27 @@ def loads(payload: bytes) -> Any:
 # Large text: a string of LARGE_TEXT bytes or more that needs no escape (no
 # quote, backslash or control character) crosses as is, without the JSON
 # codec's per-character work (1 MB: about 3 ms to encode, 1.5 ms to decode).
+# Whether it needs one is asked of memchr, one byte value at a time (34
+# scans of a MiB cost less than one pass of bytes.translate, and nothing is
+# copied); the text is decoded from a memoryview of the frame.
 LARGE_TEXT = 4096
-_ESCAPED = bytes(range(0x20)) + b'"\\'
+# Newline, tab and carriage return first: prose that needs escapes says so
+# on the first scan.
+_FIRST = (0x0A, 0x09, 0x0D)
+_ESCAPED = tuple(bytes((c,)) for c in (*_FIRST, *(c for c in range(0x20) if c not in _FIRST))) + (b"\\",)
 _CANONICAL_TEXT_REQUEST = re.compile(rb'\{"id":(0|[1-9][0-9]*),"method":"([^"\\\x00-\x1f]+)","args":"')
 
 
-def _plain(data: bytes) -> bool:
-    """data holds no byte a JSON string must escape."""
-    return len(data.translate(None, _ESCAPED)) == len(data)
+def _plain(data: bytes, start: int = 0, end: int = -1) -> bool:
+    """data[start:end] (all of it by default) holds no control character
+    or backslash: with no quote either, a JSON string carries it as is."""
+    if end < 0:
+        end = len(data)
+    find = data.find
+    for byte in _ESCAPED:
+        if find(byte, start, end) >= 0:
+            return False
+    return True
 
 
 def loads_request(payload: bytes) -> Any:
@@ -169,10 +182,10 @@ def loads_request(payload: bytes) -> Any:
             start = m.end()
             end = payload.find(b'"', start)  # no backslash in a plain text: the first quote ends it
             rest = payload[end + 1 :] if end > 0 else b""
-            if rest[:1] in (b"}", b",") and _plain(payload[start:end]):
+            if rest[:1] in (b"}", b",") and _plain(payload, start, end):
                 try:
                     doc = {"id": int(m.group(1)), "method": m.group(2).decode("utf-8"),
-                           "args": payload[start:end].decode("utf-8")}
+                           "args": str(memoryview(payload)[start:end], "utf-8")}
                 except UnicodeDecodeError:
                     return loads(payload)  # the general path says what is wrong
                 if rest != b"}":
@@ -190,7 +203,7 @@ def loads_request(payload: bytes) -> Any:
 def dumps_text_reply(request_id: int, text: str) -> Any:
     """The success reply carrying text, when text is large and plain
     (byte for byte what dumps gives); None otherwise."""
-    if len(text) < LARGE_TEXT:
+    if len(text) < LARGE_TEXT or '"' in text:
         return None
     try:
         data = text.encode("utf-8")
@@ -198,7 +211,7 @@ def dumps_text_reply(request_id: int, text: str) -> Any:
         return None
     if not _plain(data):
         return None
-    return b'{"id":%d,"ok":true,"result":"%s"}' % (request_id, data)
+    return b"".join((b'{"id":%d,"ok":true,"result":"' % request_id, data, b'"}'))
 
 
 _ID = re.compile(r'"id"\s*:\s*(-?\d+)')

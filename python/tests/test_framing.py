@@ -104,3 +104,33 @@ class LargeTextTest(unittest.TestCase):
         for text in ("short", self.big + "\n", self.big + '"', self.big + "\\", self.big + "\ud800"):
             with self.subTest(text=text[-4:]):
                 self.assertIsNone(dumps_text_reply(3, text))
+
+
+class LargeTextEveryEscapeTest(unittest.TestCase):
+    """Each byte a JSON string must escape, anywhere in a large text, takes
+    the general path: the fast paths never carry it raw."""
+
+    def test_every_escaped_character_anywhere(self) -> None:
+        base = "x" * LARGE_TEXT
+        for code in [*range(0x20), ord("\\"), ord('"')]:
+            for where in (0, LARGE_TEXT // 2, LARGE_TEXT):
+                text = base[:where] + chr(code) + base[where:]
+                with self.subTest(code=code, where=where):
+                    self.assertIsNone(dumps_text_reply(3, text))
+                    payload = json.dumps({"id": 7, "method": "echo", "args": text}, ensure_ascii=False).encode()
+                    self.assertEqual(loads_request(payload), loads(payload))
+                    raw = b'{"id":7,"method":"echo","args":"' + text.encode() + b'"}'
+                    if code == ord('"'):
+                        continue  # a quote ends the string: another document
+                    # A raw control character, or a backslash before "x" or the closing quote.
+                    for decode in (loads, loads_request):
+                        with self.assertRaises(ProtocolViolation):
+                            decode(raw)
+
+    def test_plain_text_round_trips_exactly(self) -> None:
+        for text in ("x" * LARGE_TEXT, "é" * LARGE_TEXT, "\U0001F600" * LARGE_TEXT, "\u007f\u2028" * LARGE_TEXT):
+            with self.subTest(text=text[:2]):
+                body = dumps_text_reply(5, text)
+                self.assertEqual(body, dumps({"id": 5, "ok": True, "result": text}))
+                request = b'{"id":5,"method":"echo","args":"' + text.encode() + b'"}'
+                self.assertEqual(loads_request(request), {"id": 5, "method": "echo", "args": text})
