@@ -147,6 +147,7 @@ type procConfig struct {
 	callbacks    map[string]wire.Callback
 	cancelGrace  time.Duration
 	window       int
+	fork         forkConfig // fork safety and thread limits (options_forksafe.go)
 }
 
 // poolConfig is what only a pool uses.

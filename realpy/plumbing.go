@@ -14,4 +14,5 @@ func init() {
 	realpyx.Hooks.WithWorkerID = withWorkerID
 	realpyx.Hooks.WithRunID = withRunID
 	realpyx.Hooks.WithWorkerSource = withWorkerSource
+	realpyx.Hooks.WithMachineWorkers = withMachineWorkers
 }

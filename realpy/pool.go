@@ -108,6 +108,7 @@ type Pool struct {
 
 	spawned atomic.Int64
 	forked  atomic.Int64
+	fork    forkState // fork safety and poisoned zygotes (pool_forksafe.go)
 }
 
 type member struct {
@@ -124,6 +125,8 @@ type PoolStats struct {
 	Forked  int64 // workers forked from a zygote
 	Size    int   // workers alive now
 	Busy    int
+	Fork    ForkStats    // forks that would have hung: spawned instead, a suspect zygote
+	Threads ThreadLimits // the thread limits its workers run with
 }
 
 // StartPool starts a pool. Unless lazy, all WithSize workers start at once
@@ -246,7 +249,8 @@ func (p *Pool) Stats() PoolStats {
 			busy++
 		}
 	}
-	return PoolStats{Spawned: p.spawned.Load(), Forked: p.forked.Load(), Size: len(p.members), Busy: busy}
+	return PoolStats{Spawned: p.spawned.Load(), Forked: p.forked.Load(), Size: len(p.members), Busy: busy,
+		Fork: p.forkStats(), Threads: p.threadStats()}
 }
 
 // BreakerState returns the breaker's state; BreakerClosed without WithBreaker.

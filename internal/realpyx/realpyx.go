@@ -45,7 +45,16 @@ var Hooks struct {
 	WithWorkerID     any // func(string) realpy.Option
 	WithRunID        any // func(string) realpy.Option
 	WithWorkerSource any // func(string) realpy.Option
+	// WithMachineWorkers: func(int) realpy.Option, how many workers run on
+	// this machine at once, for a shared pool host's thread limits.
+	WithMachineWorkers any
 }
+
+// WithMachineWorkers tells a pool host (StartZygote, StartHost, a
+// container) how many workers run on this machine at once (every parallel
+// process's pool), which its thread limits share the cores between. O is
+// realpy.Option.
+func WithMachineWorkers[O any](n int) O { return Hooks.WithMachineWorkers.(func(int) O)(n) }
 
 // SplitShared splits the options of a shared pool (one host, a pool
 // attached to it in each test process) between the host, started on target

@@ -771,7 +771,9 @@ class Zygote:
             else:
                 self.reply(conn, {"id": rid, "ok": True, "result": {"held": sorted(self.holders)}})
         elif method == "fork_safety":
-            self.reply(conn, {"id": rid, "ok": True, "result": self.checker.verdict().as_dict()})
+            verdict = self.checker.verdict().as_dict()
+            verdict["thread_limit"] = os.environ.get("PYHARNESS_THREAD_LIMIT", "")  # what the zygote's starter set
+            self.reply(conn, {"id": rid, "ok": True, "result": verdict})
         elif method == "imports":
             self.reply(conn, {"id": rid, "ok": True, "result": self.imports()})
         elif method == "wait":
