@@ -85,6 +85,7 @@ class UnsafeZygoteTest(unittest.TestCase):
         os.close(out_w)
         os.close(err_w)
         self.assertTrue(recv(sock)["ok"])
+        self.assertEqual(call(self.owner, 2, "info")["result"].get("spawned"), 1, "spawned, not forked")
         self.assertIsNone(call(sock, 2, "print", {"stdout": "spawned out", "stderr": "spawned err"})["result"])
         sock.shutdown(socket.SHUT_WR)
         with os.fdopen(out_r, "rb") as out, os.fdopen(err_r, "rb") as err:
@@ -92,10 +93,13 @@ class UnsafeZygoteTest(unittest.TestCase):
             self.assertIn(b"spawned err\n", err.read())
 
     def test_unchecked_mode_forks_anyway(self) -> None:
+        _, refused = self.request({"worker_id": "z1.r"})
         sock, reply = self.request({"worker_id": "z1.u", "mode": "unchecked"})
         self.assertTrue(reply["ok"], reply)
         self.assertEqual(call(sock, 2, "add", {"a": 1, "b": 1})["result"], 2)
-        call(self.owner, 3, "kill", {"pid": reply["result"]["pid"], "signal": signal.SIGKILL})
+        self.assertEqual(call(self.owner, 3, "info")["result"].get("spawned"), 0, "forked, not spawned")
+        self.assertEqual(refused["ok"], self.modules == ["tests.sample_handlers"], "a plain fork of the same zygote is refused unless it is safe")
+        call(self.owner, 4, "kill", {"pid": reply["result"]["pid"], "signal": signal.SIGKILL})
 
 
 class SafeZygoteTest(UnsafeZygoteTest):
@@ -108,6 +112,7 @@ class SafeZygoteTest(UnsafeZygoteTest):
         sock, reply = self.request({"worker_id": "z1.a"})
         self.assertTrue(reply["ok"], "a single-threaded zygote forks")
         self.assertEqual(call(sock, 2, "add", {"a": 1, "b": 2})["result"], 3)
+        self.assertEqual(call(self.owner, 3, "info")["result"].get("spawned"), 0, "forked, not spawned")
 
     test_spawned_output_goes_to_the_descriptors_sent = None  # type: ignore[assignment]
 
