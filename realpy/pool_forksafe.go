@@ -54,11 +54,12 @@ func (p *Pool) forkStats() ForkStats {
 	return s
 }
 
-// threadStats is what the pool's workers run with: what its zygote's
-// starter set for a zygote pool (this process, or the host's), else what
-// the pool sets for the workers it spawns.
+// threadStats is what the pool's workers run with: for a pool attached to
+// another process's zygote, what that zygote's starter set (known from the
+// first fork on); else what the pool sets for its zygote or the workers it
+// spawns.
 func (p *Pool) threadStats() ThreadLimits {
-	if z := p.Zygote(); z != nil {
+	if z := p.Zygote(); z != nil && z.Attached() {
 		return z.threadLimits()
 	}
 	cfg := p.cfg.procConfig
