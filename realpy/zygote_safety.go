@@ -65,7 +65,7 @@ func (z *Zygote) verdict(ctx context.Context, refresh bool) (*ForkUnsafeError, e
 			s.checked = true
 			return nil, nil
 		}
-		return nil, fmt.Errorf("realpy: zygote %s: fork-safety check: %w", z.id, err)
+		return nil, z.forkError(fmt.Errorf("its fork-safety check: %w", err))
 	}
 	s.checked = true
 	s.limits = parseThreadLimit(v.ThreadLimit)
