@@ -28,8 +28,10 @@ import (
 // costs about one import; a fresh worker costs a fork.
 //
 // Forked workers run in process groups of their own and die with the
-// zygote. Code that is not fork-safe (threads started at import, some GPU
-// libraries) should use spawned workers (Start) instead.
+// zygote. Before each fork the zygote checks that forking is safe (no
+// thread a forked child would miss: OpenMP teams, CUDA, gRPC, Python
+// threads; OpenBLAS's survive); when it is not, Fork hands out a fresh
+// interpreter the zygote spawns instead, saying so once (WithForkSafety).
 type Zygote struct {
 	id     string
 	cfg    *procConfig
