@@ -126,7 +126,7 @@ type PoolStats struct {
 	Size    int   // workers alive now
 	Busy    int
 	Fork    ForkStats    // forks that would have hung: spawned instead, a suspect zygote
-	Threads ThreadLimits // the thread limits its workers run with
+	Threads ThreadLimits // the thread limits its workers run with (none before it starts one)
 }
 
 // StartPool starts a pool. Unless lazy, all WithSize workers start at once

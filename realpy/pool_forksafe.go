@@ -59,6 +59,9 @@ func (p *Pool) forkStats() ForkStats {
 // first fork on); else what the pool sets for its zygote or the workers it
 // spawns.
 func (p *Pool) threadStats() ThreadLimits {
+	if p.spawned.Load() == 0 && p.forked.Load() == 0 {
+		return ThreadLimits{} // nothing started yet (a lazy pool): no worker runs with anything
+	}
 	if z := p.Zygote(); z != nil && z.Attached() {
 		return z.threadLimits()
 	}
