@@ -128,7 +128,7 @@ func newZygoteCommand(target Target, opts ...Option) (*realpyx.ZygoteCommand, er
 	return &realpyx.ZygoteCommand{
 		Python:       cfg.python,
 		Args:         zygoteArgs(&cfg.procConfig),
-		Env:          append(slices.Clone(cfg.env), cfg.threadLimits().env()...), // before the zygote imports anything
+		Env:          slices.Clone(cfg.env),
 		PythonPath:   slices.Clone(cfg.pythonPath),
 		RunID:        cfg.runID,
 		StartTimeout: cfg.startTimeout,
