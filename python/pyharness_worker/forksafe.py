@@ -309,7 +309,7 @@ def check(threads: Optional[FrozenSet[int]] = None, started_by: Optional[Dict[in
                 if words is None:
                     still.append(tid)
                 else:
-                    owners[tid] = owner_of(words, maps) if words else "gone"
+                    owners[tid] = (owner_of(words, maps) or "") if words else "gone"
             pending = still
             if not pending or time.monotonic() >= deadline:
                 break
@@ -334,6 +334,10 @@ def check(threads: Optional[FrozenSet[int]] = None, started_by: Optional[Dict[in
         if path is None:
             unsafe.append(Verdict(False, library="unknown", started_by=by, kind="a native thread",
                                   detail=f"native thread {tid} kept running, so its library could not be told"))
+            continue
+        if path == "":
+            unsafe.append(Verdict(False, library="unknown", started_by=by, kind="a native thread",
+                                  detail=f"native thread {tid} waits where no library but the C library shows, so its library could not be told"))
             continue
         verdict = classify(path)
         if verdict == "safe":
