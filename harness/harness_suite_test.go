@@ -3,6 +3,7 @@ package harness
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,25 @@ var _ = Describe("The suite summary", func() {
 		Expect(s.WarmupShare).To(BeNumerically("~", 0.05, 1e-9), "200 ms over 2 processes x 2 s")
 		Expect(s.String()).To(ContainSubstring("1 pool host(s), 2 process(es) attached; interpreters: 1 spawned, 7 forked; 1 container(s)"))
 		Expect(s.String()).To(ContainSubstring("(5.0%)"))
+	})
+
+	It("says when the host could not fork safely, was found poisoned, and what thread limits the workers ran with", func() {
+		report := types.Report{RunTime: time.Second, SpecReports: types.SpecReports{
+			{ReportEntries: types.ReportEntries{entry(entryHost, `{"pid":7}`)}},
+			{ReportEntries: types.ReportEntries{entry(entryStats, `{"process":1,"host_pid":7,"fork_unsafe":"libgomp (loaded by sklearn.utils._openmp_helpers)","fork_fallbacks":4,"threads":"OMP_NUM_THREADS=1 and 4 more (2 cores / 8 workers)"}`)}},
+			{ReportEntries: types.ReportEntries{entry(entryStats, `{"process":2,"host_pid":7,"fork_fallbacks":4,"zygote_suspects":1}`)}},
+		}}
+		s := summarize(report, "")
+		Expect(s.ForkFallbacks).To(Equal(int64(8)))
+		Expect(s.Suspects).To(Equal(int64(1)))
+		Expect(strings.Split(s.String(), "\n")).To(ContainElements(
+			"pyharness: 8 worker(s) spawned in place of forks: the pool host cannot fork safely (libgomp (loaded by sklearn.utils._openmp_helpers)); see docs/scientific-python.md",
+			"pyharness: pool host found poisoned 1 time(s): forked workers hung or died on their first calls; later workers were spawned",
+			"pyharness: thread limits: OMP_NUM_THREADS=1 and 4 more (2 cores / 8 workers)",
+		))
+		Expect(summarize(types.Report{SpecReports: types.SpecReports{
+			{ReportEntries: types.ReportEntries{entry(entryStats, `{"process":1,"host_pid":7,"forked":3}`)}},
+		}}, "").String()).NotTo(Or(ContainSubstring("in place of forks"), ContainSubstring("poisoned"), ContainSubstring("thread limits")))
 	})
 
 	It("counts two hosts when two processes each started one", func() {
@@ -105,7 +125,9 @@ var _ = Describe("Splitting a shared pool's options", func() {
 			realpy.WithSize(3), realpy.WithMaxFrame(1 << 20), realpy.WithStrategy(realpy.ZygoteFork)})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(spawn).To(BeFalse())
-		Expect(names(host)).To(Equal([]string{"WithModules", "WithPreload", "WithMaxFrame"}))
+		// WithMachineWorkers: the host's thread limits share the cores
+		// between every process's pool (WithSize times Ginkgo's processes).
+		Expect(names(host)).To(Equal([]string{"WithModules", "WithPreload", "WithMaxFrame", "WithMachineWorkers"}))
 		Expect(names(pool)).To(Equal([]string{"WithSize", "WithMaxFrame"}))
 	})
 

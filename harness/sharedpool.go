@@ -185,6 +185,13 @@ type statsEntry struct {
 	Spawned  int64   `json:"spawned"`
 	Forked   int64   `json:"forked"`
 	WarmupMS float64 `json:"warmup_ms"`
+	// What the pool's zygote could not fork safely, the workers it spawned
+	// in place of forks, the times it was found poisoned, and the thread
+	// limits its workers run with (realpy.PoolStats.Fork and .Threads).
+	ForkUnsafe string `json:"fork_unsafe,omitempty"`
+	Fallbacks  int64  `json:"fork_fallbacks,omitempty"`
+	Suspects   int64  `json:"zygote_suspects,omitempty"`
+	Threads    string `json:"threads,omitempty"`
 }
 
 // NewSharedPool registers the suite-level pool on the backend
@@ -226,6 +233,11 @@ func planStart(backend Backend, opts []realpy.Option) (host, pool []realpy.Optio
 	}
 	if host, pool, err = realpyx.SplitShared(entry.target, opts...); err != nil {
 		return nil, nil, false, nil, fmt.Errorf("harness: %w", err)
+	}
+	if entry.target != realpy.TargetContainer {
+		// The host's thread limits share this machine's cores between
+		// every process's pool, not just one.
+		host = append(host, realpyx.WithMachineWorkers[realpy.Option](realpyx.SizeOf(pool...)*suiteProcesses()))
 	}
 	return host, pool, false, entry.start, nil
 }
@@ -343,7 +355,14 @@ func (sp *SharedPool) closePool(SpecContext) {
 		spawned = max(spawned, counts.WorkersSpawned.Load())
 	}
 	entry, _ := json.Marshal(statsEntry{Pool: sp.id, Process: GinkgoParallelProcess(), HostPid: hostPid,
-		Spawned: spawned, Forked: stats.Forked, WarmupMS: ms(warm)})
+		Spawned: spawned, Forked: stats.Forked, WarmupMS: ms(warm),
+		ForkUnsafe: stats.Fork.Unsafe, Fallbacks: stats.Fork.Fallbacks, Suspects: stats.Fork.Suspects})
+	if len(stats.Threads.Set) > 0 {
+		var st statsEntry
+		_ = json.Unmarshal(entry, &st)
+		st.Threads = stats.Threads.String()
+		entry, _ = json.Marshal(st)
+	}
 	AddReportEntry(entryStats, string(entry), ReportEntryVisibilityNever)
 	Expect(p.Close()).To(Succeed())
 }
@@ -429,3 +448,10 @@ func notStarted(labels []string, filter string, startErr error) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// suiteProcesses is how many Ginkgo processes run this suite (1 outside
+// ginkgo -p).
+func suiteProcesses() int {
+	suiteConfig, _ := GinkgoConfiguration()
+	return max(1, suiteConfig.ParallelTotal)
+}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -25,6 +26,12 @@ type Summary struct {
 	Warmup      time.Duration
 	SuiteTime   time.Duration
 	WarmupShare float64 // warm-up over suite wall time, summed over processes
+	// The host could not fork safely (what it named: a library and the
+	// module that loaded it): workers were spawned in place of forks.
+	ForkUnsafe    string
+	ForkFallbacks int64  // workers spawned in place of forks, over every process
+	Suspects      int64  // times the host was found poisoned (forked workers hung or died on their first calls)
+	Threads       string // the thread limits the workers ran with (realpy.ThreadLimits), when pyharness set any
 }
 
 // summarize adds up the report entries of the pool declared at pool.
@@ -54,6 +61,14 @@ func summarize(r Report, pool string) Summary {
 					s.Spawned += st.Spawned
 					s.Forked += st.Forked
 					s.Warmup += time.Duration(st.WarmupMS * float64(time.Millisecond))
+					s.ForkFallbacks += st.Fallbacks
+					s.Suspects += st.Suspects
+					if st.ForkUnsafe != "" {
+						s.ForkUnsafe = st.ForkUnsafe
+					}
+					if st.Threads != "" {
+						s.Threads = st.Threads
+					}
 				}
 			}
 		}
@@ -79,6 +94,16 @@ func (s Summary) String() string {
 	}
 	if s.HostPath != "" {
 		fmt.Fprintf(&b, "pyharness: container reached by %s\n", s.HostPath)
+	}
+	if s.ForkUnsafe != "" || s.ForkFallbacks > 0 {
+		fmt.Fprintf(&b, "pyharness: %d worker(s) spawned in place of forks: the pool host cannot fork safely (%s); see docs/scientific-python.md\n",
+			s.ForkFallbacks, cmp.Or(s.ForkUnsafe, "a suspect zygote"))
+	}
+	if s.Suspects > 0 {
+		fmt.Fprintf(&b, "pyharness: pool host found poisoned %d time(s): forked workers hung or died on their first calls; later workers were spawned\n", s.Suspects)
+	}
+	if s.Threads != "" {
+		fmt.Fprintf(&b, "pyharness: thread limits: %s\n", s.Threads)
 	}
 	fmt.Fprintf(&b, "pyharness: warm-up %v of %v suite wall time per process (%.1f%%)",
 		(s.Warmup / time.Duration(max(s.Processes, 1))).Round(time.Millisecond), s.SuiteTime.Round(time.Millisecond), 100*s.WarmupShare)

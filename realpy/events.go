@@ -16,6 +16,14 @@ const (
 	EventReplaced EventKind = "replaced" // a new worker took a crashed one's place
 	EventStopped  EventKind = "stopped"  // the pool closed it
 	EventZygote   EventKind = "zygote"   // the zygote died and was restarted
+	// EventForkUnsafe: the zygote cannot fork safely (Cause, a
+	// *ForkUnsafeError, says why): the pool's workers are spawned by it
+	// instead (WithForkSafety). Once per pool.
+	EventForkUnsafe EventKind = "fork-unsafe"
+	// EventZygoteSuspect: forked workers hung or died on their first call,
+	// twice in a row: the zygote's state poisons its forks, and the pool's
+	// workers are spawned by it from then on (PoolStats.Fork.Suspects).
+	EventZygoteSuspect EventKind = "zygote-suspect"
 )
 
 // Event is one lifecycle event of a pool.

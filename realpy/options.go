@@ -147,6 +147,7 @@ type procConfig struct {
 	callbacks    map[string]wire.Callback
 	cancelGrace  time.Duration
 	window       int
+	fork         forkConfig // fork safety and thread limits (options_forksafe.go)
 }
 
 // poolConfig is what only a pool uses.
@@ -234,6 +235,17 @@ func strategyOf(opts ...Option) (Strategy, bool) {
 		}
 	}
 	return cfg.strategy, cfg.strategySet
+}
+
+// sizeOf returns the pool size opts choose (DefaultPoolSize unless WithSize).
+func sizeOf(opts ...Option) int {
+	cfg := &config{poolConfig: poolConfig{size: DefaultPoolSize}}
+	for _, opt := range opts {
+		if opt.apply != nil {
+			opt.apply(cfg)
+		}
+	}
+	return cfg.size
 }
 
 // startContext finds the interpreter (see WithStartTimeout), then bounds the

@@ -8,10 +8,12 @@ func init() {
 	realpyx.Hooks.SplitShared = splitShared
 	realpyx.Hooks.StrategyOf = strategyOf
 	realpyx.Hooks.ReuseOf = reuseOf
+	realpyx.Hooks.SizeOf = sizeOf
 	realpyx.Hooks.CheckOptions = checkOptions
 	realpyx.Hooks.NewZygoteCommand = newZygoteCommand
 	realpyx.Hooks.AttachZygote = attachZygoteWith
 	realpyx.Hooks.WithWorkerID = withWorkerID
 	realpyx.Hooks.WithRunID = withRunID
 	realpyx.Hooks.WithWorkerSource = withWorkerSource
+	realpyx.Hooks.WithMachineWorkers = withMachineWorkers
 }

@@ -112,6 +112,7 @@ type Pool struct {
 
 	spawned atomic.Int64
 	forked  atomic.Int64
+	fork    forkState // fork safety and poisoned zygotes (pool_forksafe.go)
 }
 
 type member struct {
@@ -128,7 +129,9 @@ type PoolStats struct {
 	Forked   int64 // workers forked from a zygote
 	Size     int   // workers alive now
 	Busy     int
-	Starting int // workers being started now (WithLazy's growth, replacements)
+	Starting int          // workers being started now (WithLazy's growth, replacements)
+	Fork     ForkStats    // forks that would have hung: spawned instead, a suspect zygote
+	Threads  ThreadLimits // the thread limits its workers run with (none before it starts one)
 }
 
 // StartPool starts a pool. All WithSize workers start at once
@@ -255,7 +258,8 @@ func (p *Pool) Stats() PoolStats {
 			busy++
 		}
 	}
-	return PoolStats{Spawned: p.spawned.Load(), Forked: p.forked.Load(), Size: len(p.members), Busy: busy, Starting: p.starting}
+	return PoolStats{Spawned: p.spawned.Load(), Forked: p.forked.Load(), Size: len(p.members), Busy: busy, Starting: p.starting,
+		Fork: p.forkStats(), Threads: p.threadStats()}
 }
 
 // BreakerState returns the breaker's state; BreakerClosed without WithBreaker.

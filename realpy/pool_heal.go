@@ -17,14 +17,17 @@ func (p *Pool) startZygote(ctx context.Context) error {
 	ctx = ownership.WithOwner(ctx, p.own) // the pool's, not its caller's
 	var z *Zygote
 	var err error
+	cfg := p.cfg.procConfig
+	cfg.fork.workers = p.cfg.size // the zygote's thread limits, set before it imports anything
 	if p.cfg.zygoteAddr != "" {
-		z, err = attachZygote(ctx, p.cfg.zygoteAddr, &p.cfg.procConfig)
+		z, err = attachZygote(ctx, p.cfg.zygoteAddr, &cfg)
 	} else {
-		z, err = startZygote(ctx, &p.cfg.procConfig)
+		z, err = startZygote(ctx, &cfg)
 	}
 	if err != nil {
 		return err
 	}
+	p.watchSafety(z)
 	if !z.Attached() {
 		p.spawned.Add(1)
 	}
@@ -73,12 +76,18 @@ func (p *Pool) newWorker(ctx context.Context) (*Worker, error) {
 		}
 		w, err := z.Fork(ctx)
 		if err == nil {
-			p.forked.Add(1)
+			if fp, ok := w.proc.(*forkedProcess); ok && fp.spawned {
+				p.spawned.Add(1) // by the zygote, in place of a fork that would hang
+				p.fork.fallbacks.Add(1)
+			} else {
+				p.forked.Add(1)
+			}
 			p.events.publish(Event{Kind: EventStarted, WorkerID: w.ID(), Pid: w.Pid()})
 		}
 		return w, err
 	}
 	cfg := p.cfg.procConfig // each worker gets the process settings, nothing of the pool's
+	cfg.fork.workers = p.cfg.size
 	cfg.onSpawn = func(pid int) {
 		p.spawned.Add(1)
 		p.events.publish(Event{Kind: EventStarted, Pid: pid})
@@ -132,6 +141,7 @@ func (p *Pool) watch(m *member) {
 	p.reports.poolChangedLocked()
 	p.mu.Unlock()
 	p.events.publish(Event{Kind: EventCrashed, WorkerID: m.w.ID(), Pid: m.w.Pid(), Cause: m.w.exitError()})
+	p.forkedWorkerEnded(m) // a poisoned zygote: before the replacement is forked from it
 	_ = m.w.Close()
 	p.replace(m.w.ID())
 }

@@ -129,6 +129,7 @@ func workerEnv(cfg *procConfig, id, source string) []string {
 		}
 		env = append(env, kv)
 	}
+	env = append(env, cfg.threadLimits().env()...) // before the interpreter starts: libraries read them as they load
 	if existing := os.Getenv("PYTHONPATH"); existing != "" {
 		path = append(path, existing)
 	}

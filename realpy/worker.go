@@ -39,6 +39,7 @@ type Worker struct {
 	mu       sync.Mutex
 	killedBy string // why pyharness killed the process, if it did
 
+	first     firstCalls  // how its first calls went, for a pool's poisoned-zygote check (pool_forksafe.go)
 	closing   atomic.Bool // Close began while the process was alive: calls get ErrClosed
 	closeOnce sync.Once
 	closeErr  error
@@ -173,7 +174,9 @@ func (w *Worker) Err() error { return w.client.Err() }
 // ends while the worker runs it returns the context's error at once, and the
 // worker is killed: its state is unknown.
 func (w *Worker) Call(ctx context.Context, method string, args, reply any) error {
-	return w.client.Call(ctx, method, args, reply)
+	err := w.client.Call(ctx, method, args, reply)
+	w.first.note(method, err)
+	return err
 }
 
 // Stream calls method as a stream: see Client.Stream.

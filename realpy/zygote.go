@@ -28,8 +28,10 @@ import (
 // costs about one import; a fresh worker costs a fork.
 //
 // Forked workers run in process groups of their own and die with the
-// zygote. Code that is not fork-safe (threads started at import, some GPU
-// libraries) should use spawned workers (Start) instead.
+// zygote. Before each fork the zygote checks that forking is safe (no
+// thread a forked child would miss: OpenMP teams, CUDA, gRPC, Python
+// threads; OpenBLAS's survive); when it is not, Fork hands out a fresh
+// interpreter the zygote spawns instead, saying so once (WithForkSafety).
 type Zygote struct {
 	id     string
 	cfg    *procConfig
@@ -45,6 +47,7 @@ type Zygote struct {
 	hostPidVal  int
 
 	forks    atomic.Int64
+	safety   safetyState // whether forking is safe (zygote_safety.go)
 	mu       sync.Mutex
 	children map[int]*forkedProcess // forked workers not yet known to be gone, by pid
 	watchers sync.WaitGroup
@@ -273,10 +276,32 @@ func (z *Zygote) Hold(ctx context.Context, pid int) error {
 
 // Fork returns a new worker forked from the zygote, ready to serve (it has
 // answered the fork request as it would a ping). The caller closes it.
+//
+// When forking is not safe (the zygote has threads a forked child would
+// miss: OpenMP, CUDA, gRPC, Python threads), the worker is a fresh
+// interpreter the zygote spawns instead, with one warning line; under
+// WithForkSafety(ForkStrict) Fork fails with a *ForkUnsafeError.
 func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 	if err := z.ctl.Err(); err != nil {
 		return nil, z.forkError(err)
 	}
+	mode, err := z.forkMode(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	w, err := z.forkAs(ctx, mode)
+	if err != nil && mode == modeFork && refusedUnsafe(err) {
+		// Forking became unsafe since the last check (a thread started).
+		if mode, err = z.forkMode(ctx, true); err != nil {
+			return nil, err
+		}
+		w, err = z.forkAs(ctx, mode)
+	}
+	return w, err
+}
+
+// forkAs asks the zygote for a worker in mode (modeFork, modeSpawn, modeUnchecked).
+func (z *Zygote) forkAs(ctx context.Context, mode string) (*Worker, error) {
 	n := z.forks.Add(1)
 	id := z.id + "." + strconv.FormatInt(n, 10)
 	network, address, secret := splitAddr(z.addr)
@@ -291,6 +316,7 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 		exitedC: make(chan struct{}),
 		doneC:   make(chan struct{}),
 		forgetC: make(chan struct{}),
+		spawned: mode == modeSpawn,
 	}
 	// Over a Unix socket the worker's stdout and stderr come back to us: two
 	// pipes travel with the fork request (SCM_RIGHTS) and the child writes to
@@ -323,7 +349,7 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 
 	// owner_pid names this process as the fork's owner (the child's process
 	// name), for leak checks when several processes share one zygote.
-	err = w.client.handshake(ctx, "fork", map[string]any{"worker_id": id, "owner_pid": os.Getpid(), "secret": secret})
+	err = w.client.handshake(ctx, "fork", map[string]any{"worker_id": id, "owner_pid": os.Getpid(), "secret": secret, "mode": mode})
 	for _, f := range writeEnds { // the child holds its own copies once the request is sent
 		f.Close()
 	}
@@ -335,7 +361,11 @@ func (z *Zygote) Fork(ctx context.Context) (*Worker, error) {
 		return nil, z.forkError(err)
 	}
 	proc.start(w.client.Hello().Pid)
-	w.client.label = fmt.Sprintf("worker %s (pid %d, forked)", id, proc.pid())
+	how := "forked"
+	if proc.spawned {
+		how = "spawned by the zygote in place of a fork"
+	}
+	w.client.label = fmt.Sprintf("worker %s (pid %d, %s)", id, proc.pid(), how)
 	w.track(ctx, ownership.ForkedWorker)
 	return w, nil
 }

@@ -60,6 +60,8 @@ type forkedProcess struct {
 
 	forgetOnce sync.Once
 	forgetC    chan struct{}
+
+	spawned bool // a fresh interpreter the zygote spawned in place of a fork (zygote_safety.go)
 }
 
 // capture makes the pipes the worker's stdout and stderr will go to, starts

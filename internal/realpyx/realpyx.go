@@ -39,13 +39,23 @@ var Hooks struct {
 	SplitShared      any // func(realpy.Target, ...realpy.Option) (host, pool []realpy.Option, err error)
 	StrategyOf       any // func(...realpy.Option) (realpy.Strategy, bool)
 	ReuseOf          any // func(...realpy.Option) bool
+	SizeOf           any // func(...realpy.Option) int
 	CheckOptions     any // func(realpy.Target, ...realpy.Option) error
 	NewZygoteCommand any // func(realpy.Target, ...realpy.Option) (*ZygoteCommand, error)
 	AttachZygote     any // func(context.Context, string, ...realpy.Option) (*realpy.Zygote, error)
 	WithWorkerID     any // func(string) realpy.Option
 	WithRunID        any // func(string) realpy.Option
 	WithWorkerSource any // func(string) realpy.Option
+	// WithMachineWorkers: func(int) realpy.Option, how many workers run on
+	// this machine at once, for a shared pool host's thread limits.
+	WithMachineWorkers any
 }
+
+// WithMachineWorkers tells a pool host (StartZygote, StartHost, a
+// container) how many workers run on this machine at once (every parallel
+// process's pool), which its thread limits share the cores between. O is
+// realpy.Option.
+func WithMachineWorkers[O any](n int) O { return Hooks.WithMachineWorkers.(func(int) O)(n) }
 
 // SplitShared splits the options of a shared pool (one host, a pool
 // attached to it in each test process) between the host, started on target
@@ -66,6 +76,10 @@ func StrategyOf[S, O any](opts ...O) (S, bool) {
 // ReuseOf reports whether opts ask for reuse (WithReuse), else whether
 // $PYHARNESS_REUSE=1.
 func ReuseOf[O any](opts ...O) bool { return Hooks.ReuseOf.(func(...O) bool)(opts...) }
+
+// SizeOf returns the pool size opts choose (realpy.DefaultPoolSize unless
+// WithSize). O is realpy.Option.
+func SizeOf[O any](opts ...O) int { return Hooks.SizeOf.(func(...O) int)(opts...) }
 
 // CheckOptions returns an *realpy.OptionError for the first option that does
 // not apply to target; backends that take realpy options call it.

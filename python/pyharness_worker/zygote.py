@@ -11,13 +11,21 @@ connection sends one first frame:
   answers that request as ping would and serves the connection as a worker;
 - {"method": "control"}: the connection becomes a control connection.
 
-Control requests: ping, info, wait {pid} (answered once the child has been
-reaped), kill {pid, signal}, shutdown. Forked children run in a process group
-of their own and are killed (PR_SET_PDEATHSIG) if the zygote dies.
+Control requests: ping, info, fork_safety, wait {pid} (answered once the
+child has been reaped), kill {pid, signal}, shutdown. Forked children run in a
+process group of their own and are killed (PR_SET_PDEATHSIG) if the zygote dies.
+
+Before each fork the zygote checks that forking is safe (forksafe.py: no
+thread but its own, or only threads of libraries that survive fork). A fork
+request whose "mode" is "fork" (the default) is refused with a ForkUnsafe
+error when it is not; "spawn" starts a fresh interpreter instead (exec, not a
+bare fork: it imports the modules itself), served and watched as a forked
+child is; "unchecked" forks whatever the check says.
 """
 
 import argparse
 import ctypes
+import fcntl
 import hmac
 import os
 import platform
@@ -31,7 +39,7 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, liveness, max_frame_arg, phase, startfail
+from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, forksafe, liveness, max_frame_arg, phase, startfail
 from .framing import HEADER, FrameTooLarge, ProtocolViolation, dumps, encode_frame, loads, read_exact, read_frame
 from .handlers import handlers_of, import_named
 from .server import EXIT_OK, EXIT_START_FAILED, run
@@ -234,8 +242,10 @@ class Zygote:
     def __init__(self, listener: socket.socket, owner: Optional[socket.socket], zygote_id: str,
                  max_frame: int, modules: List[str], preload: List[str], address: str,
                  peer_uids: Tuple[int, ...] = (), idle_exit: float = 0.0, watch_owners: bool = False,
-                 secret: Optional[str] = None) -> None:
+                 secret: Optional[str] = None, checker: Optional[forksafe.Checker] = None) -> None:
         self.listener = listener
+        self.checker = checker if checker is not None else forksafe.Checker()
+        self.spawned = 0  # children started by exec in place of a fork (mode "spawn")
         self.zygote_id = zygote_id
         self.max_frame = max_frame
         self.modules = modules
@@ -549,8 +559,20 @@ class Zygote:
         elif method == "fork":
             args = req.get("args") if isinstance(req.get("args"), dict) else {}
             owner = args.get("owner_pid")
-            self.fork(conn, rid, str(args.get("worker_id") or f"{self.zygote_id}.{self.forked + 1}"),
-                      owner if isinstance(owner, int) else None, fds if len(fds) in (2, 3) else [])
+            worker_id = str(args.get("worker_id") or f"{self.zygote_id}.{self.forked + 1}")
+            owner = owner if isinstance(owner, int) else None
+            output = fds if len(fds) in (2, 3) else []
+            mode = args.get("mode", "fork")
+            if mode == "spawn":
+                self.spawn(conn, rid, worker_id, owner, output)
+                return
+            if mode != "unchecked":
+                verdict = self.checker.verdict()
+                if not verdict.safe:
+                    conn.send({"id": rid, "ok": False, "error": _error("exception", "ForkUnsafe", f"fork is unsafe: {verdict.detail}")})
+                    conn.close()
+                    return
+            self.fork(conn, rid, worker_id, owner, output)
         else:
             conn.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", "first frame must be fork or control")})
             conn.close()
@@ -567,6 +589,50 @@ class Zygote:
             return
         if pid == 0:
             self.become_worker(conn, rid, worker_id, owner, output)
+        self.forked += 1
+        self.last_used = time.monotonic()
+        self.children[pid] = worker_id
+        if self.watch_owners and owner is not None:
+            self.watch_owner(owner, pid)
+        conn.close()
+
+    def spawn(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int] = None, output: List[int] = ()) -> None:
+        """Start a fresh interpreter serving conn, in place of a fork: it
+        imports the preload and handler modules itself and answers the
+        request as a forked worker would. It is the zygote's child, watched
+        and killed like one (posix_spawn: no code of this process runs in
+        it, so the threads here cannot hang it)."""
+        argv = [sys.executable, "-m", "pyharness_worker.zygote", "--spawned", str(rid), "--parent", str(self.pid),
+                "--fd", "3", "--zygote-id", worker_id, "--max-frame", str(self.max_frame)]
+        if owner is not None:
+            argv += ["--owner", str(owner)]
+        for name in self.preload:
+            argv += ["--preload", name]
+        for name in self.modules:
+            argv += ["--module", name]
+        env = dict(os.environ)
+        env["PYHARNESS_WORKER_ID"] = worker_id
+        if owner is not None:
+            env["PYHARNESS_OWNER_PID"] = str(owner)  # whose it is, for leak checks, from its first instant
+        env.pop(phase.ENV, None)
+        # Sources first above every target descriptor, so no dup2 of the
+        # child overwrites one it still needs.
+        sources = [conn.sock.fileno(), *output[:2], *output[2:3]]
+        targets = [3] + ([1, 2] if output else []) + ([4] if len(output) == 3 else [])
+        if len(output) == 3:
+            argv += ["--alive-fd", "4"]
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in sources]
+        try:
+            pid = os.posix_spawn(sys.executable, argv, env, setpgroup=0,
+                                 file_actions=[(os.POSIX_SPAWN_DUP2, h, t) for h, t in zip(high, targets)])
+        except OSError as exc:
+            conn.send({"id": rid, "ok": False, "error": _error("exception", "OSError", f"spawn failed: {exc}{_limit_of(exc.errno)}")})
+            conn.close()
+            return
+        finally:
+            for fd in high:
+                os.close(fd)
+        self.spawned += 1
         self.forked += 1
         self.last_used = time.monotonic()
         self.children[pid] = worker_id
@@ -687,6 +753,7 @@ class Zygote:
             info.update({
                 "children": sorted(self.children),
                 "forked": self.forked,
+                "spawned": self.spawned,
                 "preload": self.preload,
                 "modules": self.modules,
                 "address": self.address,
@@ -703,6 +770,10 @@ class Zygote:
                 self.reply(conn, {"id": rid, "ok": False, "error": _error("bad_request", "UnknownPid", f"process {pid} cannot be watched (ended?)")})
             else:
                 self.reply(conn, {"id": rid, "ok": True, "result": {"held": sorted(self.holders)}})
+        elif method == "fork_safety":
+            verdict = self.checker.verdict().as_dict()
+            verdict["thread_limit"] = os.environ.get("PYHARNESS_THREAD_LIMIT", "")  # what the zygote's starter set
+            self.reply(conn, {"id": rid, "ok": True, "result": verdict})
         elif method == "imports":
             self.reply(conn, {"id": rid, "ok": True, "result": self.imports()})
         elif method == "wait":
@@ -767,6 +838,29 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(EXIT_OK)
 
 
+def serve_spawned(args: argparse.Namespace) -> int:
+    """A worker the zygote spawned in place of a fork (Zygote.spawn): named
+    and tied to the zygote as a forked one is, then it imports the modules
+    and answers the fork request (--spawned) as a forked worker would."""
+    if args.owner is not None:
+        _set_name(f"pyh:{args.owner}")
+    _set_pdeathsig(signal.SIGKILL)
+    if args.parent and os.getppid() != args.parent:
+        return EXIT_CHILD_FAILED  # the zygote ended before the signal was set
+    sock = socket.socket(fileno=args.fd)
+    try:
+        for name in args.preload:
+            import_named(name, "preload module")
+    except Exception as exc:
+        text = startfail.describe(exc)
+        _log(text)
+        sock.sendall(encode_frame(dumps({"id": args.spawned, "ok": False, "error": _error("exception", "StartFailed", text)}), args.max_frame))
+        return EXIT_START_FAILED
+    if args.alive_fd is not None:
+        liveness.start(args.alive_fd)
+    return run(sock, args.zygote_id, args.max_frame, args.module, greet=args.spawned)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="pyharness_worker.zygote")
     parser.add_argument("--fd", type=int, default=None, help="owner's control socket; EOF there stops the zygote")
@@ -783,19 +877,29 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--watch-owners", action="store_true", help="kill a fork when the process that asked for it ends")
     parser.add_argument("--daemon", action="store_true", help="once listening, detach (a new session) and print the pid on stdout")
     parser.add_argument("--log", default=None, help="with --daemon, the file stdout and stderr go to")
+    parser.add_argument("--spawned", type=int, default=None, metavar="RID",
+                        help="serve --fd as a worker spawned in place of a fork, answering request RID first")
+    parser.add_argument("--parent", type=int, default=0, help="with --spawned, the zygote: exit if it is gone")
+    parser.add_argument("--owner", type=int, default=None, help="with --spawned, the process the worker is for")
+    parser.add_argument("--alive-fd", type=int, default=None, help="with --spawned, the liveness socket")
     args = parser.parse_args(argv)
+    if args.spawned is not None:
+        return serve_spawned(args)
     if not args.listen and not args.listen_tcp:
         parser.error("one of --listen or --listen-tcp is required")
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     secret = take_secret()  # before any preload or handler module runs
+    checker = forksafe.Checker()  # which import started which thread
     try:
         for name in args.preload:
             phase.mark(f"preload import: {name}")
             import_named(name, "preload module")
+            checker.imported(name)
         for name in args.module:
             phase.mark(f"handlers import: {name}")
             handlers_of(name, "handler module")
+            checker.imported(name)
     except Exception as exc:
         _log(startfail.describe(exc))
         return EXIT_START_FAILED
@@ -826,7 +930,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     _log(f"listening on {address}")
     owner = socket.socket(fileno=args.fd) if args.fd is not None else None
     zygote = Zygote(listener, owner, args.zygote_id, args.max_frame, args.module, args.preload, address, tuple(args.peer_uid),
-                    idle_exit=args.idle_exit, watch_owners=args.watch_owners, secret=secret)
+                    idle_exit=args.idle_exit, watch_owners=args.watch_owners, secret=secret, checker=checker)
     zygote.record = args.record
     try:
         return zygote.serve()
