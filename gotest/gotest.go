@@ -80,7 +80,8 @@ type config struct {
 // harness.NewSharedPool (what starts an interpreter goes to the host, the
 // pool options to the binary's pool, WithSize per binary).
 // WithStrategy(realpy.Spawn), for modules that are not fork-safe, starts no
-// host: the binary spawns its own warm workers.
+// host: the binary spawns its own lazy pool (realpy.WithLazy: one worker up
+// front, more only as parallel tests queue for one, up to WithSize).
 func WithPool(opts ...realpy.Option) Option {
 	return func(c *config) { c.pool = append(c.pool, opts...) }
 }
@@ -213,7 +214,9 @@ func (b *binary) start(ctx context.Context) (*realpy.Pool, error) {
 	opts := append([]realpy.Option{realpy.WithOutput(b.cfg.out)}, b.cfg.pool...)
 	if strategy, set := realpyx.StrategyOf[realpy.Strategy](opts...); set && strategy == realpy.Spawn {
 		b.outcome = "spawned by this binary"
-		return realpy.StartPool(ctx, opts...)
+		// Lazy: tests run one at a time unless they call t.Parallel, and a
+		// worker started for nothing is an import paid for nothing.
+		return realpy.StartPool(ctx, append(opts, realpy.WithLazy())...)
 	}
 	hostOpts, poolOpts, err := realpyx.SplitShared(realpy.TargetHost, opts...)
 	if err != nil {

@@ -69,6 +69,12 @@ var _ = describe("gotest with Python", harness.Integration, harness.PythonReal, 
 		Eventually(func() ([]leak.Process, error) { return leak.ProcessesOwnedBy(owner) }).Should(BeEmpty(), "the worker ends with its owner")
 	})
 
+	It("spawns one worker of a Spawn pool of 3 for a binary whose tests run one at a time (lazy), and no host", func() {
+		s := runFixture("TestPool", selected, "FIXTURE_POOL=spawn")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(`pyharness: pool host none \(every worker spawned by this binary\); interpreters: 1 spawned, 0 forked`))
+	})
+
 	It("fails a test that changes the Python state of its fresh worker, with the diff", func() {
 		s := runFixture("TestPythonGlobalContamination", selected)
 		Expect(s).To(gexec.Exit(1))
