@@ -53,8 +53,6 @@ var _ = describe("Fork safety on scientific Python", harness.Integration, harnes
 		out := gbytes.NewBuffer()
 		p, err := sklearnPool(ctx, out, realpy.WithStrategy(realpy.ZygoteFork), realpy.WithSize(3), realpy.WithLazy(), userThreads)
 		Expect(err).NotTo(HaveOccurred())
-		sub := p.Subscribe()
-		defer sub.Close()
 		var wg sync.WaitGroup
 		answers := make([][]int, 3)
 		for i := range answers {
@@ -67,12 +65,11 @@ var _ = describe("Fork safety on scientific Python", harness.Integration, harnes
 		}
 		wg.Wait()
 		Expect(answers).To(HaveEach(Equal([]int{1, 0, 1})))
-		unsafe := nextEvent(sub, realpy.EventForkUnsafe)
-		var fe *realpy.ForkUnsafeError
-		Expect(errors.As(unsafe.Cause, &fe)).To(BeTrue(), "the event's cause: %v", unsafe.Cause)
-		Expect(fe.Library).To(Equal("libgomp"))
-		Expect(fe.Module).To(HavePrefix("sklearn."), "the extension module that loaded libgomp")
-		Expect(fe.StartedBy).To(Equal("omp_warmup"), "the import that started its threads")
+		// The pool's first worker starts within StartPool, so its
+		// EventForkUnsafe comes before a subscription could: the warning
+		// line and the stats say the same (ForkStrict's spec checks the
+		// typed error's fields).
+		Expect(string(out.Contents())).To(MatchRegexp(`cannot fork safely: \d+ thread\(s\) of libgomp \(GNU OpenMP: \S+, loaded by sklearn\.\S+\), started while importing omp_warmup`))
 		stats := p.Stats()
 		Expect(stats.Forked).To(BeZero(), "no worker was forked")
 		Expect(stats.Fork.Fallbacks).To(BeNumerically(">=", 1))
