@@ -178,7 +178,7 @@ func doctor(ctx context.Context, stdout io.Writer, modules, pythonPath []string)
 		return d.exit()
 	}
 	d.ok("base image", base+" present")
-	image, _ := container.ImageFor(base)
+	image, _ := container.ImageFor(ctx, base)
 	if present, _ := container.ImagePresent(ctx, image); present {
 		d.ok("worker image", image+" present")
 	} else {

@@ -12,52 +12,41 @@ import (
 	"os"
 	"time"
 
-	"github.com/testcontainers/testcontainers-go"
-
 	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/python"
 )
 
 // EnsureImage returns the worker image for base, building it if missing.
 func EnsureImage(ctx context.Context, base string) (string, error) {
-	ctxTar, hash, err := buildContext(base)
-	if err != nil {
-		return "", err
-	}
-	image := imageRepo + ":" + hash
+	step, err := ensureWorker(ctx, base)
+	return step.Ref, err
+}
+
+// ensureWorker finds or builds the worker layer on base: tagged with a hash
+// of the worker sources, the Dockerfile and the base's id (a base rebuilt
+// under the same name gets a new worker layer).
+func ensureWorker(ctx context.Context, base string) (ImageStep, error) {
 	cli, err := Client(ctx)
 	if err != nil {
-		return "", err
+		return ImageStep{}, err
 	}
 	defer cli.Close()
-	if _, err := cli.ImageInspect(ctx, image); err == nil {
-		return image, nil
-	}
-	if _, err := cli.ImageInspect(ctx, base); err != nil {
-		return "", fmt.Errorf("pyharness image: base image %s is not present (%v): pull it, or build one from this machine's Debian packages: export %s=$(go run github.com/pyharness/pyharness/cmd/pyharness base-image)", base, err, EnvBaseImage)
-	}
-	provider, err := testcontainers.NewDockerProvider()
+	baseID, err := imageID(ctx, cli, base)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrDockerUnavailable, err)
+		return ImageStep{}, missingBase(base, false, err)
 	}
-	defer provider.Close()
-	baseArg := base
-	req := testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
-		ContextArchive: bytes.NewReader(ctxTar),
-		Repo:           imageRepo,
-		Tag:            hash,
-		BuildArgs:      map[string]*string{"BASE": &baseArg},
-		KeepImage:      true,
-	}}
-	if _, err := provider.BuildImage(ctx, &req); err != nil {
-		return "", fmt.Errorf("pyharness image: build on %s: %w", base, err)
+	ctxTar, hash, err := buildContext(base, baseID)
+	if err != nil {
+		return ImageStep{}, err
 	}
-	return image, nil
+	step := ImageStep{Kind: KindWorker, Ref: imageRepo + ":" + hash, Inputs: "the worker on " + base}
+	err = buildOnce(ctx, cli, &step, hash, base, ctxTar)
+	return step, err
 }
 
 // buildContext returns the docker build context (Dockerfile and worker
 // sources) as a tar, and the content hash that tags the image.
-func buildContext(base string) ([]byte, string, error) {
+func buildContext(base, baseID string) ([]byte, string, error) {
 	files, err := python.WorkerFiles()
 	if err != nil {
 		return nil, "", err
@@ -76,7 +65,7 @@ func buildContext(base string) ([]byte, string, error) {
 	if err := tw.Close(); err != nil {
 		return nil, "", err
 	}
-	return buf.Bytes(), python.Hash(files, "base="+base)[:16], nil
+	return buf.Bytes(), python.Hash(files, "base="+base, "base-id="+baseID)[:16], nil
 }
 
 // configHash names a container by everything that makes it what it is (the
@@ -87,9 +76,19 @@ func configHash(image string, transport Transport, cmd *realpyx.ZygoteCommand) s
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// ImageFor returns the name of the worker image for base, without building it.
-func ImageFor(base string) (string, error) {
-	_, hash, err := buildContext(base)
+// ImageFor returns the name of the worker image for base, without building
+// it; base must be present (its id is part of the name).
+func ImageFor(ctx context.Context, base string) (string, error) {
+	cli, err := Client(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer cli.Close()
+	baseID, err := imageID(ctx, cli, base)
+	if err != nil {
+		return "", missingBase(base, false, err)
+	}
+	_, hash, err := buildContext(base, baseID)
 	return imageRepo + ":" + hash, err
 }
 
