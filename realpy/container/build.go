@@ -141,19 +141,34 @@ func BuildImage(ctx context.Context, opts ...Option) (*Image, error) {
 
 // buildImage makes the chain: base, Dockerfile, packages, worker.
 func buildImage(ctx context.Context, o *options) (*Image, error) {
+	// What can be wrong without an engine is said first.
+	pkgs, err := checkPackages(o.packages, o.base)
+	if err != nil {
+		return nil, err
+	}
+	var reqs []byte
+	if o.requirements != "" {
+		if reqs, err = os.ReadFile(o.requirements); err != nil {
+			return nil, fmt.Errorf("pyharness image: WithPipRequirements: %w", err)
+		}
+	}
+	if o.dockerfile != "" {
+		if _, err := os.Stat(filepath.Join(o.dockerfile, "Dockerfile")); err != nil {
+			return nil, fmt.Errorf("pyharness image: WithDockerfile(%q): %w", o.dockerfile, err)
+		}
+	}
 	cli, err := Client(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cli.Close()
-	img := &Image{Steps: []ImageStep{{Kind: KindBase, Ref: o.base}}}
-	if _, err := cli.ImageInspect(ctx, o.base); err != nil {
-		if o.imageSet || o.dockerfile == "" {
+	img := &Image{}
+	if o.imageSet || o.dockerfile == "" {
+		if _, err := cli.ImageInspect(ctx, o.base); err != nil {
 			return nil, missingBase(o.base, o.imageSet, err)
 		}
-		// A Dockerfile may not build on BASE at all: its FROM lines say.
-		img.Steps = nil
-	}
+		img.Steps = append(img.Steps, ImageStep{Kind: KindBase, Ref: o.base})
+	} // else the Dockerfile's FROM lines say what it builds on (BASE, when it uses it)
 	from := o.base
 	if o.dockerfile != "" {
 		step, err := dockerfileStep(ctx, cli, o.dockerfile, from)
@@ -164,7 +179,7 @@ func buildImage(ctx context.Context, o *options) (*Image, error) {
 		from = step.Ref
 	}
 	if len(o.packages) > 0 || o.requirements != "" {
-		step, err := packagesStep(ctx, cli, from, o.packages, o.requirements)
+		step, err := packagesStep(ctx, cli, from, pkgs, o.requirements, reqs)
 		if err != nil {
 			return nil, err
 		}
@@ -210,10 +225,11 @@ func contentHash(parts ...string) string {
 // optional =version or /release.
 var debianPackage = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+|/[A-Za-z0-9.+-]+)?$`)
 
-// packagesStep installs packages (and pip requirements) on from.
-func packagesStep(ctx context.Context, cli *testcontainers.DockerClient, from string, packages []string, requirements string) (ImageStep, error) {
-	pkgs := slices.Sorted(slices.Values(packages))
-	pkgs = slices.Compact(pkgs)
+// checkPackages returns the list sorted, without repeats, or a
+// *PackageError for what is not a package name (nothing reaches a shell
+// that is not one).
+func checkPackages(packages []string, base string) ([]string, error) {
+	pkgs := slices.Compact(slices.Sorted(slices.Values(packages)))
 	var bad []string
 	for _, p := range pkgs {
 		if !debianPackage.MatchString(p) {
@@ -221,15 +237,14 @@ func packagesStep(ctx context.Context, cli *testcontainers.DockerClient, from st
 		}
 	}
 	if len(bad) > 0 {
-		return ImageStep{}, &PackageError{Packages: bad, Base: from, Reason: "not a Debian package name (lower-case letters, digits, + - ., optionally =version or /release)"}
+		return nil, &PackageError{Packages: bad, Base: base, Reason: "not a Debian package name (lower-case letters, digits, + - ., optionally =version or /release)"}
 	}
-	var reqs []byte
-	if requirements != "" {
-		var err error
-		if reqs, err = os.ReadFile(requirements); err != nil {
-			return ImageStep{}, fmt.Errorf("pyharness image: WithPipRequirements: %w", err)
-		}
-	}
+	return pkgs, nil
+}
+
+// packagesStep installs pkgs (and the pip requirements reqs, read from
+// requirements) on from.
+func packagesStep(ctx context.Context, cli *testcontainers.DockerClient, from string, pkgs []string, requirements string, reqs []byte) (ImageStep, error) {
 	baseID, err := imageID(ctx, cli, from)
 	if err != nil {
 		return ImageStep{}, missingBase(from, false, err)
