@@ -184,7 +184,8 @@ func buildImage(ctx context.Context, o *options) (*Image, error) {
 			return nil, err
 		}
 		img.Steps = append(img.Steps, step)
-		from = step.Ref
+		img.Ref = step.Ref // the worker is in it
+		return img, nil
 	}
 	step, err := ensureWorker(ctx, from)
 	if err != nil {
@@ -249,18 +250,22 @@ func packagesStep(ctx context.Context, cli *testcontainers.DockerClient, from st
 	if err != nil {
 		return ImageStep{}, missingBase(from, false, err)
 	}
-	dockerfile := packagesDockerfile(pkgs, reqs != nil)
-	hash := contentHash("packages/v1", baseID, dockerfile, string(reqs))
 	inputs := strings.Join(pkgs, " ")
 	if requirements != "" {
 		inputs = strings.TrimSpace(inputs + " pip -r " + filepath.Base(requirements))
 	}
-	files := map[string][]byte{"Dockerfile": []byte(dockerfile)}
+	var extra map[string][]byte
 	if reqs != nil {
-		files["requirements.txt"] = reqs
+		extra = map[string][]byte{"requirements.txt": reqs}
 	}
-	step := ImageStep{Kind: KindPackages, Ref: PackagesRepo + ":" + hash, Inputs: inputs}
-	err = buildOnce(ctx, cli, &step, hash, from, tarFiles(files))
+	// The worker goes in first: its steps commit small layers on the base;
+	// the packages' RUN, last, is the one large layer.
+	step := ImageStep{Kind: KindPackages, Inputs: inputs}
+	archive, hash, err := workerContext(&step, PackagesRepo, packagesDockerfile(pkgs, reqs != nil), extra, "packages/v2", "base-id="+baseID)
+	if err != nil {
+		return ImageStep{}, err
+	}
+	err = buildOnce(ctx, cli, &step, hash, from, archive)
 	var be *BuildError
 	if errorsAs(err, &be) {
 		if missing := be.missingPackages(); len(missing) > 0 {
@@ -270,10 +275,9 @@ func packagesStep(ctx context.Context, cli *testcontainers.DockerClient, from st
 	return step, err
 }
 
-// packagesDockerfile is the recipe of a package image.
+// packagesDockerfile is what a package image adds to the worker's Dockerfile.
 func packagesDockerfile(pkgs []string, pip bool) string {
 	var b strings.Builder
-	b.WriteString("ARG BASE\nFROM ${BASE}\n")
 	if len(pkgs) > 0 {
 		b.WriteString("RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends " +
 			strings.Join(pkgs, " ") + " && rm -rf /var/lib/apt/lists/*\n")
@@ -333,14 +337,28 @@ func build(ctx context.Context, step *ImageStep, hash, base string, archive []by
 		BuildArgs:      map[string]*string{"BASE": &baseArg},
 		BuildLogWriter: log,
 		KeepImage:      true,
-		BuildOptionsModifier: func(b *client.ImageBuildOptions) {
-			b.Labels = map[string]string{LabelManaged: "true", LabelImageKind: step.Kind, LabelImageHash: hash, LabelImageInputs: step.Inputs}
-		},
 	}}
 	if _, err := provider.BuildImage(ctx, &req); err != nil {
+		removeDangling(ctx, provider.Client(), hash)
 		return &BuildError{Image: step.Ref, Kind: step.Kind, Inputs: step.Inputs, Err: err, Log: log.Lines(), lines: log.all}
 	}
 	return nil
+}
+
+// removeDangling removes what a failed (or cancelled) build left: the
+// untagged images of its steps that carry its hash label (the legacy
+// builder keeps each step's image).
+func removeDangling(ctx context.Context, cli client.APIClient, hash string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	list, err := cli.ImageList(ctx, client.ImageListOptions{All: true,
+		Filters: make(client.Filters).Add("dangling", "true").Add("label", LabelImageHash+"="+hash)})
+	if err != nil {
+		return
+	}
+	for _, img := range list.Items {
+		_, _ = cli.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{PruneChildren: true})
+	}
 }
 
 // lockImage takes this machine's lock for building ref; the engine is

@@ -31,7 +31,7 @@ func dockerfileStep(ctx context.Context, cli *testcontainers.DockerClient, dir, 
 	if err != nil {
 		return ImageStep{}, fmt.Errorf("pyharness image: WithDockerfile(%q): %w", dir, err)
 	}
-	archive, err := tarDir(ctx, abs)
+	archive, err := tarDir(ctx, abs, "")
 	if err != nil {
 		return ImageStep{}, fmt.Errorf("pyharness image: WithDockerfile(%q): the build context: %w", dir, err)
 	}
@@ -46,6 +46,11 @@ func dockerfileStep(ctx context.Context, cli *testcontainers.DockerClient, dir, 
 	}
 	hash := contentHash(append(parts, string(archive))...)
 	step := ImageStep{Kind: KindDockerfile, Ref: DockerfileRepo + ":" + hash, Inputs: abs}
+	// The same context, the backend's labels added to the Dockerfile: one
+	// LABEL line, one build step.
+	if archive, err = tarDir(ctx, abs, labelLine(&step, hash)); err != nil {
+		return ImageStep{}, fmt.Errorf("pyharness image: WithDockerfile(%q): the build context: %w", dir, err)
+	}
 	err = buildOnce(ctx, cli, &step, hash, base, archive)
 	return step, err
 }
@@ -76,8 +81,9 @@ func fromImages(dockerfile, base string) []string {
 }
 
 // tarDir writes the tree under dir as a build context: sorted, with modes
-// but no times or owners, so that its bytes are its content.
-func tarDir(ctx context.Context, dir string) ([]byte, error) {
+// but no times or owners, so that its bytes are its content; label is
+// appended to the Dockerfile.
+func tarDir(ctx context.Context, dir, label string) ([]byte, error) {
 	var paths []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -116,6 +122,9 @@ func tarDir(ctx context.Context, dir string) ([]byte, error) {
 			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
 		case info.Mode().IsRegular():
 			hdr.Typeflag, hdr.Size = tar.TypeReg, info.Size()
+			if rel == "Dockerfile" {
+				hdr.Size += int64(len(label))
+			}
 		default:
 			return nil, fmt.Errorf("%s: not a regular file, directory or link", path)
 		}
@@ -126,6 +135,9 @@ func tarDir(ctx context.Context, dir string) ([]byte, error) {
 			body, err := os.ReadFile(path)
 			if err != nil {
 				return nil, err
+			}
+			if rel == "Dockerfile" {
+				body = append(body, label...)
 			}
 			if int64(len(body)) != hdr.Size {
 				return nil, errors.New(path + ": changed while being read")

@@ -35,23 +35,35 @@ func ensureWorker(ctx context.Context, base string) (ImageStep, error) {
 	if err != nil {
 		return ImageStep{}, missingBase(base, false, err)
 	}
-	ctxTar, hash, err := buildContext(base, baseID)
+	step := ImageStep{Kind: KindWorker, Inputs: "the worker on " + base}
+	ctxTar, hash, err := workerContext(&step, imageRepo, "", nil, "base="+base, "base-id="+baseID)
 	if err != nil {
 		return ImageStep{}, err
 	}
-	step := ImageStep{Kind: KindWorker, Ref: imageRepo + ":" + hash, Inputs: "the worker on " + base}
 	err = buildOnce(ctx, cli, &step, hash, base, ctxTar)
 	return step, err
 }
 
-// buildContext returns the docker build context (Dockerfile and worker
-// sources) as a tar, and the content hash that tags the image.
-func buildContext(base, baseID string) ([]byte, string, error) {
+// workerContext returns the docker build context of an image with the
+// worker in it (python/Dockerfile and the worker sources), then the
+// instructions more (with the files extra), as a tar, and sets step.Ref to
+// repo and the content hash, which it also returns. The Dockerfile gets one
+// LABEL line of the backend's labels: one build step (the legacy builder
+// commits a layer per instruction, and on a large image with
+// fuse-overlayfs each commit walks the whole tree).
+func workerContext(step *ImageStep, repo, more string, extra map[string][]byte, salt ...string) ([]byte, string, error) {
 	files, err := python.WorkerFiles()
 	if err != nil {
 		return nil, "", err
 	}
-	files["Dockerfile"] = python.Dockerfile
+	for name, b := range extra {
+		files[name] = b
+	}
+	files["Dockerfile"] = append(append([]byte(nil), python.Dockerfile...), "\n"+more...)
+	hash := python.Hash(files, salt...)[:16]
+	step.Ref = repo + ":" + hash
+	// The label before more: on the small image, not the large one more makes.
+	files["Dockerfile"] = append(append(append([]byte(nil), python.Dockerfile...), labelLine(step, hash)...), more...)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, name := range python.Names(files) {
@@ -65,7 +77,14 @@ func buildContext(base, baseID string) ([]byte, string, error) {
 	if err := tw.Close(); err != nil {
 		return nil, "", err
 	}
-	return buf.Bytes(), python.Hash(files, "base="+base, "base-id="+baseID)[:16], nil
+	return buf.Bytes(), hash, nil
+}
+
+// labelLine is the Dockerfile instruction that labels an image as built by
+// the backend.
+func labelLine(step *ImageStep, hash string) string {
+	return fmt.Sprintf("\nLABEL %s=\"true\" %s=%q %s=%q %s=%q\n", LabelManaged, LabelImageKind, step.Kind,
+		LabelImageHash, hash, LabelImageInputs, step.Inputs)
 }
 
 // configHash names a container by everything that makes it what it is (the
@@ -88,8 +107,9 @@ func ImageFor(ctx context.Context, base string) (string, error) {
 	if err != nil {
 		return "", missingBase(base, false, err)
 	}
-	_, hash, err := buildContext(base, baseID)
-	return imageRepo + ":" + hash, err
+	var step ImageStep
+	_, _, err = workerContext(&step, imageRepo, "", nil, "base="+base, "base-id="+baseID)
+	return step.Ref, err
 }
 
 // ImagePresent reports whether the Docker engine has image.
