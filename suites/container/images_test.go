@@ -284,6 +284,27 @@ var _ = Describe("Images with the user's packages (#24)", Serial, harness.Integr
 		Expect(built).To(Equal(1), "one build; the other waited for it and found the image")
 	}, timeout)
 
+	// hostView: it runs `go test` on a module of this machine, which a
+	// runner container holding only test binaries (ci/in-container) has not.
+	It("runs a user's scikit-learn suite on the shared pool with PYHARNESS_BACKEND=container, building its image at most once", hostView, func(ctx SpecContext) {
+		goTool, err := exec.LookPath("go")
+		Expect(err).NotTo(HaveOccurred(), "the go command, to test the user's module")
+		var outputs []string
+		for range 2 {
+			cmd := exec.CommandContext(ctx, goTool, "test", "-count=1", "-v", ".")
+			cmd.Dir = imagesData("..", "sklearnsuite")
+			cmd.Env = append(os.Environ(), harness.EnvBackend+"="+string(harness.ContainerBackend), "PYHARNESS_INTEGRATION=1")
+			out, err := cmd.CombinedOutput()
+			GinkgoWriter.Printf("%s\n", out)
+			Expect(err).NotTo(HaveOccurred(), "the user's suite passes on the container backend")
+			outputs = append(outputs, string(out))
+		}
+		Expect(outputs[0]).To(MatchRegexp(`pyharness: container reached by .*; image \S+ -> pyharness-packages:\w+ \(python3-sklearn\) (built in|reused)`))
+		Expect(outputs[1]).To(MatchRegexp(`pyharness: container reached by .*; image \S+ -> pyharness-packages:\w+ \(python3-sklearn\) reused`),
+			"the second run finds the image by its content tag: no build")
+		Expect(outputs[1]).To(ContainSubstring("--- PASS: TestSklearn"))
+	}, buildTimeout)
+
 	It("says how to fix a missing Docker when asked to build", hostView, func(ctx SpecContext) {
 		cmd := exec.Command("unshare", "--map-root-user", "--mount", "sh", "-c", `mount -t tmpfs none /run && exec "$@"`, "sh", os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"=no-docker-image", "DOCKER_HOST=")
