@@ -305,6 +305,25 @@ var _ = Describe("Images with the user's packages (#24)", Serial, harness.Integr
 		Expect(outputs[1]).To(ContainSubstring("--- PASS: TestSklearn"))
 	}, buildTimeout)
 
+	It("is checked by pyharness doctor --package, which prints the line a suite says it with", hostView, func(ctx SpecContext) {
+		doctor := func(args ...string) *gexec.Session {
+			cmd := exec.CommandContext(ctx, "go", append([]string{"run", "github.com/pyharness/pyharness/cmd/pyharness", "doctor"}, args...)...)
+			session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(session).WithTimeout(15 * time.Minute).Should(gexec.Exit())
+			return session
+		}
+		s := doctor("--package", "python3-sklearn")
+		Expect(s.ExitCode()).To(Equal(0))
+		Expect(s.Out).To(gbytes.Say(`ok +image +pyharness-packages:\w+ (built in \S+|found by its content tag, not rebuilt): \S+ -> pyharness-packages:\w+ \(python3-sklearn\)`))
+		Expect(s.Out).To(gbytes.Say(`info +in a suite +var _ = containerbackend.Configure\(container.WithPackages\("python3-sklearn"\)\)`))
+		Expect(s.Out).To(gbytes.Say(`ok +container +started a container`))
+
+		s = doctor("--package", "python3-no-such-package-pyharness")
+		Expect(s.ExitCode()).To(Equal(1))
+		Expect(s.Out).To(gbytes.Say(`FAIL +image +pyharness image: WithPackages: package python3-no-such-package-pyharness on \S+: apt-get cannot find it`))
+	}, buildTimeout)
+
 	It("says how to fix a missing Docker when asked to build", hostView, func(ctx SpecContext) {
 		cmd := exec.Command("unshare", "--map-root-user", "--mount", "sh", "-c", `mount -t tmpfs none /run && exec "$@"`, "sh", os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"=no-docker-image", "DOCKER_HOST=")
