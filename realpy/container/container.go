@@ -22,8 +22,11 @@
 // official image); $PYHARNESS_BASE_IMAGE or WithBaseImage picks another base,
 // such as the one `pyharness base-image` builds from Debian's packages where no
 // registry is reachable. The worker image is tagged with a content hash of
-// the worker sources, the Dockerfile and the base, and built only when
-// missing.
+// the worker sources, the Dockerfile and the base (its name and id), and
+// built only when missing. The user's packages: WithImage (their image),
+// WithPackages and WithPipRequirements (installed on the base),
+// WithDockerfile (their Dockerfile), each tagged by content and built once
+// per machine; BuildImage builds without starting a container.
 //
 // Cleanup: containers carry labels (run id, owner host and pid); every Run
 // first removes the containers of dead owners that are not marked for reuse,
