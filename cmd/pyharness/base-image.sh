@@ -34,6 +34,6 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "pyharness base-image: building $IMAGE from $suite with ${sources[*]}${extra:+ (and $extra)}" >&2
-mmdebstrap --variant=apt --include="python3,python3-numpy${extra:+,$extra}" "$suite" "$tmp/base.tar" "${sources[@]}" >&2
+mmdebstrap --variant=apt --include=python3,python3-numpy${extra:+,$extra} "$suite" "$tmp/base.tar" "${sources[@]}" >&2
 docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "$tmp/base.tar" "$IMAGE" >&2
 echo "$IMAGE"
