@@ -7,6 +7,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -267,7 +268,7 @@ func packagesStep(ctx context.Context, cli *testcontainers.DockerClient, from st
 	}
 	err = buildOnce(ctx, cli, &step, hash, from, archive)
 	var be *BuildError
-	if errorsAs(err, &be) {
+	if errors.As(err, &be) {
 		if missing := be.missingPackages(); len(missing) > 0 {
 			return step, &PackageError{Packages: missing, Base: from, Reason: "apt-get cannot find it in the image's apt sources", Build: be}
 		}

@@ -4,7 +4,6 @@ package container
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -159,5 +158,3 @@ func (t *tail) Lines() []string {
 // logf writes one line through testcontainers' logger (GinkgoWriter on the
 // container backend; nothing without WithLogger).
 func logf(format string, v ...any) { tclog.Printf(format, v...) }
-
-func errorsAs[T error](err error, target *T) bool { return errors.As(err, target) }
