@@ -292,7 +292,7 @@ var _ = Describe("Images with the user's packages (#24)", Serial, harness.Integr
 		var outputs []string
 		for range 2 {
 			cmd := exec.CommandContext(ctx, goTool, "test", "-count=1", "-v", ".")
-			cmd.Dir = imagesData("..", "sklearnsuite")
+			cmd.Dir = imagesData("..", "_sklearnsuite")
 			cmd.Env = append(os.Environ(), harness.EnvBackend+"="+string(harness.ContainerBackend), "PYHARNESS_INTEGRATION=1")
 			out, err := cmd.CombinedOutput()
 			GinkgoWriter.Printf("%s\n", out)

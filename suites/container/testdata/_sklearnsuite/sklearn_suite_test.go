@@ -2,7 +2,8 @@
 // writes it: the shared pool on either backend, and on the container
 // backend an image with python3-sklearn built from a package list (once;
 // later runs find it by its content tag). suites/container/images_test.go
-// runs it with PYHARNESS_BACKEND=container.
+// runs it with PYHARNESS_BACKEND=container. (The directory's leading _
+// keeps `ginkgo -r` and `go test ./...` of the repository out of it.)
 package sklearnsuite_test
 
 import (
@@ -23,6 +24,8 @@ func TestSklearn(t *testing.T) {
 	SetDefaultEventuallyTimeout(time.Minute)
 	RunSpecs(t, "scikit-learn service")
 }
+
+var _ = harness.SkipUnselectedIntegration()
 
 // On the container backend: python3-sklearn on the base image. On the
 // process backend this does nothing (the machine's own Python has it).
