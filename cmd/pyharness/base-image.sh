@@ -4,8 +4,18 @@
 # sources (mmdebstrap), imports the result (docker import), and does nothing
 # when the image is already present. Use it as the worker image's base:
 #   export PYHARNESS_BASE_IMAGE=$(pyharness base-image)
+# PYHARNESS_BASE_PACKAGES (space- or comma-separated Debian packages) adds
+# packages, host-side, for engines whose builds cannot reach the mirror;
+# the tag then ends with a hash of the sorted list. Use that image with
+# container.WithImage.
 set -euo pipefail
-IMAGE=${PYHARNESS_BASE_IMAGE:-pyharness-python-base:debian-$(. /etc/os-release && echo "$VERSION_CODENAME")}
+extra=$(tr ', ' '\n\n' <<<"${PYHARNESS_BASE_PACKAGES:-}" | sed '/^$/d' | sort -u | paste -sd, -)
+for p in ${extra//,/ }; do
+  [[ $p =~ ^[a-z0-9][a-z0-9+.-]+$ ]] || { echo "pyharness base-image: PYHARNESS_BASE_PACKAGES: $p is not a Debian package name" >&2; exit 2; }
+done
+tag=debian-$(. /etc/os-release && echo "$VERSION_CODENAME")
+[ -z "$extra" ] || tag=$tag-$(printf '%s' "$extra" | sha256sum | cut -c1-12)
+IMAGE=${PYHARNESS_BASE_IMAGE:-pyharness-python-base:$tag}
 
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then
   echo "$IMAGE"
@@ -23,7 +33,7 @@ done
 [ ${#sources[@]} -gt 0 ] || { echo "pyharness base-image: no apt sources on this machine" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "pyharness base-image: building $IMAGE from $suite with ${sources[*]}" >&2
-mmdebstrap --variant=apt --include=python3,python3-numpy "$suite" "$tmp/base.tar" "${sources[@]}" >&2
+echo "pyharness base-image: building $IMAGE from $suite with ${sources[*]}${extra:+ (and $extra)}" >&2
+mmdebstrap --variant=apt --include=python3,python3-numpy${extra:+,$extra} "$suite" "$tmp/base.tar" "${sources[@]}" >&2
 docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "$tmp/base.tar" "$IMAGE" >&2
 echo "$IMAGE"

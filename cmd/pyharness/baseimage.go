@@ -32,7 +32,12 @@ installed with apt-get when missing). Use it as the worker image's base:
 
   ` + baseImageHowTo + `
 
-$PYHARNESS_BASE_IMAGE, when set, names the image to build.`,
+$PYHARNESS_BASE_IMAGE, when set, names the image to build.
+$PYHARNESS_BASE_PACKAGES (Debian packages, space- or comma-separated) adds
+packages to it, host-side, for engines whose docker builds cannot reach
+the mirror (where they can, container.WithPackages is the way); the tag
+then ends with a hash of the sorted list: use the printed name with
+container.WithImage.`,
 	maxArgs: 0,
 	setup: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {
 		print := fs.Bool("print", false, "print the recipe (a bash script) instead of running it")

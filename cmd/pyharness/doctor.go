@@ -37,15 +37,26 @@ started and the native libraries it loaded that do not survive a fork
 (OpenMP runtimes, CUDA, gRPC), which break workers forked from a zygote
 (realpy.ZygoteFork, WithPreload, warm hosts); then it forks a worker from a
 zygote that preloaded them. An import that fails exits 1; a fork hazard is a
-warning (the spawn strategy is safe from it).`,
+warning (the spawn strategy is safe from it).
+
+With --package (Debian packages, repeatable), --dockerfile or --image it
+builds (or finds, by its content tag) the image a suite with those
+container options gets, says whether it built it, and pings a worker in a
+container of it; it prints the line that says the same in a suite:
+
+  var _ = containerbackend.Configure(container.WithPackages("python3-sklearn"))`,
 	maxArgs: 0,
 	setup: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {
 		var modules moduleFlag
 		var pythonPath listFlag
 		fs.Var(&modules, "module", "a Python `module` to import and check, such as mypkg.handlers (repeatable)")
 		fs.Var(&pythonPath, "python-path", "a `dir` to put on the path for --module, as WithPythonPath does (repeatable)")
+		var img imageFlags
+		fs.Var(&img.packages, "package", "a Debian `package` the container image must have, such as python3-sklearn (repeatable; container.WithPackages)")
+		fs.StringVar(&img.dockerfile, "dockerfile", "", "a `dir` with a Dockerfile to build the container image from (container.WithDockerfile)")
+		fs.StringVar(&img.image, "image", "", "your own container `image`, with python3 (container.WithImage)")
 		return func(ctx context.Context, _ []string, stdout, _ io.Writer) int {
-			return doctor(ctx, stdout, []string(modules), pythonPath)
+			return doctor(ctx, stdout, []string(modules), pythonPath, img)
 		}
 	},
 }
@@ -85,10 +96,10 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 // exits non-zero when something required is missing: Python and the worker
 // always, Docker and the images when PYHARNESS_BACKEND=container, and each
 // of modules, when given.
-func doctor(ctx context.Context, stdout io.Writer, modules, pythonPath []string) int {
+func doctor(ctx context.Context, stdout io.Writer, modules, pythonPath []string, img imageFlags) int {
 	d := &report{w: stdout}
 	fmt.Fprintln(stdout, "pyharness doctor")
-	needDocker := os.Getenv("PYHARNESS_BACKEND") == "container"
+	needDocker := os.Getenv("PYHARNESS_BACKEND") == "container" || img.given()
 
 	// Python.
 	shim, _ := exec.LookPath(firstNonEmpty(os.Getenv(realpy.EnvPython), "python3"))
@@ -178,15 +189,19 @@ func doctor(ctx context.Context, stdout io.Writer, modules, pythonPath []string)
 		return d.exit()
 	}
 	d.ok("base image", base+" present")
-	image, _ := container.ImageFor(base)
+	image, _ := container.ImageFor(ctx, base)
 	if present, _ := container.ImagePresent(ctx, image); present {
 		d.ok("worker image", image+" present")
 	} else {
 		d.info("worker image", image+" not built yet: the first container run builds it (a few seconds)")
 	}
 
+	imageOpts, ok := checkImage(ctx, d, check, img)
+	if !ok {
+		return d.exit()
+	}
 	start = time.Now()
-	c, err := container.Run(ctx)
+	c, err := container.Run(ctx, imageOpts...)
 	if err == nil {
 		var pool *realpy.Pool
 		pool, err = c.StartPool(ctx, realpy.WithSize(1))

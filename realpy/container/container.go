@@ -22,8 +22,11 @@
 // official image); $PYHARNESS_BASE_IMAGE or WithBaseImage picks another base,
 // such as the one `pyharness base-image` builds from Debian's packages where no
 // registry is reachable. The worker image is tagged with a content hash of
-// the worker sources, the Dockerfile and the base, and built only when
-// missing.
+// the worker sources, the Dockerfile and the base (its name and id), and
+// built only when missing. The user's packages: WithImage (their image),
+// WithPackages and WithPipRequirements (installed on the base),
+// WithDockerfile (their Dockerfile), each tagged by content and built once
+// per machine; BuildImage builds without starting a container.
 //
 // Cleanup: containers carry labels (run id, owner host and pid); every Run
 // first removes the containers of dead owners that are not marked for reuse,
@@ -99,6 +102,10 @@ var ErrDockerUnavailable = errors.New("docker is not reachable")
 
 type options struct {
 	base         string
+	imageSet     bool     // WithImage: the user's image
+	dockerfile   string   // WithDockerfile
+	packages     []string // WithPackages
+	requirements string   // WithPipRequirements
 	transport    Transport
 	transportSet bool
 	hostIP       string
@@ -161,10 +168,15 @@ func WithCustomizers(c ...testcontainers.ContainerCustomizer) Option {
 // Container is a running pyharness container.
 type Container struct {
 	*testcontainers.DockerContainer
-	addr   string
-	dir    string
-	reuse  bool
-	Image  string
+	addr  string
+	dir   string
+	reuse bool
+	Image string
+	// Steps is how Image was made, from the base up (WithImage,
+	// WithDockerfile, WithPackages, the worker layer), and which of them
+	// this Run built: the others were found by their content tags.
+	Steps  []ImageStep
+	custom bool // the image is the user's: WithImage, WithDockerfile, WithPackages
 	Reused bool // attached to a container a previous run left warm
 	// How the engine is used: whether it sees this machine's files, why
 	// that was decided, and the transport that follows.
@@ -233,14 +245,15 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 	if _, err := ReapDead(ctx); err != nil {
 		return nil, err
 	}
-	image, err := EnsureImage(ctx, o.base)
+	built, err := buildImage(ctx, &o)
 	if err != nil {
 		return nil, err
 	}
+	image := built.Ref
 
 	hash := configHash(image, o.transport, cmd)
 	name := "pyharness-" + hash
-	c := &Container{Image: image, reuse: o.reuse, workerOpts: workerOpts, EngineFS: engineFS, EngineWhy: why, Transport: o.transport}
+	c := &Container{Image: image, Steps: built.Steps, custom: o.imageSet || o.dockerfile != "" || len(o.packages) > 0 || o.requirements != "", reuse: o.reuse, workerOpts: workerOpts, EngineFS: engineFS, EngineWhy: why, Transport: o.transport}
 	if o.reuse {
 		root, err := workersrc.CacheDir()
 		if err != nil {
@@ -357,7 +370,7 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		if m := bindSourceMissing.FindStringSubmatch(err.Error()); m != nil {
 			return c, fmt.Errorf("%w (%s)", unreachableDirError("the bind-mounted directory", m[1], ""), err)
 		}
-		return c, fmt.Errorf("pyharness container: %w", err)
+		return c, startError(err, image, python)
 	}
 	if o.transport == UnixSocket {
 		// The zygote logged "listening on" once its socket existed: if it is
@@ -404,7 +417,11 @@ func (c *Container) Path() string {
 			where += " (" + c.reachWhy + ")"
 		}
 	}
-	return fmt.Sprintf("%s, %s (engine filesystem %s: %s)", where, feed, c.EngineFS, c.EngineWhy)
+	path := fmt.Sprintf("%s, %s (engine filesystem %s: %s)", where, feed, c.EngineFS, c.EngineWhy)
+	if c.custom {
+		path += "; image " + (&Image{Steps: c.Steps}).String()
+	}
+	return path
 }
 
 // PortHostIP returns the host address and port the TCP transport's port is

@@ -12,57 +12,58 @@ import (
 	"os"
 	"time"
 
-	"github.com/testcontainers/testcontainers-go"
-
 	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/python"
 )
 
 // EnsureImage returns the worker image for base, building it if missing.
 func EnsureImage(ctx context.Context, base string) (string, error) {
-	ctxTar, hash, err := buildContext(base)
-	if err != nil {
-		return "", err
-	}
-	image := imageRepo + ":" + hash
-	cli, err := Client(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer cli.Close()
-	if _, err := cli.ImageInspect(ctx, image); err == nil {
-		return image, nil
-	}
-	if _, err := cli.ImageInspect(ctx, base); err != nil {
-		return "", fmt.Errorf("pyharness image: base image %s is not present (%v): pull it, or build one from this machine's Debian packages: export %s=$(go run github.com/pyharness/pyharness/cmd/pyharness base-image)", base, err, EnvBaseImage)
-	}
-	provider, err := testcontainers.NewDockerProvider()
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrDockerUnavailable, err)
-	}
-	defer provider.Close()
-	baseArg := base
-	req := testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
-		ContextArchive: bytes.NewReader(ctxTar),
-		Repo:           imageRepo,
-		Tag:            hash,
-		BuildArgs:      map[string]*string{"BASE": &baseArg},
-		KeepImage:      true,
-	}}
-	if _, err := provider.BuildImage(ctx, &req); err != nil {
-		return "", fmt.Errorf("pyharness image: build on %s: %w", base, err)
-	}
-	return image, nil
+	step, err := ensureWorker(ctx, base)
+	return step.Ref, err
 }
 
-// buildContext returns the docker build context (Dockerfile and worker
-// sources) as a tar, and the content hash that tags the image.
-func buildContext(base string) ([]byte, string, error) {
+// ensureWorker finds or builds the worker layer on base: tagged with a hash
+// of the worker sources, the Dockerfile and the base's id (a base rebuilt
+// under the same name gets a new worker layer).
+func ensureWorker(ctx context.Context, base string) (ImageStep, error) {
+	cli, err := Client(ctx)
+	if err != nil {
+		return ImageStep{}, err
+	}
+	defer cli.Close()
+	baseID, err := imageID(ctx, cli, base)
+	if err != nil {
+		return ImageStep{}, missingBase(base, false, err)
+	}
+	step := ImageStep{Kind: KindWorker, Inputs: "the worker on " + base}
+	ctxTar, hash, err := workerContext(&step, imageRepo, "", nil, "base="+base, "base-id="+baseID)
+	if err != nil {
+		return ImageStep{}, err
+	}
+	err = buildOnce(ctx, cli, &step, hash, base, ctxTar)
+	return step, err
+}
+
+// workerContext returns the docker build context of an image with the
+// worker in it (python/Dockerfile and the worker sources), then the
+// instructions more (with the files extra), as a tar, and sets step.Ref to
+// repo and the content hash, which it also returns. The Dockerfile gets one
+// LABEL line of the backend's labels: one build step (the legacy builder
+// commits a layer per instruction, and on a large image with
+// fuse-overlayfs each commit walks the whole tree).
+func workerContext(step *ImageStep, repo, more string, extra map[string][]byte, salt ...string) ([]byte, string, error) {
 	files, err := python.WorkerFiles()
 	if err != nil {
 		return nil, "", err
 	}
-	files["Dockerfile"] = python.Dockerfile
+	for name, b := range extra {
+		files[name] = b
+	}
+	files["Dockerfile"] = append(append([]byte(nil), python.Dockerfile...), "\n"+more...)
+	hash := python.Hash(files, salt...)[:16]
+	step.Ref = repo + ":" + hash
+	// The label before more: on the small image, not the large one more makes.
+	files["Dockerfile"] = append(append(append([]byte(nil), python.Dockerfile...), labelLine(step, hash)...), more...)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, name := range python.Names(files) {
@@ -76,7 +77,14 @@ func buildContext(base string) ([]byte, string, error) {
 	if err := tw.Close(); err != nil {
 		return nil, "", err
 	}
-	return buf.Bytes(), python.Hash(files, "base="+base)[:16], nil
+	return buf.Bytes(), hash, nil
+}
+
+// labelLine is the Dockerfile instruction that labels an image as built by
+// the backend.
+func labelLine(step *ImageStep, hash string) string {
+	return fmt.Sprintf("\nLABEL %s=\"true\" %s=%q %s=%q %s=%q\n", LabelManaged, LabelImageKind, step.Kind,
+		LabelImageHash, hash, LabelImageInputs, step.Inputs)
 }
 
 // configHash names a container by everything that makes it what it is (the
@@ -87,10 +95,21 @@ func configHash(image string, transport Transport, cmd *realpyx.ZygoteCommand) s
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// ImageFor returns the name of the worker image for base, without building it.
-func ImageFor(base string) (string, error) {
-	_, hash, err := buildContext(base)
-	return imageRepo + ":" + hash, err
+// ImageFor returns the name of the worker image for base, without building
+// it; base must be present (its id is part of the name).
+func ImageFor(ctx context.Context, base string) (string, error) {
+	cli, err := Client(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer cli.Close()
+	baseID, err := imageID(ctx, cli, base)
+	if err != nil {
+		return "", missingBase(base, false, err)
+	}
+	var step ImageStep
+	_, _, err = workerContext(&step, imageRepo, "", nil, "base="+base, "base-id="+baseID)
+	return step.Ref, err
 }
 
 // ImagePresent reports whether the Docker engine has image.

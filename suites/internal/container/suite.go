@@ -42,6 +42,8 @@ func Child() bool {
 		_, err := container.Run(context.Background())
 		fmt.Println("error:", err)
 		os.Exit(3)
+	case "no-docker-image":
+		buildWithoutDocker()
 	case "private-tmp": // its temp dir is a tmpfs the engine cannot see
 		c, err := container.Run(context.Background(), container.WithEngineFS(container.SharedFS))
 		fmt.Println("error:", err)
