@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/pyharness/pyharness/internal/poolwatch"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/internal/supervise"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -20,7 +20,7 @@ type Supervisor struct {
 // Supervise follows p's events from now until t ends.
 func Supervise(t testing.TB, p *realpy.Pool) *Supervisor {
 	t.Helper()
-	w := poolwatch.Watch(p)
+	w := realpyx.WatchPool[*realpy.Pool, realpy.Event](p)
 	t.Cleanup(w.Close)
 	return &Supervisor{t: t, w: w}
 }

@@ -7,7 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/pyharness/pyharness/internal/poolwatch"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/internal/supervise"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -26,7 +26,7 @@ type SupervisionTestingMode struct {
 func SupervisionTesting(pool func() *realpy.Pool) *SupervisionTestingMode {
 	m := &SupervisionTestingMode{pool: pool}
 	BeforeEach(func() {
-		m.watcher = poolwatch.Watch(m.pool())
+		m.watcher = realpyx.WatchPool[*realpy.Pool, realpy.Event](m.pool())
 		DeferCleanup(m.watcher.Close)
 	})
 	return m

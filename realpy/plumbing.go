@@ -16,4 +16,5 @@ func init() {
 	realpyx.Hooks.WithRunID = withRunID
 	realpyx.Hooks.WithWorkerSource = withWorkerSource
 	realpyx.Hooks.WithMachineWorkers = withMachineWorkers
+	realpyx.Hooks.WatchPool = watchPool
 }

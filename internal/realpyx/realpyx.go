@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pyharness/pyharness/internal/randid"
+	"github.com/pyharness/pyharness/internal/supervise"
 )
 
 // ZygoteCommand is how to start a zygote where this process does not spawn
@@ -49,6 +50,7 @@ var Hooks struct {
 	// WithMachineWorkers: func(int) realpy.Option, how many workers run on
 	// this machine at once, for a shared pool host's thread limits.
 	WithMachineWorkers any
+	WatchPool          any // func(*realpy.Pool) *supervise.Watcher[realpy.Event]
 }
 
 // WithMachineWorkers tells a pool host (StartZygote, StartHost, a
@@ -115,3 +117,9 @@ func WithRunID[O any](id string) O { return Hooks.WithRunID.(func(string) O)(id)
 // on the worker itself) instead of the copy embedded in the Go module. O is
 // realpy.Option.
 func WithWorkerSource[O any](dir string) O { return Hooks.WithWorkerSource.(func(string) O)(dir) }
+
+// WatchPool follows a pool's events from now on (P is *realpy.Pool, E
+// realpy.Event): the supervision helpers of gotest and isolation wait on it.
+func WatchPool[P, E any](p P) *supervise.Watcher[E] {
+	return Hooks.WatchPool.(func(P) *supervise.Watcher[E])(p)
+}
