@@ -28,17 +28,22 @@ func describe(text string, args ...any) bool {
 // three times; a loaded CI machine is slow).
 const defaultWait = 2 * time.Minute
 
-// binary is the pyharness command, built once (by process 1) for the suite.
-var binary string
+// binary is the pyharness command, built once (by process 1) for the suite,
+// beside the other stages' builds.
+var (
+	binary string
+	build  = suite.GoBuild("pyharness", "build", "github.com/pyharness/pyharness/cmd/pyharness")
+)
 
 var _ = suite.Stage("cli", suitelife.Stage{
+	Start: func(SpecContext) { build.Start() },
 	First: func(SpecContext) []byte {
-		path, err := gexec.Build("github.com/pyharness/pyharness/cmd/pyharness")
-		Expect(err).NotTo(HaveOccurred())
+		path, err := build.Wait()
+		Expect(err).NotTo(HaveOccurred(), "building the pyharness command")
 		return []byte(path)
 	},
 	All:        func(_ SpecContext, path []byte) { binary = string(path) },
-	AfterFirst: func(SpecContext) { gexec.CleanupBuildArtifacts() },
+	AfterFirst: func(SpecContext) { Expect(build.Remove()).To(Succeed()) },
 })
 
 // pyharness runs the binary with args in a cache directory of the spec's own

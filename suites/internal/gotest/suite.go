@@ -28,14 +28,15 @@ func describe(text string, args ...any) bool {
 // fixture is the compiled fixture binary; fixtureDir is where it runs.
 var fixture, fixtureDir string
 
+// build compiles the fixture's test binary once (process 1), beside the
+// other stages' builds.
+var build = suite.GoBuild("fixture.test", "test", "-c", suite.Rel("gotest", "testdata", "_fixture"))
+
 var _ = suite.Stage("gotest", suitelife.Stage{
+	Start: func(SpecContext) { build.Start(); startSelected() },
 	First: func(ctx SpecContext) []byte {
-		dir, err := os.MkdirTemp("", "pyharness-gotest-suite-")
-		Expect(err).NotTo(HaveOccurred())
-		bin := filepath.Join(dir, "fixture.test")
-		cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, suite.Rel("gotest", "testdata", "_fixture"))
-		cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
-		Expect(cmd.Run()).To(Succeed(), "compiling the fixture test binary")
+		bin, err := build.Wait()
+		Expect(err).NotTo(HaveOccurred(), "compiling the fixture test binary")
 		return []byte(bin)
 	},
 	All: func(_ SpecContext, bin []byte) {
@@ -44,11 +45,8 @@ var _ = suite.Stage("gotest", suitelife.Stage{
 		fixtureDir, err = filepath.Abs(suite.Rel("gotest", "testdata", "_fixture"))
 		Expect(err).NotTo(HaveOccurred())
 	},
-	AfterFirst: func(SpecContext) {
-		if fixture != "" {
-			Expect(os.RemoveAll(filepath.Dir(fixture))).To(Succeed())
-		}
-	},
+	AfterAll: func(SpecContext) { Expect(removeSelected()).To(Succeed()) },
+	AfterFirst: func(SpecContext) { Expect(build.Remove()).To(Succeed()) },
 })
 
 // runFixture runs one test of the fixture binary (-test.run ^name$ -test.v)
