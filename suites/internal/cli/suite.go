@@ -29,19 +29,15 @@ func describe(text string, args ...any) bool {
 const defaultWait = 2 * time.Minute
 
 // binary is the pyharness command, built once (by process 1) for the suite,
-// beside the other stages' builds.
+// in the background (suite.Build).
 var (
 	binary string
 	build  = suite.GoBuild("pyharness", "build", "github.com/pyharness/pyharness/cmd/pyharness")
 )
 
 var _ = suite.Stage("cli", suitelife.Stage{
-	Start: func(SpecContext) { build.Start() },
-	First: func(SpecContext) []byte {
-		path, err := build.Wait()
-		Expect(err).NotTo(HaveOccurred(), "building the pyharness command")
-		return []byte(path)
-	},
+	Start:      func(SpecContext) { build.Start() },
+	First:      func(SpecContext) []byte { return build.Handoff() },
 	All:        func(_ SpecContext, path []byte) { binary = string(path) },
 	AfterFirst: func(SpecContext) { Expect(build.Remove()).To(Succeed()) },
 })
@@ -51,7 +47,7 @@ var _ = suite.Stage("cli", suitelife.Stage{
 // this repository), and returns the session once it has exited.
 func pyharness(env []string, dir string, args ...string) *gexec.Session {
 	GinkgoHelper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(build.Binary(binary), args...)
 	if dir == "" {
 		dir = GinkgoT().TempDir()
 	}

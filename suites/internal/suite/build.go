@@ -9,13 +9,17 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+
 	"github.com/pyharness/pyharness/internal/suitelife"
 )
 
 // Build is a binary that a package's specs need, built once per process,
 // in the background: a stage's Start starts it (on process 1, beside the
-// other stages' builds and setups), and the stage's First or a spec waits
-// for it; a spec that runs without the stage having started it starts it
+// other stages' builds and setups, and, in a run on one process, beside
+// the specs that need none of them), and the specs that need it wait for
+// it; a spec that runs without the stage having started it starts it
 // itself. Its directory is removed by Remove, which waits for a build
 // still under way, so that no go command outlives the suite.
 type Build struct {
@@ -42,27 +46,56 @@ func GoBuild(name string, args ...string) *Build {
 func (b *Build) Start() {
 	b.once.Do(func() {
 		b.done = make(chan struct{})
+		dir, err := os.MkdirTemp("", "pyharness-build-"+b.name+"-")
+		if err != nil {
+			b.err = fmt.Errorf("building %s: %w", b.name, err)
+			close(b.done)
+			return
+		}
+		b.dir, b.path = dir, filepath.Join(dir, b.name)
 		go func() {
 			defer close(b.done)
-			b.path, b.err = b.run()
+			b.err = b.run()
 		}()
 	})
 }
 
-func (b *Build) run() (string, error) {
-	dir, err := os.MkdirTemp("", "pyharness-build-"+b.name+"-")
-	if err != nil {
-		return "", fmt.Errorf("building %s: %w", b.name, err)
-	}
-	b.dir = dir
-	out := filepath.Join(dir, b.name)
+func (b *Build) run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), suitelife.Timeout)
 	defer cancel()
-	args := b.args(out)
+	args := b.args(b.path)
 	if raw, err := exec.CommandContext(ctx, "go", args...).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, raw)
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, raw)
 	}
-	return out, nil
+	return nil
+}
+
+// Handoff starts the build unless it has started and returns what a
+// stage's First hands to every process: the binary's path. When the suite
+// runs on several processes, it returns once the binary is built (the
+// others cannot wait for process 1's build); on one, at once: the specs
+// that need the binary wait for it (Binary), and the others run meanwhile.
+func (b *Build) Handoff() []byte {
+	ginkgo.GinkgoHelper()
+	b.Start()
+	if suiteConfig, _ := ginkgo.GinkgoConfiguration(); suiteConfig.ParallelTotal > 1 {
+		_, err := b.Wait()
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	}
+	return []byte(b.path)
+}
+
+// Binary is the path of the binary, which a process got from Handoff:
+// process 1, which builds it, waits for the build to end (and fails the
+// spec if it failed).
+func (b *Build) Binary(handedOff string) string {
+	ginkgo.GinkgoHelper()
+	if ginkgo.GinkgoParallelProcess() != 1 {
+		return handedOff
+	}
+	path, err := b.Wait()
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	return path
 }
 
 // Wait starts the build unless it has started, and returns the binary's
