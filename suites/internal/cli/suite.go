@@ -39,6 +39,7 @@ var _ = suite.Stage("cli", suitelife.Stage{
 	Start:      func(SpecContext) { build.Start() },
 	First:      func(SpecContext) []byte { return build.Handoff() },
 	All:        func(_ SpecContext, path []byte) { binary = string(path) },
+	AfterAll:   func(SpecContext) { build.Join() }, // before the end-of-suite check
 	AfterFirst: func(SpecContext) { Expect(build.Remove()).To(Succeed()) },
 })
 

@@ -106,6 +106,18 @@ func (b *Build) Wait() (string, error) {
 	return b.path, b.err
 }
 
+// Join waits for a build that has started to end (for the goroutine and
+// the go command to be gone before the suite's end-of-suite check); it
+// does nothing if the build never started.
+func (b *Build) Join() {
+	b.once.Do(func() {
+		b.done = make(chan struct{})
+		b.err = fmt.Errorf("building %s: joined before it started", b.name)
+		close(b.done)
+	})
+	<-b.done
+}
+
 // Remove waits for a build that has started and removes its directory;
 // it does nothing if the build never started.
 func (b *Build) Remove() error {

@@ -1,5 +1,6 @@
 // Package unit holds the specs of pyharness's internal packages that need
-// no test binary of their own (failfmt, ownership, pytree, selection) and
+// no test binary of their own (apisurface, failfmt, ownership, pytree,
+// selection) and
 // of harness/containerbackend's logger, as external specs: they use only
 // the packages' exported identifiers.
 package unit
