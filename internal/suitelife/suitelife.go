@@ -30,6 +30,14 @@ type Stage struct {
 	Key string
 	// Outer stages come before every other stage (and end after them).
 	Outer bool
+	// Start runs on process 1 only, after the outer stages' First and
+	// before every other stage's First (every stage's Start, in the order
+	// of the stages): it starts work that takes long and
+	// needs nothing of the other stages (a build) in the background, so
+	// that the builds of several stages, and the other stages' setup, run
+	// at once; the stage's First, or a spec, waits for it. It must return
+	// at once, and what it started must end by the stage's teardown.
+	Start func(ctx SpecContext)
 	// First runs on process 1 only, before any process's All; what it
 	// returns is handed to All on every process.
 	First func(ctx SpecContext) []byte
@@ -95,10 +103,25 @@ func register() {
 	SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		all := snapshot()
 		data := make([][]byte, len(all))
+		started := false
+		start := func() {
+			started = true
+			for _, s := range all {
+				if s.Start != nil {
+					s.Start(ctx)
+				}
+			}
+		}
 		for i, s := range all {
+			if !s.Outer && !started {
+				start()
+			}
 			if s.First != nil {
 				data[i] = s.First(ctx)
 			}
+		}
+		if !started {
+			start()
 		}
 		raw, err := json.Marshal(data)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness/internal/ownership"
+	"github.com/pyharness/pyharness/internal/stacks"
 )
 
 // ginkgoFunctions are functions at the root of goroutines that Ginkgo itself
@@ -45,6 +46,6 @@ func FindLeakedGoroutines(baseline goleak.Option, opts ...goleak.Option) error {
 			break
 		}
 	}
-	r := &Report{Title: "found unexpected goroutines", Leaks: goroutinesFrom(found, func(goroutine) bool { return excused })}
+	r := &Report{Title: "found unexpected goroutines", Leaks: goroutinesFrom(found, func(stacks.Goroutine) bool { return excused })}
 	return r.err()
 }

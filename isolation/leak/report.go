@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness/internal/ownership"
+	"github.com/pyharness/pyharness/internal/stacks"
 	"github.com/pyharness/pyharness/internal/proc"
 )
 
@@ -47,7 +48,7 @@ func (l Leak) String() string {
 		}
 		s := fmt.Sprintf("goroutine %s [%s]%s", l.ID, l.Detail, whose)
 		if l.Site != "" {
-			s += fmt.Sprintf(", created at %s by %s", l.Site, shortFunc(l.Func))
+			s += fmt.Sprintf(", created at %s by %s", l.Site, stacks.ShortFunc(l.Func))
 		}
 		return s + ":\n" + l.Stack
 	case KindProcess:
@@ -304,7 +305,7 @@ func (b *Baseline) goroutineLeaks(opts []goleak.Option) []Leak {
 		started = started || b.end || t.Seq > b.seq
 		pools = pools || t.Kind == ownership.Pool
 	}
-	leaks := goroutinesFrom(found, func(g goroutine) bool { return started || pools && g.hasFrame(poolMachinery) })
+	leaks := goroutinesFrom(found, func(g stacks.Goroutine) bool { return started || pools && g.HasFrame(poolMachinery) })
 	return reportOnce(leaks, b.end)
 }
 
@@ -346,8 +347,8 @@ const poolMachinery = "github.com/pyharness/pyharness/realpy.(*Pool)."
 // goroutinesFrom turns goleak's report into leaks (the goroutines still
 // running of those it names). pyharness's plumbing is left out where
 // excused says so.
-func goroutinesFrom(found error, excused func(goroutine) bool) []Leak {
-	live := allGoroutines()
+func goroutinesFrom(found error, excused func(stacks.Goroutine) bool) []Leak {
+	live := stacks.All()
 	var ids []int
 	for _, m := range goleakID.FindAllStringSubmatch(found.Error(), -1) {
 		id, _ := strconv.Atoi(m[1])
@@ -360,12 +361,12 @@ func goroutinesFrom(found error, excused func(goroutine) bool) []Leak {
 		if !ok {
 			continue // ended meanwhile
 		}
-		all, lib := g.plumbing()
+		all, lib := g.Plumbing()
 		if all && excused(g) {
 			continue
 		}
-		leaks = append(leaks, Leak{Kind: KindGoroutine, ID: strconv.Itoa(id), Site: g.creator.file, Func: g.creator.fn,
-			Detail: g.state, Stack: g.stack("    "), Library: lib})
+		leaks = append(leaks, Leak{Kind: KindGoroutine, ID: strconv.Itoa(id), Site: g.Creator.File, Func: g.Creator.Func,
+			Detail: g.State, Stack: g.Stack("    "), Library: lib})
 	}
 	return leaks
 }
@@ -383,8 +384,8 @@ func markTree(t *ownership.Token, pids map[int]bool) {
 // plumbingGoroutines returns the ids of pyharness's plumbing goroutines now.
 func plumbingGoroutines() map[int]bool {
 	ids := map[int]bool{}
-	for id, g := range allGoroutines() {
-		if all, _ := g.plumbing(); all {
+	for id, g := range stacks.All() {
+		if all, _ := g.Plumbing(); all {
 			ids[id] = true
 		}
 	}

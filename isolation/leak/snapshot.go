@@ -14,6 +14,7 @@ import (
 
 	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/internal/ownership"
+	"github.com/pyharness/pyharness/internal/stacks"
 )
 
 // Snapshot is the state of this process (and optionally of one Python
@@ -357,8 +358,8 @@ func (s *Snapshot) leakedGoroutines() error {
 		started = started || t.Seq > s.seq
 		pools = pools || t.Kind == ownership.Pool && accountedFor(t, s.seq)
 	}
-	r := &Report{Title: "found unexpected goroutines", Leaks: goroutinesFrom(found, func(g goroutine) bool {
-		return started || pools && g.hasFrame(poolMachinery)
+	r := &Report{Title: "found unexpected goroutines", Leaks: goroutinesFrom(found, func(g stacks.Goroutine) bool {
+		return started || pools && g.HasFrame(poolMachinery)
 	})}
 	return r.err()
 }

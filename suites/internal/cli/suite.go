@@ -28,17 +28,19 @@ func describe(text string, args ...any) bool {
 // three times; a loaded CI machine is slow).
 const defaultWait = 2 * time.Minute
 
-// binary is the pyharness command, built once (by process 1) for the suite.
-var binary string
+// binary is the pyharness command, built once (by process 1) for the suite,
+// in the background (suite.Build).
+var (
+	binary string
+	build  = suite.GoBuild("pyharness", "build", "github.com/pyharness/pyharness/cmd/pyharness")
+)
 
 var _ = suite.Stage("cli", suitelife.Stage{
-	First: func(SpecContext) []byte {
-		path, err := gexec.Build("github.com/pyharness/pyharness/cmd/pyharness")
-		Expect(err).NotTo(HaveOccurred())
-		return []byte(path)
-	},
+	Start:      func(SpecContext) { build.Start() },
+	First:      func(SpecContext) []byte { return build.Handoff() },
 	All:        func(_ SpecContext, path []byte) { binary = string(path) },
-	AfterFirst: func(SpecContext) { gexec.CleanupBuildArtifacts() },
+	AfterAll:   func(SpecContext) { build.Join() }, // before the end-of-suite check
+	AfterFirst: func(SpecContext) { Expect(build.Remove()).To(Succeed()) },
 })
 
 // pyharness runs the binary with args in a cache directory of the spec's own
@@ -46,7 +48,7 @@ var _ = suite.Stage("cli", suitelife.Stage{
 // this repository), and returns the session once it has exited.
 func pyharness(env []string, dir string, args ...string) *gexec.Session {
 	GinkgoHelper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(build.Binary(binary), args...)
 	if dir == "" {
 		dir = GinkgoT().TempDir()
 	}

@@ -92,7 +92,7 @@ var _ = describe("gotest with Python", harness.Integration, harness.PythonReal, 
 
 		var sessions []*gexec.Session
 		for range 3 {
-			cmd := exec.Command(fixture, "-test.run", "^TestPool$", "-test.v")
+			cmd := exec.Command(fixtureBinary(), "-test.run", "^TestPool$", "-test.v")
 			cmd.Dir = fixtureDir
 			cmd.Env = append(os.Environ(), "PYHARNESS_CACHE_DIR="+cache, selected, fmt.Sprintf("%s=%d", gotest.EnvRunPid, run.Process.Pid))
 			s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)

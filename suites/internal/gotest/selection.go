@@ -15,20 +15,28 @@ import (
 	"github.com/pyharness/pyharness/suites/internal/suite"
 )
 
-// runGinkgo runs the Ginkgo CLI (go tool ginkgo) with args (the plain go
-// test package testdata/_selected unless they name one), with integration
-// not selected by the environment, and waits for it.
+// runGinkgo runs the Ginkgo CLI with args (the plain go test package
+// testdata/_selected unless they name one), with integration not selected
+// by the environment, and waits for it. The CLI is the binary `go tool
+// ginkgo` runs, run directly (the process the tests see as their parent is
+// the same); its `go test -c` of _selected or of package gotest is answered
+// from a binary compiled once, with the same flags (see precompiled.go).
 func runGinkgo(env []string, args ...string) *gexec.Session {
 	GinkgoHelper()
 	if len(args) == 0 || strings.HasPrefix(args[len(args)-1], "-") {
 		args = append(args, suite.Rel("gotest", "testdata", "_selected"))
 	}
-	cmd := exec.Command("go", append([]string{"tool", "ginkgo"}, args...)...)
+	cli, err := ginkgoCLI()
+	Expect(err).NotTo(HaveOccurred(), "finding the Ginkgo CLI")
+	shim, err := goShim()
+	Expect(err).NotTo(HaveOccurred(), "compiling the packages the Ginkgo CLI runs")
+	cmd := exec.Command(cli, args...)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, harness.EnvIntegration+"=") {
+		if !strings.HasPrefix(kv, harness.EnvIntegration+"=") && !strings.HasPrefix(kv, "PATH=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, "PATH="+shim+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd.Env = append(cmd.Env, append([]string{"PYHARNESS_PYTHON=/bin/false", "PYHARNESS_CACHE_DIR=" + GinkgoT().TempDir()}, env...)...)
 	s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
@@ -36,10 +44,11 @@ func runGinkgo(env []string, args ...string) *gexec.Session {
 	return s
 }
 
-// Serial: each spec runs the Ginkgo CLI, which builds the same fixture
-// package; two such builds at once can fail in the go command's cache
-// ("link: cannot open file DO NOT USE - main build pseudo-cache built", seen
-// under ginkgo -p in CI).
+// Serial: each spec runs the Ginkgo CLI on the same fixture package (a
+// binary compiled once per process, which the CLI's build copies); two
+// builds of one package at once can fail in the go command's cache ("link:
+// cannot open file DO NOT USE - main build pseudo-cache built", seen under
+// ginkgo -p in CI).
 var _ = describe("one selection rule for Ginkgo suites and gotest packages", harness.PythonMock, Serial, func() {
 	DescribeTable("the Ginkgo CLI's label filter selects a gotest package's integration tests as it selects integration specs",
 		func(filter string, runs bool, why, how string) {

@@ -28,34 +28,34 @@ func describe(text string, args ...any) bool {
 // fixture is the compiled fixture binary; fixtureDir is where it runs.
 var fixture, fixtureDir string
 
+// build compiles the fixture's test binary once (process 1), in the
+// background (suite.Build).
+var build = suite.GoBuild("fixture.test", "test", "-c", suite.Rel("gotest", "testdata", "_fixture"))
+
 var _ = suite.Stage("gotest", suitelife.Stage{
-	First: func(ctx SpecContext) []byte {
-		dir, err := os.MkdirTemp("", "pyharness-gotest-suite-")
-		Expect(err).NotTo(HaveOccurred())
-		bin := filepath.Join(dir, "fixture.test")
-		cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, suite.Rel("gotest", "testdata", "_fixture"))
-		cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
-		Expect(cmd.Run()).To(Succeed(), "compiling the fixture test binary")
-		return []byte(bin)
-	},
+	Start: func(SpecContext) { build.Start(); startSelected() },
+	First: func(SpecContext) []byte { return build.Handoff() },
 	All: func(_ SpecContext, bin []byte) {
 		fixture = string(bin)
 		var err error
 		fixtureDir, err = filepath.Abs(suite.Rel("gotest", "testdata", "_fixture"))
 		Expect(err).NotTo(HaveOccurred())
 	},
-	AfterFirst: func(SpecContext) {
-		if fixture != "" {
-			Expect(os.RemoveAll(filepath.Dir(fixture))).To(Succeed())
-		}
-	},
+	AfterAll:   func(SpecContext) { Expect(removeSelected()).To(Succeed()) },
+	AfterFirst: func(SpecContext) { Expect(build.Remove()).To(Succeed()) },
 })
+
+// fixtureBinary is the fixture binary, once built.
+func fixtureBinary() string {
+	GinkgoHelper()
+	return build.Binary(fixture)
+}
 
 // runFixture runs one test of the fixture binary (-test.run ^name$ -test.v)
 // with env added, in its own cache directory, and waits for it to exit.
 func runFixture(name string, env ...string) *gexec.Session {
 	GinkgoHelper()
-	cmd := exec.Command(fixture, "-test.run", "^"+name+"$", "-test.v")
+	cmd := exec.Command(fixtureBinary(), "-test.run", "^"+name+"$", "-test.v")
 	cmd.Dir = fixtureDir
 	cmd.Env = append(os.Environ(), append([]string{"PYHARNESS_CACHE_DIR=" + GinkgoT().TempDir()}, env...)...)
 	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)

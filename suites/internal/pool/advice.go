@@ -1,12 +1,9 @@
 package pool
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -18,42 +15,31 @@ import (
 	"github.com/pyharness/pyharness/suites/internal/suite"
 )
 
-// adviceDir holds testdata/_advice's test binary, compiled once, by the
-// first spec that runs it; removed at the end of the suite.
-var adviceDir string
+// adviceBuild is testdata/_advice's test binary, compiled once per process
+// (its specs are Serial: they run on process 1): in the background from the
+// pool stage's Start when this run's label filter can select the specs,
+// else by the first spec that runs it; removed at the end of the suite.
+var adviceBuild = suite.GoBuild("advice.test", "test", "-c", suite.Rel("pool", "testdata", "_advice"))
 
-// adviceBinary compiles testdata/_advice (go test -c) once per process
-// (its specs are Serial: they run on process 1).
-var adviceBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "pyharness-advice-")
-	if err != nil {
-		return "", err
-	}
-	adviceDir = dir
-	bin := filepath.Join(dir, "advice.test")
-	out, err := exec.Command("go", "test", "-c", "-o", bin, suite.Rel("pool", "testdata", "_advice")).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go test -c: %w\n%s", err, out)
-	}
-	return bin, nil
+var _ = suite.Stage("pool", suitelife.Stage{
+	Start: func(SpecContext) {
+		if harness.PythonMock.MatchesLabelFilter(GinkgoLabelFilter()) {
+			adviceBuild.Start()
+		}
+	},
+	AfterAll: func(SpecContext) { Expect(adviceBuild.Remove()).To(Succeed()) },
 })
 
-var _ = suite.Stage("pool", suitelife.Stage{AfterAll: func(SpecContext) {
-	if adviceDir != "" {
-		Expect(os.RemoveAll(adviceDir)).To(Succeed())
-	}
-}})
-
-// Serial: the specs build the same fixture package with go test (once);
-// two such builds at once can fail in the go command's cache (as the
-// gotest suite's selection specs did under ginkgo -p).
+// Serial: the specs run a binary compiled once per process; two builds of
+// one package at once can fail in the go command's cache (as the gotest
+// suite's selection specs did under ginkgo -p).
 var _ = describe("The advice of a spec that finds no shared pool", harness.PythonMock, Serial, func() {
 	// advice runs the specs of testdata/_advice that match focus (with args
 	// for the suite) where integration is not selected, and returns what
 	// the suite printed.
 	advice := func(focus string, args ...string) string {
 		GinkgoHelper()
-		bin, err := adviceBinary()
+		bin, err := adviceBuild.Wait()
 		Expect(err).NotTo(HaveOccurred(), "compiling testdata/_advice")
 		cmd := exec.Command(bin, append([]string{"-ginkgo.no-color", "-ginkgo.focus=" + focus}, args...)...)
 		cmd.Dir = suite.Rel("pool", "testdata", "_advice") // where go test would run it

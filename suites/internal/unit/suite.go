@@ -1,7 +1,8 @@
 // Package unit holds the specs of pyharness's internal packages that need
-// no test binary of their own (failfmt, ownership, pytree, selection) and
-// of harness/containerbackend's logger, as external specs: they use only
-// the packages' exported identifiers.
+// no test binary of their own (apisurface, failfmt, ownership, pytree,
+// selection, stacks), of harness/containerbackend's logger and of
+// isolation/leak's diffs and reports, as external specs: they use only the
+// packages' exported identifiers.
 package unit
 
 import (

@@ -1,5 +1,5 @@
 // Package surface is apisurface's test input: a package with a known
-// exported API (see main_test.go).
+// exported API (see suites/internal/unit/apisurface.go).
 package surface
 
 import (

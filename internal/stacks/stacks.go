@@ -1,4 +1,8 @@
-package leak
+// Package stacks parses the goroutines of a runtime.Stack dump and tells
+// pyharness's plumbing (the goroutines it runs for processes) from a
+// user's goroutines: isolation/leak's reports name leaked goroutines with
+// it. Its specs are in the suites binary (suites/internal/unit).
+package stacks
 
 import (
 	"regexp"
@@ -9,21 +13,22 @@ import (
 	"github.com/pyharness/pyharness/internal/ownership"
 )
 
-// goroutine is one goroutine of a runtime.Stack dump.
-type goroutine struct {
-	id      int
-	state   string
-	frames  []frame // innermost first
-	creator frame   // the go statement that started it ("" for the main goroutine)
+// Goroutine is one goroutine of a runtime.Stack dump.
+type Goroutine struct {
+	ID      int
+	State   string
+	Frames  []Frame // innermost first
+	Creator Frame   // the go statement that started it ("" for the main goroutine)
 }
 
-type frame struct {
-	fn   string // function, without its arguments
-	file string // file:line
+// Frame is one frame of a goroutine's stack.
+type Frame struct {
+	Func string // function, without its arguments
+	File string // file:line
 }
 
-// allGoroutines returns the goroutines running now, by id.
-func allGoroutines() map[int]goroutine {
+// All returns the goroutines running now, by id.
+func All() map[int]Goroutine {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -33,10 +38,10 @@ func allGoroutines() map[int]goroutine {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	gs := map[int]goroutine{}
+	gs := map[int]Goroutine{}
 	for _, block := range strings.Split(string(buf), "\n\n") {
-		if g, ok := parseGoroutine(block); ok {
-			gs[g.id] = g
+		if g, ok := Parse(block); ok {
+			gs[g.ID] = g
 		}
 	}
 	return gs
@@ -44,17 +49,19 @@ func allGoroutines() map[int]goroutine {
 
 var header = regexp.MustCompile(`^goroutine (\d+) \[([^\]]*)\]:$`)
 
-func parseGoroutine(block string) (goroutine, bool) {
+// Parse parses one goroutine's block of a runtime.Stack dump (its
+// header line, then its frames); false if block is none.
+func Parse(block string) (Goroutine, bool) {
 	lines := strings.Split(strings.TrimSpace(block), "\n")
 	if len(lines) == 0 {
-		return goroutine{}, false
+		return Goroutine{}, false
 	}
 	m := header.FindStringSubmatch(lines[0])
 	if m == nil {
-		return goroutine{}, false
+		return Goroutine{}, false
 	}
 	id, _ := strconv.Atoi(m[1])
-	g := goroutine{id: id, state: m[2]}
+	g := Goroutine{ID: id, State: m[2]}
 	for i := 1; i < len(lines); i++ {
 		line := lines[i]
 		if strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "...") {
@@ -71,10 +78,10 @@ func parseGoroutine(block string) (goroutine, bool) {
 			if j := strings.Index(fn, " in goroutine "); j >= 0 {
 				fn = fn[:j]
 			}
-			g.creator = frame{fn: fn, file: file}
+			g.Creator = Frame{Func: fn, File: file}
 			continue
 		}
-		g.frames = append(g.frames, frame{fn: funcName(line), file: file})
+		g.Frames = append(g.Frames, Frame{Func: funcName(line), File: file})
 	}
 	return g, true
 }
@@ -87,18 +94,18 @@ func funcName(line string) string {
 	return line
 }
 
-// plumbing reports whether the goroutine runs no code of the user's: every
+// Plumbing reports whether the goroutine runs no code of the user's: every
 // frame, and the go statement that started it, are pyharness's plumbing
 // for processes (realpy, wire, internal), its dependencies' or the
 // standard library's (os/exec copying a spawned worker's output). ours
 // says whether a frame is pyharness's.
-func (g goroutine) plumbing() (all, ours bool) {
-	for _, f := range append([]frame{g.creator}, g.frames...) {
+func (g Goroutine) Plumbing() (all, ours bool) {
+	for _, f := range append([]Frame{g.Creator}, g.Frames...) {
 		switch {
-		case f.fn == "":
-		case plumbingFunc(f.fn):
+		case f.Func == "":
+		case plumbingFunc(f.Func):
 			ours = true
-		case ownership.Stdlib(f.fn, fileOf(f.file)), strings.HasPrefix(f.fn, "golang.org/x/sys/"), strings.HasPrefix(f.fn, "github.com/cenkalti/backoff/"):
+		case ownership.Stdlib(f.Func, fileOf(f.File)), strings.HasPrefix(f.Func, "golang.org/x/sys/"), strings.HasPrefix(f.Func, "github.com/cenkalti/backoff/"):
 		default:
 			return false, false
 		}
@@ -121,30 +128,30 @@ func plumbingFunc(fn string) bool {
 	return false
 }
 
-// shortFunc drops the module path from a function name.
-func shortFunc(fn string) string {
+// ShortFunc drops the module path from a function name.
+func ShortFunc(fn string) string {
 	if i := strings.LastIndex(fn, "/"); i >= 0 {
 		return fn[i+1:]
 	}
 	return fn
 }
 
-// stack renders the goroutine's frames, indented.
-func (g goroutine) stack(indent string) string {
+// Stack renders the goroutine's frames, indented.
+func (g Goroutine) Stack(indent string) string {
 	var b strings.Builder
-	for _, f := range g.frames {
-		b.WriteString(indent + f.fn + "()\n")
-		if f.file != "" {
-			b.WriteString(indent + "    " + f.file + "\n")
+	for _, f := range g.Frames {
+		b.WriteString(indent + f.Func + "()\n")
+		if f.File != "" {
+			b.WriteString(indent + "    " + f.File + "\n")
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// hasFrame reports whether a frame's function (or the creator's) starts with prefix.
-func (g goroutine) hasFrame(prefix string) bool {
-	for _, f := range append([]frame{g.creator}, g.frames...) {
-		if strings.HasPrefix(f.fn, prefix) {
+// HasFrame reports whether a frame's function (or the creator's) starts with prefix.
+func (g Goroutine) HasFrame(prefix string) bool {
+	for _, f := range append([]Frame{g.Creator}, g.Frames...) {
+		if strings.HasPrefix(f.Func, prefix) {
 			return true
 		}
 	}
