@@ -68,7 +68,7 @@ func runKilledRun() {
 		os.Stdout.WriteString("error: " + err.Error() + "\n")
 		os.Exit(1)
 	}
-	os.Stdout.WriteString("container: " + c.GetContainerID() + "\n")
+	os.Stdout.WriteString("killed-run container id: " + c.GetContainerID() + "\n") // not testcontainers' own "Starting container: <short id>"
 	// Wait to be killed. A bare select{} is a fatal "all goroutines are
 	// asleep" in a static binary with nothing else running (the run inside a
 	// container); waiting for a signal is not.
@@ -259,8 +259,8 @@ var _ = describe("The container backend", Serial, harness.Integration, harness.P
 		run, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(run.Kill)
-		Eventually(run).WithTimeout(3 * time.Minute).Should(gbytes.Say(`container: ([0-9a-f]+)\n`))
-		id := regexp.MustCompile(`container: ([0-9a-f]+)`).FindStringSubmatch(string(run.Out.Contents()))[1]
+		Eventually(run).WithTimeout(3 * time.Minute).Should(gbytes.Say(`killed-run container id: ([0-9a-f]+)\n`))
+		id := regexp.MustCompile(`killed-run container id: ([0-9a-f]+)`).FindStringSubmatch(string(run.Out.Contents()))[1]
 
 		Eventually(run.Kill()).Should(gexec.Exit(128 + 9))
 		Expect(container.List(ctx)).To(ContainElement(id), "nothing removed it: no Ryuk, no cleanup")
