@@ -19,7 +19,7 @@ import (
 //
 //	go test ./realpy -run '^$' -bench OpenMPFits -benchtime 5x
 func BenchmarkOpenMPFits(b *testing.B) {
-	dir, err := filepath.Abs("../suites/pool/testdata")
+	dir, err := filepath.Abs("../suites/internal/pool/testdata")
 	if err != nil {
 		b.Fatal(err)
 	}

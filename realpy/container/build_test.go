@@ -19,7 +19,7 @@ import (
 )
 
 // The image recipes, hashes and errors, without a Docker engine (the
-// builds themselves are in suites/container/images_test.go).
+// builds themselves are in suites/internal/container/images.go).
 func TestImages(t *testing.T) {
 	defer tclog.SetDefault(tcDefault) // BuildImage quiets testcontainers, for the process
 	RegisterFailHandler(Fail)

@@ -1,7 +1,7 @@
 // A scikit-learn service's integration suite, as a user's own module
 // writes it: the shared pool on either backend, and on the container
 // backend an image with python3-sklearn built from a package list (once;
-// later runs find it by its content tag). suites/container/images_test.go
+// later runs find it by its content tag). suites/internal/container/images.go
 // runs it with PYHARNESS_BACKEND=container. (The directory's leading _
 // keeps `ginkgo -r` and `go test ./...` of the repository out of it.)
 package sklearnsuite_test
