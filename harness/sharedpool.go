@@ -234,11 +234,9 @@ func planStart(backend Backend, opts []realpy.Option) (host, pool []realpy.Optio
 	if host, pool, err = realpyx.SplitShared(entry.target, opts...); err != nil {
 		return nil, nil, false, nil, fmt.Errorf("harness: %w", err)
 	}
-	if entry.target != realpy.TargetContainer {
-		// The host's thread limits share this machine's cores between
-		// every process's pool, not just one.
-		host = append(host, realpyx.WithMachineWorkers[realpy.Option](realpyx.SizeOf(pool...)*suiteProcesses()))
-	}
+	// The host's thread limits share this machine's cores between every
+	// process's pool, not just one (a container's zygote too: it runs here).
+	host = append(host, realpyx.WithMachineWorkers[realpy.Option](realpyx.SizeOf(pool...)*suiteProcesses()))
 	return host, pool, false, entry.start, nil
 }
 

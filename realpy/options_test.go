@@ -146,7 +146,25 @@ var _ = Describe("Options given where they do not apply", func() {
 		Expect(cmd.Args).To(Equal([]string{"-m", "pyharness_worker.zygote", "--max-frame", "4096",
 			"--preload", "numpy", "--module", "a", "--module", "b"}))
 		Expect(cmd.PythonPath).To(Equal([]string{"handlers"}))
-		Expect(cmd.Env).To(Equal([]string{"K=V"}))
+		// The user's own first, then the thread limits (the zygote gets them
+		// before it imports anything; in a container as on this machine).
+		Expect(cmd.Env).To(HaveExactElements(Equal("K=V"), HavePrefix("OMP_NUM_THREADS="), HavePrefix("OPENBLAS_NUM_THREADS="),
+			HavePrefix("MKL_NUM_THREADS="), HavePrefix("VECLIB_MAXIMUM_THREADS="), HavePrefix("NUMEXPR_NUM_THREADS="),
+			HavePrefix("PYHARNESS_THREAD_LIMIT="))) // the marker: what pyharness set, for the pool to report
+		// This process's OMP_NUM_THREADS does not reach the container: it
+		// is set there too (a value of the user's goes in WithEnv).
+		GinkgoT().Setenv("OMP_NUM_THREADS", "7")
+		remote, err := newZygoteCommand(TargetContainer)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(remote.Env).To(ContainElement(HavePrefix("OMP_NUM_THREADS=")))
+		Expect(remote.Env).NotTo(ContainElement("OMP_NUM_THREADS=7"))
+		mine, err := newZygoteCommand(TargetContainer, WithEnv("OMP_NUM_THREADS=3"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(mine.Env).To(ContainElement("OMP_NUM_THREADS=3"))
+		Expect(mine.Env).To(HaveLen(1+4+1), "the user's, the other four, the marker")
+		off, err := newZygoteCommand(TargetContainer, WithEnv("K=V"), WithThreadLimits(false))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(off.Env).To(Equal([]string{"K=V"}))
 		Expect(cmd.RunID).To(Equal("run-x"))
 	})
 })

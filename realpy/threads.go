@@ -62,7 +62,14 @@ func parallelProcesses() int {
 // threadLimits is what c's interpreters get: the cores shared between the
 // workers of this process (a pool's size; 1 for a lone worker) times the
 // parallel test processes, unless c knows how many run on the machine.
-func (c *procConfig) threadLimits() ThreadLimits {
+func (c *procConfig) threadLimits() ThreadLimits { return c.threadLimitsFor(true) }
+
+// remoteThreadLimits is threadLimits for an interpreter this process's
+// environment does not reach (a zygote in a container): only WithEnv counts
+// as the user's own value.
+func (c *procConfig) remoteThreadLimits() ThreadLimits { return c.threadLimitsFor(false) }
+
+func (c *procConfig) threadLimitsFor(inherits bool) ThreadLimits {
 	if c.fork.threadsOff {
 		return ThreadLimits{}
 	}
@@ -73,7 +80,7 @@ func (c *procConfig) threadLimits() ThreadLimits {
 	t := ThreadLimits{Cores: runtime.NumCPU(), Workers: total}
 	t.Value = max(1, t.Cores/t.Workers)
 	for _, v := range threadVars {
-		if !userSet(c.env, v) {
+		if !userSet(c.env, v, inherits) {
 			t.Set = append(t.Set, v)
 		}
 	}
@@ -83,9 +90,10 @@ func (c *procConfig) threadLimits() ThreadLimits {
 	return t
 }
 
-// userSet reports whether the user set v: in this process's environment or WithEnv.
-func userSet(env []string, v string) bool {
-	if _, ok := os.LookupEnv(v); ok {
+// userSet reports whether the user set v: with WithEnv, or in this
+// process's environment when the interpreter inherits it.
+func userSet(env []string, v string, inherits bool) bool {
+	if _, ok := os.LookupEnv(v); ok && inherits {
 		return true
 	}
 	return slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, v+"=") })

@@ -128,7 +128,7 @@ func newZygoteCommand(target Target, opts ...Option) (*realpyx.ZygoteCommand, er
 	return &realpyx.ZygoteCommand{
 		Python:       cfg.python,
 		Args:         zygoteArgs(&cfg.procConfig),
-		Env:          slices.Clone(cfg.env),
+		Env:          append(slices.Clone(cfg.env), cfg.remoteThreadLimits().env()...), // before the zygote imports anything; this process's environment does not reach it
 		PythonPath:   slices.Clone(cfg.pythonPath),
 		RunID:        cfg.runID,
 		StartTimeout: cfg.startTimeout,

@@ -235,6 +235,25 @@ var _ = describe("The container backend", Serial, harness.Integration, harness.P
 		Expect(product).To(Equal([][]float64{{17}, {39}}))
 	}, timeout)
 
+	It("gives the container's zygote the thread limits before it imports numpy, and none with WithThreadLimits(false)", func(ctx SpecContext) {
+		envOf := func(opts ...realpy.Option) map[string]string {
+			GinkgoHelper()
+			c := run(ctx, container.WithOptions(append([]realpy.Option{realpy.WithPreload("numpy"), realpy.WithModules("numeric"),
+				realpy.WithPythonPath(testdata())}, opts...)...))
+			p, err := c.StartPool(ctx, realpy.WithSize(1))
+			DeferCleanup(p.Close)
+			Expect(err).NotTo(HaveOccurred())
+			var env map[string]string
+			Expect(p.Call(ctx, "thread_env", nil, &env)).To(Succeed())
+			return env
+		}
+		limited := envOf()
+		Expect(limited).To(HaveLen(5))
+		Expect(limited).To(HaveEach(MatchRegexp(`^[1-9][0-9]*$`)), "max(1, cores / workers) in each")
+		Expect(limited).To(HaveEach(Equal(limited["OMP_NUM_THREADS"])))
+		Expect(envOf(realpy.WithThreadLimits(false))).To(HaveEach(BeEmpty()))
+	}, timeout)
+
 	It("attaches to the warm container of the same content hash when reuse is on", func(ctx SpecContext) {
 		first, err := container.Run(ctx, container.WithReuse(true))
 		Expect(err).NotTo(HaveOccurred())

@@ -11,3 +11,11 @@ def mean(values: List[float]) -> float:
 
 def matmul(args: Dict[str, Any]) -> List[List[float]]:
     return (numpy.array(args["a"], dtype=float) @ numpy.array(args["b"], dtype=float)).tolist()
+
+
+def thread_env() -> Dict[str, str]:
+    """The thread-limit variables this worker runs with (the zygote's, inherited)."""
+    import os
+
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+    return {n: os.environ.get(n, "") for n in names}
