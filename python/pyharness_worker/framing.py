@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 import struct
 from _thread import get_ident  # threading's, without importing threading at start
 
@@ -74,9 +72,62 @@ def encode_frame(payload: bytes, max_frame: int) -> bytes:
     return HEADER.pack(len(payload)) + payload
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-_DECODER = json.JSONDecoder()
-_SCAN = _DECODER.scan_once
+# The codec is built from the C accelerator json builds on (_json), so a
+# start imports neither json nor the re its decoder compiles regexes with:
+# json.JSONEncoder and json.JSONDecoder are made on first use (decode
+# errors, leading whitespace, encoding on another thread). Where _json is
+# missing (another implementation), json is imported at start, as before.
+try:
+    import _json
+except ImportError:  # pragma: no cover - CPython has it
+    _json = None
+
+
+class _Lazy:
+    """json's encoder and decoder with the codec's settings, made on first use."""
+
+    _ENCODER: Any
+    _DECODER: Any
+
+    def __getattr__(self, name: str) -> Any:
+        import json
+
+        if name == "_ENCODER":
+            value: Any = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        elif name == "_DECODER":
+            value = json.JSONDecoder()
+        else:
+            raise AttributeError(name)
+        setattr(self, name, value)
+        return value
+
+
+_lazy = _Lazy()
+
+
+class _ScanContext:
+    """What json.scanner.c_make_scanner reads of a default json.JSONDecoder."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+    memo: Dict[str, Any] = {}
+
+
+def _scanner() -> Any:
+    make = getattr(_json, "make_scanner", None)
+    if make is not None:
+        try:
+            return make(_ScanContext())
+        except TypeError:  # pragma: no cover - a context this module does not know
+            pass
+    return _lazy._DECODER.scan_once
+
+
+_SCAN = _scanner()
 _WHITESPACE = " \t\n\r"
 
 
@@ -87,8 +138,8 @@ def _not_serializable(value: Any) -> Any:
 def _c_encoder() -> Any:
     """The C encoder JSONEncoder.encode builds on every call, built once
     (about 1 us a reply); None where the C accelerator is missing."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    quote = getattr(json.encoder, "c_encode_basestring", None)
+    make = getattr(_json, "make_encoder", None)
+    quote = getattr(_json, "encode_basestring", None)
     if make is None or quote is None:
         return None
     try:
@@ -110,7 +161,7 @@ def dumps(value: Any) -> bytes:
     strings with lone surrogates.
     """
     if _C_ENCODE is None or get_ident() != _SERVING_THREAD:
-        return _ENCODER.encode(value).encode("utf-8")
+        return _lazy._ENCODER.encode(value).encode("utf-8")
     try:
         return "".join(_C_ENCODE(value, 0)).encode("utf-8")
     except BaseException:
@@ -137,9 +188,9 @@ def loads(payload: bytes) -> Any:
         try:
             value, end = _SCAN(text, 0)  # what JSONDecoder.decode does, minus its two regex passes
         except StopIteration:
-            value, end = _DECODER.decode(text), len(text)  # leading whitespace, or the error's message
+            value, end = _lazy._DECODER.decode(text), len(text)  # leading whitespace, or the error's message
         if end != len(text) and text[end:].strip(_WHITESPACE):
-            _DECODER.decode(text)  # raises "Extra data"
+            _lazy._DECODER.decode(text)  # raises "Extra data"
         return value
     except RecursionError:
         raise TooDeep(top_level_id(payload.decode("utf-8"))) from None
@@ -158,7 +209,21 @@ LARGE_TEXT = 4096
 # on the first scan.
 _FIRST = (0x0A, 0x09, 0x0D)
 _ESCAPED = tuple(bytes((c,)) for c in (*_FIRST, *(c for c in range(0x20) if c not in _FIRST))) + (b"\\",)
-_CANONICAL_TEXT_REQUEST = re.compile(rb'\{"id":(0|[1-9][0-9]*),"method":"([^"\\\x00-\x1f]+)","args":"')
+_PATTERNS: Dict[str, Any] = {}
+
+
+def _pattern(name: str) -> Any:
+    """The named regex, compiled on first use (re is not imported at start)."""
+    compiled = _PATTERNS.get(name)
+    if compiled is None:
+        import re
+
+        if name == "request":
+            compiled = re.compile(rb'\{"id":(0|[1-9][0-9]*),"method":"([^"\\\x00-\x1f]+)","args":"')
+        else:
+            compiled = re.compile(r'"id"\s*:\s*(-?\d+)')
+        _PATTERNS[name] = compiled
+    return compiled
 
 
 def _plain(data: bytes, start: int = 0, end: int = -1) -> bool:
@@ -177,7 +242,7 @@ def loads_request(payload: bytes) -> Any:
     """loads for a request frame, with a fast path for the shape the Go
     client writes when args is one large plain string."""
     if len(payload) >= LARGE_TEXT:
-        m = _CANONICAL_TEXT_REQUEST.match(payload)
+        m = _pattern("request").match(payload)
         if m:
             start = m.end()
             end = payload.find(b'"', start)  # no backslash in a plain text: the first quote ends it
@@ -214,9 +279,6 @@ def dumps_text_reply(request_id: int, text: str) -> Any:
     return b"".join((b'{"id":%d,"ok":true,"result":"' % request_id, data, b'"}'))
 
 
-_ID = re.compile(r'"id"\s*:\s*(-?\d+)')
-
-
 def top_level_id(text: str) -> Any:
     """The integer value of the "id" member of a JSON object text, read at
     nesting level 1 without decoding the rest; None when there is none."""
@@ -232,7 +294,7 @@ def top_level_id(text: str) -> Any:
                 in_string = False
         elif ch == '"':
             if level == 1:
-                m = _ID.match(text, i)
+                m = _pattern("id").match(text, i)
                 if m:
                     return int(m.group(1))
             in_string = True

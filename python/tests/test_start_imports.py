@@ -42,10 +42,9 @@ ALLOWED: Set[str] = {
     "socket", "_socket", "selectors", "select", "math", "errno", "array", "enum", "collections.abc",
     "types", "operator", "_operator", "functools", "_functools", "collections", "_collections",
     "itertools", "keyword", "reprlib",
-    # frames: json and the re it compiles its scanner with (re._* on 3.11+, sre_* before)
-    "json", "json.decoder", "json.scanner", "json.encoder", "_json", "struct", "_struct",
-    "re", "re._compiler", "re._parser", "re._constants", "re._casefix", "_sre", "copyreg",
-    "sre_compile", "sre_parse", "sre_constants",
+    # frames: the C codec json builds on, not json (nor the re its decoder
+    # compiles regexes with): framing imports those on first use only
+    "_json", "struct", "_struct",
     # the request context
     "contextvars", "_contextvars",
 }
