@@ -1,7 +1,12 @@
 import io
 import json
 import math
+import subprocess
+import sys
+import threading
 import unittest
+from pathlib import Path
+from typing import Any, List
 
 from pyharness_worker.framing import (
     HEADER,
@@ -58,6 +63,69 @@ class FramingTest(unittest.TestCase):
         for bad in (b"{", b"\xff\xfe", b""):
             with self.assertRaises(ProtocolViolation):
                 loads(bad)
+
+
+VALUES: List[Any] = [{"a": 1, "b": [1.5, None, True, False, "\u00e9\u2028\x01\"\\"]}, "x", 1e300, -0.0, 2**70,
+                     {"k": {"n": [], "o": {}}}, {1.5: 2, 3: "t", None: 0, True: 1}, []]
+BAD_DOCUMENTS = [b" ", b"nope", b"[1,", b'{"a":1} x', b'"\x01"', b'{"a" 1}', b"[1,]", b'\n"unterminated']
+
+
+class CodecTest(unittest.TestCase):
+    """framing's codec, built from _json, gives what json gives with the
+    protocol's settings: the same bytes, the same values, the same errors."""
+
+    def encoded(self, value: Any) -> bytes:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+    def test_dumps_is_json_dumps_on_every_thread(self) -> None:
+        for value in VALUES:
+            elsewhere: List[bytes] = []
+            thread = threading.Thread(target=lambda: elsewhere.append(dumps(value)))
+            thread.start()
+            thread.join()
+            with self.subTest(value=repr(value)):
+                self.assertEqual(dumps(value), self.encoded(value))
+                self.assertEqual(elsewhere, [self.encoded(value)])
+
+    def test_loads_is_json_loads(self) -> None:
+        for text in [b' \n{"a": [1, 2.5e3, "\\u00e9"]} \t', b'[NaN, Infinity, -Infinity]', b"12345678901234567890",
+                     *(self.encoded(value) for value in VALUES)]:
+            with self.subTest(text=text):
+                self.assertEqual(repr(loads(text)), repr(json.loads(text)))
+
+    def test_errors_carry_json_messages(self) -> None:
+        for text in BAD_DOCUMENTS:
+            with self.subTest(text=text):
+                with self.assertRaises(json.JSONDecodeError) as expected:
+                    json.loads(text.decode("utf-8"))
+                with self.assertRaises(ProtocolViolation) as got:
+                    loads(text)
+                self.assertEqual(str(got.exception), f"frame is not UTF-8 JSON: {expected.exception}")
+        circular: List[Any] = []
+        circular.append(circular)
+        for bad, message in ((math.nan, "Out of range float values are not JSON compliant"),
+                             (object(), "Object of type object is not JSON serializable"),
+                             (circular, "Circular reference detected"), ({(1,): 2}, None)):
+            with self.subTest(bad=repr(bad)):
+                with self.assertRaises((TypeError, ValueError)) as got_encode:
+                    dumps(bad)
+                if message is not None:
+                    self.assertEqual(str(got_encode.exception), message)
+        self.assertEqual(dumps([1]), b"[1]", "a failed encoding leaves no circular-reference marker behind")
+
+    def test_without_the_c_accelerator_the_codec_is_json(self) -> None:
+        script = (
+            "import sys\n"
+            "sys.modules['_json'] = None\n"
+            "from pyharness_worker import framing\n"
+            "assert framing._json is None and 'json' in sys.modules\n"
+            "sys.stdout.buffer.write(framing.dumps(framing.loads(sys.stdin.buffer.read())))\n"
+        )
+        doc = self.encoded(VALUES)
+        out = subprocess.run([sys.executable, "-c", script], input=doc, capture_output=True, timeout=60,
+                             cwd=Path(__file__).resolve().parent.parent)
+        self.assertEqual(out.returncode, 0, out.stderr[-500:])
+        self.assertEqual(out.stdout, self.encoded(json.loads(doc)))
 
 
 if __name__ == "__main__":
