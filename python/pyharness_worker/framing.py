@@ -80,7 +80,7 @@ def encode_frame(payload: bytes, max_frame: int) -> bytes:
 try:
     import _json
 except ImportError:  # pragma: no cover - CPython has it
-    _json = None
+    _json = None  # type: ignore[assignment]
 
 
 class _Lazy:
