@@ -13,7 +13,7 @@ def matmul(args: Dict[str, Any]) -> List[List[float]]:
     return (numpy.array(args["a"], dtype=float) @ numpy.array(args["b"], dtype=float)).tolist()
 
 
-def thread_env() -> Dict[str, str]:
+def thread_env(_: Any = None) -> Dict[str, str]:
     """The thread-limit variables this worker runs with (the zygote's, inherited)."""
     import os
 
