@@ -103,27 +103,14 @@ func stopHost(dir string) error {
 // lockDir takes an exclusive lock on dir/lock, waiting (bounded by ctx) for
 // another process that holds it.
 func lockDir(ctx context.Context, dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("realpy: host lock: %w", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("realpy: host lock: %w", err)
-		}
-		return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-	case <-ctx.Done():
-		go func() { // release the lock if it comes after all
-			if <-done == nil {
-				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-			}
-			f.Close()
-		}()
+	unlock, err := proc.LockFile(ctx, filepath.Join(dir, "lock"))
+	switch {
+	case err == nil:
+		return unlock, nil
+	case ctx.Err() != nil:
 		return nil, fmt.Errorf("realpy: waiting for the host lock in %s: %w", dir, ctx.Err())
+	default:
+		return nil, fmt.Errorf("realpy: host lock: %w", err)
 	}
 }
 

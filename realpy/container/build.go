@@ -16,11 +16,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/pyharness/pyharness/internal/proc"
 )
 
 // Labels on every image the backend builds.
@@ -370,27 +371,14 @@ func lockImage(ctx context.Context, ref string) (func(), error) {
 		return nil, fmt.Errorf("pyharness image: lock: %w", err)
 	}
 	path := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(ref)+".lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("pyharness image: lock: %w", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("pyharness image: lock %s: %w", path, err)
-		}
-		return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-	case <-ctx.Done():
-		go func() { // release the lock if it comes after all
-			if <-done == nil {
-				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-			}
-			f.Close()
-		}()
+	unlock, err := proc.LockFile(ctx, path)
+	switch {
+	case err == nil:
+		return unlock, nil
+	case ctx.Err() != nil:
 		return nil, fmt.Errorf("pyharness image: waiting for another process's build of %s: %w", ref, ctx.Err())
+	default:
+		return nil, fmt.Errorf("pyharness image: lock %s: %w", path, err)
 	}
 }
 
