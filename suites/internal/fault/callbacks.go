@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/wire"
@@ -30,7 +31,7 @@ func askTyped(ctx context.Context, w *realpy.Worker, name any) goFailure {
 
 // streamCaller is what the stream faults run on: a worker or a pool.
 type streamCaller interface {
-	Call(ctx context.Context, method string, args, reply any) error
+	pyharness.Caller
 	Stream(ctx context.Context, method string, args any) iter.Seq2[json.RawMessage, error]
 }
 
