@@ -386,7 +386,35 @@ func (z *Zygote) forkError(err error) error {
 		}
 	}
 	where, _, _ := strings.Cut(z.addr, "#")
+	if gone := z.goneError(); gone != nil {
+		// The zygote itself has ended: its exit (code, signal, who killed
+		// it, its last stderr lines) is the cause, the dial's error only
+		// how it showed.
+		return fmt.Errorf("realpy: fork a worker from zygote %s at %s (%v): the zygote has ended: %w", z.id, where, err, gone)
+	}
+	if network, address, _ := splitAddr(z.addr); network == "unix" && errors.Is(err, syscall.ENOENT) {
+		hint = fmt.Sprintf("; the zygote (pid %d) still runs but its socket %s is gone: something removed %s", z.pid, address, filepath.Dir(address))
+	}
 	return fmt.Errorf("realpy: fork a worker from zygote %s at %s: %w%s", z.id, where, err, hint)
+}
+
+// goneError is the zygote's exit, when this Zygote started it and it has
+// ended; nil otherwise.
+func (z *Zygote) goneError() *wire.WorkerExitedError {
+	if z.owner == nil {
+		return nil
+	}
+	select {
+	case <-z.exited:
+	default:
+		return nil
+	}
+	if !z.owner.hasExited() {
+		return nil
+	}
+	e := z.owner.exitError()
+	e.WorkerID = z.id
+	return e
 }
 
 // Close stops the zygote, which kills the workers it forked, and returns

@@ -2,6 +2,9 @@ package contract
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -48,4 +51,31 @@ var _ = suite.Stage("contract", suitelife.Stage{
 			Expect(os.RemoveAll(moduleDir)).To(Succeed())
 		}
 	},
+})
+
+// zygoteWatch fails the first spec, of any package of the suites binary,
+// at whose end the contract's zygote is gone (its process ended or its
+// socket removed): the specs of other packages run in the same process,
+// and one of them ending a zygote it does not own is a bug to name.
+var zygoteWatch sync.Once
+
+var _ = suite.Registers("contract") && AfterEach(func() {
+	if zygote == nil || !strings.HasPrefix(zygote.Addr(), "unix:") {
+		return
+	}
+	sock, _, _ := strings.Cut(strings.TrimPrefix(zygote.Addr(), "unix:"), "#")
+	gone := ""
+	select {
+	case <-zygote.Exited():
+		gone = "its process ended; its stderr:\n" + zygote.Stderr().String()
+	default:
+		if _, err := os.Stat(sock); err != nil {
+			gone = "its socket directory " + filepath.Dir(sock) + " was removed"
+		}
+	}
+	if gone != "" {
+		zygoteWatch.Do(func() {
+			Fail("the contract suite's zygote " + zygote.ID() + " is gone at the end of this spec: " + gone)
+		})
+	}
 })
