@@ -2,12 +2,15 @@ package suite
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
@@ -25,6 +28,7 @@ import (
 type Build struct {
 	name string
 	args func(out string) []string // the go command's arguments, writing out
+	list []string                  // go list's arguments: the packages the binary is linked from
 
 	once sync.Once
 	done chan struct{}
@@ -37,7 +41,16 @@ type Build struct {
 // binary's working directory (suites/): args is, for example,
 // {"test", "-c", Rel(pkg, "testdata", "_fixture")} or {"build", pkgPath}.
 func GoBuild(name string, args ...string) *Build {
-	return &Build{name: name, args: func(out string) []string {
+	list := []string{"list", "-deps", "-export", "-f", "{{.ImportPath}} {{.Export}}"}
+	if args[0] == "test" {
+		list = append(list, "-test")
+	}
+	for _, a := range args[1:] {
+		if a != "-c" {
+			list = append(list, a)
+		}
+	}
+	return &Build{name: name, list: list, args: func(out string) []string {
 		return append(append([]string{args[0]}, "-o", out), args[1:]...)
 	}}
 }
@@ -63,11 +76,85 @@ func (b *Build) Start() {
 func (b *Build) run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), suitelife.Timeout)
 	defer cancel()
+	cached := b.cached(ctx)
+	if cached != "" {
+		if _, err := os.Stat(cached); err == nil {
+			now := time.Now()
+			_ = os.Chtimes(cached, now, now) // used: prune keeps it
+			b.path = cached
+			return nil
+		}
+	}
 	args := b.args(b.path)
 	if raw, err := exec.CommandContext(ctx, "go", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, raw)
 	}
+	if cached != "" {
+		b.keep(cached)
+	}
 	return nil
+}
+
+// cached is where the binary of this build is kept between runs, named by
+// what it is linked from: the export data of every package it links (go
+// list -export names them by content in the build cache, so a change to
+// any of them, or to the toolchain, names another binary) and the build's
+// arguments. Linking is most of a warm run's time; a binary whose inputs
+// are unchanged is linked once per machine. "" when there is no cache.
+func (b *Build) cached(ctx context.Context) string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	out, err := exec.CommandContext(ctx, "go", b.list...).Output()
+	if err != nil {
+		return ""
+	}
+	version, err := exec.CommandContext(ctx, "go", "env", "GOVERSION", "GOOS", "GOARCH", "GOFLAGS", "CGO_ENABLED").Output()
+	if err != nil {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%q\n%q\n%s\n%s", b.name, b.args(""), version, out)
+	return filepath.Join(dir, "pyharness", "suite-builds", b.name+"-"+hex.EncodeToString(h.Sum(nil))[:24])
+}
+
+// keep copies the binary just built to cached (atomically: a concurrent
+// run sees it whole or not at all) and uses it from there; entries of the
+// cache not used for a week are removed.
+func (b *Build) keep(cached string) {
+	if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
+		return
+	}
+	raw, err := os.ReadFile(b.path)
+	if err != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(cached), ".tmp-"+b.name+"-")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.Write(raw)
+	cerr := tmp.Close()
+	if werr != nil || cerr != nil || os.Chmod(tmp.Name(), 0o755) != nil || os.Rename(tmp.Name(), cached) != nil {
+		os.Remove(tmp.Name())
+		return
+	}
+	b.path = cached
+	prune(filepath.Dir(cached), 7*24*time.Hour)
+}
+
+// prune removes the cached binaries of dir not used (built or found) within age.
+func prune(dir string, age time.Duration) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // Handoff starts the build unless it has started and returns what a
