@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/internal/workersrc"
 )
 
@@ -114,43 +115,28 @@ func lockDir(ctx context.Context, dir string) (func(), error) {
 	}
 }
 
-// HostInfo describes a warm host, for `pyharness hosts`.
-type HostInfo struct {
-	Dir     string        `json:"dir"`
-	Pid     int           `json:"pid"`
-	Alive   bool          `json:"alive"`
-	Age     time.Duration `json:"age"`
-	Idle    time.Duration `json:"idle"`
-	Modules []string      `json:"modules"`
-	Preload []string      `json:"preload"`
-	RSSKiB  int64         `json:"rss_kib"`
-	// Record says why the host's record could not be read ("" when it
-	// could): such a host is found by its environment, and Stop stops it.
-	Record string `json:"record_error,omitempty"`
-}
-
-// Hosts lists the warm hosts of this user.
-func Hosts(ctx context.Context) ([]HostInfo, error) {
+// hosts lists the warm hosts of this user (realpyx.Hosts).
+func hosts(ctx context.Context) ([]realpyx.HostInfo, error) {
 	root, err := workersrc.CacheDir()
 	if err != nil {
 		return nil, err
 	}
 	dirs, _ := filepath.Glob(filepath.Join(root, "hosts", "*"))
-	var out []HostInfo
+	var out []realpyx.HostInfo
 	for _, dir := range dirs {
 		rec, err := readHostRecord(dir)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			info := HostInfo{Dir: dir, Pid: findHost(dir), Record: err.Error()}
+			info := realpyx.HostInfo{Dir: dir, Pid: findHost(dir), Record: err.Error()}
 			if info.Pid > 0 {
 				info.Alive, info.RSSKiB = true, proc.RSSKiB(info.Pid)
 			}
 			out = append(out, info)
 			continue
 		}
-		info := HostInfo{Dir: dir, Pid: rec.Pid, Alive: hostAlive(rec.Pid, rec.Key), Age: time.Since(rec.Started).Round(time.Second),
+		info := realpyx.HostInfo{Dir: dir, Pid: rec.Pid, Alive: hostAlive(rec.Pid, rec.Key), Age: time.Since(rec.Started).Round(time.Second),
 			Modules: rec.Modules, Preload: rec.Preload, RSSKiB: proc.RSSKiB(rec.Pid)}
 		if info.Alive {
 			c, cancel := context.WithTimeout(ctx, hostTimeout)
@@ -166,13 +152,13 @@ func Hosts(ctx context.Context) ([]HostInfo, error) {
 		}
 		out = append(out, info)
 	}
-	slices.SortFunc(out, func(a, b HostInfo) int { return strings.Compare(a.Dir, b.Dir) })
+	slices.SortFunc(out, func(a, b realpyx.HostInfo) int { return strings.Compare(a.Dir, b.Dir) })
 	return out, nil
 }
 
-// StopHosts stops the warm hosts whose directory name starts with prefix
-// (all of them for ""), and returns the directories it stopped.
-func StopHosts(prefix string) ([]string, error) {
+// stopHosts stops the warm hosts whose directory name starts with prefix
+// (all of them for ""), and returns the directories it stopped (realpyx.StopHosts).
+func stopHosts(prefix string) ([]string, error) {
 	root, err := workersrc.CacheDir()
 	if err != nil {
 		return nil, err

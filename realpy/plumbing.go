@@ -6,6 +6,8 @@ import "github.com/pyharness/pyharness/internal/realpyx"
 // not: they reach them through internal/realpyx.
 func init() {
 	realpyx.Hooks.SplitShared = splitShared
+	realpyx.Hooks.Hosts = hosts
+	realpyx.Hooks.StopHosts = stopHosts
 	realpyx.Hooks.StrategyOf = strategyOf
 	realpyx.Hooks.ReuseOf = reuseOf
 	realpyx.Hooks.SizeOf = sizeOf

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pyharness/pyharness/internal/benchkit"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/internal/workersrc"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/realpy/container"
@@ -261,7 +262,7 @@ func measureReuse(ctx context.Context, cfg benchConfig, opts []realpy.Option) (f
 	old, had := os.LookupEnv("PYHARNESS_CACHE_DIR")
 	os.Setenv("PYHARNESS_CACHE_DIR", cache)
 	defer func() {
-		_, _ = realpy.StopHosts("")
+		_, _ = realpyx.StopHosts("")
 		if had {
 			os.Setenv("PYHARNESS_CACHE_DIR", old)
 		} else {

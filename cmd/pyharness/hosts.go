@@ -16,8 +16,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/internal/workersrc"
-	"github.com/pyharness/pyharness/realpy"
 )
 
 // envHostDir is in the environment of every warm host (realpy's host.go):
@@ -144,7 +144,7 @@ func stopHosts(ctx context.Context, all bool, keys []string, stdout, stderr io.W
 		}
 		var done []string
 		err := inCacheDir(h.CacheDir, func() (err error) {
-			done, err = realpy.StopHosts(key) // the whole key: this host alone
+			done, err = realpyx.StopHosts(key) // the whole key: this host alone
 			return err
 		})
 		if err != nil {
@@ -174,7 +174,7 @@ func stopHosts(ctx context.Context, all bool, keys []string, stdout, stderr io.W
 
 // hostRow is a warm host as hosts and stop see it.
 type hostRow struct {
-	realpy.HostInfo
+	realpyx.HostInfo
 	CacheDir string `json:"cache_dir"`
 	UID      int    `json:"uid"`
 	Owner    string `json:"owner"`
@@ -229,9 +229,9 @@ func cacheDirs(all bool) ([]string, error) {
 func listHosts(ctx context.Context, roots []string) ([]hostRow, error) {
 	var rows []hostRow
 	for _, root := range roots {
-		var infos []realpy.HostInfo
+		var infos []realpyx.HostInfo
 		err := inCacheDir(root, func() (err error) {
-			infos, err = realpy.Hosts(ctx)
+			infos, err = realpyx.Hosts(ctx)
 			return err
 		})
 		if err != nil {

@@ -51,7 +51,33 @@ var Hooks struct {
 	// this machine at once, for a shared pool host's thread limits.
 	WithMachineWorkers any
 	WatchPool          any // func(*realpy.Pool) *supervise.Watcher[realpy.Event]
+	Hosts              func(ctx context.Context) ([]HostInfo, error)
+	StopHosts          func(prefix string) ([]string, error)
 }
+
+// HostInfo describes a warm host, for `pyharness hosts`.
+type HostInfo struct {
+	Dir     string        `json:"dir"`
+	Pid     int           `json:"pid"`
+	Alive   bool          `json:"alive"`
+	Age     time.Duration `json:"age"`
+	Idle    time.Duration `json:"idle"`
+	Modules []string      `json:"modules"`
+	Preload []string      `json:"preload"`
+	RSSKiB  int64         `json:"rss_kib"`
+	// Record says why the host's record could not be read ("" when it
+	// could): such a host is found by its environment, and Stop stops it.
+	Record string `json:"record_error,omitempty"`
+}
+
+// Hosts lists the warm hosts of this user (of the cache directory,
+// $PYHARNESS_CACHE_DIR), for `pyharness hosts`.
+func Hosts(ctx context.Context) ([]HostInfo, error) { return Hooks.Hosts(ctx) }
+
+// StopHosts stops the warm hosts whose directory name starts with prefix
+// (all of them for ""), and returns the directories it stopped: `pyharness
+// stop`, and specs that start from no host.
+func StopHosts(prefix string) ([]string, error) { return Hooks.StopHosts(prefix) }
 
 // WithMachineWorkers tells a pool host (StartZygote, StartHost, a
 // container) how many workers run on this machine at once (every parallel

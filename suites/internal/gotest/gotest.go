@@ -15,8 +15,8 @@ import (
 
 	"github.com/pyharness/pyharness/gotest"
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/isolation/leak"
-	"github.com/pyharness/pyharness/realpy"
 )
 
 var _ = describe("gotest without Python", harness.PythonMock, func() {
@@ -125,6 +125,6 @@ var _ = describe("gotest with Python", harness.Integration, harness.PythonReal, 
 		Eventually(func() bool { return leak.ProcessAlive(host) }).WithTimeout(10*time.Second).Should(BeFalse(),
 			"the host ends once the run and the last binary holding it have")
 		GinkgoT().Setenv("PYHARNESS_CACHE_DIR", cache)
-		Expect(realpy.Hosts(ctx)).To(BeEmpty(), "and leaves no record of a host behind")
+		Expect(realpyx.Hosts(ctx)).To(BeEmpty(), "and leaves no record of a host behind")
 	})
 })

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pyharness/pyharness/gotest"
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -31,7 +32,7 @@ var _ = describe("warm hosts only for those who asked", harness.Integration, har
 		cache := "PYHARNESS_CACHE_DIR=" + GinkgoT().TempDir()
 		GinkgoT().Setenv("PYHARNESS_CACHE_DIR", cache[len("PYHARNESS_CACHE_DIR="):])
 		DeferCleanup(func() {
-			_, err := realpy.StopHosts("")
+			_, err := realpyx.StopHosts("")
 			Expect(err).NotTo(HaveOccurred())
 		})
 

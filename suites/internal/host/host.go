@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -147,10 +148,10 @@ print(reply["result"]["pid"], flush=True); time.sleep(3600)`, path, secret)
 
 	It("is listed, and stopped by StopHosts", func(ctx SpecContext) {
 		h, _ := run(ctx)
-		hosts, err := realpy.Hosts(ctx)
+		hosts, err := realpyx.Hosts(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(hosts).To(ContainElement(And(HaveField("Pid", h.Pid()), HaveField("Alive", true), HaveField("Modules", []string{"greeter"}))))
-		stopped, err := realpy.StopHosts("")
+		stopped, err := realpyx.StopHosts("")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(stopped).To(ContainElement(h.Dir()))
 		Expect(leak.ProcessAlive(h.Pid())).To(BeFalse())

@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -35,7 +36,7 @@ var _ = describe("A warm host whose record cannot be read", harness.Integration,
 
 	It("is listed by Hosts, alive, with its pid and why its record is unreadable", func(ctx SpecContext) {
 		h := spoil(ctx)
-		hosts, err := realpy.Hosts(ctx)
+		hosts, err := realpyx.Hosts(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(hosts).To(ConsistOf(And(
 			HaveField("Dir", h.Dir()), HaveField("Pid", h.Pid()), HaveField("Alive", true),
@@ -44,7 +45,7 @@ var _ = describe("A warm host whose record cannot be read", harness.Integration,
 
 	It("is stopped by StopHosts", func(ctx SpecContext) {
 		h := spoil(ctx)
-		stopped, err := realpy.StopHosts("")
+		stopped, err := realpyx.StopHosts("")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(stopped).To(ConsistOf(h.Dir()))
 		Expect(leak.ProcessAlive(h.Pid())).To(BeFalse())

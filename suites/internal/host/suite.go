@@ -6,7 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/pyharness/pyharness/realpy"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/suites/internal/suite"
 )
 
@@ -20,7 +20,7 @@ func describe(text string, args ...any) bool {
 		BeforeEach(func() {
 			GinkgoT().Setenv("PYHARNESS_CACHE_DIR", GinkgoT().TempDir())
 			DeferCleanup(func() {
-				_, err := realpy.StopHosts("")
+				_, err := realpyx.StopHosts("")
 				Expect(err).NotTo(HaveOccurred())
 			})
 		})
