@@ -17,6 +17,7 @@ import (
 	"github.com/onsi/gomega/gbytes"
 
 	"github.com/pyharness/pyharness/internal/callsite"
+	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -52,6 +53,18 @@ type Interpreter struct {
 	stdout      *gbytes.Buffer
 	stderr      *gbytes.Buffer
 	callbacks   map[string]wire.Callback
+
+	// Concurrency (concurrency.go): the limit (0: none), the calls
+	// running under it and those waiting their turn, in order; the calls
+	// running (cancelled when the mock dies); ended is closed once the mock
+	// dies or is closed.
+	limit    int
+	running  int
+	waiting  []chan struct{}
+	inflight map[*callState]struct{}
+	seq      int
+	ended    chan struct{}
+	over     bool // ended is closed
 }
 
 // Option configures New.
@@ -98,6 +111,8 @@ func New(opts ...Option) *Interpreter {
 		sessions: map[string]map[string]any{},
 		stdout:   gbytes.NewBuffer(),
 		stderr:   gbytes.NewBuffer(),
+		inflight: map[*callState]struct{}{},
+		ended:    make(chan struct{}),
 	}
 	for _, opt := range opts {
 		opt(m)
@@ -143,7 +158,9 @@ func (m *Interpreter) SetAllowUnhandledCalls(allow bool) *Interpreter {
 	return m
 }
 
-// Calls returns every call received, in order.
+// Calls returns every call received, in the order they ended (the order
+// they were made, for calls that do not overlap), then those still
+// running, in the order they started; Call.Seq is the order they started.
 func (m *Interpreter) Calls() []Call {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -201,11 +218,29 @@ func (m *Interpreter) Kill() error {
 	return nil
 }
 
-func (m *Interpreter) die(err error) {
+func (m *Interpreter) die(err error) { m.dieExcept(nil, err) }
+
+// dieExcept kills the mock with err: every call still running but except's
+// (the shutdown that answers) fails with it, and waiting ones get it too.
+func (m *Interpreter) dieExcept(except *callState, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.dead == nil {
-		m.dead = err
+	if m.dead != nil {
+		return
+	}
+	m.dead = err
+	m.endLocked()
+	for st := range m.inflight {
+		if st != except {
+			st.kill(&peerDeath{err: err})
+		}
+	}
+}
+
+func (m *Interpreter) endLocked() {
+	if !m.over {
+		m.over = true
+		close(m.ended)
 	}
 }
 
@@ -215,6 +250,7 @@ func (m *Interpreter) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
+	m.endLocked()
 	return nil
 }
 
@@ -225,6 +261,8 @@ func (m *Interpreter) Call(ctx context.Context, method string, args, reply any) 
 	if m.helper != nil { // a testing.TB's (gotest.Mock): t.Error then reports the user's line
 		m.helper.Helper()
 	}
+	end := ownership.BeginCall(m.id, m.pid, method)
+	defer end()
 	raw, err := wire.Marshal(args)
 	if err != nil {
 		return fmt.Errorf("mockpy: call %q: %w", method, err)
@@ -248,7 +286,10 @@ func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMe
 	if m.helper != nil { // a testing.TB's (gotest.Mock): t.Error then reports the user's line
 		m.helper.Helper()
 	}
-	answer, _, err := m.start(ctx, method, args, false, callGo)
+	answer, st, err := m.start(ctx, method, args, false, callGo)
+	if st != nil {
+		defer m.end(st)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -274,25 +315,33 @@ func (m *Interpreter) start(ctx context.Context, method string, args json.RawMes
 	}
 	call := Call{Method: method, Args: args, Session: wire.SessionFrom(ctx), Stream: stream}
 	call.stack = callsite.Capture(0)
-	m.mu.Lock()
-	if m.dead != nil { // a dead worker keeps its exit error, also after Close
-		err := m.dead
-		m.mu.Unlock()
+	if err := m.refusal(); err != nil {
 		return nil, nil, err
 	}
-	if m.closed {
+	if err := m.acquire(ctx, method); err != nil {
+		return nil, nil, err
+	}
+	m.mu.Lock()
+	if err := m.refusalLocked(); err != nil { // it died, or was closed, as the call's turn came
 		m.mu.Unlock()
-		return nil, nil, wire.ErrClosed
+		m.release(method)
+		return nil, nil, err
 	}
 	if wire.Depth(args) > interpreterDepth {
 		m.mu.Unlock()
+		m.release(method)
 		return nil, nil, &wire.PythonError{Kind: wire.KindBadRequest, Type: "BadRequest",
 			Message: "args are value nested too deep to decode (the protocol allows 500 levels)"}
 	}
 	h, by := m.handlerLocked(method)
 	handled := h != nil
 	call.Handled, call.by = handled, by
-	st := &callState{m: m, index: m.calls.add(call), callGo: callGo}
+	m.seq++
+	call.Seq, call.Started = m.seq, m.now()
+	st := &callState{m: m, index: m.calls.add(call), callGo: callGo, method: method}
+	hctx, kill := context.WithCancelCause(ctx)
+	st.ctx, st.kill = context.WithValue(hctx, callKey{}, st), kill
+	m.inflight[st] = struct{}{}
 	allow, fail := m.allowUnhand, m.fail
 	var why string
 	if !handled {
@@ -306,7 +355,10 @@ func (m *Interpreter) start(ctx context.Context, method string, args json.RawMes
 		}
 		return nil, st, &wire.PythonError{Kind: wire.KindUnknownMethod, Type: "UnknownMethod", Message: fmt.Sprintf("unknown method %q", method)}
 	}
-	result, err := h(context.WithValue(ctx, callKey{}, st), call)
+	result, err := h(st.ctx, call)
+	if died := diedMeanwhile(st.ctx); died != nil { // another call, or Kill, ended the worker under it
+		return nil, st, died
+	}
 	var mismatch *MismatchError
 	if errors.As(err, &mismatch) {
 		m.mu.Lock()
@@ -320,6 +372,36 @@ func (m *Interpreter) start(ctx context.Context, method string, args json.RawMes
 		return nil, st, m.finish(ctx, err)
 	}
 	return result, st, nil
+}
+
+// refusal is the error a call gets before it is sent: the mock died (its
+// exit error, also after Close) or was closed.
+func (m *Interpreter) refusal() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.refusalLocked()
+}
+
+func (m *Interpreter) refusalLocked() error {
+	if m.dead != nil {
+		return m.dead
+	}
+	if m.closed {
+		return wire.ErrClosed
+	}
+	return nil
+}
+
+// end ends a call begun by start: it enters the history's completion
+// order, leaves the running calls and gives up its turn.
+func (m *Interpreter) end(st *callState) {
+	m.mu.Lock()
+	delete(m.inflight, st)
+	ended := m.now()
+	m.calls.finish(st.index, ended)
+	m.mu.Unlock()
+	st.kill(context.Canceled)
+	m.release(st.method)
 }
 
 // encode encodes a result or an item as the worker would, within the frame
