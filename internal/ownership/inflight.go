@@ -101,14 +101,19 @@ func InFlightSince(seq uint64) []Call {
 // WaitCalls waits, at most timeout, until no call begun after seq is in
 // flight, and returns those still in flight: a call whose context ended
 // with its test (a SpecContext) is given the moment it needs to return.
-func WaitCalls(seq uint64, timeout time.Duration) []Call {
+func WaitCalls(seq uint64, timeout time.Duration) []Call { return WaitCallsOn(seq, timeout, "", 0) }
+
+// WaitCallsOn is WaitCalls for the calls on one worker (its id and pid;
+// "" and 0 match any).
+func WaitCallsOn(seq uint64, timeout time.Duration, worker string, pid int) []Call {
+	on := func(c Call) bool { return (worker == "" || c.Worker == worker) && (pid == 0 || c.Pid == pid) }
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
 		calls.Lock()
 		busy := false
-		for s := range calls.live {
-			if s > seq {
+		for s, e := range calls.live {
+			if s > seq && on(e.call) {
 				busy = true
 				break
 			}
@@ -125,7 +130,13 @@ func WaitCalls(seq uint64, timeout time.Duration) []Call {
 		select {
 		case <-changed:
 		case <-timer.C:
-			return InFlightSince(seq)
+			var left []Call
+			for _, c := range InFlightSince(seq) {
+				if on(c) {
+					left = append(left, c)
+				}
+			}
+			return left
 		}
 	}
 }
