@@ -1,0 +1,23 @@
+package fixture
+
+import (
+	"context"
+	"testing"
+
+	"github.com/pyharness/pyharness/gotest"
+	"github.com/pyharness/pyharness/mockpy"
+)
+
+// TestNoLeaksCatchesACallInFlight returns while a goroutine of its own
+// still waits for a call's answer: NoLeaks names the call.
+func TestNoLeaksCatchesACallInFlight(t *testing.T) {
+	gotest.NoLeaks(t)
+	py := mockpy.New(mockpy.WithWorkerID("fixture-mock"))
+	started := make(chan struct{})
+	py.RouteToHandler("predict", func(ctx context.Context, _ mockpy.Call) (any, error) {
+		close(started)
+		select {}
+	})
+	go func() { _ = py.Call(context.Background(), "predict", nil, nil) }() // the call left in flight
+	<-started
+}
