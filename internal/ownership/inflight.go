@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,8 +25,10 @@ type Call struct {
 
 type callEntry struct {
 	call     Call
-	pcs      []uintptr
+	pcs      [16]uintptr // enough to reach the user's frame: a few of pyharness's own above it
+	n        int
 	resolved bool
+	ended    atomic.Bool
 }
 
 var calls struct {
@@ -42,9 +45,7 @@ var calls struct {
 // symbolising it.
 func BeginCall(worker string, pid int, method string) (end func()) {
 	e := &callEntry{call: Call{Worker: worker, Pid: pid, Method: method, Started: time.Now()}}
-	var pcs [48]uintptr
-	n := runtime.Callers(2, pcs[:])
-	e.pcs = slices.Clone(pcs[:n])
+	e.n = runtime.Callers(2, e.pcs[:])
 	calls.Lock()
 	if calls.live == nil {
 		calls.live = map[uint64]*callEntry{}
@@ -54,18 +55,20 @@ func BeginCall(worker string, pid int, method string) (end func()) {
 	e.call.Seq = seq
 	calls.live[seq] = e
 	calls.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			calls.Lock()
-			delete(calls.live, seq)
-			if calls.changed != nil {
-				close(calls.changed)
-				calls.changed = nil
-			}
-			calls.Unlock()
-		})
+	return e.end
+}
+
+func (e *callEntry) end() {
+	if e.ended.Swap(true) {
+		return
 	}
+	calls.Lock()
+	delete(calls.live, e.call.Seq)
+	if calls.changed != nil {
+		close(calls.changed)
+		calls.changed = nil
+	}
+	calls.Unlock()
 }
 
 // CallSeq returns the number of the last call begun: a baseline for
@@ -149,7 +152,7 @@ func (e *callEntry) resolve() Call {
 		return e.call
 	}
 	e.resolved = true
-	frames := runtime.CallersFrames(e.pcs)
+	frames := runtime.CallersFrames(e.pcs[:e.n])
 	for {
 		f, more := frames.Next()
 		if f.Function != "" && !Library(f.Function) && !Stdlib(f.Function, f.File) && !framework(f.Function) {
