@@ -198,4 +198,3 @@ func encodeResult(method string, result any) (json.RawMessage, error) {
 	}
 	return raw, nil
 }
-
