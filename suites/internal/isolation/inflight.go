@@ -8,8 +8,11 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 
+	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/isolation"
 	"github.com/pyharness/pyharness/mockpy"
+	"github.com/pyharness/pyharness/realpy"
 )
 
 // Offending specs that return with a call in flight (issue 26), registered
@@ -36,6 +39,19 @@ var _ = func() bool {
 				leaveCall(mockpy.New(mockpy.WithWorkerID("offender-mock")))
 			})
 		})
+	case "leak-call-real":
+		describe("offender", harness.Integration, func() {
+			isolation.VerifyNoLeaksPerSpec()
+			It("returns while a call of its own is in flight on a worker it did not close", func(ctx SpecContext) {
+				w, err := realpy.Start(ctx, workerOpts()...)
+				Expect(err).NotTo(HaveOccurred())
+				base := ownership.CallSeq()
+				go func() { _ = w.Call(context.Background(), "hang", nil, nil) }()
+				site := here(-1)
+				Eventually(func() []ownership.Call { return ownership.InFlightSince(base) }).Should(HaveLen(1))
+				record(offence{Kind: "call", ID: w.ID(), Pid: w.Pid(), Site: site})
+			})
+		})
 	case "leak-call-basic":
 		describe("offender", func() {
 			mode := isolation.Basic(mockpy.WithWorkerID("offender-mock"))
@@ -56,6 +72,13 @@ var _ = describe("Leak checks that know about calls in flight", func() {
 		Expect(s).To(gexec.Exit(1))
 		Expect(flat(s)).To(MatchRegexp(`pyharness: the spec left running:\ncall "predict" still in flight on worker offender-mock \(pid %d\), made at %s by \S*isolation\.[^\n]+: the test ended before its answer came \(wait for the call, or end its context, before the test returns\)`,
 			o.Pid, regexp.QuoteMeta(o.Site)))
+	})
+
+	It("VerifyNoLeaksPerSpec names a call left in flight on a real worker, and the worker, which it kills", harness.Integration, func() {
+		s, o := runOffender("leak-call-real", "PYHARNESS_INTEGRATION=1")
+		Expect(s).To(gexec.Exit(1))
+		Expect(flat(s)).To(MatchRegexp(`pyharness: the spec left running:\nspawned worker %s \(pid %d\), started at [^\n]+; killed by the leak check[^\n]*\ncall "hang" still in flight on worker %s \(pid %d\), made at %s by \S*isolation\.`,
+			regexp.QuoteMeta(o.ID), o.Pid, regexp.QuoteMeta(o.ID), o.Pid, regexp.QuoteMeta(o.Site)))
 	})
 
 	It("Basic names a call left in flight on its mock", func() {
