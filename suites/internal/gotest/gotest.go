@@ -140,3 +140,14 @@ var _ = describe("gotest with calls in flight", harness.PythonMock, func() {
 		Expect(s.Out).To(gbytes.Say(`--- FAIL: TestNoLeaksCatchesACallInFlight`))
 	})
 })
+
+var _ = describe("gotest.Mock with a call in flight", harness.PythonMock, func() {
+	It("fails the test whose mock still has a call in flight when it ends, naming the call", func() {
+		s := runFixture("TestMockCatchesACallInFlight")
+		Expect(s).To(gexec.Exit(1))
+		line := lineOf("inflight_test.go", "// the call on the mock left in flight")
+		Expect(s.Out).To(gbytes.Say(`pyharness: TestMockCatchesACallInFlight ended with 1 call\(s\) still in flight on its mock:\s+` +
+			regexp.QuoteMeta(`call "predict" still in flight on worker fixture-mock (pid `) + `\d+\), made at \S*inflight_test.go:` + strconv.Itoa(line)))
+		Expect(s.Out).To(gbytes.Say(`--- FAIL: TestMockCatchesACallInFlight`))
+	})
+})
