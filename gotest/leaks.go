@@ -23,6 +23,9 @@ func (b *binary) leftAtEnd() []error {
 	if ps := r.Processes(); len(ps) > 0 {
 		errs = append(errs, fmt.Errorf("Python processes left running after the tests:\n\t%s", join(ps)))
 	}
+	if cs := r.Calls(); len(cs) > 0 {
+		errs = append(errs, fmt.Errorf("calls still in flight after the tests:\n\t%s", join(cs)))
+	}
 	if gs := r.Goroutines(); len(gs) > 0 {
 		errs = append(errs, fmt.Errorf("goroutines left running after the tests:\n\t%s", join(gs)))
 	}

@@ -24,7 +24,9 @@ func forbidParallel(t testing.TB, check string) {
 // shared pool runs is not t's, even when t is the test that started it
 // (Pool and Fresh start it on first use). A worker or pool t started and
 // did not close is named (kind, worker id, pid, the line that started it)
-// and killed. Not with t.Parallel: the testing package refuses it, as a
+// and killed; a call t made (on any worker, pool or mock) still in flight
+// once t is done, given a second to end, is named by its method, its
+// worker and the line that made it. Not with t.Parallel: the testing package refuses it, as a
 // check of the whole process cannot tell another test's goroutines from
 // t's.
 func NoLeaks(t testing.TB, ignore ...goleak.Option) {
@@ -45,6 +47,9 @@ func NoLeaks(t testing.TB, ignore ...goleak.Option) {
 		default:
 			if ps := r.Processes(); len(ps) > 0 {
 				t.Errorf("pyharness: processes left by %s:\n\t%s", t.Name(), join(ps))
+			}
+			if cs := r.Calls(); len(cs) > 0 {
+				t.Errorf("pyharness: calls still in flight when %s ended:\n\t%s", t.Name(), join(cs))
 			}
 			if gs := r.Goroutines(); len(gs) > 0 {
 				t.Errorf("pyharness: goroutines left by %s:\n\t%s", t.Name(), join(gs))

@@ -1,9 +1,15 @@
 package isolation
 
 import (
+	"fmt"
+	"strings"
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 
 	_ "github.com/pyharness/pyharness/internal/failfmt" // Gomega prints the library's errors readably
+	"github.com/pyharness/pyharness/internal/ownership"
+	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/mockpy"
 )
 
@@ -11,7 +17,9 @@ import (
 //
 // Sets up: a spec id; a mockpy.Interpreter whose forbidden unhandled calls
 // fail the spec at the spec's line. Tears down: closes the mock. Checks:
-// every handler the spec appended was used (a sequence never used up is a
+// no call is still in flight on the mock when the spec ends (given a
+// second to end: the failure names each call's method and the line that
+// made it); every handler the spec appended was used (a sequence never used up is a
 // spec that did less than it says); a spec that has not failed otherwise
 // fails at its It, naming the counts, where each unused handler was
 // appended and the calls that came. mockpy.WithUnusedHandlersAllowed turns
@@ -28,12 +36,16 @@ func Basic(opts ...mockpy.Option) *BasicMode {
 		m.id = NewSpecID()
 		mock := mockpy.New(append([]mockpy.Option{mockpy.WithFailHandler(Fail), mockpy.WithWorkerID(m.id)}, opts...)...)
 		m.mock = mock
+		calls := ownership.CallSeq()
 		// The check runs after the spec, with no line of the spec on the
 		// stack: its failure is placed at the spec's It.
 		DeferCleanup(func() error {
 			defer mock.Close()
 			if CurrentSpecReport().Failed() {
-				return nil // the unused handlers follow from the failure already reported
+				return nil // the unused handlers and calls left follow from the failure already reported
+			}
+			if left := ownership.WaitCallsOn(calls, time.Second, "", mock.Pid()); len(left) > 0 {
+				return &basicError{err: inFlightError(left)}
 			}
 			if err := mock.VerifyConsumed(); err != nil {
 				return &basicError{err: err}
@@ -42,6 +54,15 @@ func Basic(opts ...mockpy.Option) *BasicMode {
 		}, CurrentSpecReport().LeafNodeLocation)
 	})
 	return m
+}
+
+// inFlightError names the calls a spec left in flight on its mock.
+func inFlightError(calls []ownership.Call) error {
+	lines := make([]string, len(calls))
+	for i, c := range calls {
+		lines[i] = leak.Leak{Kind: leak.KindCall, ID: c.Worker, Pid: c.Pid, Method: c.Method, Site: c.Site, Func: c.Func}.String()
+	}
+	return fmt.Errorf("the spec ended with %d call(s) still in flight on its mock:\n  %s", len(calls), strings.Join(lines, "\n  "))
 }
 
 type basicError struct{ err error }

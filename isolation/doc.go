@@ -12,7 +12,8 @@
 // The modes, what each gives a spec, and what fails it:
 //
 //   - [Basic]: a unique spec id and its own mockpy interpreter; fails when
-//     an appended handler was never consumed.
+//     an appended handler was never consumed, or a call on the mock is
+//     still in flight when the spec ends.
 //   - [Registry]: names and session ids carrying the spec id; fails when a
 //     name is still registered, or a Python session of the spec still holds
 //     state.
@@ -30,7 +31,7 @@
 //   - [PoolTesting]: a private pool per Ordered container; fails when a
 //     worker outlives the container.
 //
-// [VerifyNoLeaks] registers the goroutine and process checks of a whole
-// suite. The checks themselves live in package isolation/leak and need no
+// [VerifyNoLeaks] registers the goroutine, process and call checks of a
+// whole suite (a call still in flight when a spec ends is its leak). The checks themselves live in package isolation/leak and need no
 // Ginkgo.
 package isolation

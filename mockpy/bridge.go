@@ -8,6 +8,7 @@ import (
 	"iter"
 	"time"
 
+	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -122,6 +123,9 @@ type callState struct {
 	index  int
 	seq    uint64
 	callGo func(ctx context.Context, frame *wire.CallbackFrame) wire.Return
+	method string
+	ctx    context.Context         // the handler's: carries the state, ends when the mock dies
+	kill   context.CancelCauseFunc // ends ctx
 }
 
 // CallGo calls the Go function name from a mock handler, as a Python
@@ -180,6 +184,8 @@ func (m *Interpreter) Stream(ctx context.Context, method string, args any) iter.
 		if m.helper != nil { // see Call
 			m.helper.Helper()
 		}
+		end := ownership.BeginCall(m.id, m.pid, method)
+		defer end()
 		raw, err := wire.Marshal(args)
 		if err != nil {
 			yield(nil, fmt.Errorf("mockpy: stream %q: %w", method, err))
@@ -224,6 +230,9 @@ func (m *Interpreter) stream(ctx context.Context, method string, args json.RawMe
 		m.helper.Helper()
 	}
 	answer, st, err := m.start(ctx, method, args, true, callGo)
+	if st != nil {
+		defer m.end(st)
+	}
 	if err != nil {
 		return err
 	}
@@ -242,7 +251,7 @@ func (m *Interpreter) stream(ctx context.Context, method string, args json.RawMe
 		record(1, left)
 		return nil
 	}
-	hctx := context.WithValue(ctx, callKey{}, st)
+	hctx := st.ctx
 	items, left := 0, false
 	var encErr error
 	runErr := s.run(hctx, func(item any) bool {
@@ -261,6 +270,9 @@ func (m *Interpreter) stream(ctx context.Context, method string, args json.RawMe
 		return !left
 	})
 	record(items, left)
+	if died := diedMeanwhile(hctx); died != nil { // another call, or Kill, ended the worker under it
+		return died
+	}
 	switch {
 	case left:
 		return nil

@@ -28,8 +28,9 @@ func (m *Interpreter) builtin(method string) (Handler, bool) {
 	case "reset":
 		return m.reset, true
 	case "shutdown":
-		return func(context.Context, Call) (any, error) {
-			m.die(&wire.WorkerExitedError{WorkerID: m.id, Pid: m.pid, Code: 0})
+		return func(ctx context.Context, _ Call) (any, error) {
+			st, _ := ctx.Value(callKey{}).(*callState)
+			m.dieExcept(st, &wire.WorkerExitedError{WorkerID: m.id, Pid: m.pid, Code: 0})
 			return nil, nil
 		}, true
 	case "echo":
@@ -100,7 +101,7 @@ func (m *Interpreter) builtin(method string) (Handler, bool) {
 }
 
 func (m *Interpreter) hello() map[string]any {
-	return map[string]any{
+	hello := map[string]any{
 		"pid":       m.pid,
 		"worker_id": m.id,
 		"python":    "3.11.0+mockpy (" + runtime.Version() + ")",
@@ -109,6 +110,11 @@ func (m *Interpreter) hello() map[string]any {
 		"max_frame": m.maxFrame,
 		"features":  []string{"stream", "cancel", "callback", "async"},
 	}
+	if m.multiplex() { // a worker started with realpy.WithConcurrency(n)
+		hello["features"] = []string{"stream", "cancel", "callback", "async", "multiplex"}
+		hello["concurrency"] = m.limit
+	}
+	return hello
 }
 
 func (m *Interpreter) methods() []string {

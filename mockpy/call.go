@@ -3,6 +3,7 @@ package mockpy
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/pyharness/pyharness/internal/callsite"
 	"github.com/pyharness/pyharness/wire"
@@ -22,7 +23,15 @@ type Call struct {
 	Cancelled bool
 	// The calls the handler made into Go (CallGo), in order.
 	Callbacks []GoCall
+	// Seq numbers the calls in the order they started (from 1): the
+	// history (Calls) is in the order they ended, so with calls that
+	// overlap (WithConcurrency) sort by Seq for the order they began.
+	// Started and Ended are on the mock's clock (WithClock); Ended is zero
+	// while the call runs.
+	Seq            int
+	Started, Ended time.Time
 
+	done  bool            // it has ended
 	by    string          // what answered it: "route", "appended handler 2", "built-in"
 	stack *callsite.Stack // where it was made, resolved when a failure names it
 }
@@ -64,9 +73,13 @@ func (c Call) String() string {
 	return fmt.Sprintf("%s(%s)", c.Method, c.Args)
 }
 
-// history stores calls in fixed-size chunks: recording a call never copies
-// the calls before it, however many there are.
-type history struct{ chunks [][]Call }
+// history stores calls in fixed-size chunks, in the order they started:
+// recording a call never copies the calls before it, however many there
+// are. order holds their indices in the order they ended.
+type history struct {
+	chunks [][]Call
+	order  []int
+}
 
 const historyChunk = 1024
 
@@ -84,10 +97,25 @@ func (h *history) update(i int, fn func(*Call)) {
 	fn(&h.chunks[i/historyChunk][i%historyChunk])
 }
 
+// finish records that call i ended at t.
+func (h *history) finish(i int, t time.Time) {
+	h.update(i, func(c *Call) { c.done, c.Ended = true, t })
+	h.order = append(h.order, i)
+}
+
+// all returns the calls that ended, in the order they ended, then those
+// still running, in the order they started.
 func (h *history) all() []Call {
-	var out []Call
+	out := make([]Call, 0, len(h.order))
+	for _, i := range h.order {
+		out = append(out, h.chunks[i/historyChunk][i%historyChunk])
+	}
 	for _, chunk := range h.chunks {
-		out = append(out, chunk...)
+		for _, c := range chunk {
+			if !c.done {
+				out = append(out, c)
+			}
+		}
 	}
 	return out
 }

@@ -24,6 +24,12 @@
 //
 //	client, err := realpy.NewClient(ctx, py.Pipe())
 //
+// Many calls at once: WithConcurrency(n) serves up to n calls at once, as a
+// multiplexing worker does (the others wait their turn, in order; overlap
+// shows on the fake clock; the history is in completion order, Call.Seq
+// keeping the start order), and its wire fake lists "multiplex" and
+// replies as each call ends.
+//
 // Failures read at the user's line: with WithFailHandler(ginkgo.Fail) an
 // unhandled or refused call fails the spec at the spec's line that made it.
 // Strict by default: gotest.Mock and isolation.Basic fail a test that left

@@ -3,7 +3,6 @@ package mockpy
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -17,6 +16,7 @@ import (
 	"github.com/onsi/gomega/gbytes"
 
 	"github.com/pyharness/pyharness/internal/callsite"
+	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -52,6 +52,18 @@ type Interpreter struct {
 	stdout      *gbytes.Buffer
 	stderr      *gbytes.Buffer
 	callbacks   map[string]wire.Callback
+
+	// Concurrency (concurrency.go): the limit (0: none), the calls
+	// running under it and those waiting their turn, in order; the calls
+	// running (cancelled when the mock dies); ended is closed once the mock
+	// dies or is closed.
+	limit    int
+	running  int
+	waiting  []chan struct{}
+	inflight map[*callState]struct{}
+	seq      int
+	ended    chan struct{}
+	over     bool // ended is closed
 }
 
 // Option configures New.
@@ -98,6 +110,8 @@ func New(opts ...Option) *Interpreter {
 		sessions: map[string]map[string]any{},
 		stdout:   gbytes.NewBuffer(),
 		stderr:   gbytes.NewBuffer(),
+		inflight: map[*callState]struct{}{},
+		ended:    make(chan struct{}),
 	}
 	for _, opt := range opts {
 		opt(m)
@@ -143,7 +157,9 @@ func (m *Interpreter) SetAllowUnhandledCalls(allow bool) *Interpreter {
 	return m
 }
 
-// Calls returns every call received, in order.
+// Calls returns every call received, in the order they ended (the order
+// they were made, for calls that do not overlap), then those still
+// running, in the order they started; Call.Seq is the order they started.
 func (m *Interpreter) Calls() []Call {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -201,11 +217,29 @@ func (m *Interpreter) Kill() error {
 	return nil
 }
 
-func (m *Interpreter) die(err error) {
+func (m *Interpreter) die(err error) { m.dieExcept(nil, err) }
+
+// dieExcept kills the mock with err: every call still running but except's
+// (the shutdown that answers) fails with it, and waiting ones get it too.
+func (m *Interpreter) dieExcept(except *callState, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.dead == nil {
-		m.dead = err
+	if m.dead != nil {
+		return
+	}
+	m.dead = err
+	m.endLocked()
+	for st := range m.inflight {
+		if st != except {
+			st.kill(&peerDeath{err: err})
+		}
+	}
+}
+
+func (m *Interpreter) endLocked() {
+	if !m.over {
+		m.over = true
+		close(m.ended)
 	}
 }
 
@@ -215,6 +249,7 @@ func (m *Interpreter) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
+	m.endLocked()
 	return nil
 }
 
@@ -225,6 +260,8 @@ func (m *Interpreter) Call(ctx context.Context, method string, args, reply any) 
 	if m.helper != nil { // a testing.TB's (gotest.Mock): t.Error then reports the user's line
 		m.helper.Helper()
 	}
+	end := ownership.BeginCall(m.id, m.pid, method)
+	defer end()
 	raw, err := wire.Marshal(args)
 	if err != nil {
 		return fmt.Errorf("mockpy: call %q: %w", method, err)
@@ -248,7 +285,10 @@ func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMe
 	if m.helper != nil { // a testing.TB's (gotest.Mock): t.Error then reports the user's line
 		m.helper.Helper()
 	}
-	answer, _, err := m.start(ctx, method, args, false, callGo)
+	answer, st, err := m.start(ctx, method, args, false, callGo)
+	if st != nil {
+		defer m.end(st)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -257,149 +297,6 @@ func (m *Interpreter) invoke(ctx context.Context, method string, args json.RawMe
 			Message: fmt.Sprintf("method %q yields a stream: call it with Stream", method)}
 	}
 	return m.encode(method, answer)
-}
-
-// start checks a call, records it and runs its handler, returning the
-// handler's answer (a result, or a stream to run) and the call's state.
-func (m *Interpreter) start(ctx context.Context, method string, args json.RawMessage, stream bool,
-	callGo func(context.Context, *wire.CallbackFrame) wire.Return) (any, *callState, error) {
-	if m.helper != nil { // a testing.TB's (gotest.Mock): t.Error then reports the user's line
-		m.helper.Helper()
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, nil, err
-	}
-	if size := len(args) + len(method) + 40; size > m.maxFrame {
-		return nil, nil, &wire.FrameTooLargeError{Size: uint64(size), Max: m.maxFrame, Direction: wire.Send}
-	}
-	call := Call{Method: method, Args: args, Session: wire.SessionFrom(ctx), Stream: stream}
-	call.stack = callsite.Capture(0)
-	m.mu.Lock()
-	if m.dead != nil { // a dead worker keeps its exit error, also after Close
-		err := m.dead
-		m.mu.Unlock()
-		return nil, nil, err
-	}
-	if m.closed {
-		m.mu.Unlock()
-		return nil, nil, wire.ErrClosed
-	}
-	if wire.Depth(args) > interpreterDepth {
-		m.mu.Unlock()
-		return nil, nil, &wire.PythonError{Kind: wire.KindBadRequest, Type: "BadRequest",
-			Message: "args are value nested too deep to decode (the protocol allows 500 levels)"}
-	}
-	h, by := m.handlerLocked(method)
-	handled := h != nil
-	call.Handled, call.by = handled, by
-	st := &callState{m: m, index: m.calls.add(call), callGo: callGo}
-	allow, fail := m.allowUnhand, m.fail
-	var why string
-	if !handled {
-		why = m.unhandledLocked(method)
-	}
-	m.mu.Unlock()
-
-	if !handled {
-		if !allow && fail != nil {
-			m.report(fail, fmt.Sprintf("mockpy: unhandled call %s%s: %s", call, at(call.where()), why))
-		}
-		return nil, st, &wire.PythonError{Kind: wire.KindUnknownMethod, Type: "UnknownMethod", Message: fmt.Sprintf("unknown method %q", method)}
-	}
-	result, err := h(context.WithValue(ctx, callKey{}, st), call)
-	var mismatch *MismatchError
-	if errors.As(err, &mismatch) {
-		m.mu.Lock()
-		m.mismatches = append(m.mismatches, mismatch)
-		m.mu.Unlock()
-		if fail != nil {
-			m.report(fail, mismatch.Error())
-		}
-	}
-	if err != nil {
-		return nil, st, m.finish(ctx, err)
-	}
-	return result, st, nil
-}
-
-// encode encodes a result or an item as the worker would, within the frame
-// limit.
-func (m *Interpreter) encode(method string, v any) (json.RawMessage, error) {
-	raw, err := encodeResult(method, v)
-	if err != nil {
-		return nil, err
-	}
-	if len(raw)+40 > m.maxFrame {
-		return nil, &wire.PythonError{Kind: wire.KindTooLarge, Type: "FrameTooLarge",
-			Message: fmt.Sprintf("reply of %q is %d bytes, over the frame limit of %d", method, len(raw)+40, m.maxFrame)}
-	}
-	return raw, nil
-}
-
-// finish turns a handler's error into the call's: a GoError it let through
-// is a Python exception of type GoError; a clean cancellation (Cancelled)
-// returns the context's error and the mock lives; the rest as settle says.
-func (m *Interpreter) finish(ctx context.Context, err error) error {
-	var goErr *GoError
-	var cancelled *cancelledError
-	switch {
-	case errors.As(err, &goErr):
-		typ := "GoError"
-		if goErr.Kind == wire.KindUnknownCallback {
-			typ = wire.UnknownCallback // its subclass in Python
-		}
-		return &wire.PythonError{Kind: wire.KindException, Type: typ, Message: goErr.Message}
-	case errors.As(err, &cancelled):
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &wire.PythonError{Kind: wire.KindCancelled, Type: "Cancelled", Message: cancelled.Error()}
-	}
-	return m.settle(ctx, err)
-}
-
-// settle turns a handler's error into the call's, and kills the mock when a
-// real worker would be gone: a crash, or a call abandoned by its context.
-func (m *Interpreter) settle(ctx context.Context, err error) error {
-	var exited *wire.WorkerExitedError
-	switch {
-	case errors.As(err, &exited):
-		if exited.WorkerID == "" {
-			exited.WorkerID, exited.Pid = m.id, m.pid
-		}
-		m.die(exited)
-		return exited
-	case errors.Is(err, wire.ErrProtocol):
-		m.die(err)
-		return err
-	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
-		m.die(&wire.WorkerExitedError{WorkerID: m.id, Pid: m.pid, Code: 128 + 9, Signal: syscall.SIGKILL,
-			Reason: fmt.Sprintf("killed by pyharness: call abandoned: %v", ctx.Err())})
-		return ctx.Err()
-	}
-	return err
-}
-
-// encodeResult encodes a handler's result as Python's json would, with the
-// error kinds and types a real worker reports.
-func encodeResult(method string, result any) (json.RawMessage, error) {
-	if raw, ok := result.(json.RawMessage); ok {
-		if !json.Valid(raw) {
-			return nil, &wire.PythonError{Kind: wire.KindUnserializable, Type: "ValueError", Message: fmt.Sprintf("result of %q is not valid JSON", method)}
-		}
-		return raw, nil
-	}
-	raw, err := json.Marshal(result)
-	if err != nil {
-		pyType := "TypeError"
-		var unsupported *json.UnsupportedValueError
-		if errors.As(err, &unsupported) && !strings.Contains(unsupported.Str, "cycle") {
-			pyType = "ValueError" // NaN and infinities: ValueError in Python's json
-		}
-		return nil, &wire.PythonError{Kind: wire.KindUnserializable, Type: pyType,
-			Message: fmt.Sprintf("result of %q is not JSON-serialisable: %v", method, err)}
-	}
-	return raw, nil
 }
 
 // handlerLocked returns the handler of a call and what it is (for the

@@ -26,99 +26,249 @@ func (m *Interpreter) Pipe() net.Conn {
 // frames, until EOF, shutdown, or a fault that ends a real worker (a crash
 // closes the connection without an answer, a hang holds the call until the
 // client gives up, garbage writes a malformed frame). Streams, $cancel and
-// calls into Go (CallGo) go over the wire as with a real worker. It closes
-// conn.
+// calls into Go (CallGo) go over the wire as with a real worker. It serves
+// one request at a time, in the order read; with WithConcurrency(n), n > 1,
+// up to n at once, each answered when its handler ends (a ping at once),
+// as a multiplexing worker does. It closes conn.
 func (m *Interpreter) Serve(conn net.Conn) error {
+	s := &server{m: m, conn: conn, links: map[uint64]*wireLink{}, stopped: make(chan struct{}), ready: make(chan struct{}, 1)}
 	defer conn.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	requests := make(chan *wire.Request)
-	controls := make(chan *wire.Request, 64)
 	readErr := make(chan error, 1)
-	go func() { // reads ahead so that a client hanging up cancels the call in progress
+	// The reader never waits for the calls: control frames reach their
+	// call while requests queue, and a client hanging up cancels the calls
+	// in progress.
+	go func() {
 		defer cancel()
 		for {
 			payload, err := wire.ReadFrame(conn, m.maxFrame)
 			if err == nil {
 				var req *wire.Request
 				if req, err = wire.DecodeRequest(payload); err == nil {
-					ch := requests
 					if strings.HasPrefix(req.Method, "$") {
-						ch = controls
-					}
-					select {
-					case ch <- req:
+						s.control(req)
 						continue
-					case <-ctx.Done():
-						return
 					}
+					s.enqueue(s.open(ctx, req))
+					continue
 				}
 			}
 			readErr <- err
 			return
 		}
 	}()
+	slots := 1
+	if m.multiplex() {
+		slots = m.limit
+	}
+	turns := make(chan struct{}, slots)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
-		var req *wire.Request
-		select {
-		case req = <-requests:
-		case <-controls: // a late control frame of a call that has ended
-			continue
-		case err := <-readErr:
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
-				return nil
+		link := s.dequeue()
+		if link == nil {
+			select {
+			case <-s.ready:
+				continue
+			case err := <-readErr:
+				wg.Wait()
+				if err := s.result(); err != nil || s.over() {
+					return err
+				}
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
+					return nil
+				}
+				return err
+			case <-s.stopped:
+				wg.Wait()
+				return s.result()
 			}
-			return err
 		}
-		callCtx, cancelCall := context.WithCancel(ctx)
-		if req.Session != "" {
-			callCtx = wire.WithSession(callCtx, req.Session)
-		}
-		link := newWireLink(conn, req.ID, m.maxFrame, req.Stream, cancelCall)
-		stopRouting := link.route(callCtx, controls)
-		var result json.RawMessage
-		var err error
-		if req.Stream > 0 {
-			err = m.stream(callCtx, req.Method, req.Args, link.callGo, link.send)
-			if err == nil && link.left() {
-				err = &wire.PythonError{Kind: wire.KindCancelled, Type: "Cancelled", Message: "stream cancelled by the caller"}
-			} else if err == nil {
-				result = json.RawMessage(`{"items":` + itoa(link.items) + `}`)
+		queued := !m.exempt(link.req.Method) // a multiplexing worker answers pings whatever runs
+		if queued {
+			select {
+			case turns <- struct{}{}:
+			case <-s.stopped:
+				wg.Wait()
+				return s.result()
 			}
-		} else {
-			result, err = m.invoke(callCtx, req.Method, req.Args, link.callGo)
 		}
-		stopRouting()
-		cancelled := link.cancelled()
-		cancelCall()
-		if link.writeErr != nil {
-			return link.writeErr
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serve(link)
+			s.close(link)
+			if queued {
+				<-turns
+			}
+		}()
+	}
+}
+
+// server is one connection of the wire fake: its calls by id, and one
+// writer at a time.
+type server struct {
+	m    *Interpreter
+	conn net.Conn
+
+	mu      sync.Mutex
+	links   map[uint64]*wireLink
+	queue   []*wireLink   // requests read, not yet running, in order
+	ready   chan struct{} // a request was queued
+	writing sync.Mutex
+	stopped chan struct{} // closed when the connection ends (stop)
+	done    bool
+	err     error
+}
+
+// open makes the link of a request as it is read, so that its control
+// frames find it even before it runs.
+func (s *server) open(ctx context.Context, req *wire.Request) *wireLink {
+	callCtx, cancel := context.WithCancel(ctx)
+	if req.Session != "" {
+		callCtx = wire.WithSession(callCtx, req.Session)
+	}
+	l := &wireLink{s: s, req: req, id: req.ID, credit: req.Stream, ctx: callCtx, cancel: cancel, returns: map[uint64]wire.Return{}}
+	l.cond = sync.NewCond(&l.mu)
+	s.mu.Lock()
+	s.links[req.ID] = l
+	s.mu.Unlock()
+	return l
+}
+
+func (s *server) enqueue(l *wireLink) {
+	s.mu.Lock()
+	s.queue = append(s.queue, l)
+	s.mu.Unlock()
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// dequeue returns the next request to run, nil when none is queued.
+func (s *server) dequeue() *wireLink {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return nil
+	}
+	l := s.queue[0]
+	s.queue = s.queue[1:]
+	return l
+}
+
+func (s *server) close(l *wireLink) {
+	s.mu.Lock()
+	if s.links[l.id] == l {
+		delete(s.links, l.id)
+	}
+	s.mu.Unlock()
+	l.cancel()
+}
+
+// control applies a control frame to its call; one for a call that has
+// ended is ignored.
+func (s *server) control(ctl *wire.Request) {
+	s.mu.Lock()
+	l := s.links[ctl.ID]
+	s.mu.Unlock()
+	if l != nil {
+		l.control(ctl)
+	}
+}
+
+// stop ends the connection (once): the worker is gone, or a write failed.
+func (s *server) stop(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return
+	}
+	s.done, s.err = true, err
+	close(s.stopped)
+	_ = s.conn.Close()
+}
+
+func (s *server) over() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done
+}
+
+func (s *server) result() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// writeFrame writes one frame, whole, unless the connection has ended.
+func (s *server) writeFrame(payload []byte) error {
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	if s.over() {
+		return net.ErrClosed
+	}
+	return wire.WriteFrame(s.conn, payload, s.m.maxFrame)
+}
+
+// serve runs one request and writes its answer; what ends a real worker
+// ends the connection.
+func (s *server) serve(l *wireLink) {
+	m, req := s.m, l.req
+	stop := l.watch()
+	var result json.RawMessage
+	var err error
+	if req.Stream > 0 {
+		err = m.stream(l.ctx, req.Method, req.Args, l.callGo, l.send)
+		if err == nil && l.left() {
+			err = &wire.PythonError{Kind: wire.KindCancelled, Type: "Cancelled", Message: "stream cancelled by the caller"}
+		} else if err == nil {
+			result = json.RawMessage(`{"items":` + itoa(l.items) + `}`)
 		}
-		resp := wire.Response{ID: req.ID, OK: err == nil, Result: result}
-		var pyErr *wire.PythonError
-		switch {
-		case err == nil:
-		case errors.As(err, &pyErr):
-			resp.Error = &wire.ErrorObject{Kind: pyErr.Kind, Type: pyErr.Type, Message: pyErr.Message, Traceback: pyErr.Traceback}
-		case errors.Is(err, wire.ErrProtocol):
-			return writeRaw(conn, []byte("{this is not json"))
-		case cancelled && m.alive():
-			// A handler that stopped at $cancel (Cancelled, a stream): the
-			// worker lives and says the call was cancelled.
-			resp.Error = &wire.ErrorObject{Kind: wire.KindCancelled, Type: "Cancelled", Message: "cancelled by the caller"}
-		default: // the worker is gone: a crash, a killed hang, a closed mock
-			return nil
+	} else {
+		result, err = m.invoke(l.ctx, req.Method, req.Args, l.callGo)
+	}
+	stop()
+	cancelled := l.cancelled()
+	if l.writeErr != nil {
+		s.stop(l.writeErr)
+		return
+	}
+	resp := wire.Response{ID: req.ID, OK: err == nil, Result: result}
+	var pyErr *wire.PythonError
+	switch {
+	case err == nil:
+	case errors.As(err, &pyErr):
+		resp.Error = &wire.ErrorObject{Kind: pyErr.Kind, Type: pyErr.Type, Message: pyErr.Message, Traceback: pyErr.Traceback}
+	case errors.Is(err, wire.ErrProtocol):
+		s.writing.Lock()
+		werr := writeRaw(s.conn, []byte("{this is not json"))
+		s.writing.Unlock()
+		s.stop(werr)
+		return
+	case cancelled && m.alive():
+		// A handler that stopped at $cancel (Cancelled, a stream): the
+		// worker lives and says the call was cancelled.
+		resp.Error = &wire.ErrorObject{Kind: wire.KindCancelled, Type: "Cancelled", Message: "cancelled by the caller"}
+	default: // the worker is gone: a crash, a killed hang, a closed mock
+		s.stop(nil)
+		return
+	}
+	payload, encErr := wire.EncodeResponse(resp)
+	if encErr != nil {
+		s.stop(encErr)
+		return
+	}
+	if err := s.writeFrame(payload); err != nil {
+		if !errors.Is(err, net.ErrClosed) {
+			s.stop(err)
 		}
-		payload, encErr := wire.EncodeResponse(resp)
-		if encErr != nil {
-			return encErr
-		}
-		if err := wire.WriteFrame(conn, payload, m.maxFrame); err != nil {
-			return err
-		}
-		if req.Method == "shutdown" && m.builtins {
-			return nil
-		}
+		return
+	}
+	if req.Method == "shutdown" && m.builtins {
+		s.stop(nil)
 	}
 }
 
@@ -132,9 +282,10 @@ func (m *Interpreter) alive() bool {
 // wireLink is one call's side channel on the wire fake: items out under
 // the caller's credit, callbacks out and their $return in, $cancel in.
 type wireLink struct {
-	conn     net.Conn
+	s        *server
+	req      *wire.Request
 	id       uint64
-	max      int
+	ctx      context.Context
 	cancel   context.CancelFunc
 	items    int
 	writeErr error
@@ -142,63 +293,44 @@ type wireLink struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	credit   int
-	stopped  bool // $cancel arrived
+	stopped  bool // $cancel arrived, or the connection is gone
 	gone     bool // the caller left the stream
 	returns  map[uint64]wire.Return
 	finished bool
 }
 
-func newWireLink(conn net.Conn, id uint64, max, credit int, cancel context.CancelFunc) *wireLink {
-	l := &wireLink{conn: conn, id: id, max: max, credit: credit, cancel: cancel, returns: map[uint64]wire.Return{}}
-	l.cond = sync.NewCond(&l.mu)
-	return l
+// control applies one control frame of this call.
+func (l *wireLink) control(ctl *wire.Request) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch ctl.Method {
+	case wire.ControlCredit:
+		var n int
+		_ = json.Unmarshal(ctl.Args, &n)
+		l.credit += n
+	case wire.ControlCancel:
+		l.stopped = true
+		l.cancel()
+	case wire.ControlReturn:
+		var ret wire.Return
+		if json.Unmarshal(ctl.Args, &ret) == nil {
+			l.returns[ret.Seq] = ret
+		}
+	}
+	l.cond.Broadcast()
 }
 
-// route applies the control frames of this call until the returned stop.
-func (l *wireLink) route(ctx context.Context, controls <-chan *wire.Request) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		ended := ctx.Done()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ended: // the connection is gone, or $cancel: wake whoever waits
-				ended = nil
-				l.mu.Lock()
-				l.stopped = true
-				l.cond.Broadcast()
-				l.mu.Unlock()
-			case ctl := <-controls:
-				if ctl.ID != l.id {
-					continue
-				}
-				l.mu.Lock()
-				switch ctl.Method {
-				case wire.ControlCredit:
-					var n int
-					_ = json.Unmarshal(ctl.Args, &n)
-					l.credit += n
-				case wire.ControlCancel:
-					l.stopped = true
-					l.cancel()
-				case wire.ControlReturn:
-					var ret wire.Return
-					if json.Unmarshal(ctl.Args, &ret) == nil {
-						l.returns[ret.Seq] = ret
-					}
-				}
-				l.cond.Broadcast()
-				l.mu.Unlock()
-			}
-		}
-	}()
+// watch wakes whoever waits when the call's context ends ($cancel, or the
+// connection gone), until the returned stop.
+func (l *wireLink) watch() (stop func()) {
+	stopWatch := context.AfterFunc(l.ctx, func() {
+		l.mu.Lock()
+		l.stopped = true
+		l.cond.Broadcast()
+		l.mu.Unlock()
+	})
 	return func() {
-		close(done)
-		wg.Wait()
+		stopWatch()
 		l.mu.Lock()
 		l.finished = true
 		l.cond.Broadcast()
@@ -224,7 +356,7 @@ func (l *wireLink) write(v any) bool {
 	}
 	payload, err := json.Marshal(v)
 	if err == nil {
-		err = wire.WriteFrame(l.conn, payload, l.max)
+		err = l.s.writeFrame(payload)
 	}
 	l.writeErr = err
 	return err == nil

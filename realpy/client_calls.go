@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/wire"
 )
 
@@ -26,6 +27,7 @@ import (
 // since the worker's state is unknown. The handler may call the Go
 // functions of WithCallback and wire.WithCallbacks meanwhile.
 func (c *Client) Call(ctx context.Context, method string, args, reply any) error {
+	defer ownership.BeginCall(c.hello.WorkerID, c.hello.Pid, method)() // a call in flight at a test's end is its leak
 	start := time.Now()
 	if err := c.call(ctx, method, args, reply); err != nil {
 		if ce := newCallError(ctx, method, c.label, start, err); ce != nil {

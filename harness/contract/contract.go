@@ -86,6 +86,7 @@ func InstallMock(py *mockpy.Interpreter) {
 		}
 		return mockpy.Exception("ValueError", fmt.Sprintf("failed after %d items", args.N))
 	}))
+	installConcurrency(py, record)
 	py.RouteToHandler("were_closed", func(context.Context, mockpy.Call) (any, error) {
 		mu.Lock()
 		defer mu.Unlock()

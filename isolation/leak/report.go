@@ -27,8 +27,9 @@ const (
 
 // Leak is one thing a test left running.
 type Leak struct {
-	Kind    string // spawned worker, forked worker, zygote, pool, process, goroutine
-	ID      string // the worker's (zygote's, pool's) id; a goroutine's number
+	Kind    string // spawned worker, forked worker, zygote, pool, process, call, goroutine
+	ID      string // the worker's (zygote's, pool's) id, also a call's; a goroutine's number
+	Method  string // a call's method
 	Pid     int    // the process's pid (0 for a pool or a goroutine)
 	Site    string // file:line where it was started (created, for a goroutine); "" when no frame outside pyharness started it
 	Func    string // the function at Site
@@ -53,6 +54,8 @@ func (l Leak) String() string {
 		return s + ":\n" + l.Stack
 	case KindProcess:
 		return fmt.Sprintf("process pid %d: %s", l.Pid, l.Detail)
+	case KindCall:
+		return describeCall(l)
 	}
 	s := l.Kind + " " + l.ID
 	switch {
@@ -78,7 +81,8 @@ func (l Leak) String() string {
 }
 
 // Report is what a leak check found: interpreters first, then processes,
-// then goroutines, one block each. It is an error.
+// then calls still in flight, then goroutines, one block each. It is an
+// error.
 type Report struct {
 	Title string // what was checked, e.g. "left running at the end of the suite"
 	Leaks []Leak
@@ -99,7 +103,12 @@ func (r *Report) GomegaString() string { return fmt.Sprintf("%d leak(s)", len(r.
 
 // Processes returns the leaks that are processes (interpreters, pools included).
 func (r *Report) Processes() []Leak {
-	return slices.DeleteFunc(slices.Clone(r.Leaks), func(l Leak) bool { return l.Kind == KindGoroutine })
+	return slices.DeleteFunc(slices.Clone(r.Leaks), func(l Leak) bool { return l.Kind == KindGoroutine || l.Kind == KindCall })
+}
+
+// Calls returns the leaks that are calls still in flight.
+func (r *Report) Calls() []Leak {
+	return slices.DeleteFunc(slices.Clone(r.Leaks), func(l Leak) bool { return l.Kind != KindCall })
 }
 
 // Goroutines returns the leaks that are goroutines.
@@ -120,6 +129,7 @@ func (r *Report) err() error {
 // lazily for the whole binary) is its leak.
 type Baseline struct {
 	seq        uint64
+	calls      uint64 // the last call begun (internal/ownership): later ones still in flight are the test's
 	goroutines goleak.Option
 	procs      map[int]bool
 	keep       map[int]bool // processes that are nobody's leak (a suite's pool host)
@@ -129,7 +139,7 @@ type Baseline struct {
 
 // Begin records the baseline of a test. Call it as the test starts.
 func Begin() (*Baseline, error) {
-	b := &Baseline{seq: ownership.Seq(), goroutines: goleak.IgnoreCurrent(), procs: map[int]bool{}}
+	b := &Baseline{seq: ownership.Seq(), calls: ownership.CallSeq(), goroutines: goleak.IgnoreCurrent(), procs: map[int]bool{}}
 	procs, err := OwnedProcesses()
 	if err != nil {
 		return nil, err
@@ -165,6 +175,7 @@ func (b *Baseline) accounted(t *ownership.Token) bool {
 // of an Ordered container runs after the first spec's BeforeEach).
 func (b *Baseline) Adopt() error {
 	b.adopted = ownership.Seq()
+	b.calls = ownership.CallSeq()
 	b.goroutines = goleak.IgnoreCurrent()
 	procs, err := OwnedProcesses()
 	if err != nil {
@@ -179,7 +190,10 @@ func (b *Baseline) Adopt() error {
 // Check reports what was started since the baseline and is still running:
 // interpreters and pools not accounted for by a pool that ran before (each
 // is then killed, with the goroutines pyharness ran for it), other
-// processes this process owns, and goroutines (goleak's check, with
+// processes this process owns, calls made since the baseline still in
+// flight on any worker or mock (named by method, worker and the line that
+// made them; given a second to end first, and collected before any
+// interpreter is killed), and goroutines (goleak's check, with
 // Ginkgo's and opts' ignored). Goroutines of pyharness's own plumbing are
 // not reported while an interpreter accounted for by a pool started since
 // the baseline runs (a replacement of a crashed worker, a pool started
@@ -187,6 +201,7 @@ func (b *Baseline) Adopt() error {
 // title.
 func (b *Baseline) Check(title string, opts ...goleak.Option) error {
 	r := &Report{Title: title}
+	calls := reportCallsOnce(callsInFlight(b.calls), b.end)
 	ended := map[int]bool{}
 	var leaked []*ownership.Token
 	for _, t := range ownership.Live() {
@@ -213,6 +228,9 @@ func (b *Baseline) Check(title string, opts ...goleak.Option) error {
 		return err
 	}
 	r.Leaks = append(r.Leaks, procs...)
+	for _, c := range calls {
+		r.Leaks = append(r.Leaks, callLeak(c))
+	}
 	r.Leaks = append(r.Leaks, b.goroutineLeaks(opts)...)
 	return r.err()
 }
@@ -337,6 +355,30 @@ func reportOnce(leaks []Leak, end bool) []Leak {
 		}
 		reported.ids[l.ID] = true
 		kept = append(kept, l)
+	}
+	return kept
+}
+
+// reportedCalls holds the calls a test's check has reported: one still in
+// flight at the end of the suite is not reported twice.
+var reportedCalls struct {
+	sync.Mutex
+	seqs map[uint64]bool
+}
+
+func reportCallsOnce(calls []ownership.Call, end bool) []ownership.Call {
+	reportedCalls.Lock()
+	defer reportedCalls.Unlock()
+	if reportedCalls.seqs == nil {
+		reportedCalls.seqs = map[uint64]bool{}
+	}
+	var kept []ownership.Call
+	for _, c := range calls {
+		if end && reportedCalls.seqs[c.Seq] {
+			continue
+		}
+		reportedCalls.seqs[c.Seq] = true
+		kept = append(kept, c)
 	}
 	return kept
 }

@@ -23,6 +23,7 @@ type Snapshot struct {
 	goroutines goleak.Option
 	processes  map[int]Process
 	seq        uint64 // what realpy had started when the snapshot was taken (internal/ownership)
+	calls      uint64 // the last call begun when it was taken
 	fds        map[int]string
 	pidfds     map[int]int // the pid each pidfd among fds refers to
 	env        map[string]string
@@ -118,7 +119,7 @@ func Take(ctx context.Context, opts ...SnapshotOption) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.processes, s.seq = map[int]Process{}, ownership.Seq()
+	s.processes, s.seq, s.calls = map[int]Process{}, ownership.Seq(), ownership.CallSeq()
 	for _, p := range procs {
 		s.processes[p.Pid] = p
 	}
@@ -141,6 +142,7 @@ func Take(ctx context.Context, opts ...SnapshotOption) (*Snapshot, error) {
 type Diff struct {
 	Goroutines error    // goleak's report of new goroutines
 	Processes  []string // new processes
+	Calls      []string // calls made since the first snapshot still in flight (on any worker or mock)
 	// FDs are the newly opened file descriptors, but those pyharness
 	// holds for what a pool that ran before accounts for (a replacement of
 	// a crashed worker, a lazily started shared pool); one it holds for an
@@ -160,7 +162,7 @@ type Diff struct {
 // Empty reports whether nothing changed.
 func (d *Diff) Empty() bool {
 	return d.Goroutines == nil && d.WorkerChanged == "" &&
-		len(d.Processes)+len(d.FDs)+len(d.TempFiles)+len(d.Env)+len(d.Modules)+len(d.Globals) == 0
+		len(d.Processes)+len(d.Calls)+len(d.FDs)+len(d.TempFiles)+len(d.Env)+len(d.Modules)+len(d.Globals) == 0
 }
 
 func (d *Diff) String() string {
@@ -178,6 +180,7 @@ func (d *Diff) String() string {
 		}
 	}
 	section("processes left running", d.Processes)
+	section("calls still in flight", d.Calls)
 	section("file descriptors left open", d.FDs)
 	section("files left in temp dirs", d.TempFiles)
 	section("environment changed", d.Env)
@@ -213,6 +216,7 @@ func (d *Diff) Err() error {
 // Diff compares s (before) with after. Goroutines are compared live, now.
 func (s *Snapshot) Diff(after *Snapshot) *Diff {
 	d := &Diff{}
+	d.Calls = callLines(callsInFlight(s.calls)) // before the goroutines: a call in flight holds its caller's
 	d.Goroutines = s.leakedGoroutines()
 	for pid, p := range after.processes {
 		if _, ok := s.processes[pid]; !ok && !accountedSince(pid, s.seq) {

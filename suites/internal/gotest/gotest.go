@@ -128,3 +128,26 @@ var _ = describe("gotest with Python", harness.Integration, harness.PythonReal, 
 		Expect(realpyx.Hosts(ctx)).To(BeEmpty(), "and leaves no record of a host behind")
 	})
 })
+
+var _ = describe("gotest with calls in flight", harness.PythonMock, func() {
+	It("fails the test that NoLeaks watches when it returns with a call in flight, naming the call", func() {
+		s := runFixture("TestNoLeaksCatchesACallInFlight")
+		Expect(s).To(gexec.Exit(1))
+		line := lineOf("inflight_test.go", "// the call left in flight")
+		Expect(s.Out).To(gbytes.Say(`pyharness: calls still in flight when TestNoLeaksCatchesACallInFlight ended:\s+` +
+			regexp.QuoteMeta(`call "predict" still in flight on worker fixture-mock (pid `) + `\d+\), made at \S*inflight_test.go:` + strconv.Itoa(line) + ` by \S*fixture\.TestNoLeaksCatchesACallInFlight\.func2` +
+			regexp.QuoteMeta(`: the test ended before its answer came (wait for the call, or end its context, before the test returns)`)))
+		Expect(s.Out).To(gbytes.Say(`--- FAIL: TestNoLeaksCatchesACallInFlight`))
+	})
+})
+
+var _ = describe("gotest.Mock with a call in flight", harness.PythonMock, func() {
+	It("fails the test whose mock still has a call in flight when it ends, naming the call", func() {
+		s := runFixture("TestMockCatchesACallInFlight")
+		Expect(s).To(gexec.Exit(1))
+		line := lineOf("inflight_test.go", "// the call on the mock left in flight")
+		Expect(s.Out).To(gbytes.Say(`pyharness: TestMockCatchesACallInFlight ended with 1 call\(s\) still in flight on its mock:\s+` +
+			regexp.QuoteMeta(`call "predict" still in flight on worker fixture-mock (pid `) + `\d+\), made at \S*inflight_test.go:` + strconv.Itoa(line)))
+		Expect(s.Out).To(gbytes.Say(`--- FAIL: TestMockCatchesACallInFlight`))
+	})
+})

@@ -1,0 +1,167 @@
+package ownership
+
+import (
+	"cmp"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Call is one call in flight on a worker (a real one, or a mock): begun
+// with BeginCall and not yet ended. The leak checks report a call still in
+// flight when a test ends as the test's leak.
+type Call struct {
+	Worker  string // the worker's id
+	Pid     int    // the worker's pid (a mock's made-up one)
+	Method  string
+	Site    string // file:line of the first frame outside pyharness that made the call, "" when none
+	Func    string // the function at Site
+	Seq     uint64 // the order calls began in
+	Started time.Time
+}
+
+type callEntry struct {
+	call     Call
+	pcs      [16]uintptr // enough to reach the user's frame: a few of pyharness's own above it
+	n        int
+	resolved bool
+	ended    atomic.Bool
+}
+
+var calls struct {
+	sync.Mutex
+	live    map[uint64]*callEntry
+	seq     uint64
+	changed chan struct{} // closed (and replaced) when a call ends
+}
+
+// BeginCall records a call of method on worker (pid) made now by the
+// calling goroutine, until end is called (end is idempotent). Its site is
+// the first frame of the call stack outside pyharness, resolved only when
+// InFlight reports it, so that a call pays for a stack capture, not for
+// symbolising it.
+func BeginCall(worker string, pid int, method string) (end func()) {
+	e := &callEntry{call: Call{Worker: worker, Pid: pid, Method: method, Started: time.Now()}}
+	e.n = runtime.Callers(2, e.pcs[:])
+	calls.Lock()
+	if calls.live == nil {
+		calls.live = map[uint64]*callEntry{}
+	}
+	calls.seq++
+	seq := calls.seq
+	e.call.Seq = seq
+	calls.live[seq] = e
+	calls.Unlock()
+	return e.end
+}
+
+func (e *callEntry) end() {
+	if e.ended.Swap(true) {
+		return
+	}
+	calls.Lock()
+	delete(calls.live, e.call.Seq)
+	if calls.changed != nil {
+		close(calls.changed)
+		calls.changed = nil
+	}
+	calls.Unlock()
+}
+
+// CallSeq returns the number of the last call begun: a baseline for
+// InFlightSince.
+func CallSeq() uint64 {
+	calls.Lock()
+	defer calls.Unlock()
+	return calls.seq
+}
+
+// InFlight returns the calls in flight, in the order they began.
+func InFlight() []Call { return InFlightSince(0) }
+
+// InFlightSince returns the calls in flight that began after the baseline
+// seq (CallSeq), in the order they began.
+func InFlightSince(seq uint64) []Call {
+	calls.Lock()
+	entries := make([]*callEntry, 0, len(calls.live))
+	for s, e := range calls.live {
+		if s > seq {
+			entries = append(entries, e)
+		}
+	}
+	calls.Unlock()
+	slices.SortFunc(entries, func(a, b *callEntry) int { return cmp.Compare(a.call.Seq, b.call.Seq) })
+	out := make([]Call, len(entries))
+	for i, e := range entries {
+		out[i] = e.resolve()
+	}
+	return out
+}
+
+// WaitCalls waits, at most timeout, until no call begun after seq is in
+// flight, and returns those still in flight: a call whose context ended
+// with its test (a SpecContext) is given the moment it needs to return.
+func WaitCalls(seq uint64, timeout time.Duration) []Call { return WaitCallsOn(seq, timeout, "", 0) }
+
+// WaitCallsOn is WaitCalls for the calls on one worker (its id and pid;
+// "" and 0 match any).
+func WaitCallsOn(seq uint64, timeout time.Duration, worker string, pid int) []Call {
+	on := func(c Call) bool { return (worker == "" || c.Worker == worker) && (pid == 0 || c.Pid == pid) }
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		calls.Lock()
+		busy := false
+		for s, e := range calls.live {
+			if s > seq && on(e.call) {
+				busy = true
+				break
+			}
+		}
+		if !busy {
+			calls.Unlock()
+			return nil
+		}
+		if calls.changed == nil {
+			calls.changed = make(chan struct{})
+		}
+		changed := calls.changed
+		calls.Unlock()
+		select {
+		case <-changed:
+		case <-timer.C:
+			var left []Call
+			for _, c := range InFlightSince(seq) {
+				if on(c) {
+					left = append(left, c)
+				}
+			}
+			return left
+		}
+	}
+}
+
+// resolve finds the call's site (once; the entry is then kept resolved).
+func (e *callEntry) resolve() Call {
+	calls.Lock()
+	defer calls.Unlock()
+	if e.resolved {
+		return e.call
+	}
+	e.resolved = true
+	frames := runtime.CallersFrames(e.pcs[:e.n])
+	for {
+		f, more := frames.Next()
+		if f.Function != "" && !Library(f.Function) && !Stdlib(f.Function, f.File) && !framework(f.Function) {
+			e.call.Site, e.call.Func = f.File+":"+strconv.Itoa(f.Line), f.Function
+			break
+		}
+		if !more {
+			break
+		}
+	}
+	return e.call
+}
