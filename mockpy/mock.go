@@ -52,6 +52,7 @@ type Interpreter struct {
 	stdout      *gbytes.Buffer
 	stderr      *gbytes.Buffer
 	callbacks   map[string]wire.Callback
+	fallback    Handler // replay.go: a cassette answers what nothing else does
 }
 
 // Option configures New.
@@ -421,6 +422,9 @@ func (m *Interpreter) handlerLocked(method string) (Handler, string) {
 		if h, ok := m.builtin(method); ok {
 			return h, "built-in"
 		}
+	}
+	if m.fallback != nil { // a cassette's (replay.go)
+		return m.fallback, "cassette"
 	}
 	return nil, ""
 }
