@@ -138,10 +138,10 @@ func (c *Cassette) Nearest(method string, args json.RawMessage) string {
 			}
 		}
 		in := c.Interactions[0]
-		return fmt.Sprintf("no call of %q was recorded (recorded: %s); nearest: call 1, %s %s",
+		return fmt.Sprintf("no call of %q was recorded (recorded: %s); nearest: call 1, %s(%s)",
 			method, strings.Join(methods, ", "), in.Method, in.Args)
 	}
 	in := c.Interactions[best]
-	return fmt.Sprintf("nearest: call %d, %s %s; difference (recorded, got):\n    %s",
+	return fmt.Sprintf("nearest: call %d, %s(%s); difference (recorded, got):\n    %s",
 		best+1, in.Method, in.Args, strings.Join(bestDiff, "\n    "))
 }
