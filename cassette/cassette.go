@@ -72,7 +72,7 @@ type GoCall struct {
 
 // Error is a recorded error. For a Python error Kind is wire's kind
 // (exception, unknown_method, ...) with Type, Message and the traceback's
-// lines; otherwise Kind names what happened: worker_exited (with Code),
+// lines (without the worker's own frames); otherwise Kind names what happened: worker_exited (with Code),
 // deadline_exceeded, canceled, closed, frame_too_large, protocol, or error
 // (with Message) for a Go function's or any other error.
 type Error struct {

@@ -20,7 +20,7 @@ func ErrorOf(err error) *Error {
 	var exited *wire.WorkerExitedError
 	switch {
 	case errors.As(err, &py):
-		return &Error{Kind: py.Kind, Type: py.Type, Message: py.Message, Traceback: relativeTraceback(py.Traceback)}
+		return &Error{Kind: py.Kind, Type: py.Type, Message: py.Message, Traceback: relativeTraceback(py.UserTraceback())}
 	case errors.As(err, &exited):
 		return &Error{Kind: "worker_exited", Code: exited.Code}
 	case errors.Is(err, wire.ErrWorkerExited):
