@@ -48,6 +48,9 @@ func (e *Error) Err() error {
 	if e == nil {
 		return nil
 	}
+	if e.Type != "" { // a Python error: its kinds may share a name with Go's own (unserializable)
+		return e.pythonError()
+	}
 	switch e.Kind {
 	case "worker_exited":
 		return &wire.WorkerExitedError{Code: e.Code, Reason: "recorded in a cassette"}
@@ -66,6 +69,10 @@ func (e *Error) Err() error {
 	case "error":
 		return errors.New(e.Message)
 	}
+	return e.pythonError()
+}
+
+func (e *Error) pythonError() error {
 	tb := ""
 	if len(e.Traceback) > 0 {
 		tb = strings.Join(e.Traceback, "\n") + "\n"
