@@ -86,12 +86,12 @@ func show(v any) string {
 	if err != nil {
 		return fmt.Sprint(v)
 	}
-	return Shorten(string(raw))
+	return shorten(string(raw))
 }
 
-// Shorten cuts a value's text for a failure message: past 120 bytes it
+// shorten cuts a value's text for a failure message: past 120 bytes it
 // keeps the first 100 and says how long the whole is.
-func Shorten(s string) string {
+func shorten(s string) string {
 	if len(s) <= 120 {
 		return s
 	}
@@ -148,9 +148,9 @@ func (c *Cassette) Nearest(method string, args json.RawMessage) string {
 		}
 		in := c.Interactions[0]
 		return fmt.Sprintf("no call of %q was recorded (recorded: %s); nearest: call 1, %s(%s)",
-			method, strings.Join(methods, ", "), in.Method, Shorten(string(in.Args)))
+			method, strings.Join(methods, ", "), in.Method, shorten(string(in.Args)))
 	}
 	in := c.Interactions[best]
 	return fmt.Sprintf("nearest: call %d, %s(%s); difference (recorded, got):\n    %s",
-		best+1, in.Method, Shorten(string(in.Args)), strings.Join(bestDiff, "\n    "))
+		best+1, in.Method, shorten(string(in.Args)), strings.Join(bestDiff, "\n    "))
 }

@@ -35,7 +35,7 @@ func (e *DriftError) Error() string {
 	fmt.Fprintf(&b, "%s: %d of %d recorded calls answered differently on real Python (re-record with %s=all if the change is meant):",
 		name, len(e.Drifts), e.Calls, EnvRecord)
 	for _, d := range e.Drifts {
-		fmt.Fprintf(&b, "\n  call %d: %s(%s)\n    %s", d.Index, d.Interaction.Method, Shorten(string(d.Interaction.Args)), strings.Join(d.Diff, "\n    "))
+		fmt.Fprintf(&b, "\n  call %d: %s(%s)\n    %s", d.Index, d.Interaction.Method, shorten(string(d.Interaction.Args)), strings.Join(d.Diff, "\n    "))
 	}
 	return b.String()
 }

@@ -164,16 +164,16 @@ func (r *replayer) callGo(ctx context.Context, call Call, idx int, calls []casse
 			// The recording saw the function's answer; the wire refused it,
 			// as it did then.
 		case err != nil && g.Error == nil:
-			diff = []string{fmt.Sprintf("recorded result %s, got error %v", cassette.Shorten(string(g.Result)), err)}
+			diff = []string{fmt.Sprintf("recorded result %s, got error %v", shorten(string(g.Result)), err)}
 		case err == nil && g.Error != nil:
-			diff = []string{fmt.Sprintf("recorded error %q, got result %s", g.Error.Message, cassette.Shorten(string(raw)))}
+			diff = []string{fmt.Sprintf("recorded error %q, got result %s", g.Error.Message, shorten(string(raw)))}
 		case err == nil:
 			diff = cassette.Diff("result", r.c.Redact(g.Result), r.c.Redact(raw))
 		}
 		if len(diff) > 0 {
 			mismatch := &MismatchError{Call: call, Expected: fmt.Sprintf(
 				"the Go function %q to answer %s %s as recorded in %s (call %d); difference (recorded, got):\n    %s",
-				g.Name, g.Name, cassette.Shorten(string(g.Args)), r.name, idx+1, strings.Join(diff, "\n    "))}
+				g.Name, g.Name, shorten(string(g.Args)), r.name, idx+1, strings.Join(diff, "\n    "))}
 			if call.Stream { // a stream's body runs past the call's start: report it here
 				r.m.mu.Lock()
 				r.m.mismatches = append(r.m.mismatches, mismatch)
@@ -189,4 +189,13 @@ func (r *replayer) callGo(ctx context.Context, call Call, idx int, calls []casse
 		// recorded answer says what the handler made of it.
 	}
 	return nil
+}
+
+// shorten cuts a value's text for a failure message, as the cassette's
+// own diffs do.
+func shorten(s string) string {
+	if len(s) <= 120 {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:100], len(s))
 }
