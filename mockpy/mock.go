@@ -63,7 +63,8 @@ type Interpreter struct {
 	inflight map[*callState]struct{}
 	seq      int
 	ended    chan struct{}
-	over     bool // ended is closed
+	over     bool    // ended is closed
+	fallback Handler // replay.go: a cassette answers what nothing else does
 }
 
 // Option configures New.
@@ -318,6 +319,9 @@ func (m *Interpreter) handlerLocked(method string) (Handler, string) {
 		if h, ok := m.builtin(method); ok {
 			return h, "built-in"
 		}
+	}
+	if m.fallback != nil { // a cassette's (replay.go)
+		return m.fallback, "cassette"
 	}
 	return nil, ""
 }

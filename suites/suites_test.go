@@ -27,6 +27,7 @@ import (
 	_ "github.com/pyharness/pyharness/suites/internal/host"
 	_ "github.com/pyharness/pyharness/suites/internal/isolation"
 	"github.com/pyharness/pyharness/suites/internal/pool"
+	_ "github.com/pyharness/pyharness/suites/internal/replay"
 	_ "github.com/pyharness/pyharness/suites/internal/spawnpool"
 	"github.com/pyharness/pyharness/suites/internal/unit"
 	_ "github.com/pyharness/pyharness/suites/internal/worker"

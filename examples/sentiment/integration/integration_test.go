@@ -20,7 +20,7 @@ var _ = Describe("Classifier (integration, real Python)", harness.Integration, f
 		isolation.ContaminationDetection(func() pyharness.Caller { return python.Pool().Workers()[0] })
 
 		It("labels reviews with the Python classifier", func(ctx SpecContext) {
-			c := sentiment.NewClassifier(python.Pool().Workers()[0])
+			c := sentiment.NewClassifier(harness.Record(python.Pool().Workers()[0])) // PYHARNESS_RECORD=1 records a cassette
 			v, err := c.Classify(ctx, "Great phone, fast and nice")
 			Expect(err).NotTo(HaveOccurred())
 			Expect(v.Label).To(Equal("positive"))
@@ -43,7 +43,7 @@ var _ = Describe("Classifier (integration, real Python)", harness.Integration, f
 				return "neutral", nil
 			}
 			var tokens []string
-			for token, err := range sentiment.NewClassifier(python.Pool()).Explain(ctx, "An awful phone", lexicon) {
+			for token, err := range sentiment.NewClassifier(harness.Record(python.Pool())).Explain(ctx, "An awful phone", lexicon) {
 				Expect(err).NotTo(HaveOccurred())
 				tokens = append(tokens, token)
 			}
@@ -56,9 +56,10 @@ var _ = Describe("Classifier (integration, real Python)", harness.Integration, f
 		mode := isolation.FullIsolation(func() *realpy.Pool { return python.Pool() })
 
 		It("reports a Python type error as an error of the call, and the worker lives on", func(ctx SpecContext) {
-			err := mode.Worker().Call(ctx, "classify", map[string]int{"text": 3}, nil)
+			py := harness.Record(mode.Worker())
+			err := py.Call(ctx, "classify", map[string]int{"text": 3}, nil)
 			Expect(err).To(MatchError(ContainSubstring("TypeError")))
-			v, err := sentiment.NewClassifier(mode.Worker()).Classify(ctx, "bad")
+			v, err := sentiment.NewClassifier(py).Classify(ctx, "bad")
 			Expect(err).NotTo(HaveOccurred())
 			Expect(v.Label).To(Equal("negative"))
 		}, SpecTimeout(time.Minute))
