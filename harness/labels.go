@@ -55,7 +55,7 @@ func SkipUnselectedIntegration() bool {
 	})
 	ginkgo.ReportAfterSuite("pyharness: skipped integration specs", func(r ginkgo.Report) {
 		if n := skippedIntegration(r); n > 0 {
-			fmt.Fprintf(os.Stdout, "pyharness: %d integration spec(s) skipped: %s\n", n, SkipMessage)
+			fmt.Fprintf(os.Stdout, "\npyharness: %d integration spec(s) skipped: %s\n", n, SkipMessage)
 		}
 	})
 	return true

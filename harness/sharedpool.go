@@ -394,7 +394,7 @@ func (sp *SharedPool) report(r Report) {
 	if sharedPools.Load() > 1 {
 		s.Pool = sp.id
 	}
-	fmt.Fprintln(os.Stdout, s.String())
+	fmt.Fprintln(os.Stdout, "\n"+s.String()) // on a line of its own, not after the progress dots
 	if s.Forked == 0 && s.Hosts == 0 {
 		return // Spawn: every process started its own workers
 	}
