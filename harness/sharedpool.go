@@ -280,10 +280,10 @@ func (sp *SharedPool) startHost(ctx SpecContext) []byte {
 	}
 	if err != nil {
 		sp.mu.Lock()
-		sp.startErr = fmt.Errorf("starting the suite's pool host (%s backend): %w", sp.backend, err)
+		sp.startErr = fmt.Errorf("starting the suite's pool host (%s backend) of the shared pool declared at %s: %w", sp.backend, sp.id, err)
 		sp.mu.Unlock()
 	}
-	Expect(err).NotTo(HaveOccurred(), "starting the suite's pool host (%s backend)", sp.backend)
+	Expect(err).NotTo(HaveOccurred(), "starting the suite's pool host (%s backend) of the shared pool declared at %s", sp.backend, sp.id)
 	warm := time.Since(start)
 	sp.mu.Lock()
 	sp.warmup = warm

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -24,7 +25,33 @@ var _ = describe("The shared pool's suite summary", harness.Integration, harness
 		Expect(s.Out).To(gbytes.Say(`pyharness: 1 pool host\(s\), 1 process\(es\) attached; interpreters: 2 spawned, 1 forked`),
 			"the host, and the spec's own worker; the pool's one worker was forked")
 	})
+
+	It("names, when the pool host cannot start, the line that declared the shared pool and why", func() {
+		cmd := exec.Command("go", "test", "-v", suite.Rel("pool", "testdata", "_summary"), "-count=1", "-args", "-ginkgo.no-color")
+		cmd.Env = append(cmd.Environ(), harness.EnvIntegration+"=1", "PYHARNESS_CACHE_DIR="+GinkgoT().TempDir(),
+			"PYHARNESS_SUMMARY_MODULE=no_such_handlers_module")
+		s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(s).WithTimeout(3 * time.Minute).Should(gexec.Exit(1))
+		line := lineOf(suite.Testdata("pool", "_summary", "summary_suite_test.go"), "// shared pool: declared here")
+		Expect(string(s.Out.Contents())).To(ContainSubstring("starting the suite's pool host (process backend) of the shared pool declared at %s:%d", suite.Testdata("pool", "_summary", "summary_suite_test.go"), line))
+		Expect(string(s.Out.Contents())).To(ContainSubstring("No module named 'no_such_handlers_module'"))
+	})
 })
+
+// lineOf is the number of the first line of file that contains mark.
+func lineOf(file, mark string) int {
+	GinkgoHelper()
+	raw, err := os.ReadFile(file)
+	Expect(err).NotTo(HaveOccurred())
+	for i, l := range strings.Split(string(raw), "\n") {
+		if strings.Contains(l, mark) {
+			return i + 1
+		}
+	}
+	Fail("no line of " + file + " contains " + mark)
+	return 0
+}
 
 var _ = describe("Several shared pools in one suite", harness.Integration, harness.PythonReal, Serial, func() {
 	// twoPools runs testdata/_twopools on two Ginkgo processes, with env added.

@@ -2,15 +2,12 @@ package suite
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
@@ -76,86 +73,51 @@ func (b *Build) Start() {
 func (b *Build) run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), suitelife.Timeout)
 	defer cancel()
-	cached := b.cached(ctx)
-	if cached != "" {
-		if _, err := os.Stat(cached); err == nil {
-			now := time.Now()
-			_ = os.Chtimes(cached, now, now) // used: prune keeps it
-			b.path = cached
-			return nil
-		}
+	// One child process does it all (the cache lookup, the build, the
+	// copy into the cache), started at once: the go commands are its
+	// children, not this process's, so that a spec's process check, whose
+	// baseline has the child, sees nothing new when a step starts.
+	cache := ""
+	if dir, err := os.UserCacheDir(); err == nil {
+		cache = filepath.Join(dir, "pyharness", "suite-builds")
 	}
-	args := b.args(b.path)
-	if raw, err := exec.CommandContext(ctx, "go", args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, raw)
+	cmd := exec.CommandContext(ctx, "sh", "-c", buildScript, "build", b.name, b.path, cache, strings.Join(b.list, "\x1f"))
+	cmd.Args = append(cmd.Args, b.args(b.path)...)
+	raw, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(b.args(b.path), " "), err, raw)
 	}
-	if cached != "" {
-		b.keep(cached)
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if last := lines[len(lines)-1]; strings.HasPrefix(last, "binary: ") {
+		b.path = strings.TrimPrefix(last, "binary: ")
 	}
 	return nil
 }
 
-// cached is where the binary of this build is kept between runs, named by
-// what it is linked from: the export data of every package it links (go
-// list -export names them by content in the build cache, so a change to
-// any of them, or to the toolchain, names another binary) and the build's
-// arguments. Linking is most of a warm run's time; a binary whose inputs
-// are unchanged is linked once per machine. "" when there is no cache.
-func (b *Build) cached(ctx context.Context) string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	out, err := exec.CommandContext(ctx, "go", b.list...).Output()
-	if err != nil {
-		return ""
-	}
-	version, err := exec.CommandContext(ctx, "go", "env", "GOVERSION", "GOOS", "GOARCH", "GOFLAGS", "CGO_ENABLED").Output()
-	if err != nil {
-		return ""
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%q\n%q\n%s\n%s", b.name, b.args(""), version, out)
-	return filepath.Join(dir, "pyharness", "suite-builds", b.name+"-"+hex.EncodeToString(h.Sum(nil))[:24])
-}
-
-// keep copies the binary just built to cached (atomically: a concurrent
-// run sees it whole or not at all) and uses it from there; entries of the
-// cache not used for a week are removed.
-func (b *Build) keep(cached string) {
-	if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
-		return
-	}
-	raw, err := os.ReadFile(b.path)
-	if err != nil {
-		return
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(cached), ".tmp-"+b.name+"-")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.Write(raw)
-	cerr := tmp.Close()
-	if werr != nil || cerr != nil || os.Chmod(tmp.Name(), 0o755) != nil || os.Rename(tmp.Name(), cached) != nil {
-		os.Remove(tmp.Name())
-		return
-	}
-	b.path = cached
-	prune(filepath.Dir(cached), 7*24*time.Hour)
-}
-
-// prune removes the cached binaries of dir not used (built or found) within age.
-func prune(dir string, age time.Duration) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
-			os.Remove(filepath.Join(dir, e.Name()))
-		}
-	}
-}
+// buildScript builds $2 with `go "$@"` (after the first four arguments),
+// unless a binary linked from the same inputs is in the cache $3: the key
+// is the build's arguments, the toolchain and the export data of every
+// package it links (go list -export ($4, unit-separated) names them by
+// content in Go's build cache, so a change to any of them names another
+// binary). Linking is most of a warm run's time; a binary whose inputs are
+// unchanged is linked once per machine. The last line says which binary
+// to run. Entries not used for a week are removed.
+const buildScript = `set -e
+name=$1 out=$2 cache=$3 list=$4; shift 4
+if [ -n "$cache" ]; then
+  key=$( { printf '%s\n' "$name" "$*"; go env GOVERSION GOOS GOARCH GOFLAGS CGO_ENABLED
+           IFS=$(printf '\037'); set -f; go list $list; } | sha256sum | cut -c1-24) || key=
+  if [ -n "$key" ] && [ -x "$cache/$name-$key" ]; then
+    touch "$cache/$name-$key"; echo "binary: $cache/$name-$key"; exit 0
+  fi
+fi
+go "$@"
+if [ -n "$cache" ] && [ -n "$key" ] && mkdir -p "$cache" && cp "$out" "$cache/.tmp-$name-$$"; then
+  mv -f "$cache/.tmp-$name-$$" "$cache/$name-$key"
+  find "$cache" -type f -mtime +7 -delete 2>/dev/null || true
+  echo "binary: $cache/$name-$key"
+fi
+`
 
 // Handoff starts the build unless it has started and returns what a
 // stage's First hands to every process: the binary's path. When the suite

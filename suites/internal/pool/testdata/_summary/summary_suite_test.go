@@ -3,6 +3,7 @@
 package summary
 
 import (
+	"os"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -19,7 +20,17 @@ func TestSummary(t *testing.T) {
 
 var _ = harness.SkipUnselectedIntegration()
 
-var python = harness.NewSharedPool(realpy.WithSize(1))
+var python = harness.NewSharedPool(options()...) // shared pool: declared here
+
+// options adds, with PYHARNESS_SUMMARY_MODULE set, a handler module to
+// import: a missing one fails the pool host's start.
+func options() []realpy.Option {
+	opts := []realpy.Option{realpy.WithSize(1)}
+	if m := os.Getenv("PYHARNESS_SUMMARY_MODULE"); m != "" {
+		opts = append(opts, realpy.WithModules(m))
+	}
+	return opts
+}
 
 var _ = It("uses the shared pool and a worker of its own", harness.Integration, func(ctx SpecContext) {
 	Expect(python.Pool().Call(ctx, "ping", nil, nil)).To(Succeed())
