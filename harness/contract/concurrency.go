@@ -125,7 +125,9 @@ var ConcurrencyBehaviours = []Behaviour{
 		results := make(chan error, 3)
 		for range 3 {
 			gate := "death-" + randid.Hex(4)
-			go func() { results <- py.Call(ctx, "gate_wait", map[string]any{"gate": gate, "timeout": bound(ctx).Seconds()}, nil) }()
+			go func() {
+				results <- py.Call(ctx, "gate_wait", map[string]any{"gate": gate, "timeout": bound(ctx).Seconds()}, nil)
+			}()
 		}
 		for range 3 {
 			Eventually(started).WithTimeout(bound(ctx)).Should(Receive(), "all three gate_wait calls started")
