@@ -32,8 +32,10 @@ func Replay(t testing.TB, path string, opts ...cassette.Option) *mockpy.Interpre
 // in the package's directory (cassette.WithDir changes the directory).
 // Recording, it is written when t ends, unless t failed; in verify mode the
 // cassette's calls are made again on py when t ends, and t fails with the
-// differences (cassette.DriftError); replay only fails t when the cassette is
-// missing; off, calls just pass through.
+// differences (cassette.DriftError); record once with the cassette there,
+// and replay only, answer from the cassette (Replay) and call nothing of
+// py; replay only fails t when the cassette is missing; off, calls just
+// pass through.
 func Record(t testing.TB, py pyharness.Caller, opts ...cassette.Option) *cassette.Recorder {
 	t.Helper()
 	cfg, err := cassette.Resolve(opts...)
@@ -50,7 +52,7 @@ func Record(t testing.TB, py pyharness.Caller, opts ...cassette.Option) *cassett
 	switch cfg.Mode {
 	case cassette.ModeRecordAll, cassette.ModeRecordOnce:
 		if cfg.Mode == cassette.ModeRecordOnce && exists {
-			return cassette.Passthrough(py)
+			return cassette.Passthrough(Replay(t, path, opts...)) // py is not called
 		}
 		rec := cassette.NewRecorder(py, opts...)
 		t.Cleanup(func() {
@@ -67,6 +69,9 @@ func Record(t testing.TB, py pyharness.Caller, opts ...cassette.Option) *cassett
 		c, err := cassette.Load(path)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if cfg.Mode == cassette.ModeReplayOnly {
+			return cassette.Passthrough(Replay(t, path, opts...)) // py is not called
 		}
 		if cfg.Mode == cassette.ModeVerify {
 			t.Cleanup(func() {

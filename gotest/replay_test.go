@@ -45,3 +45,30 @@ func TestRecordThenReplay(t *testing.T) {
 		}
 	})
 }
+
+// Record once with the cassette there, and replay only, answer from the
+// cassette: the Caller Record wraps is not called.
+func TestRecordAnswersFromAnExistingCassette(t *testing.T) {
+	for _, mode := range []cassette.Mode{cassette.ModeRecordOnce, cassette.ModeReplayOnly} {
+		t.Run("mode", func(t *testing.T) {
+			dir := t.TempDir()
+			src := Mock(t)
+			src.RouteToHandler("label", mockpy.Respond("recorded"))
+			rec := cassette.NewRecorder(src)
+			if err := rec.Call(t.Context(), "label", "great", nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := rec.Save(filepath.Join(dir, cassette.FileName(t.Name()))); err != nil {
+				t.Fatal(err)
+			}
+			python := Mock(t, mockpy.WithUnusedHandlersAllowed()) // stands for real Python: no call may reach it
+			var got string
+			if err := Record(t, python, cassette.WithDir(dir), cassette.WithMode(mode)).Call(t.Context(), "label", "great", &got); err != nil || got != "recorded" {
+				t.Fatalf("mode %v: got %q, %v; want the recorded answer", mode, got, err)
+			}
+			if n := len(python.Calls()); n != 0 {
+				t.Fatalf("mode %v: the wrapped Caller got %d call(s); want none", mode, n)
+			}
+		})
+	}
+}

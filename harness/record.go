@@ -12,6 +12,7 @@ import (
 
 	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/cassette"
+	"github.com/pyharness/pyharness/mockpy"
 )
 
 // Record wraps py for the running spec by the recording mode
@@ -25,10 +26,12 @@ import (
 // The spec's cassette is testdata/cassettes/<the spec's full text>.jsonl
 // (cassette.FileName) beside the spec's file (cassette.WithDir changes the
 // directory). Recording (record once, when it is missing; record all), it
-// is written when the spec ends, unless the spec failed. In verify mode the
-// cassette's calls are made again on py when the spec ends, and the spec
-// fails with the differences (*cassette.DriftError). Replay only fails a
-// spec whose cassette is missing. Off (the default), calls pass through.
+// is written when the spec ends, unless the spec failed. Record once with
+// the cassette there, and replay only, answer from the cassette (a
+// mockpy.Replay mock) and call nothing of py; replay only fails a spec
+// whose cassette is missing. In verify mode the cassette's calls are made
+// again on py when the spec ends, and the spec fails with the differences
+// (*cassette.DriftError). Off (the default), calls pass through.
 // The calls into Go that are recorded are those offered on the call's
 // context (wire.WithCallbacks).
 func Record(py pyharness.Caller, opts ...cassette.Option) *cassette.Recorder {
@@ -42,7 +45,7 @@ func Record(py pyharness.Caller, opts ...cassette.Option) *cassette.Recorder {
 	switch mode {
 	case cassette.ModeRecordAll, cassette.ModeRecordOnce:
 		if mode == cassette.ModeRecordOnce && exists {
-			return cassette.Passthrough(py)
+			return replaying(path)
 		}
 		rec := cassette.NewRecorder(py, opts...)
 		DeferCleanup(func() error {
@@ -57,6 +60,9 @@ func Record(py pyharness.Caller, opts ...cassette.Option) *cassette.Recorder {
 		c, err := cassette.Load(path)
 		if err != nil {
 			Fail(err.Error())
+		}
+		if mode == cassette.ModeReplayOnly {
+			return replaying(path)
 		}
 		if mode == cassette.ModeVerify {
 			DeferCleanup(func() error {
@@ -75,6 +81,18 @@ func Record(py pyharness.Caller, opts ...cassette.Option) *cassette.Recorder {
 		}
 	}
 	return cassette.Passthrough(py)
+}
+
+// replaying answers the spec's calls from the cassette at path, on a mock
+// closed when the spec ends: py is not called (go-vcr's replay).
+func replaying(path string) *cassette.Recorder {
+	GinkgoHelper()
+	m, err := mockpy.Replay(path, mockpy.WithFailHandler(Fail))
+	if err != nil {
+		Fail(err.Error())
+	}
+	DeferCleanup(m.Close)
+	return cassette.Passthrough(m)
 }
 
 // SpecCassette returns the running spec's cassette path and the recording

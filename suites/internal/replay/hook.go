@@ -49,4 +49,34 @@ var _ = describe("harness.Record", Ordered, harness.Integration, harness.PythonR
 		Expect(err).NotTo(HaveOccurred())
 		Expect(entries).To(HaveLen(1), "one cassette per spec that recorded")
 	})
+
+	// answersFromCassette writes a cassette at the running spec's path,
+	// then checks that harness.Record in mode answers from it and calls
+	// nothing of the Caller it wraps.
+	answersFromCassette := func(ctx SpecContext, mode cassette.Mode) {
+		path, _, err := harness.SpecCassette(cassette.WithDir(dir))
+		Expect(err).NotTo(HaveOccurred())
+		m := mockpy.New(mockpy.WithFailHandler(Fail))
+		DeferCleanup(m.Close)
+		m.RouteToHandler("classify", mockpy.Respond(map[string]any{"label": "recorded"}))
+		rec := cassette.NewRecorder(m)
+		Expect(rec.Call(ctx, "classify", map[string]string{"text": "great"}, nil)).To(Succeed())
+		Expect(rec.Save(path)).To(Succeed())
+
+		python := mockpy.New(mockpy.WithFailHandler(Fail)) // stands for real Python: no call may reach it
+		DeferCleanup(python.Close)
+		py := harness.Record(python, cassette.WithDir(dir), cassette.WithMode(mode))
+		var v map[string]any
+		Expect(py.Call(ctx, "classify", map[string]string{"text": "great"}, &v)).To(Succeed())
+		Expect(v).To(HaveKeyWithValue("label", "recorded"))
+		Expect(python.Calls()).To(BeEmpty(), "the wrapped Caller is not called")
+	}
+
+	It("answers from an existing cassette in record-once mode, calling nothing", func(ctx SpecContext) {
+		answersFromCassette(ctx, cassette.ModeRecordOnce)
+	})
+
+	It("answers from the cassette in replay-only mode, calling nothing", func(ctx SpecContext) {
+		answersFromCassette(ctx, cassette.ModeReplayOnly)
+	})
 })
