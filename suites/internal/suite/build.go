@@ -83,13 +83,8 @@ func (b *Build) run() error {
 	}
 	cmd := exec.CommandContext(ctx, "sh", "-c", buildScript, "build", b.name, b.path, cache, strings.Join(b.list, "\x1f"))
 	cmd.Args = append(cmd.Args, b.args(b.path)...)
-	raw, err := cmd.CombinedOutput()
-	if err != nil {
+	if raw, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go %s: %w\n%s", strings.Join(b.args(b.path), " "), err, raw)
-	}
-	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-	if last := lines[len(lines)-1]; strings.HasPrefix(last, "binary: ") {
-		b.path = strings.TrimPrefix(last, "binary: ")
 	}
 	return nil
 }
@@ -100,22 +95,24 @@ func (b *Build) run() error {
 // package it links (go list -export ($4, unit-separated) names them by
 // content in Go's build cache, so a change to any of them names another
 // binary). Linking is most of a warm run's time; a binary whose inputs are
-// unchanged is linked once per machine. The last line says which binary
-// to run. Entries not used for a week are removed.
+// unchanged is linked once per machine. Either way the binary run is $2,
+// this build's own (a link to, or a copy of, the cached one): a cache
+// emptied meanwhile takes nothing from a running suite. Entries not used
+// for a week are removed.
 const buildScript = `set -e
 name=$1 out=$2 cache=$3 list=$4; shift 4
 if [ -n "$cache" ]; then
   key=$( { printf '%s\n' "$name" "$*"; go env GOVERSION GOOS GOARCH GOFLAGS CGO_ENABLED
            IFS=$(printf '\037'); set -f; go list $list; } | sha256sum | cut -c1-24) || key=
-  if [ -n "$key" ] && [ -x "$cache/$name-$key" ]; then
-    touch "$cache/$name-$key"; echo "binary: $cache/$name-$key"; exit 0
+  if [ -n "$key" ] && [ -x "$cache/$name-$key" ] &&
+     { ln -f "$cache/$name-$key" "$out" 2>/dev/null || cp "$cache/$name-$key" "$out"; }; then
+    touch "$cache/$name-$key"; exit 0
   fi
 fi
 go "$@"
 if [ -n "$cache" ] && [ -n "$key" ] && mkdir -p "$cache" && cp "$out" "$cache/.tmp-$name-$$"; then
   mv -f "$cache/.tmp-$name-$$" "$cache/$name-$key"
   find "$cache" -type f -mtime +7 -delete 2>/dev/null || true
-  echo "binary: $cache/$name-$key"
 fi
 `
 
