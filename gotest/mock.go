@@ -3,7 +3,6 @@ package gotest
 import (
 	"strings"
 	"testing"
-	"time"
 
 	_ "github.com/pyharness/pyharness/internal/failfmt" // Gomega prints the library's errors readably
 	"github.com/pyharness/pyharness/internal/mockhook"
@@ -37,7 +36,7 @@ func Mock(t testing.TB, opts ...mockpy.Option) *mockpy.Interpreter {
 		if t.Failed() {
 			return // the unused handlers and calls left follow from the failure already reported
 		}
-		if left := ownership.WaitCallsOn(calls, time.Second, "", py.Pid()); len(left) > 0 {
+		if left := ownership.WaitCallsOn(calls, ownership.CallGrace, "", py.Pid()); len(left) > 0 {
 			lines := make([]string, len(left))
 			for i, c := range left {
 				lines[i] = leak.Leak{Kind: leak.KindCall, ID: c.Worker, Pid: c.Pid, Method: c.Method, Site: c.Site, Func: c.Func}.String()

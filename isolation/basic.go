@@ -3,7 +3,6 @@ package isolation
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 
@@ -44,7 +43,7 @@ func Basic(opts ...mockpy.Option) *BasicMode {
 			if CurrentSpecReport().Failed() {
 				return nil // the unused handlers and calls left follow from the failure already reported
 			}
-			if left := ownership.WaitCallsOn(calls, time.Second, "", mock.Pid()); len(left) > 0 {
+			if left := ownership.WaitCallsOn(calls, ownership.CallGrace, "", mock.Pid()); len(left) > 0 {
 				return &basicError{err: inFlightError(left)}
 			}
 			if err := mock.VerifyConsumed(); err != nil {

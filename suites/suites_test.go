@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/isolation"
 
 	_ "github.com/pyharness/pyharness/suites/internal/bench"
@@ -38,6 +39,10 @@ import (
 // run, a stand-in for the Ginkgo CLI) before the test flags are parsed: a
 // child's command line need not be a test binary's.
 func TestMain(m *testing.M) {
+	// The failure specs leave calls in flight on purpose, and a check waits
+	// its grace in full for each: a fifth of the users' second is plenty for
+	// the mocks and workers of these specs to return a cancelled call.
+	ownership.CallGrace = 200 * time.Millisecond
 	if pool.Child() || fault.Child() || container.Child() || unit.Child() {
 		os.Exit(0)
 	}

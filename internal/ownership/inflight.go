@@ -101,6 +101,13 @@ func InFlightSince(seq uint64) []Call {
 	return out
 }
 
+// CallGrace is how long a leak check waits for calls in flight to end
+// before it reports them: a call whose context ended with the test (a
+// SpecContext, t.Context) needs a moment to return. It is waited in full
+// only when a call did leak. pyharness's own test binaries, whose failure
+// specs leak calls on purpose, shorten it; nothing else should change it.
+var CallGrace = time.Second
+
 // WaitCalls waits, at most timeout, until no call begun after seq is in
 // flight, and returns those still in flight: a call whose context ended
 // with its test (a SpecContext) is given the moment it needs to return.

@@ -3,7 +3,6 @@ package leak
 import (
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/internal/stacks"
@@ -14,18 +13,13 @@ import (
 // own still waited for an answer.
 const KindCall = "call"
 
-// callGrace is how long a check waits for calls in flight to end before it
-// reports them: a call whose context ended with the test (a SpecContext,
-// t.Context) needs a moment to return.
-const callGrace = time.Second
-
 // callsInFlight returns the calls begun after seq that are still in flight
-// once callGrace has passed (at once when there are none): those a line
+// once ownership.CallGrace has passed (at once when there are none): those a line
 // outside pyharness made. Calls pyharness makes on its own goroutines (a
 // pool's health checks, the wire fake's) are not a test's.
 func callsInFlight(seq uint64) []ownership.Call {
 	var out []ownership.Call
-	for _, c := range ownership.WaitCalls(seq, callGrace) {
+	for _, c := range ownership.WaitCalls(seq, ownership.CallGrace) {
 		if c.Site != "" {
 			out = append(out, c)
 		}

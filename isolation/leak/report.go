@@ -14,8 +14,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness/internal/ownership"
-	"github.com/pyharness/pyharness/internal/stacks"
 	"github.com/pyharness/pyharness/internal/proc"
+	"github.com/pyharness/pyharness/internal/stacks"
 )
 
 // Kinds of Leak besides the interpreters' (spawned worker, forked worker,
