@@ -550,6 +550,7 @@ class _Mux:
         self.loop = worker._event_loop()
         self.inbox: Any = queue.SimpleQueue()
         self.active: Dict[int, Request] = {}  # calls running as tasks, by id
+        self.started: Dict[int, Any] = {}  # their coroutines or streams
         self.backlog: List[Any] = []  # (request, coroutine or stream) beyond the limit, started as tasks end
         self.code: Optional[int] = None
         self.thread = threading.Thread(target=self._read, name="pyharness-reader", daemon=True)
@@ -571,8 +572,9 @@ class _Mux:
                     self.loop.run_until_complete(self.asyncio.wait(tasks, timeout=0.5))
                 except BaseException as exc:  # pragma: no cover - ending anyway
                     _log(f"ending calls in flight raised {type(exc).__name__}: {_describe(exc)}")
-            for _, result in self.backlog:
-                result.close() if type(result) is CoroutineType else None  # never started
+            for result in [*self.started.values(), *(result for _, result in self.backlog)]:
+                if type(result) is CoroutineType:
+                    result.close()  # one cancelled before its task began, or never started
         return self.code if self.code is not None else EXIT_OK
 
     def _read(self) -> None:
@@ -718,6 +720,7 @@ class _Mux:
             self.backlog.append((req, result))
             return
         self.active[req.id] = req
+        self.started[req.id] = result
         req.task = self.loop.create_task(self._task(req, result))
 
     async def _task(self, req: Request, result: Any) -> None:
@@ -744,6 +747,7 @@ class _Mux:
             self.end(EXIT_OK)
         finally:
             self.active.pop(req.id, None)
+            self.started.pop(req.id, None)
             req.task = None
             if self.backlog and self.code is None:
                 self.loop.call_soon(self._start_backlog)

@@ -41,3 +41,8 @@ async def ask(args: Any) -> Any:
 
 def sync_echo(args: Any) -> Any:
     return args
+
+
+async def boom(args: Any) -> None:
+    await asyncio.sleep(0)
+    raise ValueError(f"boom {args}")

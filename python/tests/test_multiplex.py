@@ -100,6 +100,18 @@ class MultiplexTest(unittest.TestCase):
         self.w.send({"id": 1, "method": "$return", "args": {"seq": cbs[1]["seq"], "ok": True, "result": 2}})
         self.assertEqual(self.w.recv(), {"id": 1, "ok": True, "result": {"answer": 2, "id": 1}})
 
+    def test_an_async_handler_that_raises_answers_its_own_call(self) -> None:
+        self.w.send({"id": 1, "method": "wait_gate", "args": "raise-a"})
+        self.w.send({"id": 2, "method": "boom", "args": 7})
+        reply = self.w.recv()
+        self.assertEqual((reply["id"], reply["error"]["type"], reply["error"]["message"]), (2, "ValueError", "boom 7"))
+        self.w.send({"id": 3, "method": "open_gate", "args": "raise-a"})
+        self.assertEqual({self.w.recv()["id"], self.w.recv()["id"]}, {1, 3})
+
+    def test_an_async_stream_called_plainly_is_refused(self) -> None:
+        reply = self.w.call("gated_items", {"n": 2, "gate": "plain-a"})
+        self.assertEqual(reply["error"]["type"], "StreamingMethod")
+
     def test_shutdown_ends_the_worker_with_calls_in_flight(self) -> None:
         self.w.send({"id": 1, "method": "wait_gate", "args": "shutdown-a"})
         reply = self.w.call("shutdown")
