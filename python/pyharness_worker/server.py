@@ -722,6 +722,29 @@ class _Mux:
         self.active[req.id] = req
         self.started[req.id] = result
         req.task = self.loop.create_task(self._task(req, result))
+        req.task.add_done_callback(lambda _: self._done(req))
+
+    def _done(self, req: Request) -> None:
+        """A task cancelled before its first step never ran _task: answer
+        its call here."""
+        if self.active.get(req.id) is not req:
+            return  # _task ran and answered
+        self.active.pop(req.id, None)
+        result = self.started.pop(req.id, None)
+        req.task = None
+        if type(result) is CoroutineType:
+            result.close()
+        elif result is not None:
+            self.loop.create_task(self._aclose(result))
+        if req.reply and self.code is None:
+            message = f"call {req.method!r} cancelled by the caller"
+            try:
+                self.worker.send({"id": req.id, "ok": False, "error": _error("cancelled", "Cancelled", message)})
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                _log(f"connection lost: {exc}")
+                self.end(EXIT_OK)
+        if self.backlog and self.code is None:
+            self.loop.call_soon(self._start_backlog)
 
     async def _task(self, req: Request, result: Any) -> None:
         worker = self.worker

@@ -1,8 +1,9 @@
 """A worker serving many calls at once (--concurrency N > 1; PROTOCOL.md, Concurrency)."""
 
+import json
 import unittest
 
-from tests.helpers import ThreadedWorker
+from tests.helpers import HEADER, ThreadedWorker
 
 
 class MultiplexTest(unittest.TestCase):
@@ -66,6 +67,17 @@ class MultiplexTest(unittest.TestCase):
         for i in (1, 2, 3):
             self.w.send({"id": 20 + i, "method": "open_gate", "args": f"limit-{i}"})
         self.assertEqual({self.w.recv()["id"] for _ in range(6)}, {21, 22, 23, 2, 3, 4})
+
+    def test_a_cancel_right_behind_its_request(self) -> None:
+        # Both frames in one write: the task is cancelled before it first runs.
+        body = b"".join(HEADER.pack(len(b)) + b for b in (
+            json.dumps({"id": 1, "method": "wait_gate", "args": "behind-a"}).encode(),
+            json.dumps({"id": 1, "method": "$cancel"}).encode(),
+        ))
+        self.w.send_raw(body)
+        reply = self.w.recv()
+        self.assertEqual((reply["id"], reply["error"]["kind"]), (1, "cancelled"))
+        self.assertTrue(self.w.call("ping")["ok"])
 
     def test_cancel_of_a_call_waiting_for_a_slot(self) -> None:
         for i in range(5):
