@@ -1,4 +1,4 @@
-"""python3 -m pyharness_worker --fd 3 [--alive-fd 4] [--worker-id ID] [--max-frame N] [--module pkg.mod ...]"""
+"""python3 -m pyharness_worker --fd 3 [--alive-fd 4] [--worker-id ID] [--max-frame N] [--concurrency N] [--module pkg.mod ...]"""
 
 from __future__ import annotations
 
@@ -20,19 +20,22 @@ _FLAGS: Dict[str, tuple] = {
     "--module": ("append", None),
     "--run-id": ("str", ""),
     "--alive-fd": ("int", None),
+    "--concurrency": ("count", 1),
 }
 
 
 class Args:
     """What the command line asks for: the argparse Namespace's fields."""
 
-    def __init__(self, fd: int, worker_id: str, max_frame: int, module: List[str], run_id: str, alive_fd: Optional[int]) -> None:
+    def __init__(self, fd: int, worker_id: str, max_frame: int, module: List[str], run_id: str, alive_fd: Optional[int],
+                 concurrency: int = 1) -> None:
         self.fd = fd
         self.worker_id = worker_id
         self.max_frame = max_frame
         self.module = module
         self.run_id = run_id
         self.alive_fd = alive_fd
+        self.concurrency = concurrency
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +48,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--module", action="append", default=[], help="module whose handlers to serve (repeatable)")
     parser.add_argument("--run-id", default="", help="marker of the test run that owns this worker (ignored)")
     parser.add_argument("--alive-fd", type=int, default=None, help="file descriptor of a stream socket on which liveness probes are echoed")
+    parser.add_argument("--concurrency", type=concurrency_arg, default=1,
+                        help="async calls served at once (PROTOCOL.md, Concurrency); sync handlers run one at a time")
     return parser
+
+
+def concurrency_arg(text: str) -> int:
+    """--concurrency's value: a positive integer."""
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"concurrency must be a positive integer, not {text!r}")
+    return n
 
 
 def quick_parse(argv: List[str]) -> Optional[Args]:
@@ -76,14 +94,14 @@ def quick_parse(argv: List[str]) -> Optional[Args]:
             if not value.isdigit() or not value.isascii():
                 return None
             n = int(value)
-            if kind == "frame" and n < MIN_MAX_FRAME:
+            if kind == "frame" and n < MIN_MAX_FRAME or kind == "count" and n < 1:
                 return None
             values[flag] = n
     if "--fd" not in values:
         return None
     get = values.get
     return Args(get("--fd"), get("--worker-id", ""), get("--max-frame", DEFAULT_MAX_FRAME),  # type: ignore[arg-type]
-                get("--module"), get("--run-id", ""), get("--alive-fd"))  # type: ignore[arg-type]
+                get("--module"), get("--run-id", ""), get("--alive-fd"), get("--concurrency", 1))  # type: ignore[arg-type]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -95,7 +113,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     import socket
 
     sock = socket.socket(fileno=args.fd)
-    return run(sock, args.worker_id, args.max_frame, args.module)
+    return run(sock, args.worker_id, args.max_frame, args.module, concurrency=args.concurrency)
 
 
 if __name__ == "__main__":

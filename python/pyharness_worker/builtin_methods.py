@@ -53,7 +53,7 @@ os.register_at_fork(after_in_child=_forked)
 
 def hello(worker: Serving) -> Dict[str, Any]:
     """The ping reply of worker (also sent by a forked worker as it starts)."""
-    return {
+    reply = {
         "pid": _pid,
         "worker_id": worker.worker_id,
         "python": _PYTHON_VERSION,
@@ -62,6 +62,11 @@ def hello(worker: Serving) -> Dict[str, Any]:
         "max_frame": worker.max_frame,
         "features": FEATURES,
     }
+    concurrency = getattr(worker, "concurrency", 1)
+    if concurrency > 1:  # PROTOCOL.md, Concurrency: up to this many requests in flight
+        reply["features"] = FEATURES + ["multiplex"]
+        reply["concurrency"] = concurrency
+    return reply
 
 
 # What this worker does beyond plain calls (PROTOCOL.md): the Go side

@@ -52,7 +52,7 @@ MAX_DEPTH = 500
 class Request:
     """One request being served: its envelope fields and the worker serving it."""
 
-    __slots__ = ("id", "method", "args", "worker", "session", "deadline_ms", "reply", "stream", "credit", "cancelled", "seq")
+    __slots__ = ("id", "method", "args", "worker", "session", "deadline_ms", "reply", "stream", "credit", "cancelled", "seq", "task", "waiter")
 
     def __init__(self, id: int, method: str, args: Any, worker: Serving, session: Optional[str] = None,
                  deadline_ms: Optional[int] = None, reply: bool = True, stream: int = 0) -> None:
@@ -68,6 +68,11 @@ class Request:
         self.credit = stream
         self.cancelled = False  # the caller sent $cancel
         self.seq = 0  # the last callback into Go
+        # Multiplexed serving (server.py, --concurrency > 1): the asyncio
+        # task running an async handler, and the future it awaits (credit
+        # for its stream, or the $return of a callback into Go).
+        self.task: Any = None
+        self.waiter: Any = None
 
     def __repr__(self) -> str:
         return f"Request(id={self.id!r}, method={self.method!r}, session={self.session!r})"
@@ -125,6 +130,11 @@ def call_go(name: str, args: Any = None) -> Any:
 
 
 async def acall_go(name: str, args: Any = None) -> Any:
-    """call_go for async handlers. The worker serves one call at a time, so
-    the event loop waits for Go's answer, as call_go does."""
-    return call_go(name, args)
+    """call_go for async handlers. A worker serving one call at a time
+    waits for Go's answer, as call_go does; a multiplexing worker
+    (--concurrency > 1) lets its other calls run meanwhile."""
+    req = current()
+    acall = getattr(req.worker, "acall_go", None)
+    if acall is None:
+        return call_go(name, args)
+    return await acall(req, name, args)

@@ -99,6 +99,7 @@ class Worker:
         worker_id: str = "",
         max_frame: int = DEFAULT_MAX_FRAME,
         modules: Iterable[str] = (),
+        concurrency: int = 1,
     ) -> None:
         self.sock = sock
         self.rfile = sock.makefile("rb", buffering=1 << 16)
@@ -120,6 +121,10 @@ class Worker:
         self._stopping = False
         self._queued: List[bytes] = []  # requests read while a call was being served
         self._maybe_buffered = True  # a read may have left bytes in rfile's buffer
+        # Up to this many async calls at once (PROTOCOL.md, Concurrency);
+        # with more than one, serve() multiplexes (_Mux).
+        self.concurrency = max(1, concurrency)
+        self._mux: Optional[_Mux] = None
 
     # -- helpers used by methods -------------------------------------------------
 
@@ -158,6 +163,8 @@ class Worker:
 
     def serve(self) -> int:
         """Serve until EOF (exit 0), shutdown (0) or a protocol violation (4)."""
+        if self.concurrency > 1:
+            return _Mux(self).serve()
         while not self._stopping:
             try:
                 payload = self._queued.pop(0) if self._queued else read_frame(self.rfile, self.max_frame)
@@ -200,6 +207,8 @@ class Worker:
         deadline = doc.get("deadline_ms")
         stream = doc.get("stream")
         if type(method) is str and method.startswith("$"):
+            if self._mux is not None:
+                self._mux.route(doc)  # a control frame of a call running as a task
             return None  # a control frame of a call that has ended (a late $cancel): nothing to do
         if type(method) is not str or not method:
             problem = "method must be a non-empty string"
@@ -226,10 +235,10 @@ class Worker:
             envelope = self._run(req, handler)
         finally:
             deactivate(token)
-        if req.reply:
+        if req.reply and envelope is not None:
             self._reply(req, envelope)
 
-    def _run(self, req: Request, handler: Handler) -> Dict[str, Any]:
+    def _run(self, req: Request, handler: Handler) -> Optional[Dict[str, Any]]:
         """Run handler for req: a plain result, a coroutine (run on the
         worker's event loop) or a stream (generator or async generator)."""
         imports = self.imports
@@ -241,6 +250,9 @@ class Worker:
             finally:
                 if len(_modules) != imports.seen:
                     imports.handler_imported()
+            if self._mux is not None and (type(result) is CoroutineType or type(result) is AsyncGeneratorType):
+                self._mux.spawn(req, result)  # replies as it ends
+                return None
             if type(result) is CoroutineType:
                 result = self._run_async(req, result)
             if type(result) in _STREAMS:
@@ -326,8 +338,7 @@ class Worker:
         after it."""
         while True:
             try:
-                payload = read_frame(self.rfile, self.max_frame)
-                self._maybe_buffered = True
+                payload = self._next_frame()
                 doc = loads(payload)
             except EOFError:
                 raise _Broken(EXIT_OK, "the caller went away mid-call") from None
@@ -338,6 +349,8 @@ class Worker:
                 self._queued.append(payload)  # pipelined behind this call (a health probe): served after it
                 continue
             if doc.get("id") != req.id:
+                if self._mux is not None:
+                    self._mux.route(doc)  # a control frame of another call in flight
                 continue  # a late control frame of an earlier call
             args = doc.get("args")
             if method == "$credit":
@@ -347,7 +360,7 @@ class Worker:
                 return None
             if method == "$cancel":
                 req.cancelled = True
-                task = getattr(self, "_task", None)
+                task = req.task or getattr(self, "_task", None)
                 if task is not None:
                     task.cancel()  # an async handler: CancelledError at its next await
                 return None
@@ -355,8 +368,20 @@ class Worker:
                 return args
             raise _Broken(EXIT_PROTOCOL, f"unknown control frame {method!r}")
 
+    def _next_frame(self) -> bytes:
+        """The next frame from the caller (blocking); EOFError at its end."""
+        if self._mux is not None:
+            return self._mux.next_frame()
+        payload = read_frame(self.rfile, self.max_frame)
+        self._maybe_buffered = True
+        return payload
+
     def _poll(self, req: Request) -> None:
         """Read the control frames that have arrived, without waiting."""
+        if self._mux is not None:
+            while self._mux.pending():
+                self._control(req)
+            return
         while self._buffered() or select.select([self.sock], [], [], 0)[0]:
             self._control(req)
 
@@ -364,6 +389,8 @@ class Worker:
         """Whether bytes already read from the socket wait in the buffer.
         Only a read can have left some: after a look that found none, the
         answer stays no until the next read (no syscalls per stream item)."""
+        if self._mux is not None:
+            return self._mux.pending()
         if not self._maybe_buffered:
             return False
         self.sock.setblocking(False)
@@ -380,7 +407,7 @@ class Worker:
         """What a cancelled call raises in its handler: asyncio's
         CancelledError inside an async handler (its task is being
         cancelled), Cancelled in a plain one."""
-        if getattr(self, "_task", None) is not None:
+        if req.task is not None or getattr(self, "_task", None) is not None:
             import asyncio
 
             return asyncio.CancelledError(message)
@@ -390,15 +417,7 @@ class Worker:
         """Call the Go function name for req's handler (bridge.call_go)."""
         if req.cancelled:
             raise self._cancelled(req, f"call {req.method!r} was cancelled by its Go caller")
-        if type(name) is not str or not name or not _encodable(name):
-            raise UnknownCallback(f"callback name {name!r} is not a valid name: it must be a non-empty string")
-        req.seq += 1
-        seq = req.seq
-        try:
-            body = dumps({"id": req.id, "callback": {"seq": seq, "name": name, "args": args}})
-        except _UNSERIALIZABLE as exc:
-            raise TypeError(f"args of call_go({name!r}) are not JSON-serialisable: {exc}") from None
-        self.write_raw(encode_frame(body, self.max_frame))
+        seq = self._callback_frame(req, name, args)
         while True:
             ret = self._control(req)
             if req.cancelled:
@@ -408,13 +427,19 @@ class Worker:
                     self._control(req)
                 if req.cancelled:
                     raise self._cancelled(req, f"call {req.method!r} was cancelled by its Go caller")
-                if ret.get("ok"):
-                    return ret.get("result")
-                err = ret.get("error") if type(ret.get("error")) is dict else {}
-                kind = str(err.get("kind") or "error")
-                if kind == "unknown_callback":
-                    raise UnknownCallback(str(err.get("message") or ""))
-                raise GoError(str(err.get("type") or "GoError"), str(err.get("message") or ""), kind)
+                return _go_result(ret)
+
+    def _callback_frame(self, req: Request, name: str, args: Any) -> int:
+        """Check name, send req's callback frame for it; its seq."""
+        if type(name) is not str or not name or not _encodable(name):
+            raise UnknownCallback(f"callback name {name!r} is not a valid name: it must be a non-empty string")
+        req.seq += 1
+        try:
+            body = dumps({"id": req.id, "callback": {"seq": req.seq, "name": name, "args": args}})
+        except _UNSERIALIZABLE as exc:
+            raise TypeError(f"args of call_go({name!r}) are not JSON-serialisable: {exc}") from None
+        self.write_raw(encode_frame(body, self.max_frame))
+        return req.seq
 
     def _event_loop(self) -> Any:
         """The worker's event loop for async handlers, made on first use and
@@ -495,6 +520,337 @@ class Worker:
         return body
 
 
+def _go_result(ret: Dict[str, Any]) -> Any:
+    """The result of a callback into Go from its $return args, or its error raised."""
+    if ret.get("ok"):
+        return ret.get("result")
+    err = ret.get("error") if type(ret.get("error")) is dict else {}
+    kind = str(err.get("kind") or "error")
+    if kind == "unknown_callback":
+        raise UnknownCallback(str(err.get("message") or ""))
+    raise GoError(str(err.get("type") or "GoError"), str(err.get("message") or ""), kind)
+
+
+class _Mux:
+    """Serving up to worker.concurrency calls at once (PROTOCOL.md,
+    Concurrency): async handlers (async def, async generators) run as tasks
+    on the worker's event loop and reply as each ends, in any order; sync
+    handlers still run one at a time, inline, on the loop's thread (while
+    one runs, the tasks wait). A reader thread is the only reader of the
+    socket: it hands each frame to the loop (and to a sync handler waiting
+    inline for its control frames); the loop's thread is the only writer."""
+
+    def __init__(self, worker: Worker) -> None:
+        import asyncio  # only for a multiplexing worker: not paid at start
+        import queue
+        import threading
+
+        self.asyncio = asyncio
+        self.worker = worker
+        self.loop = worker._event_loop()
+        self.inbox: Any = queue.SimpleQueue()
+        self.active: Dict[int, Request] = {}  # calls running as tasks, by id
+        self.started: Dict[int, Any] = {}  # their coroutines or streams
+        self.backlog: List[Any] = []  # (request, coroutine or stream) beyond the limit, started as tasks end
+        self.code: Optional[int] = None
+        self.thread = threading.Thread(target=self._read, name="pyharness-reader", daemon=True)
+
+    def serve(self) -> int:
+        worker = self.worker
+        worker._mux = self
+        worker.acall_go = self.acall_go  # type: ignore[attr-defined]
+        self.thread.start()
+        try:
+            self.loop.run_forever()
+        finally:
+            worker._mux = None
+            tasks = [req.task for req in self.active.values() if req.task is not None]
+            for task in tasks:
+                task.cancel()  # their replies are not sent: the connection is ending
+            if tasks:
+                try:  # let their finally blocks run
+                    self.loop.run_until_complete(self.asyncio.wait(tasks, timeout=0.5))
+                except BaseException as exc:  # pragma: no cover - ending anyway
+                    _log(f"ending calls in flight raised {type(exc).__name__}: {_describe(exc)}")
+            for result in [*self.started.values(), *(result for _, result in self.backlog)]:
+                if type(result) is CoroutineType:
+                    result.close()  # one cancelled before its task began, or never started
+        return self.code if self.code is not None else EXIT_OK
+
+    def _read(self) -> None:
+        """The reader thread: every frame to the inbox, then wake the loop."""
+        worker = self.worker
+        while True:
+            item: Any
+            try:
+                item = read_frame(worker.rfile, worker.max_frame)
+            except EOFError:
+                item = None
+            except ProtocolViolation as exc:
+                item = exc
+            except (OSError, ValueError):  # the socket was closed under us
+                item = None
+            self.inbox.put(item)
+            try:
+                self.loop.call_soon_threadsafe(self.drain)
+            except RuntimeError:  # the loop is closed: the worker is ending
+                return
+            if type(item) is not bytes:
+                return
+
+    def next_frame(self) -> bytes:
+        """The next frame, for a sync handler waiting inline (blocking)."""
+        item = self.inbox.get()
+        if item is None:
+            self.inbox.put(None)  # the loop sees the end too
+            raise EOFError
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def pending(self) -> bool:
+        return not self.inbox.empty()
+
+    def drain(self) -> None:
+        """Serve the frames that have arrived (on the loop)."""
+        worker = self.worker
+        import queue
+
+        try:
+            while self.code is None:
+                if worker._queued:
+                    item = worker._queued.pop(0)
+                else:
+                    try:
+                        item = self.inbox.get_nowait()
+                    except queue.Empty:
+                        return
+                self._dispatch(item)
+        except _Broken as broken:
+            self.end(broken.code, str(broken))
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            _log(f"connection lost: {exc}")
+            self.end(EXIT_OK)
+
+    def _dispatch(self, item: Any) -> None:
+        worker = self.worker
+        if item is None:
+            self.end(EXIT_OK)
+            return
+        if isinstance(item, BaseException):
+            self.end(EXIT_PROTOCOL, str(item))
+            return
+        try:
+            req = worker._parse(item)
+        except ProtocolViolation as exc:
+            self.end(EXIT_PROTOCOL, str(exc))
+            return
+        if req is None:
+            return
+        worker._handle(req)
+        if worker._stopping:
+            self.end(EXIT_OK)
+
+    def _start_backlog(self) -> None:
+        while self.backlog and self.code is None and len(self.active) < self.worker.concurrency:
+            self.spawn(*self.backlog.pop(0))
+
+    def end(self, code: int, message: str = "") -> None:
+        if self.code is None:
+            if code != EXIT_OK:
+                _log(f"protocol violation: {message}")
+            self.code = code
+            self.loop.stop()
+
+    def route(self, doc: Dict[str, Any]) -> None:
+        """A control frame for a call running as a task."""
+        rid = doc.get("id")
+        req = self.active.get(rid)  # type: ignore[arg-type]
+        if req is None:
+            if doc.get("method") == "$cancel":
+                self._cancel_waiting(rid)
+            return  # a late control frame of a call that has ended
+        method, args = doc.get("method"), doc.get("args")
+        if method == "$credit":
+            if type(args) is not int or args < 1:
+                raise _Broken(EXIT_PROTOCOL, f"$credit of {args!r}")
+            req.credit += args
+            self._wake(req, "credit", None)
+        elif method == "$cancel":
+            req.cancelled = True
+            if req.task is not None:
+                req.task.cancel()
+        elif method == "$return":
+            self._wake(req, "return", args)
+        else:
+            raise _Broken(EXIT_PROTOCOL, f"unknown control frame {method!r}")
+
+    def _cancel_waiting(self, rid: Any) -> None:
+        """Cancel a call still waiting for a slot: it never starts."""
+        for i, (req, result) in enumerate(self.backlog):
+            if req.id == rid:
+                del self.backlog[i]
+                if type(result) is CoroutineType:
+                    result.close()
+                else:
+                    self.loop.create_task(self._aclose(result))
+                message = f"call {req.method!r} cancelled by the caller before it started"
+                if req.reply:
+                    self.worker.send({"id": req.id, "ok": False, "error": _error("cancelled", "Cancelled", message)})
+                return
+
+    def _wake(self, req: Request, kind: str, value: Any) -> None:
+        waiter = req.waiter
+        if waiter is not None and waiter[0] == kind and not waiter[1].done():
+            waiter[1].set_result(value)
+
+    async def _wait(self, req: Request, kind: str) -> Any:
+        fut = self.loop.create_future()
+        req.waiter = (kind, fut)
+        try:
+            return await fut
+        finally:
+            req.waiter = None
+
+    def spawn(self, req: Request, result: Any) -> None:
+        """Run an async handler's coroutine or stream as a task, or, with
+        the limit's worth running, as soon as one ends (sync handlers,
+        pings among them, are never held back by the limit)."""
+        if len(self.active) >= self.worker.concurrency:
+            self.backlog.append((req, result))
+            return
+        self.active[req.id] = req
+        self.started[req.id] = result
+        req.task = self.loop.create_task(self._task(req, result))
+        req.task.add_done_callback(lambda _: self._done(req))
+
+    def _done(self, req: Request) -> None:
+        """A task cancelled before its first step never ran _task: answer
+        its call here."""
+        if self.active.get(req.id) is not req:
+            return  # _task ran and answered
+        self.active.pop(req.id, None)
+        result = self.started.pop(req.id, None)
+        req.task = None
+        if type(result) is CoroutineType:
+            result.close()
+        elif result is not None:
+            self.loop.create_task(self._aclose(result))
+        if req.reply and self.code is None:
+            message = f"call {req.method!r} cancelled by the caller"
+            try:
+                self.worker.send({"id": req.id, "ok": False, "error": _error("cancelled", "Cancelled", message)})
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                _log(f"connection lost: {exc}")
+                self.end(EXIT_OK)
+        if self.backlog and self.code is None:
+            self.loop.call_soon(self._start_backlog)
+
+    async def _task(self, req: Request, result: Any) -> None:
+        worker = self.worker
+        activate(req)  # in the task's own context
+        try:
+            try:
+                if type(result) is CoroutineType:
+                    envelope = await self._tail(req, await result)
+                else:
+                    envelope = await self._astream(req, result)
+            except self.asyncio.CancelledError:
+                envelope = {"id": req.id, "ok": False, "error": _error("cancelled", "Cancelled", f"call {req.method!r} cancelled by the caller")}
+            except Cancelled as exc:
+                envelope = {"id": req.id, "ok": False, "error": _error("cancelled", "Cancelled", _describe(exc) or "cancelled by the caller")}
+            except Exception as exc:
+                envelope = {"id": req.id, "ok": False, "error": _error("exception", type(exc).__name__, _describe(exc), _traceback())}
+            if req.reply and self.code is None:
+                worker._reply(req, envelope)
+        except _Broken as broken:
+            self.end(broken.code, str(broken))
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            _log(f"connection lost: {exc}")
+            self.end(EXIT_OK)
+        finally:
+            self.active.pop(req.id, None)
+            self.started.pop(req.id, None)
+            req.task = None
+            if self.backlog and self.code is None:
+                self.loop.call_soon(self._start_backlog)
+
+    async def _tail(self, req: Request, value: Any) -> Dict[str, Any]:
+        """The reply of an async def that returned value (as _run's tail)."""
+        worker = self.worker
+        if type(value) is AsyncGeneratorType:
+            return await self._astream(req, value)
+        if type(value) is GeneratorType:
+            if not req.stream:
+                worker._close_stream(value)
+                message = f"method {req.method!r} yields a stream: call it with Stream"
+                return {"id": req.id, "ok": False, "error": _error("bad_request", "StreamingMethod", message)}
+            return worker._stream(req, value)
+        if req.stream:
+            if type(value) is EncodedJSON:
+                value = loads(value)
+            return worker._stream(req, iter((value,)))
+        return {"id": req.id, "ok": True, "result": value}
+
+    async def _aclose(self, gen: Any) -> None:
+        try:
+            await gen.aclose()
+        except Exception as exc:
+            _log(f"closing a stream raised {type(exc).__name__}: {_describe(exc)}")
+
+    async def _astream(self, req: Request, gen: Any) -> Dict[str, Any]:
+        """An async generator's items while the caller's credit lasts (as _stream)."""
+        worker = self.worker
+        if not req.stream:
+            await self._aclose(gen)
+            message = f"method {req.method!r} yields a stream: call it with Stream"
+            return {"id": req.id, "ok": False, "error": _error("bad_request", "StreamingMethod", message)}
+        sent = 0
+        try:
+            while True:
+                if req.cancelled:
+                    raise Cancelled(f"stream {req.method!r} cancelled by the caller after {sent} items")
+                try:
+                    item = await gen.__anext__()
+                except StopAsyncIteration:
+                    break
+                try:
+                    body = dumps({"id": req.id, "item": item})
+                except _UNSERIALIZABLE as exc:
+                    await self._aclose(gen)
+                    message = f"item {sent} of {req.method!r} is not JSON-serialisable: {exc}"
+                    return {"id": req.id, "ok": False, "error": _error("unserializable", type(exc).__name__, message)}
+                if len(body) > worker.max_frame:
+                    await self._aclose(gen)
+                    message = f"item {sent} of {req.method!r} is {len(body)} bytes, over the frame limit of {worker.max_frame}"
+                    return {"id": req.id, "ok": False, "error": _error("too_large", "FrameTooLarge", message)}
+                worker.write_raw(encode_frame(body, worker.max_frame))
+                sent += 1
+                req.credit -= 1
+                while req.credit <= 0 and not req.cancelled:
+                    await self._wait(req, "credit")
+            return {"id": req.id, "ok": True, "result": {"items": sent}}
+        except BaseException:
+            await self._aclose(gen)
+            raise
+
+    async def acall_go(self, req: Request, name: str, args: Any) -> Any:
+        """call_go for a call running as a task: its other calls run while Go answers."""
+        worker = self.worker
+        if req.task is None or self.asyncio.current_task() is not req.task:
+            return worker.call_go(req, name, args)
+        if req.cancelled:
+            raise self.asyncio.CancelledError(f"call {req.method!r} was cancelled by its Go caller")
+        seq = worker._callback_frame(req, name, args)
+        while True:
+            ret = await self._wait(req, "return")
+            if type(ret) is dict and ret.get("seq") == seq:
+                break
+        if req.cancelled:
+            raise self.asyncio.CancelledError(f"call {req.method!r} was cancelled by its Go caller")
+        return _go_result(ret)
+
+
 def _encodable(name: str) -> bool:
     """Whether name survives the trip to Go as UTF-8 (no lone surrogates)."""
     try:
@@ -514,6 +870,7 @@ def run(
     max_frame: int,
     modules: Iterable[str],
     greet: Optional[int] = None,
+    concurrency: int = 1,
 ) -> int:
     """Build a worker on sock and serve; returns the process exit code.
 
@@ -522,7 +879,7 @@ def run(
     """
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        worker = Worker(sock, worker_id=worker_id, max_frame=max_frame, modules=modules)
+        worker = Worker(sock, worker_id=worker_id, max_frame=max_frame, modules=modules, concurrency=concurrency)
     except Exception as exc:
         import traceback
 

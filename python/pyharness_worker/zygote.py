@@ -563,8 +563,10 @@ class Zygote:
             owner = owner if isinstance(owner, int) else None
             output = fds if len(fds) in (2, 3) else []
             mode = args.get("mode", "fork")
+            concurrency = args.get("concurrency")
+            concurrency = concurrency if type(concurrency) is int and concurrency > 0 else 1
             if mode == "spawn":
-                self.spawn(conn, rid, worker_id, owner, output)
+                self.spawn(conn, rid, worker_id, owner, output, concurrency)
                 return
             if mode != "unchecked":
                 verdict = self.checker.verdict()
@@ -572,12 +574,13 @@ class Zygote:
                     conn.send({"id": rid, "ok": False, "error": _error("exception", "ForkUnsafe", f"fork is unsafe: {verdict.detail}")})
                     conn.close()
                     return
-            self.fork(conn, rid, worker_id, owner, output)
+            self.fork(conn, rid, worker_id, owner, output, concurrency)
         else:
             conn.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", "first frame must be fork or control")})
             conn.close()
 
-    def fork(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int] = None, output: List[int] = ()) -> None:
+    def fork(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int] = None, output: List[int] = (),
+             concurrency: int = 1) -> None:
         """Fork a worker serving conn; output, when given, is the pair of
         descriptors its stdout and stderr go to (pipes of the requester),
         optionally followed by a socket its liveness probes come on."""
@@ -588,7 +591,7 @@ class Zygote:
             conn.close()
             return
         if pid == 0:
-            self.become_worker(conn, rid, worker_id, owner, output)
+            self.become_worker(conn, rid, worker_id, owner, output, concurrency)
         self.forked += 1
         self.last_used = time.monotonic()
         self.children[pid] = worker_id
@@ -596,7 +599,8 @@ class Zygote:
             self.watch_owner(owner, pid)
         conn.close()
 
-    def spawn(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int] = None, output: List[int] = ()) -> None:
+    def spawn(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int] = None, output: List[int] = (),
+              concurrency: int = 1) -> None:
         """Start a fresh interpreter serving conn, in place of a fork: it
         imports the preload and handler modules itself and answers the
         request as a forked worker would. It is the zygote's child, watched
@@ -604,6 +608,8 @@ class Zygote:
         it, so the threads here cannot hang it)."""
         argv = [sys.executable, "-m", "pyharness_worker.zygote", "--spawned", str(rid), "--parent", str(self.pid),
                 "--fd", "3", "--zygote-id", worker_id, "--max-frame", str(self.max_frame)]
+        if concurrency > 1:
+            argv += ["--concurrency", str(concurrency)]
         if owner is not None:
             argv += ["--owner", str(owner)]
         for name in self.preload:
@@ -640,7 +646,8 @@ class Zygote:
             self.watch_owner(owner, pid)
         conn.close()
 
-    def become_worker(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int], output: List[int]) -> None:
+    def become_worker(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int], output: List[int],
+                      concurrency: int = 1) -> None:
         code = EXIT_CHILD_FAILED
         try:
             if owner is not None:
@@ -679,7 +686,7 @@ class Zygote:
             conn.raw.close()
             if alive is not None:
                 liveness.start(alive)
-            code = run(conn.sock, worker_id, self.max_frame, self.modules, greet=rid)
+            code = run(conn.sock, worker_id, self.max_frame, self.modules, greet=rid, concurrency=concurrency)
         except BaseException:
             traceback.print_exc()
         finally:
@@ -858,7 +865,7 @@ def serve_spawned(args: argparse.Namespace) -> int:
         return EXIT_START_FAILED
     if args.alive_fd is not None:
         liveness.start(args.alive_fd)
-    return run(sock, args.zygote_id, args.max_frame, args.module, greet=args.spawned)
+    return run(sock, args.zygote_id, args.max_frame, args.module, greet=args.spawned, concurrency=args.concurrency)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -880,6 +887,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--spawned", type=int, default=None, metavar="RID",
                         help="serve --fd as a worker spawned in place of a fork, answering request RID first")
     parser.add_argument("--parent", type=int, default=0, help="with --spawned, the zygote: exit if it is gone")
+    parser.add_argument("--concurrency", type=int, default=1, help="with --spawned, async calls served at once")
     parser.add_argument("--owner", type=int, default=None, help="with --spawned, the process the worker is for")
     parser.add_argument("--alive-fd", type=int, default=None, help="with --spawned, the liveness socket")
     args = parser.parse_args(argv)

@@ -15,6 +15,7 @@ PLAIN: List[List[str]] = [
     ["--fd", "3", "--worker-id", "w-1", "--max-frame", "1024", "--module", "a.b", "--module", "c", "--alive-fd", "4"],
     ["--fd=3", "--worker-id=x=y", "--run-id", "run-9", "--module=m"],
     ["--worker-id", "", "--fd", "7", "--fd", "8", "--max-frame", "2048"],  # the last of a repeated flag wins
+    ["--fd", "3", "--concurrency", "64"],
 ]
 
 ODD: List[List[str]] = [
@@ -29,6 +30,7 @@ ODD: List[List[str]] = [
     ["--fd", "3", "--", "--module", "x"],
     ["--fd", "+3"],
     ["--fd", "٣"],  # a digit, not an ASCII one
+    ["--fd", "3", "--concurrency", "0"],  # not a positive count
 ]
 
 

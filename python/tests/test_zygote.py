@@ -90,6 +90,18 @@ class ZygoteTest(unittest.TestCase):
         self.assertEqual(sorted(info["children"]), sorted([pid_a, pid_b]))
         self.assertEqual(info["forked"], 2)
 
+    def test_a_fork_with_a_concurrency_limit_multiplexes(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+        sock.connect(self.path)
+        sock.settimeout(5)
+        reply = call(sock, 1, "fork", {"worker_id": "z1.m", "secret": SECRET, "concurrency": 3})
+        self.assertTrue(reply["ok"], reply)
+        self.assertEqual(reply["result"]["concurrency"], 3)
+        self.assertIn("multiplex", reply["result"]["features"])
+        plain, _ = self.fork("z1.p")
+        self.assertNotIn("multiplex", call(plain, 2, "ping")["result"]["features"])
+
     def test_output_goes_to_descriptors_sent_with_the_fork(self) -> None:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()

@@ -70,6 +70,12 @@ class UnsafeZygoteTest(unittest.TestCase):
         send(sock, 3, "crash", {"code": 7})
         self.assertEqual(recv(self.owner)["result"], {"pid": pid, "code": 7, "signal": 0})
 
+    def test_spawn_mode_keeps_the_concurrency_limit(self) -> None:
+        sock, reply = self.request({"worker_id": "z1.c", "mode": "spawn", "concurrency": 5})
+        self.assertTrue(reply["ok"], reply)
+        self.assertEqual(reply["result"]["concurrency"], 5)
+        self.assertIn("multiplex", call(sock, 2, "ping")["result"]["features"])
+
     def test_spawned_output_goes_to_the_descriptors_sent(self) -> None:
         import json
 
