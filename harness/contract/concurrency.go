@@ -247,15 +247,7 @@ func errText(err error) string {
 // the current container, as Register does; factory must return an
 // interpreter that serves Concurrency calls at once.
 func RegisterConcurrent(factory Factory, decorators ...any) {
-	for _, b := range ConcurrencyBehaviours {
-		args := append([]any{func(ctx SpecContext) {
-			py := factory(ctx)
-			DeferCleanup(py.Close)
-			b.Check(ctx, py)
-		}}, decorators...)
-		args = append(args, SpecTimeout(specTimeout))
-		It(b.Name, args...)
-	}
+	register(ConcurrencyBehaviours, factory, decorators)
 }
 
 // installConcurrency routes the handlers of ConcurrencyBehaviours on a

@@ -138,8 +138,12 @@ type Behaviour struct {
 
 // Register registers one It per behaviour in the current container; each
 // spec gets a fresh interpreter from factory, closed when it ends.
-func Register(factory Factory, decorators ...any) {
-	for _, b := range Behaviours {
+func Register(factory Factory, decorators ...any) { register(Behaviours, factory, decorators) }
+
+// register registers one It per behaviour of bs, each with a fresh
+// interpreter from factory, closed when it ends.
+func register(bs []Behaviour, factory Factory, decorators []any) {
+	for _, b := range bs {
 		args := append([]any{func(ctx SpecContext) {
 			py := factory(ctx)
 			DeferCleanup(py.Close)

@@ -58,6 +58,12 @@ def _error(kind: str, type_name: str, message: str, tb: str = "") -> Dict[str, s
     return {"kind": kind, "type": _text(type_name), "message": _text(message), "traceback": _text(tb)}
 
 
+def _not_streamed(req: Request) -> Dict[str, Any]:
+    """The reply to a plain call of a method that yields a stream (its generator closed)."""
+    message = f"method {req.method!r} yields a stream: call it with Stream"
+    return {"id": req.id, "ok": False, "error": _error("bad_request", "StreamingMethod", message)}
+
+
 def _text(s: str) -> str:
     """s as UTF-8 can carry it: a lone surrogate (from a handler's message or
     a file name in a traceback) becomes its backslash escape."""
@@ -258,8 +264,7 @@ class Worker:
             if type(result) in _STREAMS:
                 if not req.stream:
                     self._close_stream(result)
-                    message = f"method {req.method!r} yields a stream: call it with Stream"
-                    return {"id": req.id, "ok": False, "error": _error("bad_request", "StreamingMethod", message)}
+                    return _not_streamed(req)
                 return self._stream(req, result)
             if req.stream:  # a plain result, asked for as a stream: one item
                 if type(result) is EncodedJSON:
@@ -783,8 +788,7 @@ class _Mux:
         if type(value) is GeneratorType:
             if not req.stream:
                 worker._close_stream(value)
-                message = f"method {req.method!r} yields a stream: call it with Stream"
-                return {"id": req.id, "ok": False, "error": _error("bad_request", "StreamingMethod", message)}
+                return _not_streamed(req)
             return worker._stream(req, value)
         if req.stream:
             if type(value) is EncodedJSON:
@@ -803,8 +807,7 @@ class _Mux:
         worker = self.worker
         if not req.stream:
             await self._aclose(gen)
-            message = f"method {req.method!r} yields a stream: call it with Stream"
-            return {"id": req.id, "ok": False, "error": _error("bad_request", "StreamingMethod", message)}
+            return _not_streamed(req)
         sent = 0
         try:
             while True:
