@@ -25,6 +25,9 @@ type Hello struct {
 	// What the worker does beyond plain calls: "stream", "cancel",
 	// "callback", "async" (PROTOCOL.md, Calls that talk back).
 	Features []string `json:"features,omitempty"`
+	// How many calls the worker serves at once when it lists "multiplex"
+	// (its --concurrency; 0 when it serves one at a time).
+	Concurrency int `json:"concurrency,omitempty"`
 }
 
 // Supports reports whether the worker lists feature.
@@ -38,8 +41,10 @@ func (h Hello) Supports(feature string) bool { return slices.Contains(h.Features
 // One request is in flight at a time (a worker serves one call at a time);
 // further calls wait for their turn, or for their context to end, without
 // touching the worker. The caller holding the turn reads the reply itself, so
-// a round trip costs no goroutine hand-off. Once the connection breaks,
-// every call fails with the error that broke it.
+// a round trip costs no goroutine hand-off. With WithConcurrency(n) and a
+// peer that lists "multiplex", up to n calls are in flight at once, their
+// replies matched by id in any order (Capacity says which). Once the
+// connection breaks, every call fails with the error that broke it.
 type Client struct {
 	conn     net.Conn
 	br       *bufio.Reader
@@ -58,6 +63,8 @@ type Client struct {
 	nextID    atomic.Uint64
 	slot      chan struct{} // holds a token while a request is in flight; its holder reads
 	pipelined bool          // many requests in flight, answered in any order, read by a goroutine (a zygote's control channel)
+	mux       bool          // multiplexed calls (client_mux.go): up to cap(inflight) in flight, read by a goroutine
+	inflight  chan struct{} // a token per call in flight on a multiplexed client
 	holding   bool          // under mu: the slot holder will read frames (probes may pipeline behind it)
 	wmu       sync.Mutex    // serialises frame writes
 
@@ -137,8 +144,9 @@ func (c *Client) configure(cfg *procConfig) {
 
 // NewClient runs the protocol over conn and returns once the peer has answered
 // a readiness ping. The Client owns conn; Close closes it. Of the options,
-// WithMaxFrame, WithCallback, WithCancelGrace and WithStreamWindow apply
-// (others are an *OptionError).
+// WithMaxFrame, WithCallback, WithCancelGrace, WithStreamWindow and
+// WithConcurrency (with a peer that multiplexes) apply (others are an
+// *OptionError).
 func NewClient(ctx context.Context, conn net.Conn, opts ...Option) (*Client, error) {
 	cfg, err := newConfig(TargetClient, opts)
 	if err != nil {
@@ -150,6 +158,7 @@ func NewClient(ctx context.Context, conn net.Conn, opts ...Option) (*Client, err
 		c.Close()
 		return nil, err
 	}
+	c.multiplex(cfg.concurrency)
 	return c, nil
 }
 

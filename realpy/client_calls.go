@@ -43,6 +43,9 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 	if err != nil {
 		return err
 	}
+	if c.mux {
+		return c.callMux(ctx, req, frame, reply)
+	}
 	if c.pipelined {
 		return c.callPipelined(ctx, req, frame, reply)
 	}

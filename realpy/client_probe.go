@@ -43,6 +43,9 @@ func (c *Client) notify(method string, timeout time.Duration) bool {
 // that gives up behind a call leaves the worker and the call untouched (its
 // late reply is dropped).
 func (c *Client) probe(ctx context.Context) error {
+	if c.mux {
+		return c.probeMux(ctx)
+	}
 	for {
 		if err := c.Err(); err != nil {
 			return err

@@ -52,6 +52,9 @@ func (c *Client) stream(ctx context.Context, method string, args any, yield func
 	if err != nil {
 		return err
 	}
+	if c.mux {
+		return c.streamMux(ctx, req, frame, yield)
+	}
 	if err := c.acquire(ctx); err != nil {
 		return err
 	}

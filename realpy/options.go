@@ -147,6 +147,7 @@ type procConfig struct {
 	callbacks    map[string]wire.Callback
 	cancelGrace  time.Duration
 	window       int
+	concurrency  int // WithConcurrency: calls in flight per worker (0, 1: one at a time)
 	fork         forkConfig // fork safety and thread limits (options_forksafe.go)
 }
 
@@ -432,6 +433,22 @@ func WithCancelGrace(d time.Duration) Option {
 	return option("WithCancelGrace", anyWorker|TargetClient, func(c *config) {
 		if c.positive("WithCancelGrace", d > 0, d.String(), "a positive duration") {
 			c.cancelGrace = d
+		}
+	})
+}
+
+// WithConcurrency lets each worker serve up to n calls at once (default 1:
+// one at a time). The worker runs async handlers (async def, async
+// generators) as tasks on its event loop, up to n at once, replying as
+// each ends; sync handlers still run one at a time on the loop's thread,
+// and while one runs the tasks wait. A pool counts capacity, not workers:
+// it fills a worker up to n calls before it hands out another. A cancelled
+// call cancels its own task only. A peer that does not multiplex (an older
+// worker) keeps serving one call at a time. n < 1 is an *OptionError.
+func WithConcurrency(n int) Option {
+	return option("WithConcurrency", anyWorker|TargetClient, func(c *config) {
+		if c.positive("WithConcurrency", n > 0, strconv.Itoa(n), "a positive number of calls") {
+			c.concurrency = n
 		}
 	})
 }

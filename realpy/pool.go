@@ -117,18 +117,26 @@ type Pool struct {
 
 type member struct {
 	w        *Worker
-	busy     bool
+	calls    int  // calls checked out on it now
+	capacity int  // calls it serves at once (Client.Capacity: WithConcurrency on a multiplexing worker), at least 1
 	settling bool // busy ending a cancelled call: its sessions wait for it
 	overflow bool
 	retired  bool // closed by the pool on purpose: its exit is not a crash
 }
+
+// busy reports whether m serves a call now.
+func (m *member) busy() bool { return m.calls > 0 }
+
+// full reports whether m serves as many calls as it can.
+func (m *member) full() bool { return m.calls >= max(1, m.capacity) }
 
 // PoolStats counts what a pool started.
 type PoolStats struct {
 	Spawned  int64 // interpreters started as processes (zygotes included)
 	Forked   int64 // workers forked from a zygote
 	Size     int   // workers alive now
-	Busy     int
+	Busy     int // workers serving at least one call
+	InFlight int // calls in flight (a worker with WithConcurrency serves several)
 	Starting int          // workers being started now (WithLazy's growth, replacements)
 	Fork     ForkStats    // forks that would have hung: spawned instead, a suspect zygote
 	Threads  ThreadLimits // the thread limits its workers run with (none before it starts one)
@@ -252,13 +260,14 @@ func (p *Pool) Size() int { return p.cfg.size }
 func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	busy := 0
+	busy, calls := 0, 0
 	for m := range p.members {
-		if m.busy {
+		if m.busy() {
 			busy++
 		}
+		calls += m.calls
 	}
-	return PoolStats{Spawned: p.spawned.Load(), Forked: p.forked.Load(), Size: len(p.members), Busy: busy, Starting: p.starting,
+	return PoolStats{Spawned: p.spawned.Load(), Forked: p.forked.Load(), Size: len(p.members), Busy: busy, InFlight: calls, Starting: p.starting,
 		Fork: p.forkStats(), Threads: p.threadStats()}
 }
 

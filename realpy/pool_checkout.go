@@ -50,7 +50,7 @@ func (p *Pool) recycleWaiter(w *waiter) {
 	select {
 	case m := <-w.handed: // never: every return that was handed a worker took it; were it there, it is not lost
 		p.mu.Lock()
-		m.busy = false
+		m.calls--
 		p.offerLocked(m)
 		p.mu.Unlock()
 	default:
@@ -59,12 +59,21 @@ func (p *Pool) recycleWaiter(w *waiter) {
 	waiters.Put(w)
 }
 
-// offerLocked hands a free member to the first waiter that may take it and
-// reports whether one did. Waiters are served in arrival order; a waiter
-// whose session is bound to another worker under AffinityStrictQueue, or to
-// one ending a cancelled call, waits for that one.
+// offerLocked hands the free places of member m (one, or up to its
+// capacity with WithConcurrency) to the first waiters that may take them
+// and reports whether one did. Waiters are served in arrival order; a
+// waiter whose session is bound to another worker under
+// AffinityStrictQueue, or to one ending a cancelled call, waits for that one.
 func (p *Pool) offerLocked(m *member) bool {
-	if m.busy || m.w.Err() != nil {
+	handed := false
+	for p.offerOneLocked(m) {
+		handed = true
+	}
+	return handed
+}
+
+func (p *Pool) offerOneLocked(m *member) bool {
+	if m.full() || m.w.Err() != nil {
 		return false
 	}
 	for i, w := range p.queue {
@@ -73,9 +82,9 @@ func (p *Pool) offerLocked(m *member) bool {
 				continue
 			}
 		}
-		m.busy = true
+		m.calls++
 		if w.session != "" {
-			if r, ok := p.sessions.get(w.session); !ok || r.m.w.Err() != nil || p.cfg.affinity == AffinityHint && r.m != m && r.m.busy {
+			if r, ok := p.sessions.get(w.session); !ok || r.m.w.Err() != nil || p.cfg.affinity == AffinityHint && r.m != m && r.m.full() {
 				p.sessions.put(w.session, m, p.cfg.clock.Now())
 			} else if r.m == m {
 				p.sessions.touch(r, p.cfg.clock.Now())
@@ -201,7 +210,7 @@ func (p *Pool) checkout(ctx context.Context, session string) (*member, error) {
 		p.dequeueLocked(w)
 		select {
 		case m := <-w.handed: // handed over just as we gave up: pass it on
-			m.busy = false
+			m.calls--
 			p.offerLocked(m)
 		default:
 		}
@@ -228,7 +237,7 @@ func (p *Pool) grow(ctx context.Context, overflow bool) (*member, error) {
 		go m.w.Close()
 		return nil, wire.ErrClosed
 	}
-	m.busy = true
+	m.calls++
 	p.members[m] = struct{}{}
 	return m, nil
 }
@@ -248,8 +257,8 @@ func (p *Pool) pickLocked(session string) (*member, error) {
 		if r, ok := p.sessions.get(session); ok && r.m.w.Err() == nil {
 			p.sessions.touch(r, p.cfg.clock.Now())
 			owner := r.m
-			if !owner.busy {
-				owner.busy = true
+			if !owner.full() {
+				owner.calls++
 				return owner, nil
 			}
 			if owner.settling {
@@ -263,16 +272,21 @@ func (p *Pool) pickLocked(session string) (*member, error) {
 			}
 		}
 	}
+	// The worker with the most calls that can take one more: a pool of
+	// workers with WithConcurrency fills one before it wakes another.
+	var best *member
 	for m := range p.members {
-		if !m.busy && m.w.Err() == nil {
-			m.busy = true
-			if session != "" {
-				p.sessions.put(session, m, p.cfg.clock.Now())
-			}
-			return m, nil
+		if !m.full() && m.w.Err() == nil && (best == nil || m.calls > best.calls) {
+			best = m
 		}
 	}
-	return nil, nil
+	if best != nil {
+		best.calls++
+		if session != "" {
+			p.sessions.put(session, best, p.cfg.clock.Now())
+		}
+	}
+	return best, nil
 }
 
 // checkinSettled checks m in once a call cancelled on it has ended in the
@@ -297,7 +311,7 @@ func (p *Pool) checkinSettled(m *member) {
 
 func (p *Pool) checkin(m *member) {
 	p.mu.Lock()
-	m.busy = false
+	m.calls--
 	if m.settling {
 		m.settling = false
 		if m.w.Err() != nil {
@@ -305,7 +319,7 @@ func (p *Pool) checkin(m *member) {
 		}
 	}
 	p.sweepLocked()
-	retire := m.overflow && !p.closed && !p.offerLocked(m) // an overflow worker serves who waits, then retires
+	retire := m.overflow && !p.closed && !p.offerLocked(m) && m.calls == 0 // an overflow worker serves who waits, then retires
 	if retire {
 		m.retired = true
 		delete(p.members, m)

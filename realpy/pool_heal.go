@@ -109,7 +109,7 @@ func (p *Pool) startMember(ctx context.Context, overflow bool) (*member, error) 
 		return nil, err
 	}
 	p.events.publish(Event{Kind: EventReady, WorkerID: w.ID(), Pid: w.Pid()})
-	m := &member{w: w, overflow: overflow}
+	m := &member{w: w, overflow: overflow, capacity: w.client.Capacity()}
 	p.bg.Add(1)
 	go p.watch(m)
 	if p.cfg.heartbeat > 0 {

@@ -81,7 +81,7 @@ func (t *sessionTable) expire(now time.Time, ttl time.Duration) {
 		if now.Sub(r.used) < ttl {
 			return // the rest were used later
 		}
-		if !r.m.busy {
+		if !r.m.busy() {
 			t.remove(r.session)
 		}
 		e = prev

@@ -46,7 +46,7 @@ var _ = Describe("The session table", func() {
 
 	It("expires routes idle for the TTL, keeping a busy worker's", func() {
 		t := newSessionTable(10)
-		idle, busy := &member{}, &member{busy: true}
+		idle, busy := &member{}, &member{calls: 1}
 		start := time.Unix(0, 0)
 		t.put("old-idle", idle, start)
 		t.put("old-busy", busy, start.Add(time.Second))

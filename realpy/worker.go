@@ -90,6 +90,9 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	defer cancel()
 	id := cfg.id("")
 	args := []string{"-m", "pyharness_worker", "--fd", "3", "--worker-id", id, "--max-frame", strconv.Itoa(cfg.maxFrame)}
+	if cfg.concurrency > 1 {
+		args = append(args, "--concurrency", strconv.Itoa(cfg.concurrency))
+	}
 	for _, m := range cfg.modules {
 		args = append(args, "--module", m)
 	}
@@ -108,6 +111,7 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 		w.Close()
 		return nil, startError("worker", proc, cfg, err)
 	}
+	w.client.multiplex(cfg.concurrency)
 	return w, nil
 }
 

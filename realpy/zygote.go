@@ -349,7 +349,11 @@ func (z *Zygote) forkAs(ctx context.Context, mode string) (*Worker, error) {
 
 	// owner_pid names this process as the fork's owner (the child's process
 	// name), for leak checks when several processes share one zygote.
-	err = w.client.handshake(ctx, "fork", map[string]any{"worker_id": id, "owner_pid": os.Getpid(), "secret": secret, "mode": mode})
+	req := map[string]any{"worker_id": id, "owner_pid": os.Getpid(), "secret": secret, "mode": mode}
+	if z.cfg.concurrency > 1 {
+		req["concurrency"] = z.cfg.concurrency
+	}
+	err = w.client.handshake(ctx, "fork", req)
 	for _, f := range writeEnds { // the child holds its own copies once the request is sent
 		f.Close()
 	}
@@ -366,6 +370,7 @@ func (z *Zygote) forkAs(ctx context.Context, mode string) (*Worker, error) {
 		how = "spawned by the zygote in place of a fork"
 	}
 	w.client.label = fmt.Sprintf("worker %s (pid %d, %s)", id, proc.pid(), how)
+	w.client.multiplex(z.cfg.concurrency)
 	w.track(ctx, ownership.ForkedWorker)
 	return w, nil
 }
