@@ -147,7 +147,7 @@ type procConfig struct {
 	callbacks    map[string]wire.Callback
 	cancelGrace  time.Duration
 	window       int
-	concurrency  int // WithConcurrency: calls in flight per worker (0, 1: one at a time)
+	concurrency  int        // WithConcurrency: calls in flight per worker (0, 1: one at a time)
 	fork         forkConfig // fork safety and thread limits (options_forksafe.go)
 }
 

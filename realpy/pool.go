@@ -132,11 +132,11 @@ func (m *member) full() bool { return m.calls >= max(1, m.capacity) }
 
 // PoolStats counts what a pool started.
 type PoolStats struct {
-	Spawned  int64 // interpreters started as processes (zygotes included)
-	Forked   int64 // workers forked from a zygote
-	Size     int   // workers alive now
-	Busy     int // workers serving at least one call
-	InFlight int // calls in flight (a worker with WithConcurrency serves several)
+	Spawned  int64        // interpreters started as processes (zygotes included)
+	Forked   int64        // workers forked from a zygote
+	Size     int          // workers alive now
+	Busy     int          // workers serving at least one call
+	InFlight int          // calls in flight (a worker with WithConcurrency serves several)
 	Starting int          // workers being started now (WithLazy's growth, replacements)
 	Fork     ForkStats    // forks that would have hung: spawned instead, a suspect zygote
 	Threads  ThreadLimits // the thread limits its workers run with (none before it starts one)
