@@ -147,6 +147,10 @@ func (w *Worker) HostPid() int { return w.proc.hostPid() }
 // Hello returns the worker's answer to the readiness ping.
 func (w *Worker) Hello() Hello { return w.client.Hello() }
 
+// Capacity returns how many calls the worker serves at once: 1, or
+// WithConcurrency's n on a worker that multiplexes.
+func (w *Worker) Capacity() int { return w.client.Capacity() }
+
 // Stdout returns everything the worker wrote to stdout, closed when the
 // process ends. A worker forked from a zygote in a container (over TCP)
 // writes to the zygote's instead.

@@ -54,6 +54,11 @@ docs/numbers.md renders it again).`,
 		refBig := fs.Int("ref-big", 20, "reference rows: 1 MiB string echoes per implementation per round; 0 skips")
 		refStarts := fs.Int("ref-starts", 3, "reference rows: starts to first call per implementation per round; 0 skips")
 		pinned := fs.Bool("pinned", true, "reference rows: also time the tiny echo under taskset -c CPU with GOMAXPROCS=1 (a second process), if taskset is on PATH")
+		concRounds := fs.Int("concurrency-rounds", 3, "many calls per worker: measured rounds (after a warm-up round) of the fan-out and the throughput rows; 0 skips them")
+		fanOut := fs.Int("fan-out", 64, "many calls per worker: concurrent calls of an async handler that awaits --nap, on one worker with WithConcurrency(--fan-out)")
+		nap := fs.Duration("nap", 100*time.Millisecond, "many calls per worker: how long each fan-out call awaits")
+		serial := fs.Bool("fan-out-serial", true, "many calls per worker: also time the fan-out once on a worker serving one call at a time (--fan-out x --nap)")
+		concCalls := fs.Int("concurrency-calls", 8000, "many calls per worker: tiny echoes per round that 8 callers share, on one worker with WithConcurrency(8) and on 8 workers")
 		refOnly := fs.Bool("reference-only", false, "measure the reference rows alone (no start-up strategies, reuse, Fresh, pings or fairness)")
 		pinnedChild := fs.Bool("pinned-child", false, "internal: the pinned process of --pinned (prints the reference rows' JSON)")
 		markdown := fs.Bool("markdown", false, "print the generated Numbers table (markdown) instead of a table")
@@ -86,6 +91,8 @@ docs/numbers.md renders it again).`,
 					Reference:     refCfg,
 					Pinned:        *pinned,
 					ReferenceOnly: *refOnly,
+					Concurrency: concurrencyConfig{Rounds: *concRounds, FanOut: *fanOut, Nap: *nap, Serial: *serial,
+						Callers: 8, Calls: *concCalls},
 				})
 				if err != nil {
 					fmt.Fprintf(stderr, "pyharness bench: %v\n", err)

@@ -33,6 +33,8 @@ type benchConfig struct {
 	Pinned    bool
 	// ReferenceOnly skips everything but the reference rows.
 	ReferenceOnly bool
+	// Concurrency is the rows of many calls per worker (process backend).
+	Concurrency concurrencyConfig
 }
 
 // heavyModule is a handler module whose import burns CPU, as importing a
@@ -69,6 +71,11 @@ func runBench(ctx context.Context, cfg benchConfig) (*benchkit.Report, error) {
 	}
 	if rep.Backend == "process" && cfg.Reference.Rounds > 0 {
 		if rep.Reference, err = runReference(ctx, cfg.Reference, rep.Python, cfg.Pinned); err != nil {
+			return nil, err
+		}
+	}
+	if rep.Backend == "process" && cfg.Concurrency.Rounds > 0 {
+		if rep.Concurrency, err = runConcurrency(ctx, cfg.Concurrency, rep.Python); err != nil {
 			return nil, err
 		}
 	}

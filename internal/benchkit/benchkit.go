@@ -51,6 +51,8 @@ type Report struct {
 	ReuseSecondMS float64 `json:"reuse_second_ms,omitempty"`
 	// 16 callers sharing a pool of 2 (the --fairness calls in all).
 	Fairness *Fairness `json:"fairness,omitempty"`
+	// Many calls per worker: the fan-out and throughput rows.
+	Concurrency *Concurrency `json:"concurrency,omitempty"`
 	// The reference rows: pyharness beside an os/exec NDJSON loop and
 	// the floor, in interleaved rounds.
 	Reference *Reference `json:"reference,omitempty"`

@@ -167,6 +167,12 @@ func RenderNumbers(rep *Report) string {
 		row(fmt.Sprintf("fairness: %d callers on a pool of %d, %d echoes of %d bytes", f.Callers, f.PoolSize, f.Calls, f.PayloadBytes), "fairness",
 			fmt.Sprintf("%d-%d calls per caller; median call %.2f ms, the longest (wait + call) %.2f ms", f.MinPerCaller, f.MaxPerCaller, f.MedianCallMS, f.WorstWaitMS), "", "")
 	}
+	if c := rep.Concurrency; c != nil {
+		row(fmt.Sprintf("many calls per worker: %d concurrent calls of an `async def` handler that awaits %d ms, on one worker with `realpy.WithConcurrency(%d)`, median of %d", c.FanOut, c.NapMS, c.FanOut, c.Rounds),
+			"concurrency.fan_out_ms, fan_out_serial_ms", c.fanOutText(), "", "")
+		row(fmt.Sprintf("many calls per worker: %d callers sharing %d tiny echoes, median of %d", c.Callers, c.Calls, c.Rounds),
+			"concurrency.one_worker_calls_per_s, callers_workers_calls_per_s", c.throughputText(), "", "")
+	}
 	if ref := rep.Reference; ref != nil {
 		for i, r := range ref.Rows {
 			cols := make([]string, 3)

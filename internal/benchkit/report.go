@@ -33,6 +33,11 @@ func (rep *Report) WriteTable(w io.Writer) {
 		fmt.Fprintln(w)
 		rep.Reference.WriteTable(w)
 	}
+	if c := rep.Concurrency; c != nil {
+		fmt.Fprintf(w, "\nmany calls per worker (medians of %d rounds):\n", c.Rounds)
+		fmt.Fprintf(w, "  %d concurrent async calls awaiting %d ms, one worker with WithConcurrency(%d): %s\n", c.FanOut, c.NapMS, c.FanOut, c.fanOutText())
+		fmt.Fprintf(w, "  %d callers, tiny echoes: %s\n", c.Callers, c.throughputText())
+	}
 	if m := rep.Machine; m != nil {
 		fmt.Fprintf(w, "\n%s: %d cores (%s), %s, %s %s, load average %s, commit %s\n", m.Date, m.Cores, m.CPU, m.Python, m.Go, m.OS, m.LoadAvg, m.Commit)
 	}

@@ -1,0 +1,40 @@
+"""Async handlers for the fault specs of many calls per worker (issue 26)."""
+
+import asyncio
+from typing import Any, Dict
+
+from pyharness_worker.bridge import acall_go
+
+_groups: Dict[str, Dict[str, Any]] = {}
+
+
+async def hold(args: Dict[str, Any]) -> int:
+    """Tell Go the call is running (the Go function "started"), then wait until cancelled."""
+    await acall_go("started", args["n"])
+    await asyncio.Event().wait()
+    return args["n"]
+
+
+async def echo_after(args: Dict[str, Any]) -> str:
+    """Return args["token"] after args["delay"] seconds."""
+    await asyncio.sleep(args["delay"])
+    return args["token"]
+
+
+async def meet(args: Dict[str, Any]) -> int:
+    """Wait until args["n"] calls of args["group"] are here (at most args["timeout"] s); return how many came."""
+    group = _groups.setdefault(args["group"], {"count": 0, "event": asyncio.Event()})
+    group["count"] += 1
+    if group["count"] >= args["n"]:
+        group["event"].set()
+    try:
+        await asyncio.wait_for(group["event"].wait(), args["timeout"])
+    except asyncio.TimeoutError:
+        pass
+    return int(group["count"])
+
+
+async def nap(args: float) -> float:
+    """Sleep args seconds without blocking the loop: the benchmark's waiting handler."""
+    await asyncio.sleep(args)
+    return args
