@@ -4,11 +4,14 @@ PROTOCOL.md, Concurrency)."""
 
 import contextlib
 import io
+import json
 import re
+import socket
 import unittest
 from typing import Any, Dict, List
 
-from tests.helpers import ThreadedWorker
+from pyharness_worker.framing import read_frame
+from tests.helpers import HEADER, ThreadedWorker
 
 HANDLERS = ["tests.mux_handlers", "tests.mux_thread_handlers"]
 
@@ -285,3 +288,41 @@ class BlockedLoopTest(Harness):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ProcessFlagsTest(unittest.TestCase):
+    """The flags on a real worker process, its report on its own stderr."""
+
+    def test_the_flags_and_the_report_of_a_worker_process(self) -> None:
+        from tests.test_process import start
+
+        proc, sock = start("--concurrency", "3", "--sync-threads", "2", "--slow-callback", "0.05",
+                           "--module", "tests.mux_thread_handlers")
+        self.addCleanup(proc.stdout.close)
+        self.addCleanup(proc.stderr.close)
+        self.addCleanup(sock.close)
+        stream = sock.makefile("rb")
+        self.addCleanup(stream.close)
+
+        def send(doc: Any) -> None:
+            body = json.dumps(doc).encode()
+            sock.sendall(HEADER.pack(len(body)) + body)
+
+        def recv() -> Any:
+            return json.loads(read_frame(stream, 1 << 20))
+
+        send({"id": 1, "method": "ping"})
+        result = recv()["result"]
+        self.assertEqual((result["concurrency"], result["sync_threads"], result["slow_callback"]), (3, 2, 0.05))
+        send({"id": 2, "method": "where"})
+        self.assertTrue(recv()["result"].startswith("pyharness-sync-"))
+        send({"id": 3, "method": "hog", "args": 0.1})
+        cb = recv()["callback"]
+        send({"id": 4, "method": "ping"})
+        self.assertEqual(recv()["result"]["blocked_by"], "handler 'hog' (call 3)")
+        send({"id": 3, "method": "$return", "args": {"seq": cb["seq"], "ok": True, "result": None}})
+        self.assertEqual(recv(), {"id": 3, "ok": True, "result": None})
+        sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(proc.wait(10), 0)
+        err = proc.stderr.read().decode()
+        self.assertRegex(err, r"(?m)^pyharness: handler 'hog' \(call 3\) blocked the event loop for \d+\.\d{3} s$")
