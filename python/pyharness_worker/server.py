@@ -669,6 +669,7 @@ class _Mux:
                 if name not in own and not inspect.iscoroutinefunction(fn) and not inspect.isasyncgenfunction(fn)
             )
         self.threaded: Dict[int, Request] = {}
+        self.handoffs: Dict[int, Any] = {}  # coroutines sync handlers in threads returned, to run as tasks
         self.jobs: Any = queue.SimpleQueue()
         self.pool = 0
         # Blocked-loop detection (--slow-callback): the start of the loop's
@@ -712,7 +713,7 @@ class _Mux:
                     self.loop.run_until_complete(self.asyncio.wait(tasks, timeout=0.5))
                 except BaseException as exc:  # pragma: no cover - ending anyway
                     _log(f"ending calls in flight raised {type(exc).__name__}: {_describe(exc)}")
-            for result in [*self.started.values(), *(result for _, result in self.backlog)]:
+            for result in [*self.started.values(), *(result for _, result in self.backlog), *self.handoffs.values()]:
                 if type(result) is CoroutineType:
                     result.close()  # one cancelled before its task began, or never started
             del worker.write_raw  # type: ignore[attr-defined]
@@ -736,8 +737,12 @@ class _Mux:
                 item = exc
             except (OSError, ValueError):  # the socket was closed under us
                 item = None
-            if self.threshold > 0 and type(item) is bytes and self.busy_since is not None and self._answer_ping(item):
-                continue
+            if self.threshold > 0 and type(item) is bytes and self.busy_since is not None:
+                try:
+                    if self._answer_ping(item):
+                        continue
+                except Exception as exc:  # pragma: no cover - the loop answers it, then
+                    _log(f"answering a ping while the loop is blocked raised {type(exc).__name__}: {_describe(exc)}")
             self.inbox.put(item)
             try:
                 self.loop.call_soon_threadsafe(self.drain)
@@ -880,6 +885,12 @@ class _Mux:
         """A call in a thread ended (on the loop): its reply goes out here."""
         self.threaded.pop(req.id, None)
         req.inbox = None
+        handoff = self.handoffs.pop(req.id, None)
+        if handoff is not None:
+            if self.code is None:
+                self.spawn(req, handoff)  # its thread's slot becomes its task's
+            elif type(handoff) is CoroutineType:
+                handoff.close()
         if self.backlog and self.code is None:
             self._start_backlog()  # before the reply: once Go sees it, the thread has gone to the next call
         try:
@@ -910,9 +921,10 @@ class _Mux:
         return "a callback of the event loop"
 
     def _watch(self) -> None:
-        """The watchdog thread: looks every half threshold at the loop, and
-        names what runs in a turn that has lasted that long."""
-        period = self.threshold / 2
+        """The watchdog thread: looks every half threshold (at most 100
+        times a second) at the loop, and names what runs in a turn that has
+        lasted that long."""
+        period = max(self.threshold / 2, 0.01)
         while not self.watching.wait(period):
             since = self.busy_since
             if since is not None and time.monotonic() - since >= period:
@@ -1038,7 +1050,7 @@ class _Mux:
         the limit's worth running, as soon as one ends (sync handlers run
         inline, pings among them, are never held back by the limit)."""
         if self.threading.get_ident() != self.loop_ident:  # a sync handler in a thread returned it
-            self.loop.call_soon_threadsafe(self.spawn, req, result)
+            self.handoffs[req.id] = result  # spawned as the thread's call ends (_thread_done)
             return
         if not self._room(False):
             self.backlog.append((req, result))

@@ -176,6 +176,23 @@ class SyncThreadsTest(Harness):
         frames = [w.recv() for _ in range(3)]
         self.assertEqual(frames, [{"id": 1, "item": 1}, {"id": 1, "item": 2}, {"id": 1, "ok": True, "result": {"items": 3}}])
 
+    def test_cancel_of_a_sync_stream_in_a_thread(self) -> None:
+        w = self.start(concurrency=4, sync_threads=1)
+        w.send({"id": 1, "method": "sync_items", "args": 3, "stream": 1})
+        self.assertEqual(w.recv(), {"id": 1, "item": 0})
+        w.send({"id": 1, "method": "$cancel"})
+        reply = w.recv()
+        self.assertEqual((reply["id"], reply["error"]["kind"]), (1, "cancelled"))
+        self.assertIn("after 1 items", reply["error"]["message"])
+
+    def test_a_sync_callable_that_returns_a_coroutine_runs_it_as_a_task(self) -> None:
+        w = ThreadedWorker(modules=["tests.mux_callable_handlers"], concurrency=2, sync_threads=1)
+        try:
+            self.assertEqual(w.call("later", 5), {"id": 1, "ok": True, "result": {"later": 5}})
+            self.assertEqual(w.call("info")["result"]["calls"], {"tasks": 0, "threads": 0, "waiting": 0})
+        finally:
+            self.assertEqual(w.close(), 0)
+
     def test_a_bad_credit_for_a_call_in_a_thread_is_a_protocol_violation(self) -> None:
         w = ThreadedWorker(modules=HANDLERS, concurrency=4, sync_threads=1)
         w.send({"id": 1, "method": "sync_items", "args": 3, "stream": 1})
