@@ -962,8 +962,11 @@ class _Mux:
         if session is not None and type(session) is not str or deadline is not None and type(deadline) is not int:
             return False  # the loop answers bad_request
         result = builtin_methods.ping_of(self.worker)
+        who = self._running()
+        if self.busy_since == since:
+            self.culprit = (since, who)  # the report names it too, whatever the watchdog saw
         body = b'{"id":%d,"ok":true,"result":%s,"loop_blocked":%s,"blocked_by":%s}}' % (
-            rid, result[:-1], repr(round(blocked, 3)).encode(), dumps(self._running()))
+            rid, result[:-1], repr(round(blocked, 3)).encode(), dumps(who))
         try:
             self.write(encode_frame(body, self.worker.max_frame))
         except OSError:  # the connection is gone: the reader sees its end next
