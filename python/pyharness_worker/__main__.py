@@ -1,11 +1,21 @@
-"""python3 -m pyharness_worker --fd 3 [--alive-fd 4] [--worker-id ID] [--max-frame N] [--concurrency N] [--module pkg.mod ...]"""
+"""python3 -m pyharness_worker --fd 3 [--alive-fd 4] [--worker-id ID] [--max-frame N]
+    [--concurrency N [--sync-threads N] [--slow-callback SECONDS]] [--module pkg.mod ...]
+
+Serves the requests of PROTOCOL.md on the connected stream socket --fd.
+With --concurrency N > 1 it multiplexes (PROTOCOL.md, Concurrency): up to
+N calls at once, async handlers as tasks on its event loop; with
+--sync-threads M, sync handlers of the --module modules run in up to M
+threads (counted against N) instead of inline on the loop's thread; a
+turn of the loop longer than --slow-callback seconds (default 0.1, 0:
+never) is reported on stderr, and pings are answered meanwhile.
+"""
 
 from __future__ import annotations
 
 import sys
 
 from . import DEFAULT_MAX_FRAME, MIN_MAX_FRAME, liveness, max_frame_arg
-from .server import run
+from .server import DEFAULT_SLOW_CALLBACK, run
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,6 +31,8 @@ _FLAGS: Dict[str, tuple] = {
     "--run-id": ("str", ""),
     "--alive-fd": ("int", None),
     "--concurrency": ("count", 1),
+    "--sync-threads": ("int", 0),
+    "--slow-callback": ("seconds", DEFAULT_SLOW_CALLBACK),
 }
 
 
@@ -28,7 +40,7 @@ class Args:
     """What the command line asks for: the argparse Namespace's fields."""
 
     def __init__(self, fd: int, worker_id: str, max_frame: int, module: List[str], run_id: str, alive_fd: Optional[int],
-                 concurrency: int = 1) -> None:
+                 concurrency: int = 1, sync_threads: int = 0, slow_callback: float = DEFAULT_SLOW_CALLBACK) -> None:
         self.fd = fd
         self.worker_id = worker_id
         self.max_frame = max_frame
@@ -36,6 +48,8 @@ class Args:
         self.run_id = run_id
         self.alive_fd = alive_fd
         self.concurrency = concurrency
+        self.sync_threads = sync_threads
+        self.slow_callback = slow_callback
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,7 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-id", default="", help="marker of the test run that owns this worker (ignored)")
     parser.add_argument("--alive-fd", type=int, default=None, help="file descriptor of a stream socket on which liveness probes are echoed")
     parser.add_argument("--concurrency", type=concurrency_arg, default=1,
-                        help="async calls served at once (PROTOCOL.md, Concurrency); sync handlers run one at a time")
+                        help="calls served at once (PROTOCOL.md, Concurrency); 1: one at a time")
+    parser.add_argument("--sync-threads", type=threads_arg, default=0,
+                        help="with --concurrency > 1, threads sync handlers run in (0: inline on the event loop's thread)")
+    parser.add_argument("--slow-callback", type=seconds_arg, default=DEFAULT_SLOW_CALLBACK,
+                        help="with --concurrency > 1, report a blocked event loop after this many seconds (0: never)")
     return parser
 
 
@@ -64,6 +82,38 @@ def concurrency_arg(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"concurrency must be a positive integer, not {text!r}")
     return n
+
+
+def threads_arg(text: str) -> int:
+    """--sync-threads' value: a count, 0 or more."""
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"sync threads must be 0 or a positive integer, not {text!r}")
+    return n
+
+
+def seconds(text: str) -> Optional[float]:
+    """text as a finite number of seconds, 0 or more; None if it is not one."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 <= value < float("inf") else None
+
+
+def seconds_arg(text: str) -> float:
+    """--slow-callback's value: seconds, 0 or more."""
+    import argparse
+
+    value = seconds(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"slow callback must be a number of seconds, 0 or more, not {text!r}")
+    return value
 
 
 def quick_parse(argv: List[str]) -> Optional[Args]:
@@ -90,6 +140,10 @@ def quick_parse(argv: List[str]) -> Optional[Args]:
             values[flag] = value
         elif kind == "append":
             values[flag].append(value)  # type: ignore[attr-defined]
+        elif kind == "seconds":
+            if not value.replace(".", "", 1).isdigit() or not value.isascii():
+                return None
+            values[flag] = seconds(value)
         else:
             if not value.isdigit() or not value.isascii():
                 return None
@@ -101,7 +155,8 @@ def quick_parse(argv: List[str]) -> Optional[Args]:
         return None
     get = values.get
     return Args(get("--fd"), get("--worker-id", ""), get("--max-frame", DEFAULT_MAX_FRAME),  # type: ignore[arg-type]
-                get("--module"), get("--run-id", ""), get("--alive-fd"), get("--concurrency", 1))  # type: ignore[arg-type]
+                get("--module"), get("--run-id", ""), get("--alive-fd"), get("--concurrency", 1),  # type: ignore[arg-type]
+                get("--sync-threads", 0), get("--slow-callback", DEFAULT_SLOW_CALLBACK))  # type: ignore[arg-type]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -113,7 +168,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     import socket
 
     sock = socket.socket(fileno=args.fd)
-    return run(sock, args.worker_id, args.max_frame, args.module, concurrency=args.concurrency)
+    return run(sock, args.worker_id, args.max_frame, args.module, concurrency=args.concurrency,
+               sync_threads=args.sync_threads, slow_callback=args.slow_callback)
 
 
 if __name__ == "__main__":

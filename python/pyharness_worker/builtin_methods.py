@@ -23,8 +23,13 @@ def ping(args: Any) -> "EncodedJSON":
     """Readiness and health: answers as soon as the worker serves requests.
     The heartbeat of every pool: its reply is encoded from a cached part
     that only a fork changes, plus the uptime."""
-    worker = current().worker
-    key = (_pid, id(worker))
+    return ping_of(current().worker)
+
+
+def ping_of(worker: Serving) -> "EncodedJSON":
+    """ping's reply for worker (also answered by a multiplexing worker's
+    reader thread while its event loop is blocked: server.py)."""
+    key = (_pid, worker)  # the worker itself, not its id(): a later worker may reuse a freed one's
     cached = _hello_cache.get(key)
     if cached is None:
         _hello_cache.clear()
@@ -66,6 +71,12 @@ def hello(worker: Serving) -> Dict[str, Any]:
     if concurrency > 1:  # PROTOCOL.md, Concurrency: up to this many requests in flight
         reply["features"] = FEATURES + ["multiplex"]
         reply["concurrency"] = concurrency
+        sync_threads = getattr(worker, "sync_threads", 0)
+        if sync_threads > 0:  # sync handlers run in this many threads
+            reply["sync_threads"] = sync_threads
+        slow = getattr(worker, "slow_callback", 0.0)
+        if slow > 0:  # a blocked event loop is reported, and pings answered meanwhile
+            reply["slow_callback"] = slow
     return reply
 
 
@@ -75,9 +86,10 @@ FEATURES = ["stream", "cancel", "callback", "async"]
 
 
 def info(args: Any) -> Dict[str, Any]:
-    """Everything a test may want to know about the worker."""
+    """Everything a test may want to know about the worker (a multiplexing
+    one adds "calls": its calls running as tasks, in threads, waiting)."""
     worker = current().worker
-    return {
+    reply = {
         "pid": os.getpid(),
         "ppid": os.getppid(),
         "worker_id": worker.worker_id,
@@ -92,6 +104,11 @@ def info(args: Any) -> Dict[str, Any]:
         "sessions": sorted(worker.sessions),
         "cwd": os.getcwd(),
     }
+    in_flight = getattr(worker, "in_flight", None)
+    calls = in_flight() if in_flight is not None else None
+    if calls is not None:  # a multiplexing worker: its calls by where they run
+        reply["calls"] = calls
+    return reply
 
 
 def reset(args: Any) -> Dict[str, Any]:

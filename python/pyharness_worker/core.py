@@ -52,7 +52,7 @@ MAX_DEPTH = 500
 class Request:
     """One request being served: its envelope fields and the worker serving it."""
 
-    __slots__ = ("id", "method", "args", "worker", "session", "deadline_ms", "reply", "stream", "credit", "cancelled", "seq", "task", "waiter")
+    __slots__ = ("id", "method", "args", "worker", "session", "deadline_ms", "reply", "stream", "credit", "cancelled", "seq", "task", "waiter", "inbox")
 
     def __init__(self, id: int, method: str, args: Any, worker: Serving, session: Optional[str] = None,
                  deadline_ms: Optional[int] = None, reply: bool = True, stream: int = 0) -> None:
@@ -73,6 +73,9 @@ class Request:
         # for its stream, or the $return of a callback into Go).
         self.task: Any = None
         self.waiter: Any = None
+        # A sync handler running in one of a multiplexing worker's threads
+        # (--sync-threads): the queue its control frames come on.
+        self.inbox: Any = None
 
     def __repr__(self) -> str:
         return f"Request(id={self.id!r}, method={self.method!r}, session={self.session!r})"

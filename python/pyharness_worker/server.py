@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
 EXIT_OK = 0
 EXIT_START_FAILED = 2
 EXIT_PROTOCOL = 4
+# How long a turn of a multiplexing worker's event loop may take before
+# it is reported as blocked (PROTOCOL.md, Concurrency; --slow-callback).
+DEFAULT_SLOW_CALLBACK = 0.1
 
 _UNSERIALIZABLE = (TypeError, ValueError, UnicodeEncodeError, RecursionError)
 _modules = sys.modules
@@ -106,6 +109,8 @@ class Worker:
         max_frame: int = DEFAULT_MAX_FRAME,
         modules: Iterable[str] = (),
         concurrency: int = 1,
+        sync_threads: int = 0,
+        slow_callback: float = DEFAULT_SLOW_CALLBACK,
     ) -> None:
         self.sock = sock
         self.rfile = sock.makefile("rb", buffering=1 << 16)
@@ -130,6 +135,13 @@ class Worker:
         # Up to this many async calls at once (PROTOCOL.md, Concurrency);
         # with more than one, serve() multiplexes (_Mux).
         self.concurrency = max(1, concurrency)
+        multiplexing = self.concurrency > 1
+        # Sync user handlers run in up to this many threads (0: inline on
+        # the loop's thread), and a turn of the loop longer than
+        # slow_callback seconds is reported (0: never); both only when
+        # multiplexing.
+        self.sync_threads = min(max(0, sync_threads), self.concurrency) if multiplexing else 0
+        self.slow_callback = max(0.0, slow_callback) if multiplexing else 0.0
         self._mux: Optional[_Mux] = None
 
     # -- helpers used by methods -------------------------------------------------
@@ -146,6 +158,14 @@ class Worker:
 
     def stop(self) -> None:
         self._stopping = True
+
+    def in_flight(self) -> Optional[Dict[str, int]]:
+        """A multiplexing worker's calls (info reports them): running as
+        tasks, running in threads, waiting for room; None otherwise."""
+        mux = self._mux
+        if mux is None:
+            return None
+        return {"tasks": len(mux.active), "threads": len(mux.threaded), "waiting": len(mux.backlog)}
 
     def write_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -341,6 +361,8 @@ class Worker:
         update it; $return's args are returned. Control frames of earlier
         calls are skipped; a request pipelined behind the call is kept for
         after it."""
+        if req.inbox is not None:
+            return _thread_control(req)  # a sync call in a thread: the loop routes its frames to it
         while True:
             try:
                 payload = self._next_frame()
@@ -383,6 +405,10 @@ class Worker:
 
     def _poll(self, req: Request) -> None:
         """Read the control frames that have arrived, without waiting."""
+        if req.inbox is not None:
+            while not req.inbox.empty():
+                self._control(req)
+            return
         if self._mux is not None:
             while self._mux.pending():
                 self._control(req)
@@ -390,10 +416,12 @@ class Worker:
         while self._buffered() or select.select([self.sock], [], [], 0)[0]:
             self._control(req)
 
-    def _buffered(self) -> bool:
+    def _buffered(self, req: Optional[Request] = None) -> bool:
         """Whether bytes already read from the socket wait in the buffer.
         Only a read can have left some: after a look that found none, the
         answer stays no until the next read (no syscalls per stream item)."""
+        if req is not None and req.inbox is not None:
+            return not req.inbox.empty()
         if self._mux is not None:
             return self._mux.pending()
         if not self._maybe_buffered:
@@ -428,7 +456,7 @@ class Worker:
             if req.cancelled:
                 raise self._cancelled(req, f"call {req.method!r} was cancelled by its Go caller while {name!r} ran in Go")
             if type(ret) is dict and ret.get("seq") == seq:
-                while self._buffered():  # a $cancel right behind the answer
+                while self._buffered(req):  # a $cancel right behind the answer
                     self._control(req)
                 if req.cancelled:
                     raise self._cancelled(req, f"call {req.method!r} was cancelled by its Go caller")
@@ -536,14 +564,80 @@ def _go_result(ret: Dict[str, Any]) -> Any:
     raise GoError(str(err.get("type") or "GoError"), str(err.get("message") or ""), kind)
 
 
+def _who(req: Request) -> str:
+    """How the blocked-loop report and a ping names the call: its task's name."""
+    return f"handler {req.method!r} (call {req.id})"
+
+
+def _thread_control(req: Request) -> Any:
+    """Worker._control for a sync call running in a thread: the loop routes
+    the call's control frames to req.inbox (_Mux.route)."""
+    kind, value = req.inbox.get()
+    if kind == "credit":
+        req.credit += value  # only this thread changes the credit of its call
+        return None
+    if kind == "return":
+        return value
+    if kind == "end":
+        raise _Broken(EXIT_OK, "the connection ended mid-call")
+    return None  # "cancel": req.cancelled is set
+
+
+class _SyncCall:
+    """A sync call waiting in the backlog for a thread (--sync-threads)."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+
+class _TimedSelector:
+    """The loop's selector, timing each turn of the loop (the work between
+    two selects): a turn longer than the threshold is reported once it
+    ends, and the watchdog and the reader thread see a turn in progress
+    (busy_since). Two monotonic() calls a turn."""
+
+    def __init__(self, inner: Any, mux: _Mux) -> None:
+        self.inner = inner
+        self.mux = mux
+
+    def select(self, timeout: Optional[float] = None) -> Any:
+        mux = self.mux
+        since = mux.busy_since
+        if since is not None:
+            mux.busy_since = None
+            took = time.monotonic() - since
+            if took > mux.threshold:
+                mux.report_blocked(since, took)
+        try:
+            return self.inner.select(timeout)
+        finally:
+            mux.busy_since = time.monotonic()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 class _Mux:
     """Serving up to worker.concurrency calls at once (PROTOCOL.md,
     Concurrency): async handlers (async def, async generators) run as tasks
-    on the worker's event loop and reply as each ends, in any order; sync
-    handlers still run one at a time, inline, on the loop's thread (while
-    one runs, the tasks wait). A reader thread is the only reader of the
-    socket: it hands each frame to the loop (and to a sync handler waiting
-    inline for its control frames); the loop's thread is the only writer."""
+    on the worker's event loop and reply as each ends, in any order. Sync
+    handlers run inline on the loop's thread (while one runs, the tasks
+    wait), or, with worker.sync_threads, sync user handlers run in that many
+    threads, counted with the tasks against the limit; built-in methods
+    (pings among them) always run inline. A reader thread is the only reader
+    of the socket: it hands each frame to the loop (and to a sync handler
+    waiting inline for its control frames); the loop routes the control
+    frames of a call in a thread to that call's queue. Every frame is
+    written whole under one lock: the loop writes replies, a call in a
+    thread its stream items and callbacks, the reader thread a ping's reply
+    while the loop is blocked.
+
+    With worker.slow_callback, a turn of the loop longer than that is
+    reported on stderr naming the task (or inline call) a watchdog thread
+    saw running, and a ping arriving meanwhile is answered by the reader
+    thread with how long the loop has been blocked and by what."""
 
     def __init__(self, worker: Worker) -> None:
         import asyncio  # only for a multiplexing worker: not paid at start
@@ -556,18 +650,60 @@ class _Mux:
         self.inbox: Any = queue.SimpleQueue()
         self.active: Dict[int, Request] = {}  # calls running as tasks, by id
         self.started: Dict[int, Any] = {}  # their coroutines or streams
-        self.backlog: List[Any] = []  # (request, coroutine or stream) beyond the limit, started as tasks end
+        self.backlog: List[Any] = []  # (request, coroutine, stream or _SyncCall) beyond the limit, started as calls end
         self.code: Optional[int] = None
         self.thread = threading.Thread(target=self._read, name="pyharness-reader", daemon=True)
+        self.threading = threading
+        self.wlock = threading.Lock()
+        self.loop_ident = 0
+        # Sync user handlers in threads (--sync-threads): the calls running
+        # there, by id, the jobs for the threads, how many threads there are.
+        self.sync_threads = worker.sync_threads
+        self.threadable: Any = frozenset()
+        if self.sync_threads:
+            import inspect
+
+            own = set(builtin_methods.METHODS) | set(fault_methods.METHODS)
+            self.threadable = frozenset(
+                name for name, fn in worker.methods.items()
+                if name not in own and not inspect.iscoroutinefunction(fn) and not inspect.isasyncgenfunction(fn)
+            )
+        self.threaded: Dict[int, Request] = {}
+        self.handoffs: Dict[int, Any] = {}  # coroutines sync handlers in threads returned, to run as tasks
+        self.jobs: Any = queue.SimpleQueue()
+        self.pool = 0
+        # Blocked-loop detection (--slow-callback): the start of the loop's
+        # turn in progress (None while it waits in select), the call being
+        # served inline, and the watchdog's last look at a long turn.
+        self.threshold = worker.slow_callback
+        self.busy_since: Optional[float] = None
+        self.inline: Optional[Request] = None
+        self.culprit: Any = None  # (busy_since, name)
+        self.watching = threading.Event()
 
     def serve(self) -> int:
         worker = self.worker
         worker._mux = self
         worker.acall_go = self.acall_go  # type: ignore[attr-defined]
+        worker.write_raw = self.write  # type: ignore[method-assign]
+        self.loop_ident = self.threading.get_ident()
+        timed = None
+        if self.threshold > 0 and hasattr(self.loop, "_selector"):
+            timed = self.loop._selector = _TimedSelector(self.loop._selector, self)
+            watchdog = self.threading.Thread(target=self._watch, name="pyharness-watchdog", daemon=True)
+            watchdog.start()
         self.thread.start()
         try:
             self.loop.run_forever()
         finally:
+            self.watching.set()  # the watchdog ends
+            if timed is not None:
+                self.loop._selector = timed.inner
+                self.busy_since = None
+            for req in list(self.threaded.values()):
+                req.inbox.put(("end", None))  # a call in a thread waiting for Go ends; one in user code runs on
+            for _ in range(self.pool):
+                self.jobs.put(None)
             worker._mux = None
             tasks = [req.task for req in self.active.values() if req.task is not None]
             for task in tasks:
@@ -577,10 +713,16 @@ class _Mux:
                     self.loop.run_until_complete(self.asyncio.wait(tasks, timeout=0.5))
                 except BaseException as exc:  # pragma: no cover - ending anyway
                     _log(f"ending calls in flight raised {type(exc).__name__}: {_describe(exc)}")
-            for result in [*self.started.values(), *(result for _, result in self.backlog)]:
+            for result in [*self.started.values(), *(result for _, result in self.backlog), *self.handoffs.values()]:
                 if type(result) is CoroutineType:
                     result.close()  # one cancelled before its task began, or never started
+            del worker.write_raw  # type: ignore[attr-defined]
         return self.code if self.code is not None else EXIT_OK
+
+    def write(self, data: bytes) -> None:
+        """Worker.write_raw while multiplexing: each frame whole, whichever thread writes it."""
+        with self.wlock:
+            self.worker.sock.sendall(data)
 
     def _read(self) -> None:
         """The reader thread: every frame to the inbox, then wake the loop."""
@@ -595,6 +737,12 @@ class _Mux:
                 item = exc
             except (OSError, ValueError):  # the socket was closed under us
                 item = None
+            if self.threshold > 0 and type(item) is bytes and self.busy_since is not None:
+                try:
+                    if self._answer_ping(item):
+                        continue
+                except Exception as exc:  # pragma: no cover - the loop answers it, then
+                    _log(f"answering a ping while the loop is blocked raised {type(exc).__name__}: {_describe(exc)}")
             self.inbox.put(item)
             try:
                 self.loop.call_soon_threadsafe(self.drain)
@@ -652,13 +800,178 @@ class _Mux:
             return
         if req is None:
             return
-        worker._handle(req)
+        if req.method in self.threadable:
+            worker.served += 1
+            self.submit(req, worker.methods[req.method])
+            return
+        self.inline = req
+        try:
+            worker._handle(req)
+        finally:
+            self.inline = None
         if worker._stopping:
             self.end(EXIT_OK)
 
+    def _room(self, sync: bool) -> bool:
+        """Whether one more call may start: calls in threads and tasks
+        together stay within the limit, calls in threads within the threads."""
+        threaded = len(self.threaded)
+        if threaded + len(self.active) >= self.worker.concurrency:
+            return False
+        return not sync or threaded < self.sync_threads
+
     def _start_backlog(self) -> None:
-        while self.backlog and self.code is None and len(self.active) < self.worker.concurrency:
-            self.spawn(*self.backlog.pop(0))
+        """Start the waiting calls there is room for, in order (a sync call
+        waiting for a thread does not hold back a coroutine behind it)."""
+        i = 0
+        while i < len(self.backlog) and self.code is None:
+            req, result = self.backlog[i]
+            sync = type(result) is _SyncCall
+            if not self._room(sync):
+                if not self._room(False):
+                    return  # the limit's worth runs
+                i += 1
+                continue
+            del self.backlog[i]
+            if sync:
+                self._start_thread_call(req, result.handler)
+            else:
+                self.spawn(req, result)
+
+    # -- sync handlers in threads (--sync-threads) --------------------------------
+
+    def submit(self, req: Request, handler: Handler) -> None:
+        """Run a sync user handler's call in a thread, or, with the
+        limit's worth running or every thread busy, as soon as one ends."""
+        if not self._room(True):
+            self.backlog.append((req, _SyncCall(handler)))
+            return
+        self._start_thread_call(req, handler)
+
+    def _start_thread_call(self, req: Request, handler: Handler) -> None:
+        import queue
+
+        req.inbox = queue.SimpleQueue()
+        self.threaded[req.id] = req
+        if self.pool < len(self.threaded):  # threads are started as the calls need them
+            self.pool += 1
+            self.threading.Thread(target=self._pool_thread, name=f"pyharness-sync-{self.pool}", daemon=True).start()
+        self.jobs.put((req, handler))
+
+    def _pool_thread(self) -> None:
+        """One of the threads sync user handlers run in: each call as
+        Worker._run runs it inline (its stream items and callbacks written
+        from here), its reply handed to the loop."""
+        worker = self.worker
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            req, handler = job
+            outcome: Any
+            token = activate(req)
+            try:
+                outcome = worker._run(req, handler)
+            except BaseException as exc:  # _Broken, SystemExit: for the loop to act on
+                outcome = exc
+            finally:
+                deactivate(token)
+            try:
+                self.loop.call_soon_threadsafe(self._thread_done, req, outcome)
+            except RuntimeError:  # the loop is closed: the worker is ending
+                return
+
+    def _thread_done(self, req: Request, outcome: Any) -> None:
+        """A call in a thread ended (on the loop): its reply goes out here."""
+        self.threaded.pop(req.id, None)
+        req.inbox = None
+        handoff = self.handoffs.pop(req.id, None)
+        if handoff is not None:
+            if self.code is None:
+                self.spawn(req, handoff)  # its thread's slot becomes its task's
+            elif type(handoff) is CoroutineType:
+                handoff.close()
+        if self.backlog and self.code is None:
+            self._start_backlog()  # before the reply: once Go sees it, the thread has gone to the next call
+        try:
+            if isinstance(outcome, _Broken):
+                self.end(outcome.code, str(outcome))
+            elif isinstance(outcome, BaseException):
+                raise outcome  # as from a handler run inline (SystemExit)
+            elif outcome is not None and req.reply and self.code is None:
+                self.worker._reply(req, outcome)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            _log(f"connection lost: {exc}")
+            self.end(EXIT_OK)
+
+    # -- a blocked loop (--slow-callback) ------------------------------------------
+
+    def _running(self) -> str:
+        """What the loop's thread is running (read from another thread):
+        the task being stepped, else the call served inline."""
+        try:
+            task = self.asyncio.current_task(self.loop)
+        except RuntimeError:  # pragma: no cover - the loop ended meanwhile
+            task = None
+        if task is not None:
+            return task.get_name()
+        req = self.inline
+        if req is not None:
+            return _who(req)
+        return "a callback of the event loop"
+
+    def _watch(self) -> None:
+        """The watchdog thread: looks every half threshold (at most 100
+        times a second) at the loop, and names what runs in a turn that has
+        lasted that long."""
+        period = max(self.threshold / 2, 0.01)
+        while not self.watching.wait(period):
+            since = self.busy_since
+            if since is not None and time.monotonic() - since >= period:
+                self.culprit = (since, self._running())
+
+    def report_blocked(self, since: float, took: float) -> None:
+        """A turn of the loop lasted took seconds (on the loop, as it ends)."""
+        culprit = self.culprit
+        who = culprit[1] if culprit is not None and culprit[0] == since else "a callback of the event loop"
+        try:
+            sys.stderr.write(f"pyharness: {who} blocked the event loop for {took:.3f} s\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):  # pragma: no cover - stderr gone
+            pass
+
+    def _answer_ping(self, payload: bytes) -> bool:
+        """Answer a ping from the reader thread while the loop is blocked
+        past the threshold (PROTOCOL.md, Concurrency); False to leave the
+        frame to the loop."""
+        since = self.busy_since
+        if since is None or b'"ping"' not in payload:
+            return False
+        blocked = time.monotonic() - since
+        if blocked <= self.threshold:
+            return False
+        try:
+            doc = loads(payload)
+        except (ProtocolViolation, TooDeep):
+            return False
+        if type(doc) is not dict or doc.get("method") != "ping":
+            return False
+        rid, session, deadline = doc.get("id"), doc.get("session"), doc.get("deadline_ms")
+        if type(rid) is not int or rid < 0 or doc.get("stream") is not None:
+            return False
+        if session is not None and type(session) is not str or deadline is not None and type(deadline) is not int:
+            return False  # the loop answers bad_request
+        result = builtin_methods.ping_of(self.worker)
+        who = self._running()
+        if self.busy_since == since:
+            self.culprit = (since, who)  # the report names it too, whatever the watchdog saw
+        body = b'{"id":%d,"ok":true,"result":%s,"loop_blocked":%s,"blocked_by":%s}}' % (
+            rid, result[:-1], repr(round(blocked, 3)).encode(), dumps(who))
+        try:
+            self.write(encode_frame(body, self.worker.max_frame))
+        except OSError:  # the connection is gone: the reader sees its end next
+            pass
+        return True
 
     def end(self, code: int, message: str = "") -> None:
         if self.code is None:
@@ -668,9 +981,12 @@ class _Mux:
             self.loop.stop()
 
     def route(self, doc: Dict[str, Any]) -> None:
-        """A control frame for a call running as a task."""
+        """A control frame for a call running as a task or in a thread."""
         rid = doc.get("id")
         req = self.active.get(rid)  # type: ignore[arg-type]
+        if req is None and rid in self.threaded:
+            self._route_to_thread(self.threaded[rid], doc)  # type: ignore[index]
+            return
         if req is None:
             if doc.get("method") == "$cancel":
                 self._cancel_waiting(rid)
@@ -690,6 +1006,21 @@ class _Mux:
         else:
             raise _Broken(EXIT_PROTOCOL, f"unknown control frame {method!r}")
 
+    def _route_to_thread(self, req: Request, doc: Dict[str, Any]) -> None:
+        """A control frame for a sync call in a thread: to its queue."""
+        method, args = doc.get("method"), doc.get("args")
+        if method == "$credit":
+            if type(args) is not int or args < 1:
+                raise _Broken(EXIT_PROTOCOL, f"$credit of {args!r}")
+            req.inbox.put(("credit", args))
+        elif method == "$cancel":
+            req.cancelled = True  # a plain handler cannot be interrupted: it answers as it ends
+            req.inbox.put(("cancel", None))
+        elif method == "$return":
+            req.inbox.put(("return", args))
+        else:
+            raise _Broken(EXIT_PROTOCOL, f"unknown control frame {method!r}")
+
     def _cancel_waiting(self, rid: Any) -> None:
         """Cancel a call still waiting for a slot: it never starts."""
         for i, (req, result) in enumerate(self.backlog):
@@ -697,7 +1028,7 @@ class _Mux:
                 del self.backlog[i]
                 if type(result) is CoroutineType:
                     result.close()
-                else:
+                elif type(result) is not _SyncCall:
                     self.loop.create_task(self._aclose(result))
                 message = f"call {req.method!r} cancelled by the caller before it started"
                 if req.reply:
@@ -719,14 +1050,17 @@ class _Mux:
 
     def spawn(self, req: Request, result: Any) -> None:
         """Run an async handler's coroutine or stream as a task, or, with
-        the limit's worth running, as soon as one ends (sync handlers,
-        pings among them, are never held back by the limit)."""
-        if len(self.active) >= self.worker.concurrency:
+        the limit's worth running, as soon as one ends (sync handlers run
+        inline, pings among them, are never held back by the limit)."""
+        if self.threading.get_ident() != self.loop_ident:  # a sync handler in a thread returned it
+            self.handoffs[req.id] = result  # spawned as the thread's call ends (_thread_done)
+            return
+        if not self._room(False):
             self.backlog.append((req, result))
             return
         self.active[req.id] = req
         self.started[req.id] = result
-        req.task = self.loop.create_task(self._task(req, result))
+        req.task = self.loop.create_task(self._task(req, result), name=_who(req))
         req.task.add_done_callback(lambda _: self._done(req))
 
     def _done(self, req: Request) -> None:
@@ -741,6 +1075,8 @@ class _Mux:
             result.close()
         elif result is not None:
             self.loop.create_task(self._aclose(result))
+        if self.backlog and self.code is None:
+            self._start_backlog()  # before the reply, as _task does
         if req.reply and self.code is None:
             message = f"call {req.method!r} cancelled by the caller"
             try:
@@ -748,8 +1084,6 @@ class _Mux:
             except (BrokenPipeError, ConnectionResetError) as exc:
                 _log(f"connection lost: {exc}")
                 self.end(EXIT_OK)
-        if self.backlog and self.code is None:
-            self.loop.call_soon(self._start_backlog)
 
     async def _task(self, req: Request, result: Any) -> None:
         worker = self.worker
@@ -766,6 +1100,7 @@ class _Mux:
                 envelope = {"id": req.id, "ok": False, "error": _error("cancelled", "Cancelled", _describe(exc) or "cancelled by the caller")}
             except Exception as exc:
                 envelope = {"id": req.id, "ok": False, "error": _error("exception", type(exc).__name__, _describe(exc), _traceback())}
+            self._release(req)  # before the reply: once Go sees it, the slot has gone to the next call
             if req.reply and self.code is None:
                 worker._reply(req, envelope)
         except _Broken as broken:
@@ -774,11 +1109,16 @@ class _Mux:
             _log(f"connection lost: {exc}")
             self.end(EXIT_OK)
         finally:
+            self._release(req)
+
+    def _release(self, req: Request) -> None:
+        """A task's call has ended: its slot goes to the first call waiting."""
+        if self.active.get(req.id) is req:
             self.active.pop(req.id, None)
             self.started.pop(req.id, None)
             req.task = None
             if self.backlog and self.code is None:
-                self.loop.call_soon(self._start_backlog)
+                self._start_backlog()
 
     async def _tail(self, req: Request, value: Any) -> Dict[str, Any]:
         """The reply of an async def that returned value (as _run's tail)."""
@@ -874,6 +1214,8 @@ def run(
     modules: Iterable[str],
     greet: Optional[int] = None,
     concurrency: int = 1,
+    sync_threads: int = 0,
+    slow_callback: float = DEFAULT_SLOW_CALLBACK,
 ) -> int:
     """Build a worker on sock and serve; returns the process exit code.
 
@@ -882,7 +1224,8 @@ def run(
     """
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        worker = Worker(sock, worker_id=worker_id, max_frame=max_frame, modules=modules, concurrency=concurrency)
+        worker = Worker(sock, worker_id=worker_id, max_frame=max_frame, modules=modules, concurrency=concurrency,
+                        sync_threads=sync_threads, slow_callback=slow_callback)
     except Exception as exc:
         import traceback
 

@@ -42,7 +42,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, forksafe, liveness, max_frame_arg, phase, startfail
 from .framing import HEADER, FrameTooLarge, ProtocolViolation, dumps, encode_frame, loads, read_exact, read_frame
 from .handlers import handlers_of, import_named
-from .server import EXIT_OK, EXIT_START_FAILED, run
+from .server import DEFAULT_SLOW_CALLBACK, EXIT_OK, EXIT_START_FAILED, run
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
@@ -563,10 +563,9 @@ class Zygote:
             owner = owner if isinstance(owner, int) else None
             output = fds if len(fds) in (2, 3) else []
             mode = args.get("mode", "fork")
-            concurrency = args.get("concurrency")
-            concurrency = concurrency if type(concurrency) is int and concurrency > 0 else 1
+            serving = serving_options(args)
             if mode == "spawn":
-                self.spawn(conn, rid, worker_id, owner, output, concurrency)
+                self.spawn(conn, rid, worker_id, owner, output, serving)
                 return
             if mode != "unchecked":
                 verdict = self.checker.verdict()
@@ -574,13 +573,13 @@ class Zygote:
                     conn.send({"id": rid, "ok": False, "error": _error("exception", "ForkUnsafe", f"fork is unsafe: {verdict.detail}")})
                     conn.close()
                     return
-            self.fork(conn, rid, worker_id, owner, output, concurrency)
+            self.fork(conn, rid, worker_id, owner, output, serving)
         else:
             conn.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", "first frame must be fork or control")})
             conn.close()
 
     def fork(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int] = None, output: List[int] = (),
-             concurrency: int = 1) -> None:
+             serving: Optional[Dict[str, Any]] = None) -> None:
         """Fork a worker serving conn; output, when given, is the pair of
         descriptors its stdout and stderr go to (pipes of the requester),
         optionally followed by a socket its liveness probes come on."""
@@ -591,7 +590,7 @@ class Zygote:
             conn.close()
             return
         if pid == 0:
-            self.become_worker(conn, rid, worker_id, owner, output, concurrency)
+            self.become_worker(conn, rid, worker_id, owner, output, serving)
         self.forked += 1
         self.last_used = time.monotonic()
         self.children[pid] = worker_id
@@ -600,7 +599,7 @@ class Zygote:
         conn.close()
 
     def spawn(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int] = None, output: List[int] = (),
-              concurrency: int = 1) -> None:
+              serving: Optional[Dict[str, Any]] = None) -> None:
         """Start a fresh interpreter serving conn, in place of a fork: it
         imports the preload and handler modules itself and answers the
         request as a forked worker would. It is the zygote's child, watched
@@ -608,8 +607,13 @@ class Zygote:
         it, so the threads here cannot hang it)."""
         argv = [sys.executable, "-m", "pyharness_worker.zygote", "--spawned", str(rid), "--parent", str(self.pid),
                 "--fd", "3", "--zygote-id", worker_id, "--max-frame", str(self.max_frame)]
-        if concurrency > 1:
-            argv += ["--concurrency", str(concurrency)]
+        serving = serving or {}
+        if serving.get("concurrency", 1) > 1:
+            argv += ["--concurrency", str(serving["concurrency"])]
+        if serving.get("sync_threads", 0) > 0:
+            argv += ["--sync-threads", str(serving["sync_threads"])]
+        if serving.get("slow_callback", DEFAULT_SLOW_CALLBACK) != DEFAULT_SLOW_CALLBACK:
+            argv += ["--slow-callback", repr(serving["slow_callback"])]
         if owner is not None:
             argv += ["--owner", str(owner)]
         for name in self.preload:
@@ -647,7 +651,7 @@ class Zygote:
         conn.close()
 
     def become_worker(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int], output: List[int],
-                      concurrency: int = 1) -> None:
+                      serving: Optional[Dict[str, Any]] = None) -> None:
         code = EXIT_CHILD_FAILED
         try:
             if owner is not None:
@@ -686,7 +690,7 @@ class Zygote:
             conn.raw.close()
             if alive is not None:
                 liveness.start(alive)
-            code = run(conn.sock, worker_id, self.max_frame, self.modules, greet=rid, concurrency=concurrency)
+            code = run(conn.sock, worker_id, self.max_frame, self.modules, greet=rid, **(serving or {}))
         except BaseException:
             traceback.print_exc()
         finally:
@@ -845,6 +849,23 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(EXIT_OK)
 
 
+def serving_options(args: Dict[str, Any]) -> Dict[str, Any]:
+    """How a forked (or spawned) worker serves, from the fork request's
+    args (PROTOCOL.md, Concurrency): "concurrency" and "sync_threads", a
+    positive integer (else 1 and 0), "slow_callback", a number of seconds, 0
+    or more (else the default)."""
+    concurrency = args.get("concurrency")
+    threads = args.get("sync_threads")
+    slow = args.get("slow_callback")
+    if type(slow) not in (int, float) or not 0 <= slow < float("inf"):
+        slow = DEFAULT_SLOW_CALLBACK
+    return {
+        "concurrency": concurrency if type(concurrency) is int and concurrency > 0 else 1,
+        "sync_threads": threads if type(threads) is int and threads > 0 else 0,
+        "slow_callback": float(slow),
+    }
+
+
 def serve_spawned(args: argparse.Namespace) -> int:
     """A worker the zygote spawned in place of a fork (Zygote.spawn): named
     and tied to the zygote as a forked one is, then it imports the modules
@@ -865,7 +886,8 @@ def serve_spawned(args: argparse.Namespace) -> int:
         return EXIT_START_FAILED
     if args.alive_fd is not None:
         liveness.start(args.alive_fd)
-    return run(sock, args.zygote_id, args.max_frame, args.module, greet=args.spawned, concurrency=args.concurrency)
+    return run(sock, args.zygote_id, args.max_frame, args.module, greet=args.spawned, concurrency=args.concurrency,
+               sync_threads=args.sync_threads, slow_callback=args.slow_callback)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -887,7 +909,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--spawned", type=int, default=None, metavar="RID",
                         help="serve --fd as a worker spawned in place of a fork, answering request RID first")
     parser.add_argument("--parent", type=int, default=0, help="with --spawned, the zygote: exit if it is gone")
-    parser.add_argument("--concurrency", type=int, default=1, help="with --spawned, async calls served at once")
+    parser.add_argument("--concurrency", type=int, default=1, help="with --spawned, calls served at once")
+    parser.add_argument("--sync-threads", type=int, default=0, help="with --spawned, threads sync handlers run in")
+    parser.add_argument("--slow-callback", type=float, default=DEFAULT_SLOW_CALLBACK,
+                        help="with --spawned, seconds after which a blocked event loop is reported")
     parser.add_argument("--owner", type=int, default=None, help="with --spawned, the process the worker is for")
     parser.add_argument("--alive-fd", type=int, default=None, help="with --spawned, the liveness socket")
     args = parser.parse_args(argv)

@@ -15,10 +15,10 @@ HEADER = struct.Struct(">I")
 class ThreadedWorker:
     """A Worker serving one end of a socketpair on a thread; the test drives the other end."""
 
-    def __init__(self, modules: List[str] = (), max_frame: int = 1 << 20, concurrency: int = 1) -> None:
+    def __init__(self, modules: List[str] = (), max_frame: int = 1 << 20, concurrency: int = 1, **options: Any) -> None:
         self.client, server = socket.socketpair()
         self.rfile = self.client.makefile("rb")
-        self.worker = Worker(server, worker_id="t1", max_frame=max_frame, modules=modules, concurrency=concurrency)
+        self.worker = Worker(server, worker_id="t1", max_frame=max_frame, modules=modules, concurrency=concurrency, **options)
         self.exit_code: Optional[int] = None
         self._server = server
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -99,8 +99,29 @@ class ZygoteTest(unittest.TestCase):
         self.assertTrue(reply["ok"], reply)
         self.assertEqual(reply["result"]["concurrency"], 3)
         self.assertIn("multiplex", reply["result"]["features"])
+        self.assertNotIn("sync_threads", reply["result"])
+        self.assertEqual(reply["result"]["slow_callback"], 0.1)
         plain, _ = self.fork("z1.p")
         self.assertNotIn("multiplex", call(plain, 2, "ping")["result"]["features"])
+
+    def test_a_fork_with_sync_threads_and_a_slow_callback(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+        sock.connect(self.path)
+        sock.settimeout(5)
+        args = {"worker_id": "z1.t", "secret": SECRET, "concurrency": 4, "sync_threads": 2, "slow_callback": 0.5}
+        reply = call(sock, 1, "fork", args)
+        self.assertTrue(reply["ok"], reply)
+        self.assertEqual((reply["result"]["sync_threads"], reply["result"]["slow_callback"]), (2, 0.5))
+        self.assertEqual(call(sock, 2, "info")["result"]["calls"], {"tasks": 0, "threads": 0, "waiting": 0})
+        odd = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(odd.close)
+        odd.connect(self.path)
+        odd.settimeout(5)
+        args = {"worker_id": "z1.u", "secret": SECRET, "concurrency": 2, "sync_threads": True, "slow_callback": -1}
+        result = call(odd, 1, "fork", args)["result"]
+        self.assertNotIn("sync_threads", result)  # not a positive integer: none
+        self.assertEqual(result["slow_callback"], 0.1)  # not a number of seconds: the default
 
     def test_output_goes_to_descriptors_sent_with_the_fork(self) -> None:
         out_r, out_w = os.pipe()

@@ -71,9 +71,10 @@ class UnsafeZygoteTest(unittest.TestCase):
         self.assertEqual(recv(self.owner)["result"], {"pid": pid, "code": 7, "signal": 0})
 
     def test_spawn_mode_keeps_the_concurrency_limit(self) -> None:
-        sock, reply = self.request({"worker_id": "z1.c", "mode": "spawn", "concurrency": 5})
+        sock, reply = self.request({"worker_id": "z1.c", "mode": "spawn", "concurrency": 5, "sync_threads": 3, "slow_callback": 0})
         self.assertTrue(reply["ok"], reply)
-        self.assertEqual(reply["result"]["concurrency"], 5)
+        self.assertEqual((reply["result"]["concurrency"], reply["result"]["sync_threads"]), (5, 3))
+        self.assertNotIn("slow_callback", reply["result"])  # 0: no report
         self.assertIn("multiplex", call(sock, 2, "ping")["result"]["features"])
 
     def test_spawned_output_goes_to_the_descriptors_sent(self) -> None:
