@@ -28,6 +28,14 @@ type Hello struct {
 	// How many calls the worker serves at once when it lists "multiplex"
 	// (its --concurrency; 0 when it serves one at a time).
 	Concurrency int `json:"concurrency,omitempty"`
+	// Threads its sync handlers run in (WithSyncThreads; 0: the loop's).
+	SyncThreads int `json:"sync_threads,omitempty"`
+	// A multiplexing worker whose event loop a handler blocks (a sync call
+	// inside async def) still answers pings, from its reader thread: then
+	// LoopBlocked is how long the loop has been blocked, in seconds, and
+	// BlockedBy the call seen running ("handler 'hog' (call 3)").
+	LoopBlocked float64 `json:"loop_blocked,omitempty"`
+	BlockedBy   string  `json:"blocked_by,omitempty"`
 }
 
 // Supports reports whether the worker lists feature.

@@ -148,6 +148,7 @@ type procConfig struct {
 	cancelGrace  time.Duration
 	window       int
 	concurrency  int        // WithConcurrency: calls in flight per worker (0, 1: one at a time)
+	syncThreads  int        // WithSyncThreads: threads for the sync handlers of a multiplexing worker
 	fork         forkConfig // fork safety and thread limits (options_forksafe.go)
 }
 
@@ -204,6 +205,10 @@ func newConfig(target Target, opts []Option) (*config, error) {
 	}
 	if cfg.invalid != nil {
 		return nil, cfg.invalid
+	}
+	if cfg.syncThreads > 0 && cfg.concurrency <= 1 {
+		return nil, &OptionError{Option: "WithSyncThreads", Given: target,
+			Reason: fmt.Sprintf("given %d threads without WithConcurrency(n > 1); sync handlers run in threads only on a worker that serves many calls at once", cfg.syncThreads)}
 	}
 	if target == TargetPool && len(cfg.preload) > 0 && cfg.strategy != ZygoteFork {
 		strategy := "the default strategy, Spawn"
@@ -449,6 +454,22 @@ func WithConcurrency(n int) Option {
 	return option("WithConcurrency", anyWorker|TargetClient, func(c *config) {
 		if c.positive("WithConcurrency", n > 0, strconv.Itoa(n), "a positive number of calls") {
 			c.concurrency = n
+		}
+	})
+}
+
+// WithSyncThreads runs the sync handlers (plain def) of a worker started
+// with WithConcurrency in up to n threads of their own, so they overlap
+// with each other and with the async tasks (calls in threads and tasks
+// together stay within the concurrency limit). Without it a sync handler
+// runs on the event loop's thread and every task waits while it runs.
+// Only for handlers that are thread-safe: nothing runs in a thread unless
+// asked. Given without WithConcurrency(n > 1), or n < 1, it is an
+// *OptionError.
+func WithSyncThreads(n int) Option {
+	return option("WithSyncThreads", anyWorker, func(c *config) {
+		if c.positive("WithSyncThreads", n > 0, strconv.Itoa(n), "a positive number of threads") {
+			c.syncThreads = n
 		}
 	})
 }

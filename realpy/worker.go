@@ -93,6 +93,9 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	if cfg.concurrency > 1 {
 		args = append(args, "--concurrency", strconv.Itoa(cfg.concurrency))
 	}
+	if cfg.syncThreads > 0 {
+		args = append(args, "--sync-threads", strconv.Itoa(cfg.syncThreads))
+	}
 	for _, m := range cfg.modules {
 		args = append(args, "--module", m)
 	}

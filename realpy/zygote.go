@@ -353,6 +353,9 @@ func (z *Zygote) forkAs(ctx context.Context, mode string) (*Worker, error) {
 	if z.cfg.concurrency > 1 {
 		req["concurrency"] = z.cfg.concurrency
 	}
+	if z.cfg.syncThreads > 0 {
+		req["sync_threads"] = z.cfg.syncThreads
+	}
 	err = w.client.handshake(ctx, "fork", req)
 	for _, f := range writeEnds { // the child holds its own copies once the request is sent
 		f.Close()

@@ -32,7 +32,7 @@ from .imports import Ledger
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Dict, Iterable, List, Optional
+    from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
     from .handlers import Handler
 
@@ -679,6 +679,8 @@ class _Mux:
         self.busy_since: Optional[float] = None
         self.inline: Optional[Request] = None
         self.culprit: Any = None  # (busy_since, name)
+        self.parked: Dict[int, bytes] = {}  # pings handed to the loop that the reader answers if a turn blocks first
+        self.answered: Set[int] = set()  # of them, those the reader answered: the loop drops them
         self.watching = threading.Event()
 
     def serve(self) -> int:
@@ -737,9 +739,9 @@ class _Mux:
                 item = exc
             except (OSError, ValueError):  # the socket was closed under us
                 item = None
-            if self.threshold > 0 and type(item) is bytes and self.busy_since is not None:
+            if self.threshold > 0 and type(item) is bytes:
                 try:
-                    if self._answer_ping(item):
+                    if self._hold_ping(item):
                         continue
                 except Exception as exc:  # pragma: no cover - the loop answers it, then
                     _log(f"answering a ping while the loop is blocked raised {type(exc).__name__}: {_describe(exc)}")
@@ -799,6 +801,8 @@ class _Mux:
             self.end(EXIT_PROTOCOL, str(exc))
             return
         if req is None:
+            return
+        if req.method == "ping" and (self.parked or self.answered) and self.taken_by_reader(req.id):
             return
         if req.method in self.threadable:
             worker.served += 1
@@ -940,27 +944,79 @@ class _Mux:
         except (OSError, ValueError):  # pragma: no cover - stderr gone
             pass
 
-    def _answer_ping(self, payload: bytes) -> bool:
-        """Answer a ping from the reader thread while the loop is blocked
-        past the threshold (PROTOCOL.md, Concurrency); False to leave the
-        frame to the loop."""
-        since = self.busy_since
-        if since is None or b'"ping"' not in payload:
-            return False
-        blocked = time.monotonic() - since
-        if blocked <= self.threshold:
-            return False
+    def _ping_id(self, payload: bytes) -> Optional[int]:
+        """The id of a well-formed ping (no stream), else None: the loop
+        answers anything else, bad requests included."""
+        if b'"ping"' not in payload:
+            return None
         try:
             doc = loads(payload)
         except (ProtocolViolation, TooDeep):
-            return False
+            return None
         if type(doc) is not dict or doc.get("method") != "ping":
-            return False
+            return None
         rid, session, deadline = doc.get("id"), doc.get("session"), doc.get("deadline_ms")
         if type(rid) is not int or rid < 0 or doc.get("stream") is not None:
-            return False
+            return None
         if session is not None and type(session) is not str or deadline is not None and type(deadline) is not int:
-            return False  # the loop answers bad_request
+            return None
+        return rid
+
+    def _blocked(self) -> Optional[Tuple[float, float]]:
+        """(since, seconds) of a turn of the loop that has lasted past the threshold, else None."""
+        since = self.busy_since
+        if since is None:
+            return None
+        blocked = time.monotonic() - since
+        return (since, blocked) if blocked > self.threshold else None
+
+    def _hold_ping(self, payload: bytes) -> bool:
+        """A ping (PROTOCOL.md, Concurrency, pings while the loop is
+        blocked): answered here at once when a turn of the loop has lasted
+        past the threshold; else handed to the loop, and answered here
+        after all if a turn blocks past the threshold before the loop has
+        taken it (a ping that arrives between two turns, the second of which
+        blocks). True when this thread has dealt with the frame. Only a ping
+        makes the reader wait, and only until the loop takes it."""
+        rid = self._ping_id(payload)
+        if rid is None:
+            return False
+        blocked = self._blocked()
+        if blocked is not None:
+            self._answer_ping(rid, *blocked)
+            return True
+        self.parked[rid] = payload
+        self.inbox.put(payload)
+        try:
+            self.loop.call_soon_threadsafe(self.drain)
+        except RuntimeError:  # the loop is closed: the worker is ending
+            return True
+        step = 0.0002
+        while rid in self.parked:
+            blocked = self._blocked()
+            if blocked is not None:
+                self.answered.add(rid)  # before taking it back: see taken_by_reader
+                if self.parked.pop(rid, None) is None:
+                    self.answered.discard(rid)  # the loop took it first
+                else:
+                    self._answer_ping(rid, *blocked)
+                return True
+            time.sleep(step)
+            step = min(step * 2, 0.02)
+        return True
+
+    def taken_by_reader(self, rid: int) -> bool:
+        """On the loop, for a ping it is about to serve: whether the reader
+        thread answered it already (then the loop drops it)."""
+        if self.parked.pop(rid, None) is not None:
+            return False
+        if rid in self.answered:
+            self.answered.discard(rid)
+            return True
+        return False
+
+    def _answer_ping(self, rid: int, since: float, blocked: float) -> None:
+        """Answer ping rid from the reader thread while the loop is blocked."""
         result = builtin_methods.ping_of(self.worker)
         who = self._running()
         if self.busy_since == since:
@@ -971,7 +1027,6 @@ class _Mux:
             self.write(encode_frame(body, self.worker.max_frame))
         except OSError:  # the connection is gone: the reader sees its end next
             pass
-        return True
 
     def end(self, code: int, message: str = "") -> None:
         if self.code is None:

@@ -79,3 +79,9 @@ async def hog(past: float) -> Any:
 def sync_hog(past: float) -> Any:
     """Sync: blocks the thread it runs in (_block); the loop's own without --sync-threads."""
     return _block(past)
+
+
+async def sleeper(seconds: float) -> float:
+    """Async, but blocks the event loop at once with a sync sleep."""
+    time.sleep(seconds)
+    return seconds

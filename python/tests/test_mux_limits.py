@@ -259,6 +259,25 @@ class BlockedLoopTest(Harness):
         self.assertNotIn("loop_blocked", after)
         self.assertNotIn("blocked_by", after)
 
+    def test_a_ping_sent_as_the_block_begins_is_answered_once_it_passes_the_threshold(self) -> None:
+        w = self.start(concurrency=4, slow_callback=self.THRESHOLD)
+        with contextlib.redirect_stderr(io.StringIO()):
+            w.send({"id": 1, "method": "sleeper", "args": self.THRESHOLD * 6})
+            # A ping the loop takes before the task's first step is answered
+            # at once; the next arrives early in the block, well before the
+            # threshold: it is answered once the block passes the threshold,
+            # not when the turn ends (after call 1's reply).
+            rid, reply = 1, None
+            while True:
+                rid += 1
+                w.send({"id": rid, "method": "ping"})
+                reply = w.recv()
+                self.assertEqual(reply["id"], rid, "a ping is answered before the blocking call ends")
+                if "blocked_by" in reply["result"]:
+                    break
+            self.assertEqual(reply["result"]["blocked_by"], "handler 'sleeper' (call 1)")
+            self.assertEqual(w.recv(), {"id": 1, "ok": True, "result": self.THRESHOLD * 6})
+
     def test_the_block_is_reported_on_stderr_once_it_ends(self) -> None:
         w = self.start(concurrency=4, slow_callback=self.THRESHOLD)
         with contextlib.redirect_stderr(io.StringIO()) as err:

@@ -134,6 +134,61 @@ var _ = describe("Many calls per worker (#26)", harness.Integration, harness.Pyt
 		expectAlive(ctx, w)
 	}, noHang)
 
+	It("names a handler that blocks the event loop, answers the heartbeat meanwhile, and keeps the worker", func(ctx SpecContext) {
+		started := make(chan int, 1)
+		p, err := realpy.StartPool(ctx, muxOptions(4, realpy.WithSize(1), realpy.WithStrategy(realpy.Spawn),
+			realpy.WithHeartbeat(20*time.Millisecond, 2),
+			realpy.WithCallback("started", wire.CallbackFunc(func(_ context.Context, n int) (any, error) {
+				started <- n
+				return nil, nil
+			})))...)
+		DeferCleanup(p.Close)
+		Expect(err).NotTo(HaveOccurred())
+		w := p.Workers()[0]
+
+		hogged := make(chan error, 1)
+		go func() { hogged <- p.Call(ctx, "hog", map[string]any{"seconds": 1.0}, nil) }()
+		Eventually(started).Should(Receive())
+		Expect(w.Probe(ctx)).To(Succeed(), "the liveness channel answers from a thread of its own")
+		// A ping the loop answers carries no loop_blocked; one that arrives
+		// while the loop is blocked is answered by the reader thread.
+		Eventually(func() realpy.Hello {
+			var hello realpy.Hello
+			Expect(w.Call(ctx, "ping", nil, &hello)).To(Succeed())
+			return hello
+		}).Should(And(HaveField("BlockedBy", MatchRegexp(`^handler 'hog' \(call \d+\)$`)), HaveField("LoopBlocked", BeNumerically(">=", 0.1))))
+		Expect(<-hogged).To(Succeed())
+
+		Eventually(w.Stderr().String).Should(MatchRegexp(`pyharness: handler 'hog' \(call \d+\) blocked the event loop for [01]\.\d{3} s`))
+		Expect(p.Workers()).To(ConsistOf(w), "the heartbeat kept the worker")
+		Expect(p.Stats().Spawned).To(BeEquivalentTo(1))
+		var hello realpy.Hello
+		Expect(w.Call(ctx, "ping", nil, &hello)).To(Succeed())
+		Expect(hello.LoopBlocked).To(BeZero(), "the loop runs again")
+	}, noHang)
+
+	It("runs sync handlers in threads of their own with WithSyncThreads, so two of them overlap", func(ctx SpecContext) {
+		w, err := realpy.Start(ctx, muxOptions(4, realpy.WithSyncThreads(2))...)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(w.Close)
+		Expect(w.Hello().SyncThreads).To(Equal(2))
+		threads := make(chan int64, 2)
+		for range 2 {
+			go func() {
+				defer GinkgoRecover()
+				var id int64
+				Expect(w.Call(ctx, "rendezvous", map[string]any{"timeout": 30}, &id)).To(Succeed(), "each waits for the other: they run at once")
+				threads <- id
+			}()
+		}
+		Expect(<-threads).NotTo(Equal(<-threads))
+
+		_, err = realpy.Start(ctx, realpy.WithSyncThreads(2))
+		var optErr *realpy.OptionError
+		Expect(errors.As(err, &optErr)).To(BeTrue())
+		Expect(err).To(MatchError(ContainSubstring("WithSyncThreads on Start: given 2 threads without WithConcurrency(n > 1)")))
+	}, noHang)
+
 	It("serves calls one at a time on a worker that does not multiplex, whatever WithConcurrency asks", func(ctx SpecContext) {
 		w := startWorker(ctx, realpy.WithConcurrency(8), realpy.WithPython(pythonWithoutMultiplex(ctx)))
 		Expect(w.Capacity()).To(Equal(1))

@@ -1,6 +1,8 @@
 """Async handlers for the fault specs of many calls per worker (issue 26)."""
 
 import asyncio
+import threading
+import time
 from typing import Any, Dict
 
 from pyharness_worker.bridge import acall_go
@@ -38,3 +40,19 @@ async def nap(args: float) -> float:
     """Sleep args seconds without blocking the loop: the benchmark's waiting handler."""
     await asyncio.sleep(args)
     return args
+
+
+async def hog(args: Dict[str, Any]) -> str:
+    """Tell Go it started, then block the event loop: a sync sleep inside async def."""
+    await acall_go("started", 0)
+    time.sleep(args["seconds"])
+    return "done"
+
+
+_barrier = threading.Barrier(2)
+
+
+def rendezvous(args: Any) -> int:
+    """Sync: wait (at most args["timeout"] s) until another call is here too; return this thread's id."""
+    _barrier.wait(args["timeout"])
+    return threading.get_ident()
