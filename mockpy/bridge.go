@@ -184,8 +184,7 @@ func (m *Interpreter) Stream(ctx context.Context, method string, args any) iter.
 		if m.helper != nil { // see Call
 			m.helper.Helper()
 		}
-		end := ownership.BeginCall(m.id, m.pid, method)
-		defer end()
+		defer ownership.BeginCall(m.id, m.pid, method).End()
 		raw, err := wire.Marshal(args)
 		if err != nil {
 			yield(nil, fmt.Errorf("mockpy: stream %q: %w", method, err))

@@ -261,8 +261,7 @@ func (m *Interpreter) Call(ctx context.Context, method string, args, reply any) 
 	if m.helper != nil { // a testing.TB's (gotest.Mock): t.Error then reports the user's line
 		m.helper.Helper()
 	}
-	end := ownership.BeginCall(m.id, m.pid, method)
-	defer end()
+	defer ownership.BeginCall(m.id, m.pid, method).End()
 	raw, err := wire.Marshal(args)
 	if err != nil {
 		return fmt.Errorf("mockpy: call %q: %w", method, err)

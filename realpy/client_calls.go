@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/pyharness/pyharness/internal/ownership"
@@ -27,7 +28,7 @@ import (
 // since the worker's state is unknown. The handler may call the Go
 // functions of WithCallback and wire.WithCallbacks meanwhile.
 func (c *Client) Call(ctx context.Context, method string, args, reply any) error {
-	defer ownership.BeginCall(c.hello.WorkerID, c.hello.Pid, method)() // a call in flight at a test's end is its leak
+	defer ownership.BeginCall(c.hello.WorkerID, c.hello.Pid, method).End() // a call in flight at a test's end is its leak
 	start := time.Now()
 	if err := c.call(ctx, method, args, reply); err != nil {
 		if ce := newCallError(ctx, method, c.label, start, err); ce != nil {
@@ -43,6 +44,7 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 	if err != nil {
 		return err
 	}
+	defer releaseFrame(frame)
 	if c.mux {
 		return c.callMux(ctx, req, frame, reply)
 	}
@@ -68,15 +70,11 @@ func (c *Client) prepare(ctx context.Context, method string, args any, window in
 	if err := ctx.Err(); err != nil {
 		return wire.Request{}, nil, &stagedErr{err: err, stage: "before it was sent: its context had already ended"}
 	}
-	rawArgs, err := wire.Marshal(args)
-	if err != nil {
-		return wire.Request{}, nil, err
-	}
-	req := wire.Request{ID: c.nextID.Add(1), Method: method, Args: rawArgs, Session: wire.SessionFrom(ctx), Stream: window}
+	req := wire.Request{ID: c.nextID.Add(1), Method: method, Session: wire.SessionFrom(ctx), Stream: window}
 	if deadline, ok := ctx.Deadline(); ok {
 		req.DeadlineMS = deadline.UnixMilli()
 	}
-	frame, err := encodeFrame(req, c.maxFrame)
+	frame, err := encodeFrameArgs(req, args, c.maxFrame)
 	return req, frame, err
 }
 
@@ -108,9 +106,16 @@ func (c *Client) roundTrip(ctx context.Context, req wire.Request, frame []byte, 
 		return c.failWrite(ctx, req.Method, err)
 	}
 	for {
-		resp, err := c.readOne(ctx, wire.PeekResponse)
+		payload, err := c.readFrame(ctx)
 		if err != nil {
 			return c.failRead(ctx, req, err)
+		}
+		// The slot holder's own reply is decoded into c.own and its buffer
+		// recycled: a round trip in steady state allocates nothing. A frame
+		// for another id is copied out to its reader.
+		resp := &c.own
+		if err := wire.PeekResponseInto(payload, resp); err != nil {
+			return c.fail(ctx, req.Method, err)
 		}
 		if resp.ID == req.ID && resp.Callback != nil {
 			if err := c.answerCallback(ctx, req.ID, resp.Callback); err != nil {
@@ -125,15 +130,19 @@ func (c *Client) roundTrip(ctx context.Context, req wire.Request, frame []byte, 
 			// The result is scanned once, while it is decoded; a malformed
 			// reply breaks the connection as it would have at the read.
 			err := decodeReply(resp, reply)
+			*resp = wire.Response{}
 			if errors.Is(err, wire.ErrProtocol) {
 				return c.fail(ctx, req.Method, err)
 			}
+			c.fr.Recycle(payload) // nothing decoded from it aliases it
 			return err
 		}
-		if err := resp.Check(); err != nil {
+		other := *resp
+		*resp = wire.Response{}
+		if err := other.Check(); err != nil {
 			return c.fail(ctx, req.Method, err)
 		}
-		if err := c.dispatch(resp); err != nil {
+		if err := c.dispatch(&other); err != nil {
 			return c.fail(ctx, req.Method, err)
 		}
 	}
@@ -244,6 +253,46 @@ func (c *Client) awaitReply(ctx context.Context, id uint64, replies <-chan *wire
 			return c.deadErr
 		}
 	}
+}
+
+// frameBuffers recycles the buffers of small request frames: a call in
+// steady state allocates none (releaseFrame gives one back once written).
+var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledFrame is the largest frame buffer kept for reuse.
+const maxPooledFrame = 16 << 10
+
+// encodeFrameArgs encodes req with args marshaled straight into a frame
+// (header, then envelope) in a recycled buffer; releaseFrame gives it back.
+func encodeFrameArgs(req wire.Request, args any, maxFrame int) ([]byte, error) {
+	buf := frameBuffers.Get().(*[]byte)
+	var header [wire.HeaderSize]byte
+	frame, err := wire.AppendRequestArgs(append((*buf)[:0], header[:]...), req, args)
+	if err != nil {
+		frameBuffers.Put(buf)
+		return nil, err
+	}
+	size := len(frame) - wire.HeaderSize
+	if size > maxFrame {
+		*buf = frame
+		frameBuffers.Put(buf)
+		return nil, &wire.FrameTooLargeError{Size: uint64(size), Max: maxFrame, Direction: wire.Send}
+	}
+	binary.BigEndian.PutUint32(frame, uint32(size))
+	*buf = nil
+	frameBuffers.Put(buf)
+	return frame, nil
+}
+
+// releaseFrame gives back the buffer of a frame of encodeFrameArgs that has
+// been written and is no longer used.
+func releaseFrame(frame []byte) {
+	if frame == nil || cap(frame) > maxPooledFrame {
+		return
+	}
+	buf := frameBuffers.Get().(*[]byte)
+	*buf = frame[:0]
+	frameBuffers.Put(buf)
 }
 
 // encodeFrame encodes req straight into a frame: header, then envelope.

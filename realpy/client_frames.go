@@ -17,12 +17,17 @@ import (
 // context interrupts a blocked read. The frame reader keeps a frame cut by
 // the interruption, so the read can be resumed (by cancelled).
 func (c *Client) readOne(ctx context.Context, decode func([]byte) (*wire.Response, error)) (*wire.Response, error) {
+	payload, err := c.readFrame(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return decode(payload)
+}
+
+// readFrame reads one frame's payload; see readOne.
+func (c *Client) readFrame(ctx context.Context) ([]byte, error) {
 	if ctx.Done() == nil {
-		payload, err := c.fr.Next()
-		if err != nil {
-			return nil, err
-		}
-		return decode(payload)
+		return c.fr.Next()
 	}
 	stop := context.AfterFunc(ctx, c.interruptRead)
 	payload, err := c.fr.Next()
@@ -33,10 +38,7 @@ func (c *Client) readOne(ctx context.Context, decode func([]byte) (*wire.Respons
 			return nil, &interruptedRead{err: ctx.Err()}
 		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return decode(payload)
+	return payload, err
 }
 
 // interruptRead makes the slot holder's blocked read return (a context

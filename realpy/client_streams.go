@@ -52,6 +52,7 @@ func (c *Client) stream(ctx context.Context, method string, args any, yield func
 	if err != nil {
 		return err
 	}
+	defer releaseFrame(frame)
 	if c.mux {
 		return c.streamMux(ctx, req, frame, yield)
 	}

@@ -147,6 +147,18 @@ type firstCalls struct {
 }
 
 func (f *firstCalls) note(method string, err error) {
+	if err == nil { // the common case, apart: noteError's errors.As allocates
+		f.mu.Lock()
+		if f.answered.IsZero() {
+			f.answered = time.Now()
+		}
+		f.mu.Unlock()
+		return
+	}
+	f.noteError(method, err)
+}
+
+func (f *firstCalls) noteError(method string, err error) {
 	var pe *wire.PythonError
 	answered := err == nil || errors.As(err, &pe)
 	lost := errors.Is(err, wire.ErrWorkerExited) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)

@@ -130,6 +130,55 @@ func AppendRequest(dst []byte, req Request) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
+// AppendRequestArgs is AppendRequest with args marshaled (as Marshal does)
+// straight into dst, in place of req.Args: the same bytes, without the
+// intermediate copy of the arguments. A string or []byte costs nothing
+// beyond dst's growth.
+func AppendRequestArgs(dst []byte, req Request, args any) ([]byte, error) {
+	if err := checkEnvelopeText(req.Method, req.Session); err != nil {
+		return nil, err // utf8.go
+	}
+	dst = append(dst, `{"id":`...)
+	dst = strconv.AppendUint(dst, req.ID, 10)
+	dst = append(dst, `,"method":`...)
+	dst, _ = appendQuoted(dst, req.Method) // checked above
+	dst = append(dst, `,"args":`...)
+	switch x := args.(type) {
+	case nil:
+		dst = append(dst, "null"...)
+	case string:
+		var bad int
+		if dst, bad = appendQuoted(dst, x); bad >= 0 {
+			return nil, invalidText("value", x)
+		}
+	case int:
+		dst = strconv.AppendInt(dst, int64(x), 10)
+	case int64:
+		dst = strconv.AppendInt(dst, x, 10)
+	case bool:
+		dst = strconv.AppendBool(dst, x)
+	default:
+		raw, err := Marshal(args)
+		if err != nil {
+			return nil, err
+		}
+		dst = append(dst, raw...)
+	}
+	if req.Session != "" {
+		dst = append(dst, `,"session":`...)
+		dst, _ = appendQuoted(dst, req.Session)
+	}
+	if req.DeadlineMS != 0 {
+		dst = append(dst, `,"deadline_ms":`...)
+		dst = strconv.AppendInt(dst, req.DeadlineMS, 10)
+	}
+	if req.Stream > 0 {
+		dst = append(dst, `,"stream":`...)
+		dst = strconv.AppendInt(dst, int64(req.Stream), 10)
+	}
+	return append(dst, '}'), nil
+}
+
 // EncodeResponse encodes a response envelope; a successful response with a
 // nil Result carries null.
 func EncodeResponse(resp Response) ([]byte, error) {
@@ -160,6 +209,23 @@ func PeekResponse(payload []byte) (*Response, error) {
 		return resp, nil
 	}
 	return decodeResponse(payload)
+}
+
+// PeekResponseInto is PeekResponse into r, which the caller owns (a reader
+// that reuses one Response for its own replies): a successful reply in the
+// worker's canonical form allocates nothing. r's earlier contents are
+// replaced; r aliases payload until its result is decoded.
+func PeekResponseInto(payload []byte, r *Response) error {
+	if id, result, ok := splitCanonical(payload); ok {
+		*r = Response{ID: id, OK: true, Result: json.RawMessage(result), unchecked: payload}
+		return nil
+	}
+	full, err := decodeResponse(payload)
+	if err != nil {
+		return err
+	}
+	*r = *full
+	return nil
 }
 
 // Check validates a response of PeekResponse (a no-op for others): a
@@ -220,9 +286,19 @@ func decodeCanonicalSuccess(payload []byte) (*Response, bool) {
 // splitCanonicalSuccess splits a reply of the canonical form without
 // validating its result.
 func splitCanonicalSuccess(payload []byte) (*Response, bool) {
+	id, result, ok := splitCanonical(payload)
+	if !ok {
+		return nil, false
+	}
+	return &Response{ID: id, OK: true, Result: json.RawMessage(result)}, true
+}
+
+// splitCanonical splits a successful reply in the worker's canonical form
+// into its id and result (not validated).
+func splitCanonical(payload []byte) (id uint64, result []byte, ok bool) {
 	const prefix, middle = `{"id":`, `,"ok":true,"result":`
 	if !bytes.HasPrefix(payload, []byte(prefix)) || payload[len(payload)-1] != '}' {
-		return nil, false
+		return 0, nil, false
 	}
 	rest := payload[len(prefix):]
 	n := 0
@@ -230,14 +306,13 @@ func splitCanonicalSuccess(payload []byte) (*Response, bool) {
 		n++
 	}
 	if n == 0 || (n > 1 && rest[0] == '0') {
-		return nil, false
+		return 0, nil, false
 	}
 	id, err := strconv.ParseUint(string(rest[:n]), 10, 64)
 	if err != nil || !bytes.HasPrefix(rest[n:], []byte(middle)) {
-		return nil, false
+		return 0, nil, false
 	}
-	result := rest[n+len(middle) : len(rest)-1]
-	return &Response{ID: id, OK: true, Result: json.RawMessage(result)}, true
+	return id, rest[n+len(middle) : len(rest)-1], true
 }
 
 func decodeResponse(payload []byte) (*Response, error) {

@@ -160,6 +160,19 @@ type FrameReader struct {
 	nh      int
 	size    int
 	payload []byte
+	spare   []byte // a payload given back (Recycle), for the next frame that fits
+}
+
+// recycleMax is the largest payload buffer a FrameReader keeps for reuse.
+const recycleMax = 64 << 10
+
+// Recycle gives back payload, returned by Next, once the caller and
+// everything decoded from it no longer use it: Next may read a later frame
+// into it. Buffers over 64 KiB are left to the garbage collector.
+func (f *FrameReader) Recycle(payload []byte) {
+	if cap(payload) <= recycleMax {
+		f.spare = payload[:0]
+	}
 }
 
 // NewFrameReader reads frames of at most max bytes from r.
@@ -195,11 +208,15 @@ func (f *FrameReader) Next() ([]byte, error) {
 			return nil, &FrameTooLargeError{Size: uint64(size), Max: f.max, Direction: Receive}
 		}
 		f.size = int(size)
-		f.payload = payloadBuffer(f.size)
+		if f.spare != nil && cap(f.spare) >= f.size {
+			f.payload, f.spare = f.spare, nil
+		} else {
+			f.payload = payloadBuffer(f.size)
+		}
 	}
 	for len(f.payload) < f.size {
 		f.payload = grow(f.payload, f.size)
-		n, err := f.r.Read(f.payload[len(f.payload):cap(f.payload)])
+		n, err := f.r.Read(f.payload[len(f.payload):min(cap(f.payload), f.size)]) // a recycled buffer may be larger than the frame
 		f.payload = f.payload[:len(f.payload)+n]
 		if len(f.payload) == f.size {
 			break

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -28,7 +27,6 @@ type callEntry struct {
 	pcs      [16]uintptr // enough to reach the user's frame: a few of pyharness's own above it
 	n        int
 	resolved bool
-	ended    atomic.Bool
 }
 
 var calls struct {
@@ -38,13 +36,25 @@ var calls struct {
 	changed chan struct{} // closed (and replaced) when a call ends
 }
 
+// entries recycles the records of calls: a call in steady state allocates
+// nothing for being recorded.
+var entries = sync.Pool{New: func() any { return new(callEntry) }}
+
+// CallToken is a call begun with BeginCall; End ends it.
+type CallToken struct {
+	e   *callEntry
+	seq uint64
+}
+
 // BeginCall records a call of method on worker (pid) made now by the
-// calling goroutine, until end is called (end is idempotent). Its site is
-// the first frame of the call stack outside pyharness, resolved only when
-// InFlight reports it, so that a call pays for a stack capture, not for
-// symbolising it.
-func BeginCall(worker string, pid int, method string) (end func()) {
-	e := &callEntry{call: Call{Worker: worker, Pid: pid, Method: method, Started: time.Now()}}
+// calling goroutine, until its CallCallToken's End (`defer
+// ownership.BeginCall(...).End()`). Its site is the first frame of the
+// call stack outside pyharness, resolved only when InFlight reports it, so
+// that a call pays for a stack capture, not for symbolising it.
+func BeginCall(worker string, pid int, method string) CallToken {
+	e := entries.Get().(*callEntry)
+	e.call = Call{Worker: worker, Pid: pid, Method: method, Started: time.Now()}
+	e.resolved = false
 	e.n = runtime.Callers(2, e.pcs[:])
 	calls.Lock()
 	if calls.live == nil {
@@ -55,20 +65,23 @@ func BeginCall(worker string, pid int, method string) (end func()) {
 	e.call.Seq = seq
 	calls.live[seq] = e
 	calls.Unlock()
-	return e.end
+	return CallToken{e: e, seq: seq}
 }
 
-func (e *callEntry) end() {
-	if e.ended.Swap(true) {
+// End ends the call; it is idempotent.
+func (t CallToken) End() {
+	calls.Lock()
+	if t.e == nil || calls.live[t.seq] != t.e {
+		calls.Unlock()
 		return
 	}
-	calls.Lock()
-	delete(calls.live, e.call.Seq)
+	delete(calls.live, t.seq)
 	if calls.changed != nil {
 		close(calls.changed)
 		calls.changed = nil
 	}
 	calls.Unlock()
+	entries.Put(t.e)
 }
 
 // CallSeq returns the number of the last call begun: a baseline for
@@ -86,17 +99,17 @@ func InFlight() []Call { return InFlightSince(0) }
 // seq (CallSeq), in the order they began.
 func InFlightSince(seq uint64) []Call {
 	calls.Lock()
-	entries := make([]*callEntry, 0, len(calls.live))
+	snaps := make([]callEntry, 0, len(calls.live)) // copies: an entry is recycled once its call ends
 	for s, e := range calls.live {
 		if s > seq {
-			entries = append(entries, e)
+			snaps = append(snaps, *e)
 		}
 	}
 	calls.Unlock()
-	slices.SortFunc(entries, func(a, b *callEntry) int { return cmp.Compare(a.call.Seq, b.call.Seq) })
-	out := make([]Call, len(entries))
-	for i, e := range entries {
-		out[i] = e.resolve()
+	slices.SortFunc(snaps, func(a, b callEntry) int { return cmp.Compare(a.call.Seq, b.call.Seq) })
+	out := make([]Call, len(snaps))
+	for i := range snaps {
+		out[i] = snaps[i].resolve()
 	}
 	return out
 }
@@ -151,10 +164,8 @@ func WaitCallsOn(seq uint64, timeout time.Duration, worker string, pid int) []Ca
 	}
 }
 
-// resolve finds the call's site (once; the entry is then kept resolved).
+// resolve finds the site of the call a copy of its entry records.
 func (e *callEntry) resolve() Call {
-	calls.Lock()
-	defer calls.Unlock()
 	if e.resolved {
 		return e.call
 	}

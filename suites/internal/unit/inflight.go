@@ -15,7 +15,7 @@ import (
 var _ = describe("ownership: calls in flight", func() {
 	It("records a call with the line that made it until it ends, once", func() {
 		base := ownership.CallSeq()
-		end := ownership.BeginCall("w-inflight", 4242, "predict")
+		end := ownership.BeginCall("w-inflight", 4242, "predict").End
 		_, _, line, _ := runtime.Caller(0)
 		calls := ownership.InFlightSince(base)
 		Expect(calls).To(HaveLen(1))
@@ -32,15 +32,15 @@ var _ = describe("ownership: calls in flight", func() {
 
 	It("waits for calls to end, and returns those left, in the order they began, on the worker asked", func() {
 		base := ownership.CallSeq()
-		endA := ownership.BeginCall("w-a", 1, "first")
-		endB := ownership.BeginCall("w-b", 2, "second")
+		endA := ownership.BeginCall("w-a", 1, "first").End
+		endB := ownership.BeginCall("w-b", 2, "second").End
 		defer endA()
 		go func() { endB() }()
 		Expect(ownership.WaitCallsOn(base, time.Minute, "w-b", 0)).To(BeEmpty(), "w-b's call ended while it waited")
 		left := ownership.WaitCalls(base, 10*time.Millisecond)
 		Expect(left).To(HaveLen(1))
 		Expect(left[0].Method).To(Equal("first"))
-		endC := ownership.BeginCall("w-a", 1, "third")
+		endC := ownership.BeginCall("w-a", 1, "third").End
 		defer endC()
 		left = ownership.WaitCallsOn(base, 10*time.Millisecond, "", 1)
 		Expect([]string{left[0].Method, left[1].Method}).To(Equal([]string{"first", "third"}))
@@ -51,7 +51,7 @@ var _ = describe("leak: calls in flight in a snapshot's diff and a check", func(
 	It("names a call made after the first snapshot and still in flight, in the diff", func(ctx SpecContext) {
 		before, err := leak.Take(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		end := ownership.BeginCall("w-diff", 77, "predict")
+		end := ownership.BeginCall("w-diff", 77, "predict").End
 		_, _, line, _ := runtime.Caller(0)
 		defer end()
 		after, err := leak.Take(ctx)
@@ -64,7 +64,7 @@ var _ = describe("leak: calls in flight in a snapshot's diff and a check", func(
 	It("reports a call in flight at a check as a call, not a process", func() {
 		b, err := leak.Begin()
 		Expect(err).NotTo(HaveOccurred())
-		end := ownership.BeginCall("w-check", 78, "explain")
+		end := ownership.BeginCall("w-check", 78, "explain").End
 		defer end()
 		err = b.Check("left")
 		var r *leak.Report
