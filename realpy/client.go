@@ -88,7 +88,7 @@ type Client struct {
 	onBroken   func(cause error) error
 
 	hello Hello
-	own   wire.Response // the slot holder's reply, decoded in place (roundTrip)
+	own   wire.Response  // the slot holder's reply, decoded in place (roundTrip)
 	oob   []byte         // ancillary data (SCM_RIGHTS) to send with the next write, once
 	bg    sync.WaitGroup // idle probes still reading their reply
 }
