@@ -148,6 +148,23 @@ func BenchmarkPoolCallAllocs(b *testing.B) {
 	}
 }
 
+// BenchmarkPoolCallAllocsCancellable is BenchmarkPoolCallAllocs under a
+// context that can end (a suite's, a program's): each write and read then
+// registers an interruption with it (context.AfterFunc), 2 allocations each.
+func BenchmarkPoolCallAllocsCancellable(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := zygotePool(b, 2)
+	var n int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := p.Call(ctx, "echo", 42, &n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkPoolEcho is BenchmarkEcho through a pool of two forked workers:
 // the same call, plus checkout and check-in. Its allocs/op beside
 // BenchmarkEcho's are the pool's own (none in steady state).

@@ -67,6 +67,11 @@ type Client struct {
 	toSettle    *settleJob               // under mu: a cancelled call for release to hand to settle
 	settleOf    string                   // under mu: the method of the cancelled call being settled, for errors
 	interrupted chan struct{}            // interruptRead has set the read deadline (one reader at a time)
+	// interruptWrite has set the write deadline (one writer at a time, wmu)
+	writeInterrupted chan struct{}
+	// c.interruptRead and c.interruptWrite as func values, made once: a
+	// call's context.AfterFunc then allocates only its registration
+	onReadCancel, onWriteCancel func()
 
 	nextID    atomic.Uint64
 	slot      chan struct{} // holds a token while a request is in flight; its holder reads
@@ -116,22 +121,24 @@ const (
 func newClient(conn net.Conn, label string, maxFrame int, pipelined bool, onBroken func(error) error) *Client {
 	br := bufio.NewReaderSize(conn, 64<<10)
 	c := &Client{
-		conn:        conn,
-		br:          br,
-		fr:          wire.NewFrameReader(br, maxFrame),
-		maxFrame:    maxFrame,
-		cancelGrace: defaultCancelGrace,
-		interrupted: make(chan struct{}, 1),
-		window:      defaultWindow,
-		label:       label,
-		slot:        make(chan struct{}, 1),
-		pending:     map[uint64]chan *wire.Response{},
-		ignored:     map[uint64]bool{},
-		dead:        make(chan struct{}),
-		readerDone:  make(chan struct{}),
-		onBroken:    onBroken,
-		pipelined:   pipelined,
+		conn:             conn,
+		br:               br,
+		fr:               wire.NewFrameReader(br, maxFrame),
+		maxFrame:         maxFrame,
+		cancelGrace:      defaultCancelGrace,
+		interrupted:      make(chan struct{}, 1),
+		writeInterrupted: make(chan struct{}, 1),
+		window:           defaultWindow,
+		label:            label,
+		slot:             make(chan struct{}, 1),
+		pending:          map[uint64]chan *wire.Response{},
+		ignored:          map[uint64]bool{},
+		dead:             make(chan struct{}),
+		readerDone:       make(chan struct{}),
+		onBroken:         onBroken,
+		pipelined:        pipelined,
 	}
+	c.onReadCancel, c.onWriteCancel = c.interruptRead, c.interruptWrite
 	if pipelined {
 		go c.read()
 	} else {

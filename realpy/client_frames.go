@@ -29,7 +29,7 @@ func (c *Client) readFrame(ctx context.Context) ([]byte, error) {
 	if ctx.Done() == nil {
 		return c.fr.Next()
 	}
-	stop := context.AfterFunc(ctx, c.interruptRead)
+	stop := context.AfterFunc(ctx, c.onReadCancel)
 	payload, err := c.fr.Next()
 	if !stop() {
 		<-c.interrupted                         // the deadline is set: now it can be cleared
@@ -46,6 +46,13 @@ func (c *Client) readFrame(ctx context.Context) ([]byte, error) {
 func (c *Client) interruptRead() {
 	_ = c.conn.SetReadDeadline(time.Unix(1, 0))
 	c.interrupted <- struct{}{}
+}
+
+// interruptWrite makes the writer's blocked write return (a context
+// ended), then says so on c.writeInterrupted.
+func (c *Client) interruptWrite() {
+	_ = c.conn.SetWriteDeadline(time.Unix(1, 0))
+	c.writeInterrupted <- struct{}{}
 }
 
 // interruptedRead is a read that the end of a context interrupted: the
@@ -68,11 +75,7 @@ func (c *Client) write(ctx context.Context, frame []byte) error {
 		_, err := c.send(frame)
 		return err
 	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		_ = c.conn.SetWriteDeadline(time.Unix(1, 0))
-		close(fired)
-	})
+	stop := context.AfterFunc(ctx, c.onWriteCancel)
 	oob := c.oob
 	n, err := c.send(frame)
 	if stop() {
@@ -81,7 +84,7 @@ func (c *Client) write(ctx context.Context, frame []byte) error {
 	// The context ended during the write: clear the deadline it set, so
 	// the connection stays usable when the frame went out whole or not at
 	// all; only a frame cut in the middle breaks it.
-	<-fired
+	<-c.writeInterrupted
 	_ = c.conn.SetWriteDeadline(time.Time{})
 	switch {
 	case n == len(frame):
