@@ -134,34 +134,26 @@ func BenchmarkPoolCall(b *testing.B) {
 
 // BenchmarkPoolCallAllocs is BenchmarkPoolCall without the timing of each
 // call, for -benchmem: a small call through a pool allocates nothing in
-// steady state (a context with a deadline adds the read's interruption).
+// steady state ("background"); under a context that can end (a suite's, a
+// program's: "cancellable") each write and read registers an interruption
+// with it (context.AfterFunc), 2 allocations each.
 func BenchmarkPoolCallAllocs(b *testing.B) {
-	ctx := context.Background()
 	p := zygotePool(b, 2)
-	var n int
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if err := p.Call(ctx, "echo", 42, &n); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkPoolCallAllocsCancellable is BenchmarkPoolCallAllocs under a
-// context that can end (a suite's, a program's): each write and read then
-// registers an interruption with it (context.AfterFunc), 2 allocations each.
-func BenchmarkPoolCallAllocsCancellable(b *testing.B) {
-	ctx, cancel := context.WithCancel(context.Background())
+	cancellable, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p := zygotePool(b, 2)
-	var n int
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if err := p.Call(ctx, "echo", 42, &n); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+	}{{"background", context.Background()}, {"cancellable", cancellable}} {
+		b.Run(c.name, func(b *testing.B) {
+			var n int
+			b.ReportAllocs()
+			for range b.N {
+				if err := p.Call(c.ctx, "echo", 42, &n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -143,7 +143,11 @@ func (c *Client) closeWrite() {
 
 // read delivers replies to their callers until the connection breaks (for a
 // pipelined client only).
-func (c *Client) read() {
+func (c *Client) read() { c.readAll(c.dispatch) }
+
+// readAll hands every frame read to deliver until the connection breaks
+// (a reader goroutine: a pipelined client's, or a multiplexed one's).
+func (c *Client) readAll(deliver func(*wire.Response) error) {
 	defer close(c.readerDone)
 	for {
 		payload, err := wire.ReadFrame(c.br, c.maxFrame)
@@ -152,7 +156,7 @@ func (c *Client) read() {
 			resp, err = wire.DecodeResponse(payload)
 		}
 		if err == nil {
-			err = c.dispatch(resp)
+			err = deliver(resp)
 		}
 		if err != nil {
 			c.breakWith(err)

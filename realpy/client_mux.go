@@ -32,7 +32,7 @@ func (c *Client) multiplex(limit int) {
 	c.inflight = make(chan struct{}, limit)
 	c.readerDone = make(chan struct{})
 	c.mux = true
-	go c.readMux()
+	go c.readAll(c.route)
 }
 
 // Capacity returns how many calls the client keeps in flight at once: 1,
@@ -52,26 +52,6 @@ func (c *Client) inFlight() int {
 		return len(c.inflight)
 	}
 	return 0
-}
-
-// readMux delivers every frame to the call of its id until the connection
-// breaks.
-func (c *Client) readMux() {
-	defer close(c.readerDone)
-	for {
-		payload, err := wire.ReadFrame(c.br, c.maxFrame)
-		var resp *wire.Response
-		if err == nil {
-			resp, err = wire.DecodeResponse(payload)
-		}
-		if err == nil {
-			err = c.route(resp)
-		}
-		if err != nil {
-			c.breakWith(err)
-			return
-		}
-	}
 }
 
 // route hands a frame to the call of its id: items and callbacks keep the

@@ -99,35 +99,11 @@ func EncodeRequest(req Request) ([]byte, error) {
 	return AppendRequest(nil, req)
 }
 
-// AppendRequest appends the encoded request envelope to dst. It builds the
-// envelope by hand: this is the hot path of every call.
+// AppendRequest appends the encoded request envelope to dst, req.Args as
+// they are. It builds the envelope by hand (AppendRequestArgs, the hot
+// path of every call).
 func AppendRequest(dst []byte, req Request) ([]byte, error) {
-	if err := checkEnvelopeText(req.Method, req.Session); err != nil {
-		return nil, err // utf8.go
-	}
-	dst = append(dst, `{"id":`...)
-	dst = strconv.AppendUint(dst, req.ID, 10)
-	dst = append(dst, `,"method":`...)
-	dst, _ = appendQuoted(dst, req.Method) // checked above
-	dst = append(dst, `,"args":`...)
-	if req.Args == nil {
-		dst = append(dst, "null"...)
-	} else {
-		dst = append(dst, req.Args...)
-	}
-	if req.Session != "" {
-		dst = append(dst, `,"session":`...)
-		dst, _ = appendQuoted(dst, req.Session)
-	}
-	if req.DeadlineMS != 0 {
-		dst = append(dst, `,"deadline_ms":`...)
-		dst = strconv.AppendInt(dst, req.DeadlineMS, 10)
-	}
-	if req.Stream > 0 {
-		dst = append(dst, `,"stream":`...)
-		dst = strconv.AppendInt(dst, int64(req.Stream), 10)
-	}
-	return append(dst, '}'), nil
+	return AppendRequestArgs(dst, req, req.Args)
 }
 
 // AppendRequestArgs is AppendRequest with args marshaled (as Marshal does)
@@ -146,6 +122,12 @@ func AppendRequestArgs(dst []byte, req Request, args any) ([]byte, error) {
 	switch x := args.(type) {
 	case nil:
 		dst = append(dst, "null"...)
+	case json.RawMessage: // as it is (AppendRequest's req.Args)
+		if x == nil {
+			dst = append(dst, "null"...)
+		} else {
+			dst = append(dst, x...)
+		}
 	case string:
 		var bad int
 		if dst, bad = appendQuoted(dst, x); bad >= 0 {
