@@ -218,7 +218,7 @@ func (b *binary) start(ctx context.Context) (*realpy.Pool, error) {
 		// worker started for nothing is an import paid for nothing.
 		return realpy.StartPool(ctx, append(opts, realpy.WithLazy())...)
 	}
-	hostOpts, poolOpts, err := realpyx.SplitShared(realpy.TargetHost, opts...)
+	hostOpts, poolOpts, err := realpyx.SplitShared(realpyx.TargetHost, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +253,7 @@ func (b *binary) start(ctx context.Context) (*realpy.Pool, error) {
 	if host.Reason != "" {
 		b.outcome += ": the previous one " + strings.TrimPrefix(host.Reason, "it ")
 	}
-	return realpy.StartPool(ctx, append(poolOpts, realpy.WithZygoteAddr(host.Addr()))...)
+	return realpy.StartPool(ctx, append(poolOpts, realpyx.WithZygoteAddr[realpy.Option](host.Addr()))...)
 }
 
 // hold attaches to host and holds it for this process and for the test

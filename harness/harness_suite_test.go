@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -140,7 +141,7 @@ var _ = Describe("Splitting a shared pool's options", func() {
 	})
 
 	It("refuses Spawn on the container backend, saying what to do", func() {
-		backends[ContainerBackend] = backendEntry{target: realpy.TargetContainer} // as harness/containerbackend registers it
+		backends[ContainerBackend] = backendEntry{target: realpyx.TargetContainer} // as harness/containerbackend registers it
 		DeferCleanup(func() { delete(backends, ContainerBackend) })
 		_, _, _, err := plan(ContainerBackend, []realpy.Option{realpy.WithStrategy(realpy.Spawn)})
 		Expect(err).To(MatchError(ContainSubstring("PYHARNESS_BACKEND=process")))
@@ -154,9 +155,9 @@ var _ = Describe("Splitting a shared pool's options", func() {
 	})
 
 	It("refuses options that apply neither to a host nor to a pool", func() {
-		_, _, _, err := plan(ProcessBackend, []realpy.Option{realpy.WithZygoteAddr("/x.sock")})
+		_, _, _, err := plan(ProcessBackend, []realpy.Option{realpyx.WithZygoteAddr[realpy.Option]("/x.sock")})
 		Expect(err).To(MatchError(ContainSubstring("WithZygoteAddr")))
-		backends[ContainerBackend] = backendEntry{target: realpy.TargetContainer}
+		backends[ContainerBackend] = backendEntry{target: realpyx.TargetContainer}
 		DeferCleanup(func() { delete(backends, ContainerBackend) })
 		_, _, _, err = plan(ContainerBackend, []realpy.Option{realpy.WithDir("/tmp")})
 		Expect(err).To(MatchError(ContainSubstring("option WithDir does not apply to container.Run")))

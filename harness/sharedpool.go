@@ -126,22 +126,21 @@ type Host interface {
 type StartHost func(ctx context.Context, opts []realpy.Option) (Host, error)
 
 type backendEntry struct {
-	target realpy.Target
+	target realpyx.Target
 	start  StartHost
 }
 
 // backends are set at init time only: the process backend here, others by
 // the packages that implement them (harness/containerbackend).
 var backends = map[Backend]backendEntry{
-	ProcessBackend: {realpy.TargetZygote, startProcessHost},
+	ProcessBackend: {realpyx.TargetZygote, startProcessHost},
 }
 
 // RegisterBackend makes a backend available to NewSharedPool; call it from
-// an init function (package harness/containerbackend does). target says
-// which realpy options the host takes (realpy.TargetContainer for a
-// container).
-func RegisterBackend(b Backend, target realpy.Target, start StartHost) {
-	backends[b] = backendEntry{target, start}
+// an init function (package harness/containerbackend does). Its host takes
+// the realpy options that apply to a container (container.Run).
+func RegisterBackend(b Backend, start StartHost) {
+	backends[b] = backendEntry{realpyx.TargetContainer, start}
 }
 
 type processHost struct{ z *realpy.Zygote }
@@ -219,17 +218,17 @@ func planStart(backend Backend, opts []realpy.Option) (host, pool []realpy.Optio
 		return nil, nil, false, nil, fmt.Errorf("harness: unknown backend %q (%s): use %q or %q", backend, EnvBackend, ProcessBackend, ContainerBackend)
 	}
 	if backend == ProcessBackend && realpyx.ReuseOf(opts...) {
-		entry = backendEntry{realpy.TargetHost, startWarmHost}
+		entry = backendEntry{realpyx.TargetHost, startWarmHost}
 	}
 	if strategy, set := realpyx.StrategyOf[realpy.Strategy](opts...); set && strategy == realpy.Spawn {
-		if entry.target == realpy.TargetContainer {
+		if entry.target == realpyx.TargetContainer {
 			return nil, nil, false, nil, fmt.Errorf("harness: WithStrategy(realpy.Spawn) on the %s backend: its workers are forked from one zygote "+
 				"in the container; run fork-unsafe modules on the %s backend (%s=%s), where every process spawns its own workers",
 				backend, ProcessBackend, EnvBackend, ProcessBackend)
 		}
 		// Lazy: a Ginkgo process runs one spec at a time, so most need one
 		// worker, and a worker started for nothing is an import paid for nothing.
-		return nil, append(opts[:len(opts):len(opts)], realpy.WithLazy()), true, nil, realpyx.CheckOptions(realpy.TargetPool, opts...)
+		return nil, append(opts[:len(opts):len(opts)], realpy.WithLazy()), true, nil, realpyx.CheckOptions(realpyx.TargetPool, opts...)
 	}
 	if host, pool, err = realpyx.SplitShared(entry.target, opts...); err != nil {
 		return nil, nil, false, nil, fmt.Errorf("harness: %w", err)
@@ -315,7 +314,7 @@ func (sp *SharedPool) startPool(ctx SpecContext, addr []byte) {
 	_, poolOpts, spawn, err := plan(sp.backend, sp.opts)
 	Expect(err).NotTo(HaveOccurred(), "the shared pool's options")
 	if !spawn {
-		poolOpts = append(poolOpts, realpy.WithZygoteAddr(string(addr)))
+		poolOpts = append(poolOpts, realpyx.WithZygoteAddr[realpy.Option](string(addr)))
 	}
 	start := time.Now()
 	p, err := realpy.StartPool(ctx, poolOpts...)
@@ -354,7 +353,7 @@ func (sp *SharedPool) closePool(SpecContext) {
 	}
 	entry, _ := json.Marshal(statsEntry{Pool: sp.id, Process: GinkgoParallelProcess(), HostPid: hostPid,
 		Spawned: spawned, Forked: stats.Forked, WarmupMS: ms(warm),
-		ForkUnsafe: stats.Fork.Unsafe, Fallbacks: stats.Fork.Fallbacks, Suspects: stats.Fork.Suspects})
+		ForkUnsafe: stats.ForkUnsafe, Fallbacks: stats.ForkFallbacks, Suspects: stats.ForkSuspects})
 	if len(stats.Threads.Set) > 0 {
 		var st statsEntry
 		_ = json.Unmarshal(entry, &st)

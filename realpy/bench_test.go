@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pyharness/pyharness/internal/benchkit"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/wire"
 )
@@ -62,7 +63,7 @@ func BenchmarkEcho(b *testing.B) {
 // bareEcho starts the bare echo on the interpreter the workers use, closed
 // when b ends.
 func bareEcho(b *testing.B) *benchkit.BareEcho {
-	python, err := realpy.FindPython(context.Background(), "")
+	python, err := realpyx.FindPython(context.Background(), "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func BenchmarkBareEcho(b *testing.B) {
 // BenchmarkStart is the cost of one worker: spawn, import, readiness ping, Close.
 func BenchmarkStart(b *testing.B) {
 	ctx := context.Background()
-	if _, err := realpy.FindPython(context.Background(), ""); err != nil { // resolve a shim once, outside the timing
+	if _, err := realpyx.FindPython(context.Background(), ""); err != nil { // resolve a shim once, outside the timing
 		b.Fatal(err)
 	}
 	samples := make([]time.Duration, 0, b.N)

@@ -37,13 +37,13 @@ type BreakerSettings struct {
 	HalfOpenCalls int
 }
 
-// IsInfrastructureFailure reports whether err says the interpreter failed
+// infrastructureFailure reports whether err says the interpreter failed
 // (crash, hang, protocol violation) rather than the handler answering: a
 // Python exception, an unknown method or an unserialisable result is the
 // handler's answer and does not count against the breaker. A pool's breaker
 // judges only calls that reached a worker: a caller that gave up waiting for
 // one (its deadline, a cancellation, WithCheckoutTimeout) counts neither way.
-func IsInfrastructureFailure(err error) bool {
+func infrastructureFailure(err error) bool {
 	return errors.Is(err, wire.ErrWorkerExited) ||
 		errors.Is(err, wire.ErrProtocol) ||
 		errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, errCheckout)
@@ -90,7 +90,7 @@ func (b *breaker) allow() (trial bool, err error) {
 func (b *breaker) record(trial bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	failed := IsInfrastructureFailure(err)
+	failed := infrastructureFailure(err)
 	if trial {
 		b.trials--
 	}

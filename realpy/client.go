@@ -164,7 +164,7 @@ func (c *Client) configure(cfg *procConfig) {
 // WithConcurrency (with a peer that multiplexes) apply (others are an
 // *OptionError).
 func NewClient(ctx context.Context, conn net.Conn, opts ...Option) (*Client, error) {
-	cfg, err := newConfig(TargetClient, opts)
+	cfg, err := newConfig(targetClient, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@
 // (WithHeartbeat); publishes lifecycle events (Subscribe) so specs wait on
 // events; routes sessions (WithAffinity); bounds waits (WithCheckoutTimeout);
 // and, opt-in, retries and breaks circuits on a clock a spec controls
-// (WithRetry, WithBreaker, WithClock). Fresh hands out a private worker.
+// (WithRetry, WithBreaker). Fresh hands out a private worker.
 //
 // Every interpreter carries its owner's pid and a run id, so the next run's
 // StartPool (or ReapOrphans) kills what a run killed outright left behind.

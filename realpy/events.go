@@ -22,7 +22,7 @@ const (
 	EventForkUnsafe EventKind = "fork-unsafe"
 	// EventZygoteSuspect: forked workers hung or died on their first call,
 	// twice in a row: the zygote's state poisons its forks, and the pool's
-	// workers are spawned by it from then on (PoolStats.Fork.Suspects).
+	// workers are spawned by it from then on (PoolStats.ForkSuspects).
 	EventZygoteSuspect EventKind = "zygote-suspect"
 )
 

@@ -124,7 +124,7 @@ const hostTimeout = 2 * time.Second
 // processes that Zygote.Hold it). It is kept apart from the warm hosts that
 // reuse runs leave: it neither attaches to one, nor stops or replaces it.
 func StartHost(ctx context.Context, opts ...Option) (*Host, error) {
-	cfg, err := newConfig(TargetHost, opts)
+	cfg, err := newConfig(targetHost, opts)
 	if err != nil {
 		return nil, err
 	}

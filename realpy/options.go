@@ -11,76 +11,52 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/wire"
 )
 
-// Target names a constructor that takes options. Every option applies to
-// some targets only; a constructor given an option that does not apply to it
-// returns an *OptionError naming the option and where it belongs, never
-// ignoring it (goleak treats misplaced options the same way).
-type Target uint16
+// target names the constructors an option applies to (realpyx.Target):
+// every option applies to some only; a constructor given an option that
+// does not apply to it returns an *OptionError naming the option and where
+// it belongs, never ignoring it (goleak treats misplaced options the same
+// way).
+type target = realpyx.Target
 
 // The constructors that take options.
 const (
-	TargetWorker       Target = 1 << iota // Start: one spawned worker
-	TargetZygote                          // StartZygote: a fork server this process starts
-	TargetAttach                          // attachZygoteWith: a fork server another process started
-	TargetPool                            // StartPool: workers spawned, or forked from a zygote of its own
-	TargetAttachedPool                    // StartPool with WithZygoteAddr, Container.StartPool: workers forked from a zygote someone else owns
-	TargetClient                          // NewClient: the protocol over a connection, no process
-	TargetContainer                       // container.Run: a zygote in a container
-	TargetHost                            // StartHost: a zygote kept warm between runs
+	targetWorker       = realpyx.TargetWorker
+	targetZygote       = realpyx.TargetZygote
+	targetAttach       = realpyx.TargetAttach
+	targetPool         = realpyx.TargetPool
+	targetAttachedPool = realpyx.TargetAttachedPool
+	targetClient       = realpyx.TargetClient
+	targetContainer    = realpyx.TargetContainer
+	targetHost         = realpyx.TargetHost
 )
-
-var targetNames = []struct {
-	t    Target
-	name string
-}{
-	{TargetWorker, "Start"},
-	{TargetZygote, "StartZygote"},
-	{TargetAttach, "attachZygoteWith"},
-	{TargetPool, "StartPool"},
-	{TargetAttachedPool, "StartPool with WithZygoteAddr (or Container.StartPool)"},
-	{TargetClient, "NewClient"},
-	{TargetContainer, "container.Run"},
-	{TargetHost, "StartHost"},
-}
-
-func (t Target) String() string {
-	var names []string
-	for _, n := range targetNames {
-		if t&n.t != 0 {
-			names = append(names, n.name)
-		}
-	}
-	if len(names) == 0 {
-		return "nothing"
-	}
-	return strings.Join(names, ", ")
-}
 
 // Groups of targets, for the options below.
 const (
-	spawned   = TargetWorker | TargetZygote | TargetPool // an interpreter this process starts and owns
-	anyWorker = spawned | TargetAttach | TargetAttachedPool
-	pools     = TargetPool | TargetAttachedPool
+	spawned   = targetWorker | targetZygote | targetPool // an interpreter this process starts and owns
+	anyWorker = spawned | targetAttach | targetAttachedPool
+	pools     = targetPool | targetAttachedPool
 )
 
 // Option configures one of the constructors of this package (or
-// container.Run): see Target. Options are values; AppliesTo tells where one
-// applies, which is how a backend splits one list between a pool host and
-// the pools attached to it.
+// container.Run). Options are values: a constructor given one that does
+// not apply to it returns an *OptionError naming where it applies.
 type Option struct {
 	name    string
-	targets Target
+	targets target
 	apply   func(*config)
 }
 
 // String returns the option's name, such as "WithSize".
 func (o Option) String() string { return o.name }
 
-// AppliesTo reports whether the option configures target.
-func (o Option) AppliesTo(target Target) bool { return o.targets&target != 0 }
+// appliesTo reports whether the option configures target: how a backend
+// splits one list between a pool host and the pools attached to it
+// (realpyx.AppliesTo).
+func (o Option) appliesTo(target target) bool { return o.targets&target != 0 }
 
 // OptionError says an option was given to a constructor it does not apply
 // to, given there in a combination it cannot take (Given is one of Where,
@@ -88,16 +64,31 @@ func (o Option) AppliesTo(target Target) bool { return o.targets&target != 0 }
 // alone: what was given and what is accepted).
 type OptionError struct {
 	Option string // e.g. "WithSize"
-	Given  Target // where it was given
-	Where  Target // where it applies
+	Given  string // the constructor it was given to, e.g. "StartPool"; "" for a value it cannot take
+	Where  string // the constructors it applies to, e.g. "StartZygote, StartPool"; "" when it applies where given
 	Reason string // what was given and what is accepted, when there is more to say
+
+	given, where target
+}
+
+// optionError returns the *OptionError for option given to target, which
+// applies to where.
+func optionError(option string, given, where target, reason string) *OptionError {
+	e := &OptionError{Option: option, Reason: reason, given: given, where: where}
+	if given != 0 {
+		e.Given = given.String()
+	}
+	if where != 0 {
+		e.Where = where.String()
+	}
+	return e
 }
 
 func (e *OptionError) Error() string {
 	switch {
-	case e.Given == 0 && e.Where == 0:
+	case e.given == 0 && e.where == 0:
 		return fmt.Sprintf("realpy: option %s: %s", e.Option, e.Reason)
-	case e.Where == 0 || e.Given&e.Where != 0:
+	case e.where == 0 || e.given&e.where != 0:
 		// It applies here, but not like this: saying "does not apply to X;
 		// it applies to X" would contradict itself.
 		return fmt.Sprintf("realpy: option %s on %s: %s", e.Option, e.Given, e.Reason)
@@ -111,13 +102,13 @@ func (e *OptionError) Error() string {
 
 // checkOptions returns an *OptionError for the first option that does not
 // apply to target; backends that take realpy options call it.
-func checkOptions(target Target, opts ...Option) error {
+func checkOptions(target target, opts ...Option) error {
 	for _, o := range opts {
 		if o.apply == nil {
-			return &OptionError{Option: "Option{}", Given: target, Reason: "given the zero Option; it takes the options that the With functions of package realpy return"}
+			return optionError("Option{}", target, 0, "given the zero Option; it takes the options that the With functions of package realpy return")
 		}
-		if !o.AppliesTo(target) {
-			return &OptionError{Option: o.name, Given: target, Where: o.targets}
+		if !o.appliesTo(target) {
+			return optionError(o.name, target, o.targets, "")
 		}
 	}
 	return nil
@@ -180,7 +171,7 @@ type config struct {
 }
 
 // newConfig checks opts against target and applies them over the defaults.
-func newConfig(target Target, opts []Option) (*config, error) {
+func newConfig(target target, opts []Option) (*config, error) {
 	if err := checkOptions(target, opts...); err != nil {
 		return nil, err
 	}
@@ -207,17 +198,15 @@ func newConfig(target Target, opts []Option) (*config, error) {
 		return nil, cfg.invalid
 	}
 	if cfg.syncThreads > 0 && cfg.concurrency <= 1 {
-		return nil, &OptionError{Option: "WithSyncThreads", Given: target,
-			Reason: fmt.Sprintf("given %d threads without WithConcurrency(n > 1); sync handlers run in threads only on a worker that serves many calls at once", cfg.syncThreads)}
+		return nil, optionError("WithSyncThreads", target, 0, fmt.Sprintf("given %d threads without WithConcurrency(n > 1); sync handlers run in threads only on a worker that serves many calls at once", cfg.syncThreads))
 	}
-	if target == TargetPool && len(cfg.preload) > 0 && cfg.strategy != ZygoteFork {
+	if target == targetPool && len(cfg.preload) > 0 && cfg.strategy != ZygoteFork {
 		strategy := "the default strategy, Spawn"
 		if cfg.strategySet {
 			strategy = fmt.Sprintf("the strategy %q", cfg.strategy)
 		}
-		return nil, &OptionError{Option: "WithPreload", Given: TargetPool, Where: TargetZygote | TargetPool | TargetHost | TargetContainer,
-			Reason: fmt.Sprintf("given %s with %s; a pool imports preloads once, in its zygote, so it takes WithPreload only with WithStrategy(ZygoteFork) (or import the modules from a handler module)",
-				callText("WithPreload", cfg.preload), strategy)}
+		return nil, optionError("WithPreload", targetPool, targetZygote|targetPool|targetHost|targetContainer, fmt.Sprintf("given %s with %s; a pool imports preloads once, in its zygote, so it takes WithPreload only with WithStrategy(ZygoteFork) (or import the modules from a handler module)",
+			callText("WithPreload", cfg.preload), strategy))
 	}
 	return cfg, nil
 }
@@ -276,7 +265,7 @@ func (c *procConfig) id(prefix string) string {
 	return prefix + randomID()
 }
 
-func option(name string, targets Target, apply func(*config)) Option {
+func option(name string, targets target, apply func(*config)) Option {
 	return Option{name: name, targets: targets, apply: apply}
 }
 
@@ -284,27 +273,27 @@ func option(name string, targets Target, apply func(*config)) Option {
 // $PYHARNESS_PYTHON and python3 on PATH. In a container it names the
 // interpreter inside the image.
 func WithPython(path string) Option {
-	return option("WithPython", spawned|TargetHost|TargetContainer, func(c *config) { c.python = path })
+	return option("WithPython", spawned|targetHost|targetContainer, func(c *config) { c.python = path })
 }
 
 // WithModules names Python modules whose handlers the worker serves
 // (--module, repeatable). Each public function of a module becomes a method,
 // or the module lists them in a dict named PYHARNESS_METHODS.
 func WithModules(modules ...string) Option {
-	return option("WithModules", spawned|TargetHost|TargetContainer, func(c *config) { c.modules = append(c.modules, modules...) })
+	return option("WithModules", spawned|targetHost|targetContainer, func(c *config) { c.modules = append(c.modules, modules...) })
 }
 
 // WithPythonPath adds directories to the interpreter's PYTHONPATH, typically
 // where the modules of WithModules live. A container gets them read-only.
 func WithPythonPath(dirs ...string) Option {
-	return option("WithPythonPath", spawned|TargetHost|TargetContainer, func(c *config) { c.pythonPath = append(c.pythonPath, dirs...) })
+	return option("WithPythonPath", spawned|targetHost|targetContainer, func(c *config) { c.pythonPath = append(c.pythonPath, dirs...) })
 }
 
 // WithPreload names modules a zygote imports once, before forking workers
 // (for instance numpy or a model library), so every forked worker starts
 // with them loaded. A pool takes it with WithStrategy(ZygoteFork).
 func WithPreload(modules ...string) Option {
-	return option("WithPreload", TargetZygote|TargetPool|TargetHost|TargetContainer, func(c *config) { c.preload = append(c.preload, modules...) })
+	return option("WithPreload", targetZygote|targetPool|targetHost|targetContainer, func(c *config) { c.preload = append(c.preload, modules...) })
 }
 
 // WithEnv adds KEY=VALUE entries to the interpreter's environment. A
@@ -312,37 +301,37 @@ func WithPreload(modules ...string) Option {
 // worker package and WithPythonPath, before an inherited PYTHONPATH) rather
 // than replacing it; the PYHARNESS_* markers cannot be overridden.
 func WithEnv(kv ...string) Option {
-	return option("WithEnv", spawned|TargetHost|TargetContainer, func(c *config) { c.env = append(c.env, kv...) })
+	return option("WithEnv", spawned|targetHost|targetContainer, func(c *config) { c.env = append(c.env, kv...) })
 }
 
 // WithDir sets the interpreter's working directory.
 func WithDir(dir string) Option {
-	return option("WithDir", spawned|TargetHost, func(c *config) { c.dir = dir })
+	return option("WithDir", spawned|targetHost, func(c *config) { c.dir = dir })
 }
 
 // withWorkerSource runs the pyharness_worker package found in dir (for work
 // on the worker itself) instead of the copy embedded in the Go module.
 func withWorkerSource(dir string) Option {
-	return option("WithWorkerSource", spawned|TargetHost, func(c *config) { c.workerSource = dir })
+	return option("WithWorkerSource", spawned|targetHost, func(c *config) { c.workerSource = dir })
 }
 
 // withWorkerID sets the id a worker (or zygote) reports; by default a random
 // one. A pool names its workers itself.
 func withWorkerID(id string) Option {
-	return option("WithWorkerID", TargetWorker|TargetZygote, func(c *config) { c.workerID = id })
+	return option("WithWorkerID", targetWorker|targetZygote, func(c *config) { c.workerID = id })
 }
 
 // withRunID marks the interpreters as belonging to a test run (environment
 // and argv), so leftovers of a run can be found and reaped.
 func withRunID(id string) Option {
-	return option("WithRunID", spawned|TargetContainer, func(c *config) { c.runID = id })
+	return option("WithRunID", spawned|targetContainer, func(c *config) { c.runID = id })
 }
 
 // WithMaxFrame sets the largest frame payload, in bytes, on both sides,
 // from wire.MinMaxFrame (room for any error reply) to wire.MaxFrameLimit;
 // another value is an *OptionError.
 func WithMaxFrame(n int) Option {
-	return option("WithMaxFrame", anyWorker|TargetClient|TargetHost|TargetContainer, func(c *config) {
+	return option("WithMaxFrame", anyWorker|targetClient|targetHost|targetContainer, func(c *config) {
 		if n < wire.MinMaxFrame || n > wire.MaxFrameLimit {
 			c.refuse(&OptionError{Option: "WithMaxFrame", Reason: fmt.Sprintf("given %d bytes; it takes %d..%d bytes (wire.MinMaxFrame..wire.MaxFrameLimit)", n, wire.MinMaxFrame, wire.MaxFrameLimit)})
 			return
@@ -382,7 +371,7 @@ func WithGrace(d time.Duration) Option {
 // part of it: a version manager's shim is resolved once per process (and
 // cached across processes), bounded by the start's context alone.
 func WithStartTimeout(d time.Duration) Option {
-	return option("WithStartTimeout", spawned|TargetAttachedPool|TargetHost|TargetContainer, func(c *config) { c.startTimeout = d })
+	return option("WithStartTimeout", spawned|targetAttachedPool|targetHost|targetContainer, func(c *config) { c.startTimeout = d })
 }
 
 // WithStderrTail sets how many stderr lines a *wire.WorkerExitedError carries.
@@ -413,7 +402,7 @@ func WithOutputLimit(n int) Option {
 // name (pyharness_worker.bridge.call_go) during any call of the worker, or
 // of the pool's workers. wire.WithCallbacks adds functions for one call.
 func WithCallback(name string, fn wire.Callback) Option {
-	return option("WithCallback", anyWorker|TargetClient, func(c *config) {
+	return option("WithCallback", anyWorker|targetClient, func(c *config) {
 		if name == "" || fn == nil {
 			fnText := "a function"
 			if fn == nil {
@@ -435,7 +424,7 @@ func WithCallback(name string, fn wire.Callback) Option {
 // stream's generator and an async handler end at once; a plain handler
 // that runs on past it costs its worker.
 func WithCancelGrace(d time.Duration) Option {
-	return option("WithCancelGrace", anyWorker|TargetClient, func(c *config) {
+	return option("WithCancelGrace", anyWorker|targetClient, func(c *config) {
 		if c.positive("WithCancelGrace", d > 0, d.String(), "a positive duration") {
 			c.cancelGrace = d
 		}
@@ -451,7 +440,7 @@ func WithCancelGrace(d time.Duration) Option {
 // call cancels its own task only. A peer that does not multiplex (an older
 // worker) keeps serving one call at a time. n < 1 is an *OptionError.
 func WithConcurrency(n int) Option {
-	return option("WithConcurrency", anyWorker|TargetClient, func(c *config) {
+	return option("WithConcurrency", anyWorker|targetClient, func(c *config) {
 		if c.positive("WithConcurrency", n > 0, strconv.Itoa(n), "a positive number of calls") {
 			c.concurrency = n
 		}
@@ -477,7 +466,7 @@ func WithSyncThreads(n int) Option {
 // WithStreamWindow sets how many items a stream may send ahead of what the
 // loop has taken (default 16): the back-pressure.
 func WithStreamWindow(n int) Option {
-	return option("WithStreamWindow", anyWorker|TargetClient, func(c *config) {
+	return option("WithStreamWindow", anyWorker|targetClient, func(c *config) {
 		if c.positive("WithStreamWindow", n > 0, strconv.Itoa(n), "a positive number of items") {
 			c.window = n
 		}
@@ -487,7 +476,7 @@ func WithStreamWindow(n int) Option {
 // WithHostIdle sets how long a host of StartHost lives with nobody attached
 // (default DefaultHostIdle, or $PYHARNESS_HOST_IDLE as a Go duration).
 func WithHostIdle(d time.Duration) Option {
-	return option("WithHostIdle", TargetHost, func(c *config) {
+	return option("WithHostIdle", targetHost, func(c *config) {
 		if c.positive("WithHostIdle", d > 0, d.String(), "a positive duration") {
 			c.hostIdle = d
 		}
@@ -497,7 +486,7 @@ func WithHostIdle(d time.Duration) Option {
 // WithReuse keeps a suite's pool host warm between runs (harness.NewSharedPool
 // on the process backend: StartHost), as $PYHARNESS_REUSE=1 does.
 func WithReuse(reuse bool) Option {
-	return option("WithReuse", TargetHost, func(c *config) { c.reuse = reuse })
+	return option("WithReuse", targetHost, func(c *config) { c.reuse = reuse })
 }
 
 // reuseOf reports whether opts ask for reuse (WithReuse), else whether

@@ -29,7 +29,7 @@ const (
 // WithForkSafety sets what forks do when forking is not safe (default
 // ForkFallback). A shared pool's processes each apply it to their own forks.
 func WithForkSafety(s ForkSafety) Option {
-	return option("WithForkSafety", TargetZygote|TargetAttach|pools, func(c *config) {
+	return option("WithForkSafety", targetZygote|targetAttach|pools, func(c *config) {
 		switch s {
 		case ForkFallback, ForkStrict, ForkUnchecked:
 			c.fork.safety = s
@@ -50,14 +50,14 @@ func WithForkSafety(s ForkSafety) Option {
 // WithEnv) keeps the user's value. PoolStats.Threads says what was set.
 // (Not yet for a zygote in a container: set the variables with WithEnv.)
 func WithThreadLimits(on bool) Option {
-	return option("WithThreadLimits", spawned|TargetHost|TargetContainer, func(c *config) { c.fork.threadsOff = !on })
+	return option("WithThreadLimits", spawned|targetHost|targetContainer, func(c *config) { c.fork.threadsOff = !on })
 }
 
 // withMachineWorkers says how many workers run on this machine at once
 // (every parallel test process's pool), for the thread limits of a zygote
 // whose pools are elsewhere: a shared pool's host.
 func withMachineWorkers(n int) Option {
-	return option("WithMachineWorkers", spawned|TargetHost|TargetContainer, func(c *config) {
+	return option("WithMachineWorkers", spawned|targetHost|targetContainer, func(c *config) {
 		if c.positive("WithMachineWorkers", n > 0, fmt.Sprint(n), "1 or more workers") {
 			c.fork.machineWorkers = n
 		}

@@ -1,4 +1,4 @@
-// Options of pools (TargetPool, TargetAttachedPool).
+// Options of pools (targetPool, targetAttachedPool).
 
 package realpy
 
@@ -48,7 +48,7 @@ func WithCallTimeout(d time.Duration) Option {
 // WithStrategy picks how a pool starts its workers: Spawn (default) or
 // ZygoteFork. A pool attached to a zygote (WithZygoteAddr) always forks.
 func WithStrategy(s Strategy) Option {
-	return option("WithStrategy", TargetPool, func(c *config) {
+	return option("WithStrategy", targetPool, func(c *config) {
 		c.strategy = s
 		c.strategySet = true
 	})
@@ -108,18 +108,18 @@ func WithRetry(n int, delay time.Duration) Option {
 	})
 }
 
-// WithClock sets the clock of a pool's breaker and retry delays (a
+// withClock sets the clock of a pool's breaker and retry delays (a
 // clockwork.FakeClock in specs, so nothing sleeps for real).
-func WithClock(clock clockwork.Clock) Option {
+func withClock(clock clockwork.Clock) Option {
 	return option("WithClock", pools, func(c *config) { c.clock = clock })
 }
 
-// WithZygoteAddr makes a pool fork its workers from a zygote another process
+// withZygoteAddr makes a pool fork its workers from a zygote another process
 // started (Zygote.Addr), instead of starting its own: how parallel Ginkgo
 // processes share one pool host. The pool cannot restart that zygote, and
 // the options that say how to start an interpreter (WithModules,
 // WithPython, ...) belong to the zygote's owner, not to the pool.
-func WithZygoteAddr(addr string) Option {
+func withZygoteAddr(addr string) Option {
 	return option("WithZygoteAddr", pools, func(c *config) {
 		c.zygoteAddr = addr
 		c.strategy = ZygoteFork
@@ -129,23 +129,23 @@ func WithZygoteAddr(addr string) Option {
 
 // splitShared splits the options of a shared pool (one host, a pool
 // attached to it in each test process) between the host, started on target
-// (TargetHost, TargetZygote or TargetContainer), and each process's pool.
+// (targetHost, targetZygote or targetContainer), and each process's pool.
 // WithStrategy is dropped (a shared pool forks: callers handle Spawn before
 // splitting), WithReuse too unless the host is a warm host; WithZygoteAddr,
 // and an option that applies to neither, are errors.
-func splitShared(target Target, opts ...Option) (host, pool []Option, err error) {
+func splitShared(target target, opts ...Option) (host, pool []Option, err error) {
 	for _, o := range opts {
 		if o.apply == nil {
 			return nil, nil, checkOptions(target, o)
 		}
-		toHost, toPool := o.AppliesTo(target), o.AppliesTo(TargetAttachedPool)
+		toHost, toPool := o.appliesTo(target), o.appliesTo(targetAttachedPool)
 		switch {
 		case o.name == "WithStrategy":
 			continue
-		case o.name == "WithReuse" && target != TargetHost:
+		case o.name == "WithReuse" && target != targetHost:
 			continue
 		case o.name == "WithZygoteAddr":
-			return nil, nil, &OptionError{Option: o.name, Given: target, Reason: "a shared pool starts its own host and attaches its pools to it; WithZygoteAddr is taken by a StartPool of your own"}
+			return nil, nil, optionError(o.name, target, 0, "a shared pool starts its own host and attaches its pools to it; WithZygoteAddr is taken by a StartPool of your own")
 		case !toHost && !toPool:
 			return nil, nil, checkOptions(target, o)
 		}

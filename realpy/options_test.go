@@ -11,8 +11,8 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-// optionError asserts err is an *OptionError naming option, and returns it.
-func optionError(err error, option string) *OptionError {
+// refusal asserts err is an *OptionError naming option, and returns it.
+func refusal(err error, option string) *OptionError {
 	GinkgoHelper()
 	var oe *OptionError
 	Expect(errors.As(err, &oe)).To(BeTrue(), "an *OptionError, got %v", err)
@@ -28,28 +28,28 @@ var _ = Describe("Options given where they do not apply", func() {
 	It("refuses pool options on a single worker, saying where they belong", func() {
 		w, err := Start(ctx, WithModules("m"), WithSize(8))
 		Expect(w).To(BeNil())
-		oe := optionError(err, "WithSize")
-		Expect(oe.Given).To(Equal(TargetWorker))
+		oe := refusal(err, "WithSize")
+		Expect(oe.Given).To(Equal(targetWorker.String()))
 		Expect(err.Error()).To(ContainSubstring("does not apply to Start; it applies to StartPool"))
 
 		_, err = Start(ctx, WithHeartbeat(time.Second, 2))
-		optionError(err, "WithHeartbeat")
+		refusal(err, "WithHeartbeat")
 		_, err = Start(ctx, WithPreload("numpy"))
-		Expect(optionError(err, "WithPreload").Where).To(Equal(TargetZygote | TargetPool | TargetHost | TargetContainer))
+		Expect(refusal(err, "WithPreload").Where).To(Equal((targetZygote | targetPool | targetHost | targetContainer).String()))
 	})
 
 	It("refuses everything but WithMaxFrame on a bare client", func() {
 		a, b := net.Pipe()
 		defer b.Close()
 		_, err := NewClient(ctx, a, WithMaxFrame(1024), WithModules("m"))
-		optionError(err, "WithModules")
+		refusal(err, "WithModules")
 		a.Close()
 	})
 
 	It("refuses WithPreload on a pool that spawns, saying what was given and what it takes, without contradicting itself", func() {
 		p, err := StartPool(ctx, WithPreload("numpy"))
 		Expect(p).To(BeNil())
-		optionError(err, "WithPreload")
+		refusal(err, "WithPreload")
 		Expect(err).To(MatchError(`realpy: option WithPreload on StartPool: given WithPreload("numpy") with the default strategy, Spawn; ` +
 			`a pool imports preloads once, in its zygote, so it takes WithPreload only with WithStrategy(ZygoteFork) (or import the modules from a handler module)`))
 		Expect(err.Error()).NotTo(ContainSubstring("does not apply to StartPool"))
@@ -60,23 +60,23 @@ var _ = Describe("Options given where they do not apply", func() {
 	})
 
 	It("never says an option does not apply where it applies, for any refusal", func() {
-		_, _, errZygoteAddr := splitShared(TargetHost, WithZygoteAddr("unix:/x.sock"))
+		_, _, errZygoteAddr := splitShared(targetHost, withZygoteAddr("unix:/x.sock"))
 		for _, err := range []error{
 			func() error { _, err := StartPool(ctx, WithPreload("numpy")); return err }(),
 			errZygoteAddr,
-			checkOptions(TargetPool, Option{}),
+			checkOptions(targetPool, Option{}),
 		} {
 			Expect(err).To(HaveOccurred())
 			var oe *OptionError
 			Expect(errors.As(err, &oe)).To(BeTrue())
 			if strings.Contains(err.Error(), "does not apply to") {
-				Expect(oe.Given&oe.Where).To(BeZero(), "says %s does not apply to %s, where it applies: %v", oe.Option, oe.Given, err)
+				Expect(oe.given&oe.where).To(BeZero(), "says %s does not apply to %s, where it applies: %v", oe.Option, oe.Given, err)
 			}
 			Expect(err.Error()).NotTo(ContainSubstring("applies to nothing"))
 		}
 		Expect(errZygoteAddr).To(MatchError("realpy: option WithZygoteAddr on StartHost: a shared pool starts its own host and attaches its pools to it; " +
 			"WithZygoteAddr is taken by a StartPool of your own"))
-		Expect(checkOptions(TargetPool, Option{})).To(MatchError("realpy: option Option{} on StartPool: given the zero Option; " +
+		Expect(checkOptions(targetPool, Option{})).To(MatchError("realpy: option Option{} on StartPool: given the zero Option; " +
 			"it takes the options that the With functions of package realpy return"))
 	})
 
@@ -98,40 +98,40 @@ var _ = Describe("Options given where they do not apply", func() {
 		Expect(err).To(MatchError("realpy: option WithHostIdle: given -1s; it takes a positive duration"))
 		for _, opt := range []Option{WithSize(0), WithSessionTTL(0)} {
 			_, err := StartPool(ctx, opt)
-			optionError(err, opt.String())
+			refusal(err, opt.String())
 		}
 		_, err = StartPool(ctx, WithSize(0))
 		Expect(err).To(MatchError("realpy: option WithSize: given 0; it takes 1 or more workers"), "not the default size, silently")
 	})
 
 	It("refuses interpreter options on a pool attached to another process's zygote", func() {
-		_, err := StartPool(ctx, WithZygoteAddr("/nonexistent.sock"), WithSize(2), WithModules("m"))
-		Expect(optionError(err, "WithModules").Given).To(Equal(TargetAttachedPool))
-		_, err = StartPool(ctx, WithZygoteAddr("/nonexistent.sock"), WithStrategy(Spawn))
-		optionError(err, "WithStrategy")
+		_, err := StartPool(ctx, withZygoteAddr("/nonexistent.sock"), WithSize(2), WithModules("m"))
+		Expect(refusal(err, "WithModules").Given).To(Equal(targetAttachedPool.String()))
+		_, err = StartPool(ctx, withZygoteAddr("/nonexistent.sock"), WithStrategy(Spawn))
+		refusal(err, "WithStrategy")
 	})
 
 	It("refuses a pool's worker ids, and options no container can honour", func() {
 		_, err := StartPool(ctx, withWorkerID("w1"))
-		optionError(err, "WithWorkerID")
-		_, err = newZygoteCommand(TargetContainer, WithModules("m"), WithDir("/tmp"))
-		optionError(err, "WithDir")
+		refusal(err, "WithWorkerID")
+		_, err = newZygoteCommand(targetContainer, WithModules("m"), WithDir("/tmp"))
+		refusal(err, "WithDir")
 		_, err = attachZygoteWith(ctx, "/nonexistent.sock", WithPythonPath("x"))
-		optionError(err, "WithPythonPath")
-		Expect(checkOptions(TargetPool, Option{})).To(MatchError(ContainSubstring("given the zero Option")))
+		refusal(err, "WithPythonPath")
+		Expect(checkOptions(targetPool, Option{})).To(MatchError(ContainSubstring("given the zero Option")))
 	})
 
 	It("refuses a frame limit outside the protocol's range, rather than keeping the default", func() {
 		_, err := Start(ctx, WithMaxFrame(100))
-		oe := optionError(err, "WithMaxFrame")
+		oe := refusal(err, "WithMaxFrame")
 		Expect(oe.Reason).To(ContainSubstring("given 100 bytes; it takes 1024.."))
 	})
 
 	It("tells where each option applies, so a backend can split a list", func() {
-		Expect(WithModules("m").AppliesTo(TargetContainer)).To(BeTrue())
-		Expect(WithModules("m").AppliesTo(TargetAttachedPool)).To(BeFalse())
-		Expect(WithSize(2).AppliesTo(TargetAttachedPool)).To(BeTrue())
-		Expect(WithMaxFrame(1024).AppliesTo(TargetClient)).To(BeTrue())
+		Expect(WithModules("m").appliesTo(targetContainer)).To(BeTrue())
+		Expect(WithModules("m").appliesTo(targetAttachedPool)).To(BeFalse())
+		Expect(WithSize(2).appliesTo(targetAttachedPool)).To(BeTrue())
+		Expect(WithMaxFrame(1024).appliesTo(targetClient)).To(BeTrue())
 		Expect(WithSize(2).String()).To(Equal("WithSize"))
 		s, set := strategyOf(WithSize(2))
 		Expect([]any{s, set}).To(Equal([]any{Spawn, false}))
@@ -140,7 +140,7 @@ var _ = Describe("Options given where they do not apply", func() {
 	})
 
 	It("builds a container's zygote command from the same options as StartZygote", func() {
-		cmd, err := newZygoteCommand(TargetContainer, WithModules("a", "b"), WithPreload("numpy"),
+		cmd, err := newZygoteCommand(targetContainer, WithModules("a", "b"), WithPreload("numpy"),
 			WithPythonPath("handlers"), WithEnv("K=V"), WithMaxFrame(4096), withRunID("run-x"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(cmd.Args).To(Equal([]string{"-m", "pyharness_worker.zygote", "--max-frame", "4096",
@@ -154,15 +154,15 @@ var _ = Describe("Options given where they do not apply", func() {
 		// This process's OMP_NUM_THREADS does not reach the container: it
 		// is set there too (a value of the user's goes in WithEnv).
 		GinkgoT().Setenv("OMP_NUM_THREADS", "7")
-		remote, err := newZygoteCommand(TargetContainer)
+		remote, err := newZygoteCommand(targetContainer)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(remote.Env).To(ContainElement(HavePrefix("OMP_NUM_THREADS=")))
 		Expect(remote.Env).NotTo(ContainElement("OMP_NUM_THREADS=7"))
-		mine, err := newZygoteCommand(TargetContainer, WithEnv("OMP_NUM_THREADS=3"))
+		mine, err := newZygoteCommand(targetContainer, WithEnv("OMP_NUM_THREADS=3"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(mine.Env).To(ContainElement("OMP_NUM_THREADS=3"))
 		Expect(mine.Env).To(HaveLen(1+4+1), "the user's, the other four, the marker")
-		off, err := newZygoteCommand(TargetContainer, WithEnv("K=V"), WithThreadLimits(false))
+		off, err := newZygoteCommand(targetContainer, WithEnv("K=V"), WithThreadLimits(false))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(off.Env).To(Equal([]string{"K=V"}))
 		Expect(cmd.RunID).To(Equal("run-x"))

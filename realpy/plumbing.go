@@ -19,4 +19,8 @@ func init() {
 	realpyx.Hooks.WithWorkerSource = withWorkerSource
 	realpyx.Hooks.WithMachineWorkers = withMachineWorkers
 	realpyx.Hooks.WatchPool = watchPool
+	realpyx.Hooks.AppliesTo = Option.appliesTo
+	realpyx.Hooks.FindPython = resolvePython
+	realpyx.Hooks.WithZygoteAddr = withZygoteAddr
+	realpyx.Hooks.WithClock = withClock
 }

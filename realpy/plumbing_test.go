@@ -17,7 +17,7 @@ var _ = Describe("The plumbing reached through internal/realpyx", func() {
 	ctx := context.Background()
 
 	It("splits a shared pool's options between host and pool", func() {
-		host, pool, err := realpyx.SplitShared(TargetHost, WithModules("m"), WithSize(2))
+		host, pool, err := realpyx.SplitShared(targetHost, WithModules("m"), WithSize(2))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(host).To(HaveLen(1))
 		Expect(host[0].String()).To(Equal("WithModules"))
@@ -34,12 +34,12 @@ var _ = Describe("The plumbing reached through internal/realpyx", func() {
 	})
 
 	It("checks options against a target", func() {
-		Expect(realpyx.CheckOptions(TargetPool, WithSize(1))).To(Succeed())
-		optionError(realpyx.CheckOptions(TargetPool, withWorkerID("w1")), "WithWorkerID")
+		Expect(realpyx.CheckOptions(targetPool, WithSize(1))).To(Succeed())
+		refusal(realpyx.CheckOptions(targetPool, withWorkerID("w1")), "WithWorkerID")
 	})
 
 	It("builds a container's zygote command, with the run id given", func() {
-		cmd, err := realpyx.NewZygoteCommand(TargetContainer, WithModules("m"), realpyx.WithRunID[Option]("run-x"))
+		cmd, err := realpyx.NewZygoteCommand(targetContainer, WithModules("m"), realpyx.WithRunID[Option]("run-x"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(cmd.RunID).To(Equal("run-x"))
 	})
@@ -47,7 +47,7 @@ var _ = Describe("The plumbing reached through internal/realpyx", func() {
 	It("attaches to a zygote with checked options", func() {
 		z, err := realpyx.AttachZygote[Zygote](ctx, "/nonexistent.sock", WithPythonPath("x"))
 		Expect(z).To(BeNil())
-		optionError(err, "WithPythonPath")
+		refusal(err, "WithPythonPath")
 	})
 
 	It("makes the options only the harness's own packages give", func() {

@@ -138,8 +138,18 @@ type PoolStats struct {
 	Busy     int          // workers serving at least one call
 	InFlight int          // calls in flight (a worker with WithConcurrency serves several)
 	Starting int          // workers being started now (WithLazy's growth, replacements)
-	Fork     ForkStats    // forks that would have hung: spawned instead, a suspect zygote
 	Threads  ThreadLimits // the thread limits its workers run with (none before it starts one)
+
+	// How a zygote pool's forks went. ForkUnsafe is why the zygote could
+	// not fork safely, in a few words ("libgomp (loaded by
+	// sklearn.utils._openmp_helpers)"); "" when it could. ForkFallbacks
+	// counts the workers the zygote spawned in place of forks (forking
+	// unsafe, or the zygote suspect); ForkSuspects the times the zygote was
+	// found poisoned (forked workers hung or died on their first call, twice
+	// in a row).
+	ForkUnsafe    string
+	ForkFallbacks int64
+	ForkSuspects  int64
 }
 
 // StartPool starts a pool. All WithSize workers start at once
@@ -153,10 +163,10 @@ type PoolStats struct {
 // WithZygoteAddr: the zygote's owner chose those), or WithPreload without
 // WithStrategy(ZygoteFork), are an *OptionError, and no pool is returned.
 func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
-	target := TargetPool
+	target := targetPool
 	for _, o := range opts {
 		if o.name == "WithZygoteAddr" {
-			target = TargetAttachedPool
+			target = targetAttachedPool
 		}
 	}
 	cfg, err := newConfig(target, opts)
@@ -164,8 +174,7 @@ func StartPool(ctx context.Context, opts ...Option) (*Pool, error) {
 		return nil, err
 	}
 	if len(cfg.preload) > 0 && cfg.strategy != ZygoteFork {
-		return nil, &OptionError{Option: "WithPreload", Given: TargetPool, Where: TargetZygote | TargetPool | TargetContainer,
-			Reason: "a pool imports preloads once, in its zygote: add WithStrategy(ZygoteFork), or import the modules from a handler module"}
+		return nil, optionError("WithPreload", targetPool, targetZygote|targetPool|targetContainer, "a pool imports preloads once, in its zygote: add WithStrategy(ZygoteFork), or import the modules from a handler module")
 	}
 	if cfg.runID == "" {
 		cfg.runID = newRunID()
@@ -267,8 +276,10 @@ func (p *Pool) Stats() PoolStats {
 		}
 		calls += m.calls
 	}
-	return PoolStats{Spawned: p.spawned.Load(), Forked: p.forked.Load(), Size: len(p.members), Busy: busy, InFlight: calls, Starting: p.starting,
-		Fork: p.forkStats(), Threads: p.threadStats()}
+	s := PoolStats{Spawned: p.spawned.Load(), Forked: p.forked.Load(), Size: len(p.members), Busy: busy, InFlight: calls, Starting: p.starting,
+		Threads: p.threadStats()}
+	p.addForkStats(&s)
+	return s
 }
 
 // BreakerState returns the breaker's state; BreakerClosed without WithBreaker.

@@ -15,19 +15,6 @@ import (
 	"github.com/pyharness/pyharness/wire"
 )
 
-// ForkStats says how a zygote pool's forks went.
-type ForkStats struct {
-	// Unsafe is why the zygote could not fork safely, in a few words
-	// ("libgomp (loaded by sklearn.utils._openmp_helpers)"); "" when it could.
-	Unsafe string
-	// Fallbacks counts the workers the zygote spawned in place of forks
-	// (forking unsafe, or the zygote suspect).
-	Fallbacks int64
-	// Suspects counts the times the zygote was found poisoned: forked
-	// workers hung or died on their first call, suspectStrikes in a row.
-	Suspects int64
-}
-
 // suspectStrikes is how many forked workers in a row must hang or die on
 // their first call for the pool to take the zygote for poisoned.
 const suspectStrikes = 2
@@ -44,14 +31,14 @@ type forkState struct {
 	failures   []string // the strikes' failures, for the event
 }
 
-func (p *Pool) forkStats() ForkStats {
+// addForkStats fills the fork fields of s.
+func (p *Pool) addForkStats(s *PoolStats) {
 	p.fork.mu.Lock()
 	defer p.fork.mu.Unlock()
-	s := ForkStats{Fallbacks: p.fork.fallbacks.Load(), Suspects: p.fork.suspects.Load()}
+	s.ForkFallbacks, s.ForkSuspects = p.fork.fallbacks.Load(), p.fork.suspects.Load()
 	if p.fork.unsafe != nil {
-		s.Unsafe = p.fork.unsafe.cause()
+		s.ForkUnsafe = p.fork.unsafe.cause()
 	}
-	return s
 }
 
 // threadStats is what the pool's workers run with: for a pool attached to

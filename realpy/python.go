@@ -30,7 +30,7 @@ var (
 	resolved  = map[string]string{} // shim path -> real executable
 )
 
-// FindPython returns the interpreter to start: explicit when non-empty, else
+// resolvePython returns the interpreter to start: explicit when non-empty, else
 // $PYHARNESS_PYTHON, else python3 on PATH.
 //
 // A version manager's shim (a script in a directory named "shims", as
@@ -43,12 +43,12 @@ var (
 // Any other script is a wrapper and is run as given, every time: its
 // environment and flags (a virtualenv's activation, `-X dev`,
 // LD_LIBRARY_PATH) apply to every worker.
-func FindPython(ctx context.Context, explicit string) (string, error) {
+func resolvePython(ctx context.Context, explicit string) (string, error) {
 	path, _, err := findPython(ctx, explicit)
 	return path, err
 }
 
-// findPython is FindPython that also says where the name came from.
+// findPython is resolvePython that also says where the name came from.
 func findPython(ctx context.Context, explicit string) (string, string, error) {
 	name, from := explicit, "option WithPython"
 	if name == "" {

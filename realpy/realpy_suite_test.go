@@ -84,11 +84,11 @@ var _ = Describe("breaker", func() {
 	})
 
 	It("classifies failures", func() {
-		Expect(IsInfrastructureFailure(crash)).To(BeTrue())
-		Expect(IsInfrastructureFailure(&wire.ProtocolError{})).To(BeTrue())
-		Expect(IsInfrastructureFailure(&wire.PythonError{Kind: wire.KindException})).To(BeFalse())
-		Expect(IsInfrastructureFailure(&CheckoutTimeoutError{})).To(BeFalse())
-		Expect(IsInfrastructureFailure(errors.New("other"))).To(BeFalse())
+		Expect(infrastructureFailure(crash)).To(BeTrue())
+		Expect(infrastructureFailure(&wire.ProtocolError{})).To(BeTrue())
+		Expect(infrastructureFailure(&wire.PythonError{Kind: wire.KindException})).To(BeFalse())
+		Expect(infrastructureFailure(&CheckoutTimeoutError{})).To(BeFalse())
+		Expect(infrastructureFailure(errors.New("other"))).To(BeFalse())
 	})
 })
 

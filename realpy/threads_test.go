@@ -54,7 +54,7 @@ var _ = Describe("Thread limits (no Python)", func() {
 	})
 
 	It("refuses an unknown fork-safety policy", func() {
-		_, err := newConfig(TargetPool, []Option{WithForkSafety("sometimes")})
-		optionError(err, "WithForkSafety")
+		_, err := newConfig(targetPool, []Option{WithForkSafety("sometimes")})
+		refusal(err, "WithForkSafety")
 	})
 })

@@ -71,7 +71,7 @@ type process interface {
 // answered a readiness ping. If that fails, nothing is left running and the
 // error says why (for a worker that died, its exit status and stderr tail).
 func Start(ctx context.Context, opts ...Option) (*Worker, error) {
-	cfg, err := newConfig(TargetWorker, opts)
+	cfg, err := newConfig(targetWorker, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ type Zygote struct {
 // StartZygote starts a fork server and returns once it answers a readiness
 // ping, that is once every preload and handler module is imported.
 func StartZygote(ctx context.Context, opts ...Option) (*Zygote, error) {
-	cfg, err := newConfig(TargetZygote, opts)
+	cfg, err := newConfig(targetZygote, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -115,9 +115,9 @@ func zygoteArgs(cfg *procConfig) []string {
 	return args
 }
 
-// newZygoteCommand checks opts for target (TargetContainer) and returns the
+// newZygoteCommand checks opts for target (targetContainer) and returns the
 // command that starts a zygote with those options.
-func newZygoteCommand(target Target, opts ...Option) (*realpyx.ZygoteCommand, error) {
+func newZygoteCommand(target target, opts ...Option) (*realpyx.ZygoteCommand, error) {
 	cfg, err := newConfig(target, opts)
 	if err != nil {
 		return nil, err
@@ -150,7 +150,7 @@ func splitAddr(addr string) (network, address, secret string) {
 // instance the suite-level pool host of parallel Ginkgo processes: Fork then
 // forks workers for this process. Close detaches without stopping the zygote.
 func attachZygoteWith(ctx context.Context, addr string, opts ...Option) (*Zygote, error) {
-	cfg, err := newConfig(TargetAttach, opts)
+	cfg, err := newConfig(targetAttach, opts)
 	if err != nil {
 		return nil, err
 	}

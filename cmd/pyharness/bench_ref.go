@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pyharness/pyharness/internal/benchkit"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -92,7 +93,7 @@ func runPinned(ctx context.Context, taskset string, cpu int, cfg benchkit.RefCon
 // runPinnedChild is bench --pinned-child: the tiny echoes alone, printed as
 // the reference rows' JSON.
 func runPinnedChild(ctx context.Context, cfg benchkit.RefConfig, stdout, stderr io.Writer) int {
-	python, err := realpy.FindPython(ctx, "")
+	python, err := realpyx.FindPython(ctx, "")
 	if err == nil {
 		cfg.LatencyOnly = true
 		var ref *benchkit.Reference

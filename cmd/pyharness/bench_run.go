@@ -61,7 +61,7 @@ func runBench(ctx context.Context, cfg benchConfig) (*benchkit.Report, error) {
 		if cfg.Backend != "process" || cfg.Reference.Rounds < 1 {
 			return nil, fmt.Errorf("--reference-only: wants --backend process and --rounds of at least 1")
 		}
-		python, err := realpy.FindPython(ctx, "")
+		python, err := realpyx.FindPython(ctx, "")
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +99,7 @@ func runStartups(ctx context.Context, cfg benchConfig) (*benchkit.Report, error)
 		realpy.WithModules("pyh_heavy"),
 		realpy.WithEnv(fmt.Sprintf("PYH_IMPORT_CPU=%f", cfg.ImportCPU.Seconds())),
 	}
-	python, err := realpy.FindPython(context.Background(), "") // resolve a shim once, outside the timings
+	python, err := realpyx.FindPython(context.Background(), "") // resolve a shim once, outside the timings
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,7 @@ func measureReuse(ctx context.Context, cfg benchConfig, opts []realpy.Option) (f
 		if err != nil {
 			return 0, err
 		}
-		p, err := realpy.StartPool(ctx, realpy.WithSize(cfg.Workers), realpy.WithZygoteAddr(h.Addr()))
+		p, err := realpy.StartPool(ctx, realpy.WithSize(cfg.Workers), realpyx.WithZygoteAddr[realpy.Option](h.Addr()))
 		took := ms(time.Since(start))
 		closeQuietly(p)
 		if err != nil {

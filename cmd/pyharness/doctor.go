@@ -16,6 +16,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/internal/workersrc"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/realpy/container"
@@ -103,7 +104,7 @@ func doctor(ctx context.Context, stdout io.Writer, modules, pythonPath []string,
 
 	// Python.
 	shim, _ := exec.LookPath(firstNonEmpty(os.Getenv(realpy.EnvPython), "python3"))
-	python, err := realpy.FindPython(context.Background(), "")
+	python, err := realpyx.FindPython(context.Background(), "")
 	if err != nil {
 		d.fail("python", err.Error(), "install Python >= 3.9 (apt-get install python3) or set PYHARNESS_PYTHON to an interpreter")
 		return d.exit()

@@ -7,7 +7,7 @@
 //	import _ "github.com/pyharness/pyharness/harness/containerbackend"
 //
 // The container is started by realpy/container.Run with the shared pool's
-// options that apply to a container (realpy.TargetContainer), and the
+// options that apply to a container (those container.Run takes), and the
 // container options the suite gives Configure: its image (WithImage,
 // WithPackages, WithDockerfile), transport or customizers. See package
 // realpy/container for images, transports and reuse.
@@ -31,7 +31,7 @@ import (
 )
 
 func init() {
-	harness.RegisterBackend(harness.ContainerBackend, realpy.TargetContainer, start)
+	harness.RegisterBackend(harness.ContainerBackend, start)
 }
 
 type host struct{ c *container.Container }

@@ -6,11 +6,60 @@ package realpyx
 
 import (
 	"context"
+	"strings"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/pyharness/pyharness/internal/randid"
 	"github.com/pyharness/pyharness/internal/supervise"
 )
+
+// Target names a constructor of package realpy (or container.Run) that
+// takes options. Every option applies to some targets only; a constructor
+// given an option that does not apply to it returns an *realpy.OptionError
+// naming the option and where it belongs, never ignoring it.
+type Target uint16
+
+// The constructors that take options.
+const (
+	TargetWorker       Target = 1 << iota // Start: one spawned worker
+	TargetZygote                          // StartZygote: a fork server this process starts
+	TargetAttach                          // attachZygoteWith: a fork server another process started
+	TargetPool                            // StartPool: workers spawned, or forked from a zygote of its own
+	TargetAttachedPool                    // StartPool with WithZygoteAddr, Container.StartPool: workers forked from a zygote someone else owns
+	TargetClient                          // NewClient: the protocol over a connection, no process
+	TargetContainer                       // container.Run: a zygote in a container
+	TargetHost                            // StartHost: a zygote kept warm between runs
+)
+
+var targetNames = []struct {
+	t    Target
+	name string
+}{
+	{TargetWorker, "Start"},
+	{TargetZygote, "StartZygote"},
+	{TargetAttach, "attachZygoteWith"},
+	{TargetPool, "StartPool"},
+	{TargetAttachedPool, "StartPool with WithZygoteAddr (or Container.StartPool)"},
+	{TargetClient, "NewClient"},
+	{TargetContainer, "container.Run"},
+	{TargetHost, "StartHost"},
+}
+
+// String names the constructors, as an OptionError says them.
+func (t Target) String() string {
+	var names []string
+	for _, n := range targetNames {
+		if t&n.t != 0 {
+			names = append(names, n.name)
+		}
+	}
+	if len(names) == 0 {
+		return "nothing"
+	}
+	return strings.Join(names, ", ")
+}
 
 // ZygoteCommand is how to start a zygote where this process does not spawn
 // it (a container), built from the same options as StartZygote, so that a
@@ -37,12 +86,16 @@ func NewZygoteSecret() string { return randid.Hex(16) }
 // functions below call them with realpy's types: a type that is not
 // realpy's panics, which the harness's own tests would show at once.
 var Hooks struct {
-	SplitShared      any // func(realpy.Target, ...realpy.Option) (host, pool []realpy.Option, err error)
+	SplitShared      any // func(Target, ...realpy.Option) (host, pool []realpy.Option, err error)
 	StrategyOf       any // func(...realpy.Option) (realpy.Strategy, bool)
 	ReuseOf          any // func(...realpy.Option) bool
 	SizeOf           any // func(...realpy.Option) int
-	CheckOptions     any // func(realpy.Target, ...realpy.Option) error
-	NewZygoteCommand any // func(realpy.Target, ...realpy.Option) (*ZygoteCommand, error)
+	CheckOptions     any // func(Target, ...realpy.Option) error
+	AppliesTo        any // func(realpy.Option, Target) bool
+	NewZygoteCommand any // func(Target, ...realpy.Option) (*ZygoteCommand, error)
+	FindPython       func(ctx context.Context, explicit string) (string, error)
+	WithZygoteAddr   any // func(string) realpy.Option
+	WithClock        any // func(clockwork.Clock) realpy.Option
 	AttachZygote     any // func(context.Context, string, ...realpy.Option) (*realpy.Zygote, error)
 	WithWorkerID     any // func(string) realpy.Option
 	WithRunID        any // func(string) realpy.Option
@@ -113,6 +166,29 @@ func SizeOf[O any](opts ...O) int { return Hooks.SizeOf.(func(...O) int)(opts...
 // not apply to target; backends that take realpy options call it.
 func CheckOptions[T, O any](target T, opts ...O) error {
 	return Hooks.CheckOptions.(func(T, ...O) error)(target, opts...)
+}
+
+// AppliesTo reports whether option o configures target t. O is
+// realpy.Option.
+func AppliesTo[O any](o O, t Target) bool { return Hooks.AppliesTo.(func(O, Target) bool)(o, t) }
+
+// FindPython returns the interpreter realpy starts when explicit (a path or
+// a name on $PATH) is "": $PYHARNESS_PYTHON, else python3; a pyenv or asdf
+// shim resolved to the executable it runs. The suites skip on it.
+func FindPython(ctx context.Context, explicit string) (string, error) {
+	return Hooks.FindPython(ctx, explicit)
+}
+
+// WithZygoteAddr makes a pool fork its workers from a zygote another process
+// started (Zygote.Addr), instead of starting its own: how a shared pool's
+// processes and a container's pools attach. O is realpy.Option.
+func WithZygoteAddr[O any](addr string) O { return Hooks.WithZygoteAddr.(func(string) O)(addr) }
+
+// WithClock sets the clock of a pool's breaker and retry delays (a
+// clockwork.FakeClock in specs, so nothing sleeps for real). O is
+// realpy.Option.
+func WithClock[O any](clock clockwork.Clock) O {
+	return Hooks.WithClock.(func(clockwork.Clock) O)(clock)
 }
 
 // NewZygoteCommand checks opts for target (TargetContainer) and returns the

@@ -206,13 +206,13 @@ func Run(ctx context.Context, opts ...testcontainers.ContainerCustomizer) (*Cont
 		}
 	}
 	passthrough = applyLogger(o.logger, append(passthrough, o.customizers...))
-	cmd, err := realpyx.NewZygoteCommand(realpy.TargetContainer, o.python...)
+	cmd, err := realpyx.NewZygoteCommand(realpyx.TargetContainer, o.python...)
 	if err != nil {
 		return nil, fmt.Errorf("pyharness container: %w", err)
 	}
 	var workerOpts []realpy.Option // what the pools forked from this zygote take too
 	for _, opt := range o.python {
-		if opt.AppliesTo(realpy.TargetAttachedPool) {
+		if realpyx.AppliesTo(opt, realpyx.TargetAttachedPool) {
 			workerOpts = append(workerOpts, opt)
 		}
 	}
@@ -464,7 +464,7 @@ func (c *Container) Addr() string { return c.addr }
 // WithOptions that apply to workers (WithMaxFrame, WithGrace, WithOutput).
 func (c *Container) StartPool(ctx context.Context, opts ...realpy.Option) (*realpy.Pool, error) {
 	all := append(slices.Clone(c.workerOpts), opts...)
-	return realpy.StartPool(ctx, append(all, realpy.WithZygoteAddr(c.addr))...)
+	return realpy.StartPool(ctx, append(all, realpyx.WithZygoteAddr[realpy.Option](c.addr))...)
 }
 
 // Close removes the container, unless it is kept for reuse, and its socket

@@ -9,14 +9,14 @@ import (
 
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/internal/benchkit"
-	"github.com/pyharness/pyharness/realpy"
+	"github.com/pyharness/pyharness/internal/realpyx"
 )
 
 var _ = describe("the reference subjects on real Python", harness.Integration, harness.PythonReal, func() {
 	var python string
 	BeforeEach(func() {
 		var err error
-		python, err = realpy.FindPython(context.Background(), "")
+		python, err = realpyx.FindPython(context.Background(), "")
 		Expect(err).NotTo(HaveOccurred())
 	})
 

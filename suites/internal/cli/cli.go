@@ -18,6 +18,7 @@ import (
 
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/internal/randid"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 )
@@ -162,7 +163,7 @@ var _ = describe("pyharness doctor --module", harness.Integration, harness.Pytho
 	}
 
 	It("names a native library the import loaded that does not survive fork, with the fix", func(ctx SpecContext) {
-		python, err := realpy.FindPython(ctx, "")
+		python, err := realpyx.FindPython(ctx, "")
 		Expect(err).NotTo(HaveOccurred())
 		if exec.Command(python, "-c", `import ctypes; ctypes.CDLL("libgomp.so.1")`).Run() != nil {
 			Skip("libgomp.so.1 (GNU OpenMP) is not installed on this machine (Debian: apt-get install libgomp1): " +

@@ -11,6 +11,7 @@ import (
 	"github.com/pyharness/pyharness"
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/harness/contract"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/mockpy"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/realpy/container"
@@ -68,7 +69,7 @@ var _ = describe("The interpreter contract with many calls per worker", func() {
 	})
 	Describe("on a real pool forked from the suite's zygote with WithConcurrency", harness.Integration, harness.PythonReal, func() {
 		contract.RegisterConcurrent(func(ctx context.Context) pyharness.Interpreter {
-			p, err := realpy.StartPool(ctx, append(opts, realpy.WithOutput(GinkgoWriter), realpy.WithSize(2), realpy.WithZygoteAddr(zygote.Addr()))...)
+			p, err := realpy.StartPool(ctx, append(opts, realpy.WithOutput(GinkgoWriter), realpy.WithSize(2), realpyx.WithZygoteAddr[realpy.Option](zygote.Addr()))...)
 			DeferCleanup(p.Close)
 			Expect(err).NotTo(HaveOccurred())
 			return p

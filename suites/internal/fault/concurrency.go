@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/wire"
 )
@@ -206,7 +207,7 @@ var _ = describe("Many calls per worker (#26)", harness.Integration, harness.Pyt
 // --concurrency flag: a worker of a version that serves one call at a time.
 func pythonWithoutMultiplex(ctx context.Context) string {
 	GinkgoHelper()
-	python, err := realpy.FindPython(ctx, "")
+	python, err := realpyx.FindPython(ctx, "")
 	Expect(err).NotTo(HaveOccurred())
 	script := filepath.Join(GinkgoT().TempDir(), "python-one-at-a-time")
 	Expect(os.WriteFile(script, []byte(`#!/bin/sh

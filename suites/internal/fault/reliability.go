@@ -116,7 +116,7 @@ var _ = describe("Reliability", harness.Integration, harness.PythonReal, func() 
 		It("does not count a shim's resolution against WithStartTimeout: it is once per process, not part of a start", func(ctx SpecContext) {
 			dir := GinkgoT().TempDir()
 			GinkgoT().Setenv("PYHARNESS_CACHE_DIR", filepath.Join(dir, "cache")) // a cold cache, and nothing left in the user's
-			python, err := realpy.FindPython(ctx, "")
+			python, err := realpyx.FindPython(ctx, "")
 			Expect(err).NotTo(HaveOccurred())
 			// A version manager's shim that takes longer to choose than the
 			// whole start may take (a cold pyenv on a loaded machine).
@@ -163,7 +163,7 @@ var _ = describe("Reliability", harness.Integration, harness.PythonReal, func() 
 		}, noHang)
 
 		It("runs a wrapper as given, so its environment and flags apply", func(ctx SpecContext) {
-			python, err := realpy.FindPython(ctx, "")
+			python, err := realpyx.FindPython(ctx, "")
 			Expect(err).NotTo(HaveOccurred())
 			wrapper := script(GinkgoT().TempDir(), "python-wrapper", "export WRAPPED=yes\nexec "+python+" -X dev \"$@\"")
 			w := startWorker(ctx, realpy.WithPython(wrapper), realpy.WithModules("extra_handlers"),
@@ -250,7 +250,7 @@ var _ = describe("Reliability", harness.Integration, harness.PythonReal, func() 
 
 		It("forgets idle sessions after the TTL, and ends one on request", func(ctx SpecContext) {
 			clock := clockwork.NewFakeClock()
-			p, err := realpy.StartPool(ctx, realpy.WithSize(2), realpy.WithClock(clock), realpy.WithSessionTTL(time.Minute))
+			p, err := realpy.StartPool(ctx, realpy.WithSize(2), realpyx.WithClock[realpy.Option](clock), realpy.WithSessionTTL(time.Minute))
 			DeferCleanup(p.Close)
 			Expect(err).NotTo(HaveOccurred())
 			for i := range 5000 {

@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/isolation"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/suites/internal/suite"
@@ -30,7 +31,7 @@ func Child() bool {
 	if os.Getenv(findPythonChild) != "1" {
 		return false
 	}
-	path, err := realpy.FindPython(context.Background(), "")
+	path, err := realpyx.FindPython(context.Background(), "")
 	fmt.Printf("resolved: %s %v\n", path, err)
 	return true
 }

@@ -36,7 +36,7 @@ var _ = describe("A warm host", harness.Integration, harness.PythonReal, func() 
 		opts = append([]realpy.Option{realpy.WithPythonPath(dir), realpy.WithModules("greeter")}, opts...)
 		h, err := realpy.StartHost(ctx, opts...)
 		Expect(err).NotTo(HaveOccurred())
-		p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpy.WithZygoteAddr(h.Addr()))
+		p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpyx.WithZygoteAddr[realpy.Option](h.Addr()))
 		Expect(err).NotTo(HaveOccurred())
 		defer p.Close()
 		var got string
@@ -123,7 +123,7 @@ var _ = describe("A warm host", harness.Integration, harness.PythonReal, func() 
 	It("kills the workers of a run that died", func(ctx SpecContext) {
 		h, _ := run(ctx)
 		path, secret, _ := strings.Cut(strings.TrimPrefix(h.Addr(), "unix:"), "#")
-		python, err := realpy.FindPython(ctx, "")
+		python, err := realpyx.FindPython(ctx, "")
 		Expect(err).NotTo(HaveOccurred())
 		// A run, in a process of its own, that asks for a worker and dies.
 		client := exec.Command(python, "-c", `

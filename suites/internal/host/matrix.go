@@ -40,7 +40,7 @@ var _ = describe("A warm host's key", harness.Integration, harness.PythonReal, f
 		opts = append([]realpy.Option{realpy.WithPythonPath(dir), realpy.WithModules("greeter")}, opts...)
 		h, err := realpy.StartHost(ctx, opts...)
 		Expect(err).NotTo(HaveOccurred())
-		p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpy.WithZygoteAddr(h.Addr()))
+		p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpyx.WithZygoteAddr[realpy.Option](h.Addr()))
 		Expect(err).NotTo(HaveOccurred())
 		defer p.Close()
 		var got string
@@ -160,7 +160,7 @@ var _ = describe("StartHost on a Python path with odd files", harness.Integratio
 			Expect(lines[0]).To(ContainSubstring(s))
 		}
 
-		p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpy.WithZygoteAddr(h.Addr()))
+		p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpyx.WithZygoteAddr[realpy.Option](h.Addr()))
 		Expect(err).NotTo(HaveOccurred())
 		defer p.Close()
 		var got string
@@ -273,7 +273,7 @@ var _ = describe("A warm host with a zip archive on its Python path", harness.In
 			GinkgoHelper()
 			h, err := realpy.StartHost(ctx, realpy.WithPythonPath(dir), realpy.WithModules("greeter"))
 			Expect(err).NotTo(HaveOccurred())
-			p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpy.WithZygoteAddr(h.Addr()))
+			p, err := realpy.StartPool(ctx, realpy.WithSize(1), realpyx.WithZygoteAddr[realpy.Option](h.Addr()))
 			Expect(err).NotTo(HaveOccurred())
 			defer p.Close()
 			var got string

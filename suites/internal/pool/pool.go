@@ -17,6 +17,7 @@ import (
 	"github.com/onsi/gomega/gbytes"
 
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/wire"
 )
@@ -245,7 +246,7 @@ var _ = describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 
 	It("opens the breaker on infrastructure failures, not on Python exceptions, and half-opens on the clock", func(ctx SpecContext) {
 		clock := clockwork.NewFakeClock()
-		p := startPool(ctx, realpy.WithSize(1), realpy.WithClock(clock),
+		p := startPool(ctx, realpy.WithSize(1), realpyx.WithClock[realpy.Option](clock),
 			realpy.WithBreaker(realpy.BreakerSettings{Failures: 2, OpenFor: time.Minute}))
 		for range 3 {
 			Expect(p.Call(ctx, "fail", map[string]string{"type": "ValueError"}, nil)).To(MatchError(ContainSubstring("ValueError")))

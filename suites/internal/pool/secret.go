@@ -67,7 +67,7 @@ var _ = describe("The zygote's secret", harness.Integration, harness.PythonReal,
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(h.Stop)
 		secret := secretOf(h.Addr())
-		p, err := realpy.StartPool(ctx, realpy.WithOutput(GinkgoWriter), realpy.WithSize(1), realpy.WithZygoteAddr(h.Addr()))
+		p, err := realpy.StartPool(ctx, realpy.WithOutput(GinkgoWriter), realpy.WithSize(1), realpyx.WithZygoteAddr[realpy.Option](h.Addr()))
 		DeferCleanup(p.Close)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(p.Workers()).To(HaveLen(1))

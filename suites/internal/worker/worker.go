@@ -291,7 +291,7 @@ var _ = describe("Closing a worker", harness.Integration, harness.PythonReal, fu
 
 var _ = describe("Finding the interpreter", func() {
 	It("prefers the option, then $PYHARNESS_PYTHON, then python3 on PATH", harness.Integration, func() {
-		real, err := realpy.FindPython(context.Background(), "")
+		real, err := realpyx.FindPython(context.Background(), "")
 		Expect(err).NotTo(HaveOccurred())
 
 		dir := GinkgoT().TempDir()
@@ -302,11 +302,11 @@ var _ = describe("Finding the interpreter", func() {
 		Expect(os.WriteFile(wrapper, []byte("#!/bin/sh\nexec "+real+" -X dev \"$@\"\n"), 0o755)).To(Succeed())
 
 		GinkgoT().Setenv(realpy.EnvPython, "/nonexistent/from-env")
-		_, err = realpy.FindPython(context.Background(), "")
+		_, err = realpyx.FindPython(context.Background(), "")
 		Expect(err).To(MatchError(ContainSubstring("from-env")))
 
-		Expect(realpy.FindPython(context.Background(), shim)).To(Equal(real), "a version manager's shim resolves to the interpreter it runs")
-		Expect(realpy.FindPython(context.Background(), wrapper)).To(Equal(wrapper), "a wrapper runs as given: its flags and environment apply")
+		Expect(realpyx.FindPython(context.Background(), shim)).To(Equal(real), "a version manager's shim resolves to the interpreter it runs")
+		Expect(realpyx.FindPython(context.Background(), wrapper)).To(Equal(wrapper), "a wrapper runs as given: its flags and environment apply")
 	})
 
 	It("writes the embedded worker once per content hash", func() {

@@ -78,8 +78,8 @@ var _ = Describe("a host that cannot fork", harness.Integration, func() {
 	It("says why once, naming libgomp, and spawned every worker", func() {
 		stats := python.Pool().Stats()
 		Expect(stats.Forked).To(BeZero())
-		Expect(stats.Fork.Fallbacks).To(BeEquivalentTo(4))
-		Expect(stats.Fork.Unsafe).To(HavePrefix("libgomp (loaded by sklearn."))
+		Expect(stats.ForkFallbacks).To(BeEquivalentTo(4))
+		Expect(stats.ForkUnsafe).To(HavePrefix("libgomp (loaded by sklearn."))
 		Expect(strings.Count(out.String(), "cannot fork safely")).To(Equal(1), out.String())
 		Expect(out.String()).To(ContainSubstring("libgomp (GNU OpenMP"))
 	})
