@@ -11,6 +11,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/pyharness/pyharness/internal/randid"
 	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/wire"
 )
@@ -112,6 +113,14 @@ func checkOptions(target target, opts ...Option) error {
 		}
 	}
 	return nil
+}
+
+// forkConfig is the fork-safety and thread-limit part of a procConfig.
+type forkConfig struct {
+	safety         ForkSafety
+	threadsOff     bool
+	machineWorkers int // workers on this machine at once, when the starter knows (the harness)
+	workers        int // workers of this process at once (a pool's size), set by the pool
 }
 
 // procConfig is how an interpreter is started and handled once it runs: what
@@ -264,6 +273,9 @@ func (c *procConfig) id(prefix string) string {
 	}
 	return prefix + randomID()
 }
+
+// randomID returns a short random id, for worker and zygote ids.
+func randomID() string { return randid.Hex(4) }
 
 func option(name string, targets target, apply func(*config)) Option {
 	return Option{name: name, targets: targets, apply: apply}

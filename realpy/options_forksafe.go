@@ -64,14 +64,6 @@ func withMachineWorkers(n int) Option {
 	})
 }
 
-// forkConfig is the fork-safety and thread-limit part of a procConfig.
-type forkConfig struct {
-	safety         ForkSafety
-	threadsOff     bool
-	machineWorkers int // workers on this machine at once, when the starter knows (the harness)
-	workers        int // workers of this process at once (a pool's size), set by the pool
-}
-
 // ForkUnsafeError says a zygote cannot fork safely, and why: the native
 // library whose threads a forked child would miss (or "threading" for a
 // Python thread), and the Python module that loaded it.

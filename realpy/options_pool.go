@@ -9,6 +9,33 @@ import (
 	"github.com/jonboulle/clockwork"
 )
 
+// Strategy says how a pool starts its interpreters.
+type Strategy string
+
+const (
+	// Spawn starts every interpreter as its own process, all concurrently.
+	Spawn Strategy = "spawn"
+	// ZygoteFork starts one zygote that imports the modules once and forks
+	// a worker per pool slot. Use Spawn for code that is not fork-safe.
+	ZygoteFork Strategy = "zygote"
+)
+
+// Affinity says how calls carrying a session id (wire.WithSession) are routed.
+type Affinity string
+
+const (
+	// AffinityHint prefers the worker that served the session, else any free one.
+	//
+	// Under every affinity, a session's call waits while its worker ends a
+	// call cancelled on it (at most WithCancelGrace), rather than moving the
+	// session: what the session left in the worker is still there after.
+	AffinityHint Affinity = "hint"
+	// AffinityStrictQueue waits for the worker that served the session.
+	AffinityStrictQueue Affinity = "strict-queue"
+	// AffinityStrictFailFast fails with ErrSessionBusy when that worker is busy.
+	AffinityStrictFailFast Affinity = "strict-fail-fast"
+)
+
 // WithSize sets how many workers a pool keeps warm (default 2); n < 1 is
 // an *OptionError.
 func WithSize(n int) Option {

@@ -15,7 +15,6 @@ import (
 	"syscall"
 
 	"github.com/pyharness/pyharness/internal/proc"
-	"github.com/pyharness/pyharness/internal/randid"
 	"github.com/pyharness/pyharness/internal/spawnsock"
 	"github.com/pyharness/pyharness/internal/workersrc"
 	"github.com/pyharness/pyharness/wire"
@@ -144,8 +143,6 @@ func workerEnv(cfg *procConfig, id, source string) []string {
 	}
 	return env
 }
-
-func randomID() string { return randid.Hex(4) }
 
 // wait observes the exit without reaping it, kills whatever else is left in
 // the process group (whose id cannot be reused while the zombie exists),
