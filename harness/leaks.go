@@ -6,7 +6,6 @@ import (
 
 	"github.com/pyharness/pyharness/internal/callsite"
 	"github.com/pyharness/pyharness/internal/suitelife"
-	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness/isolation/leak"
 )
@@ -26,12 +25,18 @@ const endCheckKey = "pyharness/leaks-at-end"
 // theirs is on the stack at the end of the suite. isolation.VerifyNoLeaks
 // adds the same stage, under the same key.
 func registerEndCheck(at types.CodeLocation) {
-	var baseline goleak.Option
+	var baseline *leak.Baseline
 	suitelife.Add(suitelife.Stage{Key: endCheckKey, Outer: true,
-		All: func(SpecContext, []byte) { baseline = goleak.IgnoreCurrent() },
+		All: func(SpecContext, []byte) {
+			b, err := leak.Begin()
+			if err != nil {
+				Fail("pyharness: the baseline of the end-of-suite leak check: " + err.Error())
+			}
+			baseline = b
+		},
 		AfterAll: func(SpecContext) {
 			if baseline != nil { // nil: the setup failed before this process's part
-				failAt(at, leak.AtEnd(baseline, suitelife.Kept()...).Check("pyharness: left running at the end of the suite"))
+				failAt(at, baseline.End(suitelife.Kept()...).Check("pyharness: left running at the end of the suite"))
 			}
 		},
 		AfterFirst: func(SpecContext) {

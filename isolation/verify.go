@@ -3,7 +3,6 @@ package isolation
 import (
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
-	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness/internal/suitelife"
 	"github.com/pyharness/pyharness/isolation/leak"
@@ -45,16 +44,22 @@ func VerifyNoLeaksAtEnd() bool {
 // endCheck adds the end-of-suite stage; harness's shared pools add the same
 // one, under the same key: it runs once.
 func endCheck(at types.CodeLocation) {
-	var baseline goleak.Option
+	var baseline *leak.Baseline
 	suitelife.Add(suitelife.Stage{Key: "pyharness/leaks-at-end", Outer: true,
-		All: func(SpecContext, []byte) { baseline = goleak.IgnoreCurrent() },
+		All: func(SpecContext, []byte) {
+			b, err := leak.Begin()
+			if err != nil {
+				Fail("pyharness: the baseline of the end-of-suite leak check: " + err.Error())
+			}
+			baseline = b
+		},
 		AfterAll: func(SpecContext) {
 			if baseline == nil { // the setup failed before this process's part
 				return
 			}
 			// The report is placed at the user's `var _ =
 			// isolation.VerifyNoLeaks()`: no line of theirs is on the stack here.
-			if err := leak.AtEnd(baseline, suitelife.Kept()...).Check("pyharness: left running at the end of the suite"); err != nil {
+			if err := baseline.End(suitelife.Kept()...).Check("pyharness: left running at the end of the suite"); err != nil {
 				DeferCleanup(func() error { return err }, at)
 			}
 		},

@@ -129,7 +129,13 @@ func WaitCalls(seq uint64, timeout time.Duration) []Call { return WaitCallsOn(se
 // WaitCallsOn is WaitCalls for the calls on one worker (its id and pid;
 // "" and 0 match any).
 func WaitCallsOn(seq uint64, timeout time.Duration, worker string, pid int) []Call {
-	on := func(c Call) bool { return (worker == "" || c.Worker == worker) && (pid == 0 || c.Pid == pid) }
+	return WaitCallsMatching(seq, timeout, func(c Call) bool { return (worker == "" || c.Worker == worker) && (pid == 0 || c.Pid == pid) })
+}
+
+// WaitCallsMatching is WaitCalls for the calls on which on is true: an
+// end-of-suite check leaves out those a test's check reported already, so
+// it does not wait for them again.
+func WaitCallsMatching(seq uint64, timeout time.Duration, on func(Call) bool) []Call {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {

@@ -17,9 +17,10 @@ const KindCall = "call"
 // once ownership.CallGrace has passed (at once when there are none): those a line
 // outside pyharness made. Calls pyharness makes on its own goroutines (a
 // pool's health checks, the wire fake's) are not a test's.
-func callsInFlight(seq uint64) []ownership.Call {
+func callsInFlight(seq uint64, end bool) []ownership.Call {
 	var out []ownership.Call
-	for _, c := range ownership.WaitCalls(seq, ownership.CallGrace) {
+	unreported := func(c ownership.Call) bool { return !end || !callReported(c.Seq) }
+	for _, c := range ownership.WaitCallsMatching(seq, ownership.CallGrace, unreported) {
 		if c.Site != "" {
 			out = append(out, c)
 		}

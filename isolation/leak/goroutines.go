@@ -3,6 +3,7 @@ package leak
 import (
 	"go.uber.org/goleak"
 
+	"github.com/pyharness/pyharness/internal/counts"
 	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/internal/stacks"
 )
@@ -35,6 +36,7 @@ func IgnoreGinkgo() []goleak.Option {
 // of a worker left open are, until it is closed (Baseline.Check names and
 // kills it first).
 func FindLeakedGoroutines(baseline goleak.Option, opts ...goleak.Option) error {
+	counts.GoroutineFinds.Add(1)
 	found := goleak.Find(append(append(IgnoreGinkgo(), baseline), opts...)...)
 	if found == nil {
 		return nil

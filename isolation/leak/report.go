@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pyharness/pyharness/internal/counts"
 	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/internal/proc"
 	"github.com/pyharness/pyharness/internal/stacks"
@@ -131,6 +132,7 @@ type Baseline struct {
 	seq        uint64
 	calls      uint64 // the last call begun (internal/ownership): later ones still in flight are the test's
 	goroutines goleak.Option
+	ids        map[int]bool // the goroutines running as goroutines was taken (quiet); nil when unknown
 	procs      map[int]bool
 	keep       map[int]bool // processes that are nobody's leak (a suite's pool host)
 	adopted    uint64       // what was started up to this registration is not the test's (Adopt)
@@ -139,7 +141,8 @@ type Baseline struct {
 
 // Begin records the baseline of a test. Call it as the test starts.
 func Begin() (*Baseline, error) {
-	b := &Baseline{seq: ownership.Seq(), calls: ownership.CallSeq(), goroutines: goleak.IgnoreCurrent(), procs: map[int]bool{}}
+	ids := goroutineIDs()
+	b := &Baseline{seq: ownership.Seq(), calls: ownership.CallSeq(), goroutines: goleak.IgnoreCurrent(), ids: ids, procs: map[int]bool{}}
 	procs, err := OwnedProcesses()
 	if err != nil {
 		return nil, err
@@ -162,6 +165,17 @@ func AtEnd(goroutines goleak.Option, keep ...int) *Baseline {
 	return b
 }
 
+// End is the baseline of the end of the suite or test binary that b began
+// (Begin, as it started): AtEnd with b's goroutines. It is AtEnd's faster
+// form: knowing which goroutines ran at the start, a check that has nothing
+// to report returns at once, also when goroutines a test's check reported
+// are still running.
+func (b *Baseline) End(keep ...int) *Baseline {
+	e := AtEnd(b.goroutines, keep...)
+	e.ids = b.ids
+	return e
+}
+
 // accounted reports whether t is nobody's leak: it, or the pool or zygote
 // owning it, ran before the baseline, was started for the whole binary, or
 // is kept.
@@ -176,6 +190,7 @@ func (b *Baseline) accounted(t *ownership.Token) bool {
 func (b *Baseline) Adopt() error {
 	b.adopted = ownership.Seq()
 	b.calls = ownership.CallSeq()
+	b.ids = goroutineIDs()
 	b.goroutines = goleak.IgnoreCurrent()
 	procs, err := OwnedProcesses()
 	if err != nil {
@@ -201,7 +216,7 @@ func (b *Baseline) Adopt() error {
 // title.
 func (b *Baseline) Check(title string, opts ...goleak.Option) error {
 	r := &Report{Title: title}
-	calls := reportCallsOnce(callsInFlight(b.calls), b.end)
+	calls := reportCallsOnce(callsInFlight(b.calls, b.end), b.end)
 	ended := map[int]bool{}
 	var leaked []*ownership.Token
 	for _, t := range ownership.Live() {
@@ -307,10 +322,6 @@ func (b *Baseline) goroutineLeaks(opts []goleak.Option) []Leak {
 	if b.goroutines == nil {
 		return nil // a check of processes only
 	}
-	found := goleak.Find(append(append(IgnoreGinkgo(), b.goroutines), opts...)...)
-	if found == nil {
-		return nil
-	}
 	// pyharness's plumbing is excused while something accounted for was
 	// started since the baseline (a replacement, a lazily started shared
 	// pool), and a pool's own machinery while that pool is accounted for
@@ -323,8 +334,19 @@ func (b *Baseline) goroutineLeaks(opts []goleak.Option) []Leak {
 		started = started || b.end || t.Seq > b.seq
 		pools = pools || t.Kind == ownership.Pool
 	}
-	leaks := goroutinesFrom(found, func(g stacks.Goroutine) bool { return started || pools && g.HasFrame(poolMachinery) })
-	return reportOnce(leaks, b.end)
+	excused := func(g stacks.Goroutine) bool { return started || pools && g.HasFrame(poolMachinery) }
+	if quiet(b.ids, func(g stacks.Goroutine) bool {
+		all, _ := g.Plumbing()
+		return !(all && excused(g)) && !(b.end && goroutineReported(g.ID))
+	}) {
+		return nil
+	}
+	counts.GoroutineFinds.Add(1)
+	found := goleak.Find(append(append(IgnoreGinkgo(), b.goroutines), opts...)...)
+	if found == nil {
+		return nil
+	}
+	return reportOnce(goroutinesFrom(found, excused), b.end)
 }
 
 // reported holds the goroutines a test's check has reported already (a
@@ -334,6 +356,13 @@ func (b *Baseline) goroutineLeaks(opts []goleak.Option) []Leak {
 var reported struct {
 	sync.Mutex
 	ids map[string]bool
+}
+
+// goroutineReported reports whether a test's check reported goroutine id.
+func goroutineReported(id int) bool {
+	reported.Lock()
+	defer reported.Unlock()
+	return reported.ids[strconv.Itoa(id)]
 }
 
 // reportOnce records the goroutines a test's check reports and, at the end
@@ -364,6 +393,13 @@ func reportOnce(leaks []Leak, end bool) []Leak {
 var reportedCalls struct {
 	sync.Mutex
 	seqs map[uint64]bool
+}
+
+// callReported reports whether a test's check reported the call seq.
+func callReported(seq uint64) bool {
+	reportedCalls.Lock()
+	defer reportedCalls.Unlock()
+	return reportedCalls.seqs[seq]
 }
 
 func reportCallsOnce(calls []ownership.Call, end bool) []ownership.Call {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pyharness/pyharness"
+	"github.com/pyharness/pyharness/internal/counts"
 	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/internal/stacks"
 )
@@ -21,6 +22,7 @@ import (
 // worker) at one moment.
 type Snapshot struct {
 	goroutines goleak.Option
+	ids        map[int]bool // the goroutines running as goroutines was taken (quiet)
 	processes  map[int]Process
 	seq        uint64 // what realpy had started when the snapshot was taken (internal/ownership)
 	calls      uint64 // the last call begun when it was taken
@@ -111,7 +113,8 @@ func IgnoreGoroutines(opts ...goleak.Option) SnapshotOption {
 
 // Take records the current state.
 func Take(ctx context.Context, opts ...SnapshotOption) (*Snapshot, error) {
-	s := &Snapshot{goroutines: goleak.IgnoreCurrent(), env: Environ()}
+	ids := goroutineIDs()
+	s := &Snapshot{goroutines: goleak.IgnoreCurrent(), ids: ids, env: Environ()}
 	for _, opt := range opts {
 		opt(&s.opts)
 	}
@@ -216,7 +219,7 @@ func (d *Diff) Err() error {
 // Diff compares s (before) with after. Goroutines are compared live, now.
 func (s *Snapshot) Diff(after *Snapshot) *Diff {
 	d := &Diff{}
-	d.Calls = callLines(callsInFlight(s.calls)) // before the goroutines: a call in flight holds its caller's
+	d.Calls = callLines(callsInFlight(s.calls, false)) // before the goroutines: a call in flight holds its caller's
 	d.Goroutines = s.leakedGoroutines()
 	for pid, p := range after.processes {
 		if _, ok := s.processes[pid]; !ok && !accountedSince(pid, s.seq) {
@@ -353,18 +356,21 @@ func pidfdPids(fds map[int]string) map[int]int {
 // (the test's own, which the diff names with its process and files), nor a
 // pool's own machinery while a pool that ran before s does.
 func (s *Snapshot) leakedGoroutines() error {
-	found := goleak.Find(append(append(IgnoreGinkgo(), s.goroutines), s.opts.goroutines...)...)
-	if found == nil {
-		return nil
-	}
 	started, pools := false, false
 	for _, t := range ownership.Live() {
 		started = started || t.Seq > s.seq
 		pools = pools || t.Kind == ownership.Pool && accountedFor(t, s.seq)
 	}
-	r := &Report{Title: "found unexpected goroutines", Leaks: goroutinesFrom(found, func(g stacks.Goroutine) bool {
-		return started || pools && g.HasFrame(poolMachinery)
-	})}
+	excused := func(g stacks.Goroutine) bool { return started || pools && g.HasFrame(poolMachinery) }
+	if quiet(s.ids, func(g stacks.Goroutine) bool { all, _ := g.Plumbing(); return !(all && excused(g)) }) {
+		return nil
+	}
+	counts.GoroutineFinds.Add(1)
+	found := goleak.Find(append(append(IgnoreGinkgo(), s.goroutines), s.opts.goroutines...)...)
+	if found == nil {
+		return nil
+	}
+	r := &Report{Title: "found unexpected goroutines", Leaks: goroutinesFrom(found, excused)}
 	return r.err()
 }
 

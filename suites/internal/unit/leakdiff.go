@@ -16,6 +16,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 	"go.uber.org/goleak"
 
+	"github.com/pyharness/pyharness/internal/counts"
 	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/suites/internal/suite"
@@ -171,22 +172,34 @@ const endCheckSpec = "the end does not report again a goroutine a check reported
 
 var _ = os.Getenv(endCheckEnv) == "1" && describe("leak (nested run)", func() {
 	It("the end does not report again a goroutine a check reported", func() {
-		suite := goleak.IgnoreCurrent()
-		test, err := leak.Begin()
-		Expect(err).NotTo(HaveOccurred())
-		reportedStop, laterStop := make(chan struct{}), make(chan struct{})
-		DeferCleanup(func() { close(laterStop) })
-		go blockedUntil(reportedStop)
-		var r *leak.Report
-		err = test.Check("the spec left running")
-		Expect(errors.As(err, &r)).To(BeTrue(), "the spec's check: %v", err)
-		Expect(r.Goroutines()).To(HaveLen(1), "the spec's check: %v", err)
-		Expect(leak.AtEnd(suite).Check("left at the end")).To(Succeed(), "the end does not report again what a spec's check had")
+		for _, form := range []string{"AtEnd", "End"} {
+			suite := goleak.IgnoreCurrent()
+			begun, err := leak.Begin()
+			Expect(err).NotTo(HaveOccurred())
+			end := func() *leak.Baseline { return leak.AtEnd(suite) }
+			if form == "End" { // knows the goroutines of the start: a quiet end makes no goleak.Find
+				end = func() *leak.Baseline { return begun.End() }
+			}
+			test, err := leak.Begin()
+			Expect(err).NotTo(HaveOccurred())
+			reportedStop, laterStop := make(chan struct{}), make(chan struct{})
+			go blockedUntil(reportedStop)
+			var r *leak.Report
+			err = test.Check("the spec left running")
+			Expect(errors.As(err, &r)).To(BeTrue(), "%s: the spec's check: %v", form, err)
+			Expect(r.Goroutines()).To(HaveLen(1), "%s: the spec's check: %v", form, err)
+			finds := counts.GoroutineFinds.Load()
+			Expect(end().Check("left at the end")).To(Succeed(), "%s: the end does not report again what a spec's check had", form)
+			if form == "End" {
+				Expect(counts.GoroutineFinds.Load()).To(Equal(finds), "End: nothing left to report, told without goleak.Find")
+			}
 
-		go blockedUntil(laterStop) // left after the spec's check: the end reports it
-		err = leak.AtEnd(suite).Check("left at the end")
-		Expect(errors.As(err, &r)).To(BeTrue(), "the end: %v", err)
-		Expect(r.Goroutines()).To(HaveLen(1), "the end reports the goroutine no spec reported: %v", err)
-		close(reportedStop)
+			go blockedUntil(laterStop) // left after the spec's check: the end reports it
+			err = end().Check("left at the end")
+			Expect(errors.As(err, &r)).To(BeTrue(), "%s: the end: %v", form, err)
+			Expect(r.Goroutines()).To(HaveLen(1), "%s: the end reports the goroutine no spec reported: %v", form, err)
+			close(laterStop)
+			close(reportedStop)
+		}
 	})
 })
