@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/pyharness/pyharness"
 )
 
 // Fairness is how evenly a busy pool serves its callers.
@@ -28,7 +26,7 @@ type Fairness struct {
 // Pool is what MeasureFairness needs of a pool (a *realpy.Pool): the call
 // contract and its size.
 type Pool interface {
-	pyharness.Caller
+	Caller
 	Size() int
 }
 

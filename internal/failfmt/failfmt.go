@@ -16,8 +16,6 @@ import (
 	"strings"
 
 	"github.com/onsi/gomega/format"
-
-	"github.com/pyharness/pyharness/wire"
 )
 
 const module = "github.com/pyharness/pyharness"
@@ -35,11 +33,11 @@ func Format(value any) (string, bool) {
 		return "", false
 	}
 	var typed []string
-	var pythonErrs []*wire.PythonError
+	var pythonErrs []pythonError
 	walk(err, 0, func(e error) {
-		if pe, ok := e.(*wire.PythonError); ok {
+		if pe, ok := asPythonError(e); ok {
 			pythonErrs = append(pythonErrs, pe)
-			typed = append(typed, fmt.Sprintf("*wire.PythonError (kind %s, type %s)", pe.Kind, pe.Type))
+			typed = append(typed, fmt.Sprintf("*wire.PythonError (kind %s, type %s)", pe.kind, pe.typ))
 			return
 		}
 		if ours(e) {
@@ -51,10 +49,38 @@ func Format(value any) (string, bool) {
 	for _, pe := range pythonErrs {
 		// Error shortened this one: the whole traceback, once, here.
 		if tb := pe.UserTraceback(); !strings.Contains(pe.Error(), tb) {
-			fmt.Fprintf(&b, "\nthe whole traceback of python %s (pyharness_worker frames cut):\n%s", pe.Type, tb)
+			fmt.Fprintf(&b, "\nthe whole traceback of python %s (pyharness_worker frames cut):\n%s", pe.typ, tb)
 		}
 	}
 	return b.String(), true
+}
+
+// pythonError is what the formatter reads of a *wire.PythonError: its text,
+// its traceback without the worker's frames, and its Kind and Type fields.
+// It is found by its type's name and read by reflection, so that nothing
+// under internal/ imports a public package (wire).
+type pythonError struct {
+	tracebacked
+	kind, typ string
+}
+
+type tracebacked interface {
+	error
+	UserTraceback() string
+}
+
+// asPythonError returns e as a pythonError when it is a *wire.PythonError.
+func asPythonError(e error) (pythonError, bool) {
+	v := reflect.ValueOf(e)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Type().String() != "*wire.PythonError" || v.Type().Elem().PkgPath() != module+"/wire" {
+		return pythonError{}, false
+	}
+	tb, ok := e.(tracebacked)
+	kind, typ := v.Elem().FieldByName("Kind"), v.Elem().FieldByName("Type")
+	if !ok || kind.Kind() != reflect.String || typ.Kind() != reflect.String {
+		return pythonError{}, false
+	}
+	return pythonError{tb, kind.String(), typ.String()}, true
 }
 
 // walk calls fn on err and every error it wraps, depth first.
