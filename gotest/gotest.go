@@ -50,6 +50,7 @@ import (
 	"github.com/pyharness/pyharness/internal/proc"
 	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/internal/selection"
+	"github.com/pyharness/pyharness/isolation/leak"
 	"github.com/pyharness/pyharness/realpy"
 )
 
@@ -102,7 +103,7 @@ func WithOutput(w io.Writer) Option {
 // testing.M itself is).
 type binary struct {
 	cfg      config
-	baseline goleak.Option
+	baseline *leak.Baseline // the goroutines and processes as the binary starts
 	began    time.Time
 
 	mu       sync.Mutex
@@ -134,7 +135,12 @@ func Run(m *testing.M, opts ...Option) int {
 	for _, o := range opts {
 		o(&b.cfg)
 	}
-	b.baseline = goleak.IgnoreCurrent()
+	baseline, err := leak.Begin()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gotest: the baseline of the end-of-binary leak check:", err)
+		return 2
+	}
+	b.baseline = baseline
 	if !current.CompareAndSwap(nil, b) {
 		fmt.Fprintln(os.Stderr, "gotest: Main (or Run) called twice in one test binary")
 		return 2

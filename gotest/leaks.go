@@ -11,7 +11,7 @@ import (
 // the test's line that started them; then killed, with the goroutines
 // pyharness ran for them), then goroutines started during the run.
 func (b *binary) leftAtEnd() []error {
-	err := leak.AtEnd(b.baseline).Check("left running after the tests", b.cfg.ignore...)
+	err := b.baseline.End().Check("left running after the tests", b.cfg.ignore...)
 	r, ok := err.(*leak.Report)
 	if !ok {
 		if err != nil {
