@@ -212,7 +212,8 @@ func (b *Baseline) Adopt() error {
 // Ginkgo's and opts' ignored). Goroutines of pyharness's own plumbing are
 // not reported while an interpreter accounted for by a pool started since
 // the baseline runs (a replacement of a crashed worker, a pool started
-// lazily). It returns nil when nothing is left, else a *Report titled
+// lazily), nor after the check killed an interpreter (they are its, winding
+// down). It returns nil when nothing is left, else a *Report titled
 // title.
 func (b *Baseline) Check(title string, opts ...goleak.Option) error {
 	r := &Report{Title: title}
@@ -246,7 +247,11 @@ func (b *Baseline) Check(title string, opts ...goleak.Option) error {
 	for _, c := range calls {
 		r.Leaks = append(r.Leaks, callLeak(c))
 	}
-	r.Leaks = append(r.Leaks, b.goroutineLeaks(opts)...)
+	// An interpreter this check killed may still be winding down its
+	// plumbing (the copies of its output reach EOF late when the zygote or
+	// a container relays them): its goroutines are part of its entry, not
+	// leaks of their own.
+	r.Leaks = append(r.Leaks, b.goroutineLeaks(opts, len(ended) > 0)...)
 	return r.err()
 }
 
@@ -318,7 +323,7 @@ var goleakID = regexp.MustCompile(`Goroutine (\d+) in state`)
 // goroutineLeaks runs goleak's check and reports what it found, one block
 // per goroutine, leaving out pyharness's plumbing for interpreters that are
 // accounted for.
-func (b *Baseline) goroutineLeaks(opts []goleak.Option) []Leak {
+func (b *Baseline) goroutineLeaks(opts []goleak.Option, killed bool) []Leak {
 	if b.goroutines == nil {
 		return nil // a check of processes only
 	}
@@ -334,7 +339,7 @@ func (b *Baseline) goroutineLeaks(opts []goleak.Option) []Leak {
 		started = started || b.end || t.Seq > b.seq
 		pools = pools || t.Kind == ownership.Pool
 	}
-	excused := func(g stacks.Goroutine) bool { return started || pools && g.HasFrame(poolMachinery) }
+	excused := func(g stacks.Goroutine) bool { return killed || started || pools && g.HasFrame(poolMachinery) }
 	if quiet(b.ids, func(g stacks.Goroutine) bool {
 		all, _ := g.Plumbing()
 		return !(all && excused(g)) && !(b.end && goroutineReported(g.ID))
