@@ -26,6 +26,9 @@ from .framing import (
     loads,
     loads_request,
     read_frame,
+    segmented_frame,
+    segmented_text_reply,
+    SEGMENT_MIN,
 )
 from .handlers import ImportFailed, handlers_of, register
 from .imports import Ledger
@@ -46,6 +49,7 @@ DEFAULT_SLOW_CALLBACK = 0.1
 _UNSERIALIZABLE = (TypeError, ValueError, UnicodeEncodeError, RecursionError)
 _modules = sys.modules
 _STREAMS = (GeneratorType, AsyncGeneratorType)
+_CONTAINERS = (dict, list, tuple)
 
 
 class _Broken(BaseException):
@@ -143,6 +147,9 @@ class Worker:
         self.sync_threads = min(max(0, sync_threads), self.concurrency) if multiplexing else 0
         self.slow_callback = max(0.0, slow_callback) if multiplexing else 0.0
         self._mux: Optional[_Mux] = None
+        # The Go side reads segmented frames (its ping said so): large
+        # strings in results go out as segments.
+        self.segments = False
 
     # -- helpers used by methods -------------------------------------------------
 
@@ -527,6 +534,11 @@ class Worker:
         if type(result) is EncodedJSON:
             self.write_raw(encode_frame(b'{"id":%d,"ok":true,"result":%s}' % (req.id, result), self.max_frame))
             return
+        if self.segments and type(result) is str and len(result) >= SEGMENT_MIN:
+            frame = segmented_text_reply(req.id, result, self.max_frame)
+            if frame is not None:
+                self.write_raw(frame)
+                return
         if type(result) is str:
             body = dumps_text_reply(req.id, result)
             if body is not None and len(body) <= self.max_frame:
@@ -538,6 +550,14 @@ class Worker:
             message = f"result of {req.method!r} is not JSON-serialisable: {exc}"
             err = _error("unserializable", type(exc).__name__, message)
             body = dumps({"id": req.id, "ok": False, "error": err})
+        else:
+            # Only a body that long can hold a string of SEGMENT_MIN
+            # characters: a small reply is never walked.
+            if self.segments and len(body) >= SEGMENT_MIN and type(result) in _CONTAINERS:
+                frame = segmented_frame(envelope, self.max_frame)
+                if frame is not None:
+                    self.write_raw(frame)
+                    return
         if len(body) > self.max_frame:
             message = f"reply of {req.method!r} is {len(body)} bytes, over the frame limit of {self.max_frame}"
             body = self._fitting(req.id, "too_large", "FrameTooLarge", message)
