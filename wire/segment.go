@@ -552,3 +552,4 @@ func isKey(b []byte, end int) bool {
 	}
 	return end < len(b) && b[end] == ':'
 }
+
