@@ -430,7 +430,7 @@ def _segmentize(value: Any, segs: List[str]) -> Any:
         if kind is str:
             if len(node) >= SEGMENT_MIN:
                 segs.append(node)
-                return "%s%d" % (REF, len(segs) - 1)
+                return _Ref(len(segs) - 1)
             return node
         if kind is dict:
             return {k: walk(v) for k, v in node.items()}
@@ -449,6 +449,32 @@ class _OverBudget(Exception):
     pass
 
 
+class _Ref(str):
+    """A reference in an envelope being encoded: written as the JSON string
+    "\\udbff<i>" (a user's str, even one starting with U+DBFF, never is)."""
+
+    def __new__(cls, index: int) -> "_Ref":
+        return super().__new__(cls, '"\\udbff%d"' % index)
+
+
+def _quote(value: str) -> str:
+    if type(value) is _Ref:
+        return str.__str__(value)
+    return _json.encode_basestring(value)  # type: ignore[union-attr]
+
+
+def _dumps_refs(value: Any) -> Any:
+    """dumps for an envelope holding _Refs; None where the C encoder is missing."""
+    make = getattr(_json, "make_encoder", None)
+    if make is None or getattr(_json, "encode_basestring", None) is None:
+        return None
+    try:
+        encode = make({}, _not_serializable, _quote, None, ":", ",", False, False, False)
+    except TypeError:
+        return None
+    return "".join(encode(value, 0)).encode("utf-8")
+
+
 def segmented_frame(envelope: Any, max_frame: int) -> Any:
     """The whole frame (length prefix included) of envelope with its large
     strings as segments; None when it has none (or too many values to look
@@ -460,7 +486,9 @@ def segmented_frame(envelope: Any, max_frame: int) -> Any:
     if shaped is None:
         return None
     data = [s.encode("utf-8") for s in segs]
-    env = dumps(shaped)
+    env = _dumps_refs(shaped)
+    if env is None:
+        return None
     size = _SEG_HEAD.size + _SEG_ENTRY.size * len(data) + len(env) + sum(map(len, data))
     if size > max_frame:
         return None
