@@ -38,7 +38,7 @@ const (
 	// SegmentMin is the size from which the Go side sends a string or
 	// []byte as a segment: below it, escaping the value costs less than
 	// the segment's bookkeeping on the worker's side.
-	SegmentMin = 32 << 10
+	SegmentMin = 4 << 10
 	// FeatureSegments is the ping feature of a peer that reads segmented
 	// frames.
 	FeatureSegments = "segments"

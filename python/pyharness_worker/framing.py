@@ -316,7 +316,7 @@ def top_level_id(text: str) -> Any:
 # has said it reads them (a ping with {"segments": true}).
 SEGMENT_MARKER = 0
 # Strings of at least this many characters go out as segments.
-SEGMENT_MIN = 32 << 10
+SEGMENT_MIN = 4096
 REF = "\udbff"
 _SEG_HEAD = struct.Struct(">BII")
 _SEG_ENTRY = struct.Struct(">BI")
