@@ -38,8 +38,7 @@ type Response struct {
 	unchecked []byte // PeekResponse: the whole payload, its result not validated yet
 	// A segmented reply whose result is one segment (segment.go): Result
 	// is its reference, the segment is decoded by DecodeResult.
-	seg    segment
-	hasSeg bool
+	seg *segment
 }
 
 // CallbackFrame is a handler's call of a Go function during a call: the
@@ -168,12 +167,12 @@ func AppendRequestArgs(dst []byte, req Request, args any) ([]byte, error) {
 // EncodeResponse encodes a response envelope; a successful response with a
 // nil Result carries null.
 func EncodeResponse(resp Response) ([]byte, error) {
-	if resp.hasSeg {
-		result, err := appendSegmentJSON(nil, 0, resp.seg)
+	if resp.seg != nil {
+		result, err := appendSegmentJSON(nil, 0, *resp.seg)
 		if err != nil {
 			return nil, err
 		}
-		resp.Result, resp.hasSeg = result, false
+		resp.Result, resp.seg = result, nil
 	}
 	if resp.OK && resp.Result == nil {
 		resp.Result = json.RawMessage("null")
@@ -238,8 +237,8 @@ func PeekResponseInto(payload []byte, r *Response) error {
 // Check validates a response of PeekResponse (a no-op for others): a
 // *ProtocolError when the payload is not a valid envelope.
 func (r *Response) Check() error {
-	if r.hasSeg {
-		return checkSegment(0, r.seg)
+	if r.seg != nil {
+		return checkSegment(0, *r.seg)
 	}
 	if r.unchecked == nil || validJSON(r.Result) {
 		r.unchecked = nil
@@ -252,8 +251,8 @@ func (r *Response) Check() error {
 // validate), exactly as Unmarshal does. For a response of PeekResponse a
 // malformed payload is a *ProtocolError, as DecodeResponse would have said.
 func (r *Response) DecodeResult(v any) error {
-	if r.hasSeg {
-		return decodeSegment(0, r.seg, v)
+	if r.seg != nil {
+		return decodeSegment(0, *r.seg, v)
 	}
 	if r.unchecked == nil {
 		return Unmarshal(r.Result, v)
@@ -293,7 +292,7 @@ func decodeSegmentedResponse(payload []byte) (*Response, error) {
 	}
 	if len(refs) == 1 {
 		if id, result, ok := splitCanonical(env); ok && len(result) == refs[0].end-refs[0].start && &result[0] == &env[refs[0].start] {
-			return &Response{ID: id, OK: true, Result: json.RawMessage(result), seg: segs[0], hasSeg: true}, nil
+			return &Response{ID: id, OK: true, Result: json.RawMessage(result), seg: &segs[0]}, nil
 		}
 	}
 	plain, err := resolveRefs(env, segs, refs)
