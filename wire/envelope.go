@@ -183,7 +183,7 @@ func EncodeResponse(resp Response) ([]byte, error) {
 // DecodeResponse parses and validates one response envelope. Anything that is
 // not a valid envelope is a *ProtocolError.
 func DecodeResponse(payload []byte) (*Response, error) {
-	if IsSegmented(payload) {
+	if isSegmented(payload) {
 		return decodeSegmentedResponse(payload)
 	}
 	if resp, ok := decodeCanonicalSuccess(payload); ok {
@@ -199,7 +199,7 @@ func DecodeResponse(payload []byte) (*Response, error) {
 // that turns out not to be canonical is decoded in full then, as
 // DecodeResponse would have.
 func PeekResponse(payload []byte) (*Response, error) {
-	if IsSegmented(payload) {
+	if isSegmented(payload) {
 		return decodeSegmentedResponse(payload)
 	}
 	if resp, ok := splitCanonicalSuccess(payload); ok {
@@ -214,7 +214,7 @@ func PeekResponse(payload []byte) (*Response, error) {
 // worker's canonical form allocates nothing. r's earlier contents are
 // replaced; r aliases payload until its result is decoded.
 func PeekResponseInto(payload []byte, r *Response) error {
-	if IsSegmented(payload) {
+	if isSegmented(payload) {
 		full, err := decodeSegmentedResponse(payload)
 		if err != nil {
 			return err

@@ -16,7 +16,7 @@ import (
 // Segmented frames (PROTOCOL.md, Segmented frames): a large string or
 // []byte travels as raw bytes after the JSON envelope, referenced from it,
 // so neither side escapes, quotes or base64-encodes it. A frame is
-// segmented when its payload starts with SegmentMarker:
+// segmented when its payload starts with segmentMarker:
 //
 //	0x00, J (uint32), K (uint32), K × (kind byte, length uint32),
 //	J bytes of envelope, then the K segments back to back
@@ -28,13 +28,13 @@ import (
 // base64 of a 'b' segment's bytes.
 
 const (
-	// SegmentMarker is the first byte of a segmented frame's payload (a
+	// segmentMarker is the first byte of a segmented frame's payload (a
 	// JSON text never starts with NUL).
-	SegmentMarker = 0x00
-	// SegmentText and SegmentBytes are a segment's kinds: UTF-8 text, or
+	segmentMarker = 0x00
+	// segmentText and segmentBytes are a segment's kinds: UTF-8 text, or
 	// bytes standing for their base64 text.
-	SegmentText  = 's'
-	SegmentBytes = 'b'
+	segmentText  = 's'
+	segmentBytes = 'b'
 	// SegmentMin is the size from which the Go side sends a string or
 	// []byte as a segment: below it, escaping the value costs less than
 	// the segment's bookkeeping on the worker's side.
@@ -57,8 +57,8 @@ type segment struct {
 	data []byte
 }
 
-// IsSegmented reports whether payload is a segmented frame's.
-func IsSegmented(payload []byte) bool { return len(payload) > 0 && payload[0] == SegmentMarker }
+// isSegmented reports whether payload is a segmented frame's.
+func isSegmented(payload []byte) bool { return len(payload) > 0 && payload[0] == segmentMarker }
 
 // splitSegmented parses a segmented payload: its envelope (references
 // resolved into refs, checked: each segment referenced exactly once) and
@@ -86,7 +86,7 @@ func splitSegmented(payload []byte) (env []byte, segs []segment, refs []segRef, 
 	var total uint64
 	for i := range segs {
 		kind := table[i*segEntry]
-		if kind != SegmentText && kind != SegmentBytes {
+		if kind != segmentText && kind != segmentBytes {
 			return nil, nil, nil, bad("segment %d has kind %q", i, kind)
 		}
 		size := uint64(binary.BigEndian.Uint32(table[i*segEntry+1:]))
@@ -186,7 +186,7 @@ func refIndex(digits []byte) (int, bool) {
 // appendSegmentJSON appends the JSON string a segment stands for; a text
 // segment that is not valid UTF-8 is a *ProtocolError.
 func appendSegmentJSON(dst []byte, i int, s segment) ([]byte, error) {
-	if s.kind == SegmentBytes {
+	if s.kind == segmentBytes {
 		dst = append(dst, '"')
 		dst = base64.StdEncoding.AppendEncode(dst, s.data)
 		return append(dst, '"'), nil
@@ -222,7 +222,7 @@ func resolveRefs(env []byte, segs []segment, refs []segRef) ([]byte, error) {
 // frame's envelope with its references resolved (a *ProtocolError when it
 // is malformed), any other payload as it is.
 func Resolve(payload []byte) ([]byte, error) {
-	if !IsSegmented(payload) {
+	if !isSegmented(payload) {
 		return payload, nil
 	}
 	env, segs, refs, err := splitSegmented(payload)
@@ -241,7 +241,7 @@ func decodeSegment(i int, s segment, v any) error {
 		return checkSegment(i, s)
 	case *string:
 		if p != nil {
-			if s.kind == SegmentBytes {
+			if s.kind == segmentBytes {
 				*p = base64.StdEncoding.EncodeToString(s.data)
 				return nil
 			}
@@ -252,7 +252,7 @@ func decodeSegment(i int, s segment, v any) error {
 			return nil
 		}
 	case *[]byte:
-		if p != nil && s.kind == SegmentBytes {
+		if p != nil && s.kind == segmentBytes {
 			*p = slices.Clone(s.data)
 			return nil
 		}
@@ -288,7 +288,7 @@ func isPointer(v any) bool { return reflect.TypeOf(v).Kind() == reflect.Pointer 
 
 // checkSegment validates a text segment's UTF-8.
 func checkSegment(i int, s segment) error {
-	if s.kind == SegmentText && !utf8.Valid(s.data) {
+	if s.kind == segmentText && !utf8.Valid(s.data) {
 		_, err := appendSegmentJSON(nil, i, s)
 		return err
 	}
@@ -364,13 +364,13 @@ func (g *segmenter) appendValue(dst []byte, v any, depth int) ([]byte, bool) {
 			if !utf8.ValidString(x) {
 				return dst, false
 			}
-			return g.ref(dst, SegmentText, unsafe.Slice(unsafe.StringData(x), len(x))), true
+			return g.ref(dst, segmentText, unsafe.Slice(unsafe.StringData(x), len(x))), true
 		}
 		out, bad := appendQuoted(dst, x)
 		return out, bad < 0
 	case []byte:
 		if x != nil && len(x) >= g.min {
-			return g.ref(dst, SegmentBytes, x), true
+			return g.ref(dst, segmentBytes, x), true
 		}
 	case []string:
 		if x != nil {
@@ -488,7 +488,7 @@ func appendSegmentedFrame(dst, env []byte, segs []segment) []byte {
 	}
 	dst = slices.Grow(dst, HeaderSize+size)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(size))
-	dst = append(dst, SegmentMarker)
+	dst = append(dst, segmentMarker)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(env)))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(segs)))
 	for _, s := range segs {
@@ -533,7 +533,7 @@ func Segment(payload []byte, min int) (frame []byte, ok bool) {
 			env = append(env, refPrefix...)
 			env = strconv.AppendInt(env, int64(len(segs)), 10)
 			env = append(env, '"')
-			segs = append(segs, segment{kind: SegmentText, data: []byte(text)})
+			segs = append(segs, segment{kind: segmentText, data: []byte(text)})
 			last = end
 		}
 		i = end
