@@ -88,6 +88,22 @@ func init() {
 			roundTrip(ctx, py, doc{Title: "t", Parts: []string{prose, text}, Blob: blob})
 			alive(ctx, py)
 		}},
+		Behaviour{"streams large items, strings and nested, whole", func(ctx context.Context, py pyharness.Interpreter) {
+			text := largeOf("item \"one\"\n✓ ", largeSize)
+			var items []string
+			for v, err := range wire.Items[string](streamer(py).Stream(ctx, "echo", text)) {
+				Expect(err).NotTo(HaveOccurred())
+				items = append(items, v)
+			}
+			Expect(items).To(Equal([]string{text}))
+			var nested []map[string][]string
+			for v, err := range wire.Items[map[string][]string](streamer(py).Stream(ctx, "echo", map[string]any{"k": []any{text, "x"}})) {
+				Expect(err).NotTo(HaveOccurred())
+				nested = append(nested, v)
+			}
+			Expect(nested).To(Equal([]map[string][]string{{"k": {text, "x"}}}))
+			alive(ctx, py)
+		}},
 		Behaviour{"round-trips strings and bytes at the segment threshold and on either side of it", func(ctx context.Context, py pyharness.Interpreter) {
 			for _, n := range []int{wire.SegmentMin - 1, wire.SegmentMin, wire.SegmentMin + 1} {
 				roundTrip(ctx, py, strings.Repeat("z", n))

@@ -338,11 +338,12 @@ class Worker:
                     self._close_stream(gen)
                     message = f"item {sent} of {req.method!r} is not JSON-serialisable: {exc}"
                     return {"id": req.id, "ok": False, "error": _error("unserializable", type(exc).__name__, message)}
-                if len(body) > self.max_frame:
+                frame = self.item_frame(req.id, item, body)
+                if frame is None:
                     self._close_stream(gen)
                     message = f"item {sent} of {req.method!r} is {len(body)} bytes, over the frame limit of {self.max_frame}"
                     return {"id": req.id, "ok": False, "error": _error("too_large", "FrameTooLarge", message)}
-                self.write_raw(encode_frame(body, self.max_frame))
+                self.write_raw(frame)
                 sent += 1
                 req.credit -= 1
                 while req.credit <= 0 and not req.cancelled:
@@ -351,6 +352,18 @@ class Worker:
         except BaseException:
             self._close_stream(gen)
             raise
+
+    def item_frame(self, rid: int, item: Any, body: bytes) -> Optional[bytes]:
+        """The frame of stream item item (body: its plain envelope): with
+        its large strings as segments when the Go side reads them, else
+        plain; None when it does not fit max_frame."""
+        if self.segments and len(body) >= SEGMENT_MIN and (type(item) is str or type(item) in _CONTAINERS):
+            frame = segmented_frame({"id": rid, "item": item}, self.max_frame)
+            if frame is not None:
+                return frame
+        if len(body) > self.max_frame:
+            return None
+        return encode_frame(body, self.max_frame)
 
     def _close_stream(self, gen: Any) -> None:
         """Close a generator so its finally blocks run; what they raise is logged."""
@@ -1238,11 +1251,12 @@ class _Mux:
                     await self._aclose(gen)
                     message = f"item {sent} of {req.method!r} is not JSON-serialisable: {exc}"
                     return {"id": req.id, "ok": False, "error": _error("unserializable", type(exc).__name__, message)}
-                if len(body) > worker.max_frame:
+                frame = worker.item_frame(req.id, item, body)
+                if frame is None:
                     await self._aclose(gen)
                     message = f"item {sent} of {req.method!r} is {len(body)} bytes, over the frame limit of {worker.max_frame}"
                     return {"id": req.id, "ok": False, "error": _error("too_large", "FrameTooLarge", message)}
-                worker.write_raw(encode_frame(body, worker.max_frame))
+                worker.write_raw(frame)
                 sent += 1
                 req.credit -= 1
                 while req.credit <= 0 and not req.cancelled:

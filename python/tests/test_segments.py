@@ -157,5 +157,21 @@ class WorkerTest(unittest.TestCase):
         self.assertEqual(self.w.exit_code, EXIT_PROTOCOL)
 
 
+
+class StreamTest(unittest.TestCase):
+    def test_large_stream_items_go_out_as_segments_once_asked(self) -> None:
+        w = ThreadedWorker(modules=["tests.sample_handlers"], max_frame=1 << 24)
+        try:
+            w.call("ping", {"segments": True})
+            big = "s" * SEGMENT_MIN
+            w.send({"id": 30, "method": "echo", "args": big, "stream": 4})
+            env, segs = parse(w.recv_raw())
+            self.assertEqual(env, {"id": 30, "item": "\udbff0"})
+            self.assertEqual(segs, [big.encode()])
+            self.assertEqual(w.recv(), {"id": 30, "ok": True, "result": {"items": 1}})
+        finally:
+            w.close()
+
+
 if __name__ == "__main__":
     unittest.main()
