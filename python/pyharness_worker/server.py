@@ -386,6 +386,9 @@ class Worker:
         while True:
             try:
                 payload = self._next_frame()
+                if payload[:1] == b"\x00":  # segmented: a request (control frames never are), served after this call
+                    self._queued.append(payload)
+                    continue
                 doc = loads(payload)
             except EOFError:
                 raise _Broken(EXIT_OK, "the caller went away mid-call") from None
