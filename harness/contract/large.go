@@ -104,6 +104,18 @@ func init() {
 			Expect(nested).To(Equal([]map[string][]string{{"k": {text, "x"}}}))
 			alive(ctx, py)
 		}},
+		Behaviour{"carries large args into a Go function a handler calls, and its large result back", func(ctx context.Context, py pyharness.Interpreter) {
+			text := largeOf("cb \"x\"\n✓ ", largeSize)
+			ctx = wire.WithCallbacks(ctx, map[string]wire.Callback{
+				"twice": wire.CallbackFunc(func(_ context.Context, args struct{ Text string }) (string, error) {
+					return args.Text + args.Text, nil
+				}),
+			})
+			var reply struct{ Answer string }
+			Expect(py.Call(ctx, "ask", map[string]any{"name": "twice", "args": map[string]any{"text": text}}, &reply)).To(Succeed())
+			Expect(reply.Answer).To(Equal(text + text))
+			alive(ctx, py)
+		}},
 		Behaviour{"round-trips strings and bytes at the segment threshold and on either side of it", func(ctx context.Context, py pyharness.Interpreter) {
 			for _, n := range []int{wire.SegmentMin - 1, wire.SegmentMin, wire.SegmentMin + 1} {
 				roundTrip(ctx, py, strings.Repeat("z", n))

@@ -490,10 +490,16 @@ class Worker:
         if type(name) is not str or not name or not _encodable(name):
             raise UnknownCallback(f"callback name {name!r} is not a valid name: it must be a non-empty string")
         req.seq += 1
+        envelope = {"id": req.id, "callback": {"seq": req.seq, "name": name, "args": args}}
         try:
-            body = dumps({"id": req.id, "callback": {"seq": req.seq, "name": name, "args": args}})
+            body = dumps(envelope)
         except _UNSERIALIZABLE as exc:
             raise TypeError(f"args of call_go({name!r}) are not JSON-serialisable: {exc}") from None
+        if self.segments and len(body) >= SEGMENT_MIN:
+            frame = segmented_frame(envelope, self.max_frame)  # large args as segments, as a result's
+            if frame is not None:
+                self.write_raw(frame)
+                return req.seq
         self.write_raw(encode_frame(body, self.max_frame))
         return req.seq
 

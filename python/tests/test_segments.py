@@ -173,5 +173,20 @@ class StreamTest(unittest.TestCase):
             w.close()
 
 
+    def test_a_call_into_go_sends_large_args_as_segments(self) -> None:
+        w = ThreadedWorker(modules=["tests.bridge_handlers"], max_frame=1 << 24)
+        try:
+            w.call("ping", {"segments": True})
+            big = "c" * SEGMENT_MIN
+            w.send({"id": 31, "method": "ask", "args": {"name": "f", "args": {"text": big}}})
+            env, segs = parse(w.recv_raw())
+            self.assertEqual(env, {"id": 31, "callback": {"seq": 1, "name": "f", "args": {"text": "\udbff0"}}})
+            self.assertEqual(segs, [big.encode()])
+            w.send({"id": 31, "method": "$return", "args": {"seq": 1, "ok": True, "result": "done"}})
+            self.assertEqual(w.recv(), {"id": 31, "ok": True, "result": {"answer": "done"}})
+        finally:
+            w.close()
+
+
 if __name__ == "__main__":
     unittest.main()
