@@ -45,6 +45,7 @@ const (
 
 	segHead  = 9 // marker, J, K
 	segEntry = 5 // kind, length
+	minRef   = 9 // the shortest reference, "\udbff0": an envelope of J bytes references at most J/9 segments
 )
 
 // refPrefix starts every reference: a JSON string whose first character is
@@ -78,6 +79,9 @@ func splitSegmented(payload []byte) (env []byte, segs []segment, refs []segRef, 
 	}
 	if count*segEntry > rest || count*segEntry+envLen > rest {
 		return nil, nil, nil, bad("a table of %d segments and a %d-byte envelope do not fit its %d bytes", count, envLen, len(payload))
+	}
+	if count*minRef > envLen { // checked before the table is allocated
+		return nil, nil, nil, bad("%d segments, more than a %d-byte envelope can reference", count, envLen)
 	}
 	table := payload[segHead : segHead+count*segEntry]
 	env = payload[segHead+count*segEntry : segHead+count*segEntry+envLen]
@@ -284,6 +288,8 @@ func decodeSegment(i int, s segment, v any) error {
 	return Unmarshal(text, v)
 }
 
+// isPointer reports whether v is a pointer (json.Unmarshal decodes into
+// what an interface's pointer points at).
 func isPointer(v any) bool { return reflect.TypeOf(v).Kind() == reflect.Pointer }
 
 // checkSegment validates a text segment's UTF-8.
@@ -310,7 +316,7 @@ func (g *segmenter) ref(dst []byte, kind byte, data []byte) []byte {
 	return append(dst, '"')
 }
 
-// large reports whether v holds a value that travels as a segment: a
+// largeValue reports whether v holds a value that travels as a segment: a
 // string or []byte of at least min bytes, directly or inside the dynamic
 // containers appendValue walks (map[string]any, []any, []string,
 // map[string]string), to MaxDepth levels.

@@ -182,6 +182,7 @@ var _ = Describe("Segmented frames", func() {
 			binary.BigEndian.PutUint32(p[5:], 1<<31)
 			return p
 		}(), "do not fit"),
+		Entry("more segments than the envelope can reference", segmented(`{"id":1,"ok":true,"result":"\udbff0"}`, "sssss", "a", "b", "c", "d", "e"), "more than a 37-byte envelope can reference"),
 		Entry("an envelope that is not UTF-8", segmented("{\"id\":1,\"ok\":true,\"result\":\"\\udbff0\",\"x\":\"\xff\"}", "s", "a"), "not valid UTF-8"),
 		Entry("an envelope that is not JSON", segmented(`{"id":1,"ok":true,"result":"\udbff0"`, "s", "a"), "not a valid JSON envelope"),
 	)

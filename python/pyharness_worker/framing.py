@@ -342,6 +342,8 @@ def split_segmented(payload: bytes) -> Any:
         raise ProtocolViolation("segmented frame with no segment")
     if count * _SEG_ENTRY.size + env_len > rest:
         raise ProtocolViolation(f"segmented frame: a table of {count} segments and a {env_len}-byte envelope do not fit its {size} bytes")
+    if count * 9 > env_len:  # each reference is at least 9 bytes ("\udbff0"): checked before the table is read
+        raise ProtocolViolation(f"segmented frame: {count} segments, more than a {env_len}-byte envelope can reference")
     view = memoryview(payload)
     at = _SEG_HEAD.size + count * _SEG_ENTRY.size
     env = bytes(view[at : at + env_len])

@@ -75,6 +75,7 @@ class CodecTest(unittest.TestCase):
             "kind": segmented(ok, ("x", b"a")),
             "trailing": segmented(ok, ("s", b"a")) + b"zz",
             "past the end": segmented(ok, ("s", b"abc"))[:-1],
+            "more segments than references": segmented(ok, *[("s", b"a")] * 6),
             "envelope too long": b"\x00\x40\x00\x00\x00\x00\x00\x00\x01",
             "text not UTF-8": segmented(ok, ("s", b"\xff")),
             "envelope not JSON": segmented('{"id":1,', ("s", b"a")),
