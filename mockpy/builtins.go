@@ -108,10 +108,10 @@ func (m *Interpreter) hello() map[string]any {
 		"uptime":    0.0,
 		"protocol":  wire.ProtocolVersion,
 		"max_frame": m.maxFrame,
-		"features":  []string{"stream", "cancel", "callback", "async"},
+		"features":  []string{"stream", "cancel", "callback", "async", wire.FeatureSegments},
 	}
 	if m.multiplex() { // a worker started with realpy.WithConcurrency(n)
-		hello["features"] = []string{"stream", "cancel", "callback", "async", "multiplex"}
+		hello["features"] = []string{"stream", "cancel", "callback", "async", wire.FeatureSegments, "multiplex"}
 		hello["concurrency"] = m.limit
 	}
 	return hello

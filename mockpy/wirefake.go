@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pyharness/pyharness/wire"
 )
@@ -49,6 +50,9 @@ func (m *Interpreter) Serve(conn net.Conn) error {
 					if strings.HasPrefix(req.Method, "$") {
 						s.control(req)
 						continue
+					}
+					if req.Method == "ping" && pingWantsSegments(req.Args) {
+						s.segments.Store(true)
 					}
 					s.enqueue(s.open(ctx, req))
 					continue
@@ -120,6 +124,9 @@ type server struct {
 	stopped chan struct{} // closed when the connection ends (stop)
 	done    bool
 	err     error
+	// segments: the client's ping said it reads segmented frames, so
+	// replies carry large strings as segments, as a worker's do.
+	segments atomic.Bool
 }
 
 // open makes the link of a request as it is read, so that its control
@@ -213,6 +220,31 @@ func (s *server) writeFrame(payload []byte) error {
 	return wire.WriteFrame(s.conn, payload, s.m.maxFrame)
 }
 
+// writeReply writes a final reply: segmented, as a worker writes it,
+// when the client reads segments and the reply holds a large string.
+func (s *server) writeReply(payload []byte) error {
+	if s.segments.Load() && len(payload) >= wire.SegmentMin {
+		if frame, ok := wire.Segment(payload, wire.SegmentMin); ok && len(frame)-wire.HeaderSize <= s.m.maxFrame {
+			s.writing.Lock()
+			defer s.writing.Unlock()
+			if s.over() {
+				return net.ErrClosed
+			}
+			_, err := s.conn.Write(frame)
+			return err
+		}
+	}
+	return s.writeFrame(payload)
+}
+
+// pingWantsSegments reports whether ping's args are {"segments": true}.
+func pingWantsSegments(args json.RawMessage) bool {
+	var a struct {
+		Segments bool `json:"segments"`
+	}
+	return len(args) > 0 && args[0] == '{' && json.Unmarshal(args, &a) == nil && a.Segments
+}
+
 // serve runs one request and writes its answer; what ends a real worker
 // ends the connection.
 func (s *server) serve(l *wireLink) {
@@ -261,7 +293,7 @@ func (s *server) serve(l *wireLink) {
 		s.stop(encErr)
 		return
 	}
-	if err := s.writeFrame(payload); err != nil {
+	if err := s.writeReply(payload); err != nil {
 		if !errors.Is(err, net.ErrClosed) {
 			s.stop(err)
 		}

@@ -3,6 +3,7 @@ package realpy
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -93,9 +94,12 @@ type Client struct {
 	onBroken   func(cause error) error
 
 	hello Hello
-	own   wire.Response  // the slot holder's reply, decoded in place (roundTrip)
-	oob   []byte         // ancillary data (SCM_RIGHTS) to send with the next write, once
-	bg    sync.WaitGroup // idle probes still reading their reply
+	// segmentMin > 0: the peer reads segmented frames (PROTOCOL.md,
+	// Segmented frames), and args of that many bytes travel as segments.
+	segmentMin int
+	own        wire.Response  // the slot holder's reply, decoded in place (roundTrip)
+	oob        []byte         // ancillary data (SCM_RIGHTS) to send with the next write, once
+	bg         sync.WaitGroup // idle probes still reading their reply
 }
 
 // errClosing is the cause a Client breaks with when its owner closes it.
@@ -195,10 +199,24 @@ func standaloneBroken(cause error) error {
 	return &wire.WorkerExitedError{Code: -1, Reason: "connection lost: " + cause.Error()}
 }
 
+// segmentsPing is the readiness ping's args: the Go side reads segmented
+// frames, so the worker may reply with them (PROTOCOL.md, Segmented frames).
+var segmentsPing = json.RawMessage(`{"segments":true}`)
+
 func (c *Client) handshake(ctx context.Context, method string, args any) error {
+	if method == "ping" && args == nil {
+		args = segmentsPing
+	}
 	var hello Hello
 	if err := c.Call(ctx, method, args, &hello); err != nil {
 		return err
+	}
+	if method == "fork" && hello.Supports(wire.FeatureSegments) {
+		// A forked worker answers its fork request as a ping: it learns
+		// that the Go side reads segments from a ping of its own.
+		if err := c.Call(ctx, "ping", segmentsPing, nil); err != nil {
+			return err
+		}
 	}
 	if hello.Protocol != wire.ProtocolVersion {
 		return fmt.Errorf("realpy: %s speaks protocol %d, want %d", c.label, hello.Protocol, wire.ProtocolVersion)
@@ -208,6 +226,9 @@ func (c *Client) handshake(ctx context.Context, method string, args any) error {
 		c.fr.SetMax(c.maxFrame)
 	}
 	c.hello = hello
+	if hello.Supports(wire.FeatureSegments) {
+		c.segmentMin = wire.SegmentMin
+	}
 	return nil
 }
 

@@ -74,7 +74,7 @@ func (c *Client) prepare(ctx context.Context, method string, args any, window in
 	if deadline, ok := ctx.Deadline(); ok {
 		req.DeadlineMS = deadline.UnixMilli()
 	}
-	frame, err := encodeFrameArgs(req, args, c.maxFrame)
+	frame, err := encodeFrameArgs(req, args, c.maxFrame, c.segmentMin)
 	return req, frame, err
 }
 
@@ -264,10 +264,11 @@ const maxPooledFrame = 16 << 10
 
 // encodeFrameArgs encodes req with args marshaled straight into a frame
 // (header, then envelope) in a recycled buffer; releaseFrame gives it back.
-func encodeFrameArgs(req wire.Request, args any, maxFrame int) ([]byte, error) {
+// With segmentMin > 0 (the worker reads segmented frames) large strings
+// and []byte in args travel as segments (wire.AppendRequestFrame).
+func encodeFrameArgs(req wire.Request, args any, maxFrame, segmentMin int) ([]byte, error) {
 	buf := frameBuffers.Get().(*[]byte)
-	var header [wire.HeaderSize]byte
-	frame, err := wire.AppendRequestArgs(append((*buf)[:0], header[:]...), req, args)
+	frame, err := wire.AppendRequestFrame((*buf)[:0], req, args, segmentMin)
 	if err != nil {
 		frameBuffers.Put(buf)
 		return nil, err
@@ -278,7 +279,6 @@ func encodeFrameArgs(req wire.Request, args any, maxFrame int) ([]byte, error) {
 		frameBuffers.Put(buf)
 		return nil, &wire.FrameTooLargeError{Size: uint64(size), Max: maxFrame, Direction: wire.Send}
 	}
-	binary.BigEndian.PutUint32(frame, uint32(size))
 	*buf = nil
 	frameBuffers.Put(buf)
 	return frame, nil

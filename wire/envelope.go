@@ -36,6 +36,9 @@ type Response struct {
 	Callback *CallbackFrame  `json:"callback,omitempty"`
 
 	unchecked []byte // PeekResponse: the whole payload, its result not validated yet
+	// A segmented reply whose result is one segment (segment.go): Result
+	// is its reference, the segment is decoded by DecodeResult.
+	seg *segment
 }
 
 // CallbackFrame is a handler's call of a Go function during a call: the
@@ -164,6 +167,13 @@ func AppendRequestArgs(dst []byte, req Request, args any) ([]byte, error) {
 // EncodeResponse encodes a response envelope; a successful response with a
 // nil Result carries null.
 func EncodeResponse(resp Response) ([]byte, error) {
+	if resp.seg != nil {
+		result, err := appendSegmentJSON(nil, 0, *resp.seg)
+		if err != nil {
+			return nil, err
+		}
+		resp.Result, resp.seg = result, nil
+	}
 	if resp.OK && resp.Result == nil {
 		resp.Result = json.RawMessage("null")
 	}
@@ -173,6 +183,9 @@ func EncodeResponse(resp Response) ([]byte, error) {
 // DecodeResponse parses and validates one response envelope. Anything that is
 // not a valid envelope is a *ProtocolError.
 func DecodeResponse(payload []byte) (*Response, error) {
+	if isSegmented(payload) {
+		return decodeSegmentedResponse(payload)
+	}
 	if resp, ok := decodeCanonicalSuccess(payload); ok {
 		return resp, nil
 	}
@@ -186,6 +199,9 @@ func DecodeResponse(payload []byte) (*Response, error) {
 // that turns out not to be canonical is decoded in full then, as
 // DecodeResponse would have.
 func PeekResponse(payload []byte) (*Response, error) {
+	if isSegmented(payload) {
+		return decodeSegmentedResponse(payload)
+	}
 	if resp, ok := splitCanonicalSuccess(payload); ok {
 		resp.unchecked = payload
 		return resp, nil
@@ -198,6 +214,14 @@ func PeekResponse(payload []byte) (*Response, error) {
 // worker's canonical form allocates nothing. r's earlier contents are
 // replaced; r aliases payload until its result is decoded.
 func PeekResponseInto(payload []byte, r *Response) error {
+	if isSegmented(payload) {
+		full, err := decodeSegmentedResponse(payload)
+		if err != nil {
+			return err
+		}
+		*r = *full
+		return nil
+	}
 	if id, result, ok := splitCanonical(payload); ok {
 		*r = Response{ID: id, OK: true, Result: json.RawMessage(result), unchecked: payload}
 		return nil
@@ -213,6 +237,9 @@ func PeekResponseInto(payload []byte, r *Response) error {
 // Check validates a response of PeekResponse (a no-op for others): a
 // *ProtocolError when the payload is not a valid envelope.
 func (r *Response) Check() error {
+	if r.seg != nil {
+		return checkSegment(0, *r.seg)
+	}
 	if r.unchecked == nil || validJSON(r.Result) {
 		r.unchecked = nil
 		return nil
@@ -224,6 +251,9 @@ func (r *Response) Check() error {
 // validate), exactly as Unmarshal does. For a response of PeekResponse a
 // malformed payload is a *ProtocolError, as DecodeResponse would have said.
 func (r *Response) DecodeResult(v any) error {
+	if r.seg != nil {
+		return decodeSegment(0, *r.seg, v)
+	}
 	if r.unchecked == nil {
 		return Unmarshal(r.Result, v)
 	}
@@ -249,6 +279,27 @@ func (r *Response) reparse() error {
 	}
 	*r = *full
 	return nil
+}
+
+// decodeSegmentedResponse decodes a segmented reply: a successful reply in
+// the worker's canonical form whose result is one segment keeps it for
+// DecodeResult (no copy, no escape); any other is resolved into the plain
+// reply it stands for and decoded as that.
+func decodeSegmentedResponse(payload []byte) (*Response, error) {
+	env, segs, refs, err := splitSegmented(payload)
+	if err != nil {
+		return nil, err
+	}
+	if len(refs) == 1 {
+		if id, result, ok := splitCanonical(env); ok && len(result) == refs[0].end-refs[0].start && &result[0] == &env[refs[0].start] {
+			return &Response{ID: id, OK: true, Result: json.RawMessage(result), seg: &segs[0]}, nil
+		}
+	}
+	plain, err := resolveRefs(env, segs, refs)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeResponse(plain)
 }
 
 // errTrailing: a value followed by more than white space.
@@ -338,6 +389,10 @@ func decodeResponse(payload []byte) (*Response, error) {
 
 // DecodeRequest parses and validates one request envelope.
 func DecodeRequest(payload []byte) (*Request, error) {
+	payload, err := Resolve(payload)
+	if err != nil {
+		return nil, err
+	}
 	var raw struct {
 		ID         *uint64         `json:"id"`
 		Method     *string         `json:"method"`

@@ -101,7 +101,7 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 		}
 		return nil, err
 	}
-	if !utf8.Valid(payload) {
+	if !isSegmented(payload) && !utf8.Valid(payload) { // a segmented frame's envelope and text are checked as it is decoded
 		return nil, &ProtocolError{Reason: "frame payload is not valid UTF-8", Frame: excerpt(payload)}
 	}
 	return payload, nil
@@ -230,7 +230,7 @@ func (f *FrameReader) Next() ([]byte, error) {
 	}
 	payload := f.payload
 	f.nh, f.size, f.payload = 0, 0, nil
-	if !utf8.Valid(payload) {
+	if !isSegmented(payload) && !utf8.Valid(payload) {
 		return nil, &ProtocolError{Reason: "frame payload is not valid UTF-8", Frame: excerpt(payload)}
 	}
 	return payload, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"testing"
 
 	"github.com/pyharness/pyharness/wire"
@@ -61,6 +62,50 @@ func FuzzDecode(f *testing.F) {
 			if _, err := wire.DecodeRequest(payload); err != nil && !errors.Is(err, wire.ErrProtocol) {
 				t.Fatalf("untyped request error: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzSegmented feeds arbitrary segmented payloads to the decoders: they
+// must never panic, fail only with a typed error, and a reply they accept
+// decodes to what the plain reply it stands for (Resolve) decodes to.
+func FuzzSegmented(f *testing.F) {
+	seg := func(env string, kinds string, segs ...string) []byte { return segmented(env, kinds, segs...) }
+	f.Add(seg(`{"id":1,"ok":true,"result":"\udbff0"}`, "s", "text"))
+	f.Add(seg(`{"id":1,"ok":true,"result":["\udbff1","\udbff0"]}`, "sb", "a", "\x00\xff"))
+	f.Add(seg(`{"id":1,"item":"\udbff0"}`, "s", "\xff"))
+	f.Add(seg(`{"id":1,"method":"echo","args":{"k":"\udbff0"}}`, "b", "zz"))
+	f.Add([]byte{0, 0, 0, 0, 1, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		if len(payload) == 0 || payload[0] != 0x00 {
+			return
+		}
+		plain, perr := wire.Resolve(payload)
+		if perr != nil && !errors.Is(perr, wire.ErrProtocol) {
+			t.Fatalf("untyped resolve error: %v", perr)
+		}
+		resp, err := wire.DecodeResponse(payload)
+		if err != nil {
+			if !errors.Is(err, wire.ErrProtocol) {
+				t.Fatalf("untyped envelope error: %v", err)
+			}
+		} else {
+			var got any
+			gerr := resp.DecodeResult(&got)
+			if perr != nil {
+				if gerr == nil && resp.Final() && resp.OK {
+					t.Fatalf("decoded %v from a payload that does not resolve: %v", got, perr)
+				}
+			} else if presp, err := wire.DecodeResponse(plain); err == nil && resp.Final() && resp.OK {
+				var want any
+				werr := presp.DecodeResult(&want)
+				if (gerr == nil) != (werr == nil) || gerr == nil && !reflect.DeepEqual(got, want) {
+					t.Fatalf("segmented decodes to %v (%v), plain to %v (%v)", got, gerr, want, werr)
+				}
+			}
+		}
+		if _, err := wire.DecodeRequest(payload); err != nil && !errors.Is(err, wire.ErrProtocol) {
+			t.Fatalf("untyped request error: %v", err)
 		}
 	})
 }

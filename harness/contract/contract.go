@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -56,6 +57,11 @@ func InstallMock(py *mockpy.Interpreter) {
 	py.RouteToHandler("unserializable", mockpy.Respond(map[string]any{"model": func() {}}))
 	py.RouteToHandler("not_a_number", mockpy.Respond(nan()))
 	py.RouteToHandler("broken_str", mockpy.Raise("BrokenStr", "<BrokenStr object: str() raised RuntimeError>"))
+	py.RouteToHandler("length", mockpy.RespondFunc(func(args string) (int, error) { return len([]rune(args)), nil }))
+	py.RouteToHandler("large_surrogate", mockpy.RespondFunc(func(n int) (any, error) {
+		// Go has no lone surrogate: a large value JSON cannot carry stands in
+		return []any{strings.Repeat("x", n), func() {}}, nil
+	}))
 	py.RouteToHandler("add", mockpy.RespondFunc(func(args struct{ A, B int }) (int, error) { return args.A + args.B, nil }))
 
 	var mu sync.Mutex

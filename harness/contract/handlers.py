@@ -136,3 +136,13 @@ async def gated_count(args: Dict[str, Any]) -> Any:
 async def ask_async(args: Dict[str, Any]) -> Any:
     """Call the Go function args["name"] with args["args"] from an async handler."""
     return await acall_go(args["name"], args.get("args"))
+
+
+def length(args: Any) -> int:
+    """len(args): what a handler sees of a value (a []byte: its base64 str)."""
+    return len(args)
+
+
+def large_surrogate(args: int) -> str:
+    """A large string ending in a lone surrogate: unserializable."""
+    return "x" * args + "\ud800"

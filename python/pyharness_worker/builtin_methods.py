@@ -22,8 +22,13 @@ _PYTHON_VERSION = "%d.%d.%d" % sys.version_info[:3]
 def ping(args: Any) -> "EncodedJSON":
     """Readiness and health: answers as soon as the worker serves requests.
     The heartbeat of every pool: its reply is encoded from a cached part
-    that only a fork changes, plus the uptime."""
-    return ping_of(current().worker)
+    that only a fork changes, plus the uptime. Args {"segments": true}: the
+    caller reads segmented frames, so replies may be (PROTOCOL.md,
+    Segmented frames)."""
+    worker = current().worker
+    if type(args) is dict and args.get("segments") is True:
+        worker.segments = True
+    return ping_of(worker)
 
 
 def ping_of(worker: Serving) -> "EncodedJSON":
@@ -82,7 +87,7 @@ def hello(worker: Serving) -> Dict[str, Any]:
 
 # What this worker does beyond plain calls (PROTOCOL.md): the Go side
 # offers streams, cancellation and callbacks only to workers that list them.
-FEATURES = ["stream", "cancel", "callback", "async"]
+FEATURES = ["stream", "cancel", "callback", "async", "segments"]
 
 
 def info(args: Any) -> Dict[str, Any]:

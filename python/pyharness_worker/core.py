@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
         sessions: Dict[str, Dict[str, Any]]
         methods: Dict[str, Callable[[Any], Any]]
         imports: ImportLedger
+        segments: bool
 
         def session_state(self, session: str) -> Dict[str, Any]: ...
         def reset_sessions(self, session: Optional[str]) -> int: ...

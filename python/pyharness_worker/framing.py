@@ -9,7 +9,7 @@ from . import MAX_DEPTH
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, BinaryIO, Callable, Dict
+    from typing import Any, BinaryIO, Callable, Dict, List
 
     Writer = Callable[[bytes], None]
 
@@ -240,7 +240,10 @@ def _plain(data: bytes, start: int = 0, end: int = -1) -> bool:
 
 def loads_request(payload: bytes) -> Any:
     """loads for a request frame, with a fast path for the shape the Go
-    client writes when args is one large plain string."""
+    client writes when args is one large plain string, and segmented
+    frames (loads_segmented)."""
+    if payload[:1] == b"\x00":
+        return loads_segmented(payload)
     if len(payload) >= LARGE_TEXT:
         m = _pattern("request").match(payload)
         if m:
@@ -304,3 +307,209 @@ def top_level_id(text: str) -> Any:
             level -= 1
     return None
 
+
+
+# Segmented frames (PROTOCOL.md, Segmented frames): a large string travels
+# as raw UTF-8 after the JSON envelope, which names it with a reference,
+# the string "\udbff<i>" (a lone surrogate: never in a plain frame). The
+# worker reads them whenever it serves; it writes them only once the Go side
+# has said it reads them (a ping with {"segments": true}).
+SEGMENT_MARKER = 0
+# Strings of at least this many characters go out as segments.
+SEGMENT_MIN = 4096
+REF = "\udbff"
+_SEG_HEAD = struct.Struct(">BII")
+_SEG_ENTRY = struct.Struct(">BI")
+_TEXT, _BYTES = 0x73, 0x62  # b"s", b"b"
+# How many values of a result are looked at for large strings before it is
+# sent plainly: a result of many small values pays at most this walk.
+_WALK_BUDGET = 1024
+
+
+def is_segmented(payload: Any) -> bool:
+    return len(payload) > 0 and payload[0] == SEGMENT_MARKER
+
+
+def split_segmented(payload: bytes) -> Any:
+    """The envelope (bytes) and segments (memoryviews with their kinds) of a
+    segmented payload; ProtocolViolation when it is malformed."""
+    size = len(payload)
+    if size < _SEG_HEAD.size:
+        raise ProtocolViolation(f"segmented frame of {size} bytes, shorter than its header")
+    _, env_len, count = _SEG_HEAD.unpack_from(payload)
+    rest = size - _SEG_HEAD.size
+    if count == 0:
+        raise ProtocolViolation("segmented frame with no segment")
+    if count * _SEG_ENTRY.size + env_len > rest:
+        raise ProtocolViolation(f"segmented frame: a table of {count} segments and a {env_len}-byte envelope do not fit its {size} bytes")
+    if count * 9 > env_len:  # each reference is at least 9 bytes ("\udbff0"): checked before the table is read
+        raise ProtocolViolation(f"segmented frame: {count} segments, more than a {env_len}-byte envelope can reference")
+    view = memoryview(payload)
+    at = _SEG_HEAD.size + count * _SEG_ENTRY.size
+    env = bytes(view[at : at + env_len])
+    at += env_len
+    segs = []
+    for i in range(count):
+        kind, length = _SEG_ENTRY.unpack_from(payload, _SEG_HEAD.size + i * _SEG_ENTRY.size)
+        if kind != _TEXT and kind != _BYTES:
+            raise ProtocolViolation(f"segmented frame: segment {i} has kind {kind:#x}")
+        if at + length > size:
+            raise ProtocolViolation(f"segmented frame: segment {i} ({length} bytes) runs past the frame's end")
+        segs.append((kind, view[at : at + length]))
+        at += length
+    if at != size:
+        raise ProtocolViolation(f"segmented frame: {size - at} bytes after its last segment")
+    return env, segs
+
+
+def _segment_value(i: int, kind: int, data: Any) -> str:
+    """What segment i stands for: its text, or its bytes' base64 text (the
+    str a []byte has always reached handlers as)."""
+    if kind == _BYTES:
+        import binascii
+
+        return binascii.b2a_base64(data, newline=False).decode("ascii")
+    try:
+        return str(data, "utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolViolation(f"segmented frame: text segment {i} is not UTF-8: {exc}") from None
+
+
+def loads_segmented(payload: bytes) -> Any:
+    """loads for a segmented payload: the envelope decoded, each reference
+    replaced by its segment's str; ProtocolViolation for a malformed one
+    (a reference out of range, a segment referenced twice or never)."""
+    env, segs = split_segmented(payload)
+    doc = loads(env)
+    used = [False] * len(segs)
+
+    def resolve(value: str) -> str:
+        digits = value[1:]
+        if not digits.isdigit() or not digits.isascii() or (digits[0] == "0" and len(digits) > 1):
+            raise ProtocolViolation(f"segmented frame: malformed reference {value!r}")
+        i = int(digits)
+        if i >= len(segs):
+            raise ProtocolViolation(f"segmented frame: reference to segment {i} of {len(segs)}")
+        if used[i]:
+            raise ProtocolViolation(f"segmented frame: segment {i} referenced twice")
+        used[i] = True
+        return _segment_value(i, *segs[i])
+
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            for key, value in node.items():
+                if type(value) is str:
+                    if value[:1] == REF:
+                        node[key] = resolve(value)
+                elif type(value) is dict or type(value) is list:
+                    stack.append(value)
+        elif type(node) is list:
+            for index, value in enumerate(node):
+                if type(value) is str:
+                    if value[:1] == REF:
+                        node[index] = resolve(value)
+                elif type(value) is dict or type(value) is list:
+                    stack.append(value)
+    if not all(used):
+        raise ProtocolViolation(f"segmented frame: segment {used.index(False)} is not referenced")
+    return doc
+
+
+def _segmentize(value: Any, segs: List[str]) -> Any:
+    """value with its strings of SEGMENT_MIN characters or more replaced by
+    references to them (appended to segs); containers are copied, value is
+    left as it was. None when it has no such string, or more than
+    _WALK_BUDGET values (sent plainly then)."""
+    budget = [_WALK_BUDGET]
+
+    def walk(node: Any) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _OverBudget
+        kind = type(node)
+        if kind is str:
+            if len(node) >= SEGMENT_MIN:
+                segs.append(node)
+                return _Ref(len(segs) - 1)
+            return node
+        if kind is dict:
+            return {k: walk(v) for k, v in node.items()}
+        if kind is list or kind is tuple:
+            return [walk(v) for v in node]
+        return node
+
+    try:
+        out = walk(value)
+    except (_OverBudget, RecursionError):
+        return None
+    return out if segs else None
+
+
+class _OverBudget(Exception):
+    pass
+
+
+class _Ref(str):
+    """A reference in an envelope being encoded: written as the JSON string
+    "\\udbff<i>" (a user's str, even one starting with U+DBFF, never is)."""
+
+    def __new__(cls, index: int) -> "_Ref":
+        return super().__new__(cls, '"\\udbff%d"' % index)
+
+
+def _quote(value: str) -> str:
+    if type(value) is _Ref:
+        return str.__str__(value)
+    return _json.encode_basestring(value)  # type: ignore[union-attr]
+
+
+def _dumps_refs(value: Any) -> Any:
+    """dumps for an envelope holding _Refs; None where the C encoder is missing."""
+    make = getattr(_json, "make_encoder", None)
+    if make is None or getattr(_json, "encode_basestring", None) is None:
+        return None
+    try:
+        encode = make({}, _not_serializable, _quote, None, ":", ",", False, False, False)
+    except TypeError:
+        return None
+    return "".join(encode(value, 0)).encode("utf-8")
+
+
+def segmented_frame(envelope: Any, max_frame: int) -> Any:
+    """The whole frame (length prefix included) of envelope with its large
+    strings as segments; None when it has none (or too many values to look
+    at), or when it would not fit max_frame: the caller sends it plainly
+    (and says what is wrong with it). Raises what dumps raises, and
+    UnicodeEncodeError for a string with a lone surrogate."""
+    segs: List[str] = []
+    shaped = _segmentize(envelope, segs)
+    if shaped is None:
+        return None
+    data = [s.encode("utf-8") for s in segs]
+    env = _dumps_refs(shaped)
+    if env is None:
+        return None
+    size = _SEG_HEAD.size + _SEG_ENTRY.size * len(data) + len(env) + sum(map(len, data))
+    if size > max_frame:
+        return None
+    parts = [HEADER.pack(size), _SEG_HEAD.pack(SEGMENT_MARKER, len(env), len(data))]
+    parts.extend(_SEG_ENTRY.pack(_TEXT, len(d)) for d in data)
+    parts.append(env)
+    parts.extend(data)
+    return b"".join(parts)
+
+
+def segmented_text_reply(request_id: int, text: str, max_frame: int) -> Any:
+    """segmented_frame for the reply {"id", "ok": true, "result": text}, text
+    a large str: its frame, or None (a lone surrogate, over max_frame)."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None  # the general path reports it
+    env = b'{"id":%d,"ok":true,"result":"\\udbff0"}' % request_id
+    size = _SEG_HEAD.size + _SEG_ENTRY.size + len(env) + len(data)
+    if size > max_frame:
+        return None
+    return b"".join((HEADER.pack(size), _SEG_HEAD.pack(SEGMENT_MARKER, len(env), 1), _SEG_ENTRY.pack(_TEXT, len(data)), env, data))

@@ -26,6 +26,9 @@ from .framing import (
     loads,
     loads_request,
     read_frame,
+    segmented_frame,
+    segmented_text_reply,
+    SEGMENT_MIN,
 )
 from .handlers import ImportFailed, handlers_of, register
 from .imports import Ledger
@@ -46,6 +49,7 @@ DEFAULT_SLOW_CALLBACK = 0.1
 _UNSERIALIZABLE = (TypeError, ValueError, UnicodeEncodeError, RecursionError)
 _modules = sys.modules
 _STREAMS = (GeneratorType, AsyncGeneratorType)
+_CONTAINERS = (dict, list, tuple)
 
 
 class _Broken(BaseException):
@@ -143,6 +147,9 @@ class Worker:
         self.sync_threads = min(max(0, sync_threads), self.concurrency) if multiplexing else 0
         self.slow_callback = max(0.0, slow_callback) if multiplexing else 0.0
         self._mux: Optional[_Mux] = None
+        # The Go side reads segmented frames (its ping said so): large
+        # strings in results go out as segments.
+        self.segments = False
 
     # -- helpers used by methods -------------------------------------------------
 
@@ -331,11 +338,12 @@ class Worker:
                     self._close_stream(gen)
                     message = f"item {sent} of {req.method!r} is not JSON-serialisable: {exc}"
                     return {"id": req.id, "ok": False, "error": _error("unserializable", type(exc).__name__, message)}
-                if len(body) > self.max_frame:
+                frame = self.item_frame(req.id, item, body)
+                if frame is None:
                     self._close_stream(gen)
                     message = f"item {sent} of {req.method!r} is {len(body)} bytes, over the frame limit of {self.max_frame}"
                     return {"id": req.id, "ok": False, "error": _error("too_large", "FrameTooLarge", message)}
-                self.write_raw(encode_frame(body, self.max_frame))
+                self.write_raw(frame)
                 sent += 1
                 req.credit -= 1
                 while req.credit <= 0 and not req.cancelled:
@@ -344,6 +352,18 @@ class Worker:
         except BaseException:
             self._close_stream(gen)
             raise
+
+    def item_frame(self, rid: int, item: Any, body: bytes) -> Optional[bytes]:
+        """The frame of stream item item (body: its plain envelope): with
+        its large strings as segments when the Go side reads them, else
+        plain; None when it does not fit max_frame."""
+        if self.segments and len(body) >= SEGMENT_MIN and (type(item) is str or type(item) in _CONTAINERS):
+            frame = segmented_frame({"id": rid, "item": item}, self.max_frame)
+            if frame is not None:
+                return frame
+        if len(body) > self.max_frame:
+            return None
+        return encode_frame(body, self.max_frame)
 
     def _close_stream(self, gen: Any) -> None:
         """Close a generator so its finally blocks run; what they raise is logged."""
@@ -366,6 +386,9 @@ class Worker:
         while True:
             try:
                 payload = self._next_frame()
+                if payload[:1] == b"\x00":  # segmented: a request (control frames never are), served after this call
+                    self._queued.append(payload)
+                    continue
                 doc = loads(payload)
             except EOFError:
                 raise _Broken(EXIT_OK, "the caller went away mid-call") from None
@@ -467,10 +490,16 @@ class Worker:
         if type(name) is not str or not name or not _encodable(name):
             raise UnknownCallback(f"callback name {name!r} is not a valid name: it must be a non-empty string")
         req.seq += 1
+        envelope = {"id": req.id, "callback": {"seq": req.seq, "name": name, "args": args}}
         try:
-            body = dumps({"id": req.id, "callback": {"seq": req.seq, "name": name, "args": args}})
+            body = dumps(envelope)
         except _UNSERIALIZABLE as exc:
             raise TypeError(f"args of call_go({name!r}) are not JSON-serialisable: {exc}") from None
+        if self.segments and len(body) >= SEGMENT_MIN:
+            frame = segmented_frame(envelope, self.max_frame)  # large args as segments, as a result's
+            if frame is not None:
+                self.write_raw(frame)
+                return req.seq
         self.write_raw(encode_frame(body, self.max_frame))
         return req.seq
 
@@ -527,6 +556,11 @@ class Worker:
         if type(result) is EncodedJSON:
             self.write_raw(encode_frame(b'{"id":%d,"ok":true,"result":%s}' % (req.id, result), self.max_frame))
             return
+        if self.segments and type(result) is str and len(result) >= SEGMENT_MIN:
+            frame = segmented_text_reply(req.id, result, self.max_frame)
+            if frame is not None:
+                self.write_raw(frame)
+                return
         if type(result) is str:
             body = dumps_text_reply(req.id, result)
             if body is not None and len(body) <= self.max_frame:
@@ -538,6 +572,14 @@ class Worker:
             message = f"result of {req.method!r} is not JSON-serialisable: {exc}"
             err = _error("unserializable", type(exc).__name__, message)
             body = dumps({"id": req.id, "ok": False, "error": err})
+        else:
+            # Only a body that long can hold a string of SEGMENT_MIN
+            # characters: a small reply is never walked.
+            if self.segments and len(body) >= SEGMENT_MIN and type(result) in _CONTAINERS:
+                frame = segmented_frame(envelope, self.max_frame)
+                if frame is not None:
+                    self.write_raw(frame)
+                    return
         if len(body) > self.max_frame:
             message = f"reply of {req.method!r} is {len(body)} bytes, over the frame limit of {self.max_frame}"
             body = self._fitting(req.id, "too_large", "FrameTooLarge", message)
@@ -1218,11 +1260,12 @@ class _Mux:
                     await self._aclose(gen)
                     message = f"item {sent} of {req.method!r} is not JSON-serialisable: {exc}"
                     return {"id": req.id, "ok": False, "error": _error("unserializable", type(exc).__name__, message)}
-                if len(body) > worker.max_frame:
+                frame = worker.item_frame(req.id, item, body)
+                if frame is None:
                     await self._aclose(gen)
                     message = f"item {sent} of {req.method!r} is {len(body)} bytes, over the frame limit of {worker.max_frame}"
                     return {"id": req.id, "ok": False, "error": _error("too_large", "FrameTooLarge", message)}
-                worker.write_raw(encode_frame(body, worker.max_frame))
+                worker.write_raw(frame)
                 sent += 1
                 req.credit -= 1
                 while req.credit <= 0 and not req.cancelled:
