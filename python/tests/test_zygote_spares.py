@@ -80,6 +80,21 @@ class SparePolicyTest(unittest.TestCase):
         unsafe.tend_spares()
         self.assertEqual(none, [], "a fork-safety check that would refuse forks no spare")
 
+    def test_a_request_refused_as_fork_unsafe_takes_no_spare(self) -> None:
+        z, _ = quiet_zygote()
+        self.addCleanup(z.stop_spares)
+        z.spare_cap, z.served, z.quiet_since = 2, 2, time.monotonic() - 10
+        z.tend_spares()
+        spares = sorted(z.spares)
+        z.checker = FakeChecker(safe=False)  # a thread started since
+        ours, theirs = socket.socketpair()
+        self.addCleanup(ours.close)
+        z._accepted(zygote.Conn(theirs, 1 << 20), {"id": 1, "method": "fork", "args": {"worker_id": "w"}}, [])
+        reply = recv(ours)
+        self.assertEqual(reply["error"]["type"], "ForkUnsafe", reply)
+        self.assertEqual(sorted(z.spares), spares, "the spares forked while it was safe are not handed out")
+        self.assertEqual(z.from_spares, 0)
+
     def test_without_spares_the_zygote_forks_none(self) -> None:
         z, forked = quiet_zygote()
         z.served, z.quiet_since = 5, time.monotonic() - 10
