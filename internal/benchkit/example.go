@@ -84,14 +84,29 @@ func RunExample(ctx context.Context, cfg ExampleConfig) (*Example, error) {
 		return timeRun(ctx, filepath.Join(cfg.Dir, cfg.Integration), append(slices.Clip(cfg.Env), "PYHARNESS_REUSE=1"),
 			ginkgo, "-p", "--label-filter=integration", integration)
 	}
+	return ExampleRounds(cfg.Dir, cfg.Rounds, mocked, reused)
+}
+
+// ExampleRun is one timed run: its wall time (ms) and its output.
+type ExampleRun func() (float64, string, error)
+
+// ExampleRounds times the rounds of the example row: a first reused run
+// (it warms the host; discarded), then rounds of one mocked and one reused
+// run, the order rotated every round; the figures are the medians, and the
+// reused runs' summary lines say how many interpreters they started.
+func ExampleRounds(dir string, rounds int, mocked, reused ExampleRun) (*Example, error) {
+	if rounds < 1 {
+		return nil, fmt.Errorf("example: wants at least 1 round, got %d", rounds)
+	}
 	if _, _, err := reused(); err != nil { // the first run: it starts the host
 		return nil, err
 	}
-	ex := &Example{Dir: cfg.Dir, Rounds: cfg.Rounds}
+	ex := &Example{Dir: dir, Rounds: rounds}
 	var ratios []float64
-	for i := range cfg.Rounds {
+	for i := range rounds {
 		var m, r float64
 		var out string
+		var err error
 		if i%2 == 0 {
 			if m, _, err = mocked(); err == nil {
 				r, out, err = reused()
