@@ -59,7 +59,7 @@ type Report struct {
 	// Example is the example row (--example): a consumer's mocked suite
 	// beside its second reused integration run.
 	Example *Example `json:"example,omitempty"`
-	Machine   *Machine   `json:"machine,omitempty"`
+	Machine *Machine `json:"machine,omitempty"`
 	// Command is the bench command as run (its measuring flags).
 	Command string `json:"command,omitempty"`
 }

@@ -149,4 +149,3 @@ var _ = describe("A warm host's spare workers", harness.Integration, harness.Pyt
 		}
 	}, noHang)
 })
-
