@@ -213,5 +213,38 @@ class SpareHostTest(unittest.TestCase):
             self.assertTrue(exits_within(pid, 10))
 
 
+class SpareIdleTest(unittest.TestCase):
+    def test_spares_keep_no_host_from_its_idle_exit_and_end_with_it(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "z.sock")
+            out = subprocess.run(
+                [sys.executable, "-m", "pyharness_worker.zygote", "--listen", path, "--daemon", "--log", os.path.join(d, "log"),
+                 "--spares", "2", "--idle-exit", "1", "--module", "tests.sample_handlers"],
+                cwd=PYTHON_DIR, capture_output=True, timeout=30, check=True, env={**os.environ, "PYHARNESS_ZYGOTE_SECRET": SECRET},
+            )
+            pid = int(out.stdout)
+            self.addCleanup(lambda: exits_within(pid, 0) or os.kill(pid, signal.SIGKILL))
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(path)
+            sock.settimeout(10)
+            reply = call(sock, 1, "fork", {"worker_id": "w", "secret": SECRET})
+            self.assertTrue(reply["ok"], reply)
+            sock.close()
+            self.assertTrue(exits_within(reply["result"]["pid"], 10))
+            deadline = time.monotonic() + 10
+            spares: List[int] = []
+            while not spares and time.monotonic() < deadline:  # the host forks it on its own once quiet: polling is the only way
+                time.sleep(zygote.SPARE_SETTLE * 2)
+                ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                ctl.connect(path)
+                ctl.settimeout(10)
+                call(ctl, 1, "control", {"secret": SECRET})
+                spares = info(ctl, 2)["spares"]
+                ctl.close()
+            self.assertEqual(len(spares), 1)
+            self.assertTrue(exits_within(pid, 10), "a host with spares and nobody attached still ends when idle")
+            self.assertTrue(exits_within(spares[0], 10), "and its spare with it")
+
+
 if __name__ == "__main__":
     unittest.main()
