@@ -116,7 +116,7 @@ func BackendFromEnv() Backend {
 // Host is a running pool host: a zygote that every process of the suite
 // forks its workers from.
 type Host interface {
-	Addr() string                    // for realpy.WithZygoteAddr
+	Addr() string                    // where the pools of the processes attach
 	Pid() int                        // the zygote's pid, -1 when it is not a local process
 	Container() bool                 // whether it runs in a container
 	Close(ctx context.Context) error // stops it and returns once it is gone

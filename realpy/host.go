@@ -112,6 +112,11 @@ func (h *Host) Close() error { return nil }
 // Stop ends the host now.
 func (h *Host) Stop() error { return stopHost(h.dir) }
 
+// hostSpares caps the spare workers a warm host keeps forked for the next
+// run: as many as the fork requests it served since it last made spares, at
+// most this many (docs/reuse.md).
+const hostSpares = 16
+
 // hostTimeout bounds the health check of a warm host on attach.
 const hostTimeout = 2 * time.Second
 
@@ -297,7 +302,7 @@ func (h *Host) start(ctx context.Context, cfg *config, python, source string) er
 	secret := realpyx.NewZygoteSecret()
 	args := append(zygoteArgs(&cfg.procConfig), "--zygote-id", "host-"+filepath.Base(h.dir)[:8], "--listen", sock,
 		"--daemon", "--log", filepath.Join(h.dir, "host.log"), "--record", filepath.Join(h.dir, "host.json"), "--watch-owners",
-		"--idle-exit", strconv.FormatFloat(idle.Seconds(), 'f', -1, 64))
+		"--idle-exit", strconv.FormatFloat(idle.Seconds(), 'f', -1, 64), "--spares", strconv.Itoa(hostSpares))
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Dir = cfg.dir
 	var env []string

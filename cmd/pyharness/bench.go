@@ -59,6 +59,8 @@ docs/numbers.md renders it again).`,
 		nap := fs.Duration("nap", 100*time.Millisecond, "many calls per worker: how long each fan-out call awaits")
 		serial := fs.Bool("fan-out-serial", true, "many calls per worker: also time the fan-out once on a worker serving one call at a time (--fan-out x --nap)")
 		concCalls := fs.Int("concurrency-calls", 8000, "many calls per worker: tiny echoes per round that 8 callers share, on one worker with WithConcurrency(8) and on 8 workers")
+		example := fs.String("example", "", "the example row: this example's mocked suite beside its second reused integration run (PYHARNESS_REUSE=1), e.g. examples/sentiment; builds its two test binaries once (tens of seconds), so off by default")
+		exampleRounds := fs.Int("example-rounds", 5, "the example row: measured rounds (after a first reused run that warms the host)")
 		refOnly := fs.Bool("reference-only", false, "measure the reference rows alone (no start-up strategies, reuse, Fresh, pings or fairness)")
 		pinnedChild := fs.Bool("pinned-child", false, "internal: the pinned process of --pinned (prints the reference rows' JSON)")
 		markdown := fs.Bool("markdown", false, "print the generated Numbers table (markdown) instead of a table")
@@ -91,6 +93,8 @@ docs/numbers.md renders it again).`,
 					Reference:     refCfg,
 					Pinned:        *pinned,
 					ReferenceOnly: *refOnly,
+					Example:       *example,
+					ExampleRounds: *exampleRounds,
 					Concurrency: concurrencyConfig{Rounds: *concRounds, FanOut: *fanOut, Nap: *nap, Serial: *serial,
 						Callers: 8, Calls: *concCalls},
 				})

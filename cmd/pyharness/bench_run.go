@@ -35,6 +35,10 @@ type benchConfig struct {
 	ReferenceOnly bool
 	// Concurrency is the rows of many calls per worker (process backend).
 	Concurrency concurrencyConfig
+	// Example is the directory of the example row (""): its mocked suite
+	// beside its second reused integration run, ExampleRounds rounds.
+	Example       string
+	ExampleRounds int
 }
 
 // heavyModule is a handler module whose import burns CPU, as importing a
@@ -76,6 +80,11 @@ func runBench(ctx context.Context, cfg benchConfig) (*benchkit.Report, error) {
 	}
 	if rep.Backend == "process" && cfg.Concurrency.Rounds > 0 {
 		if rep.Concurrency, err = runConcurrency(ctx, cfg.Concurrency, rep.Python); err != nil {
+			return nil, err
+		}
+	}
+	if rep.Backend == "process" && cfg.Example != "" {
+		if rep.Example, err = runExample(ctx, cfg.Example, cfg.ExampleRounds); err != nil {
 			return nil, err
 		}
 	}

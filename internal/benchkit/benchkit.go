@@ -56,7 +56,10 @@ type Report struct {
 	// The reference rows: pyharness beside an os/exec NDJSON loop and
 	// the floor, in interleaved rounds.
 	Reference *Reference `json:"reference,omitempty"`
-	Machine   *Machine   `json:"machine,omitempty"`
+	// Example is the example row (--example): a consumer's mocked suite
+	// beside its second reused integration run.
+	Example *Example `json:"example,omitempty"`
+	Machine *Machine `json:"machine,omitempty"`
 	// Command is the bench command as run (its measuring flags).
 	Command string `json:"command,omitempty"`
 }

@@ -173,6 +173,10 @@ func RenderNumbers(rep *Report) string {
 		row(fmt.Sprintf("many calls per worker: %d callers sharing %d tiny echoes, median of %d", c.Callers, c.Calls, c.Rounds),
 			"concurrency.one_worker_calls_per_s, callers_workers_calls_per_s", c.throughputText(), "", "")
 	}
+	if e := rep.Example; e != nil {
+		row(fmt.Sprintf("example `%s`: `ginkgo -p` on its mocked suite, and on its integration suite a second time with `PYHARNESS_REUSE=1` (warm host), both test binaries built once, medians of %d interleaved rounds", filepath.Base(e.Dir), e.Rounds),
+			"example", e.Text(), "", "")
+	}
 	if ref := rep.Reference; ref != nil {
 		for i, r := range ref.Rows {
 			cols := make([]string, 3)

@@ -38,6 +38,9 @@ func (rep *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "  %d concurrent async calls awaiting %d ms, one worker with WithConcurrency(%d): %s\n", c.FanOut, c.NapMS, c.FanOut, c.fanOutText())
 		fmt.Fprintf(w, "  %d callers, tiny echoes: %s\n", c.Callers, c.throughputText())
 	}
+	if e := rep.Example; e != nil {
+		fmt.Fprintf(w, "\n%s, ginkgo -p, medians of %d interleaved rounds: %s\n", e.Dir, e.Rounds, e.Text())
+	}
 	if m := rep.Machine; m != nil {
 		fmt.Fprintf(w, "\n%s: %d cores (%s), %s, %s %s, load average %s, commit %s\n", m.Date, m.Cores, m.CPU, m.Python, m.Go, m.OS, m.LoadAvg, m.Commit)
 	}

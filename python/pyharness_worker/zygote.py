@@ -15,6 +15,21 @@ Control requests: ping, info, fork_safety, wait {pid} (answered once the
 child has been reaped), kill {pid, signal}, shutdown. Forked children run in a
 process group of their own and are killed (PR_SET_PDEATHSIG) if the zygote dies.
 
+Spares (--spares N, what a warm host runs with): once the zygote has been
+quiet (no child, no control connection, no pending connection) for
+SPARE_SETTLE seconds, it forks as many spare workers as it served fork
+requests since it last did so, at most N, if forking is safe then. A spare is
+a fork that has done everything a forked worker does before it knows its
+request (closed the zygote's descriptors, PDEATHSIG, in the zygote's process
+group, named "pyh:spare"), and waits on a socket pair of its own. A fork
+request (mode "fork" or "unchecked", after the same fork-safety check) takes
+a spare: the connection, the request's output descriptors and its fields
+(request id, worker id, owner, serving options) go to the spare over its
+socket (SCM_RIGHTS), and the spare goes on exactly as a child forked then
+would (its name, its own process group, the output descriptors, a fresh
+random seed, PYHARNESS_WORKER_ID, liveness, the greeting). Spares are not
+children of any requester: they keep no zygote busy, and die with it.
+
 Before each fork the zygote checks that forking is safe (forksafe.py: no
 thread but its own, or only threads of libraries that survive fork). A fork
 request whose "mode" is "fork" (the default) is refused with a ForkUnsafe
@@ -54,6 +69,10 @@ MAX_FIRST_FRAME = 64 << 10
 # The secret connections must prove they know, given by the Go side.
 SECRET_ENV = "PYHARNESS_ZYGOTE_SECRET"
 EXIT_CHILD_FAILED = 70
+# Quiet this long before spares are forked: a run's processes attach one
+# after another within it, so no spare is forked in the middle of a run.
+SPARE_SETTLE = 0.05
+SPARE_NAME = "pyh:spare"
 
 
 def _log(message: str) -> None:
@@ -81,6 +100,15 @@ def _set_name(name: str) -> None:
         libc.prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def _comm() -> str:
+    """This process's name (comm), or "" where /proc has none."""
+    try:
+        with open("/proc/self/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def take_secret() -> str:
@@ -288,6 +316,15 @@ class Zygote:
         self.holders: Dict[int, int] = {}  # held pid -> its pidfd
         self.release_exit = False
         self.record = ""  # a warm host's record file (--record)
+        # Spares (--spares): pid -> the zygote's end of its socket pair.
+        self.spare_cap = 0
+        self.spares: Dict[int, socket.socket] = {}
+        self.spare_target = 0  # how many to keep: the fork requests served since the last refill
+        self.served = 0  # fork requests served (forked or from a spare) since the last refill
+        self.from_spares = 0  # fork requests a spare served
+        self.spares_forked = 0
+        self.quiet_since: Optional[float] = None
+        self.killed_spares: set = set()  # killed, not reaped yet
 
     # -- loop ----------------------------------------------------------------
 
@@ -311,6 +348,9 @@ class Zygote:
         self.reap()
         while not self.stopping:
             timeout = self.expire()
+            spare_wait = self.tend_spares()
+            if spare_wait is not None:
+                timeout = spare_wait if timeout is None else min(timeout, spare_wait)
             if self.release_exit and not self.holders and not self.busy():
                 _log("every held process has ended and nobody is attached: exiting")
                 self.forget_record()
@@ -346,6 +386,122 @@ class Zygote:
                     if not self.control(key.data):
                         return EXIT_OK
         return EXIT_OK
+
+    def tend_spares(self) -> Optional[float]:
+        """Fork the spares the next run will take, once the zygote has been
+        quiet for SPARE_SETTLE; return how long until it would (None: no
+        wait needed)."""
+        if self.spare_cap <= 0:
+            return None
+        if self.busy():
+            self.quiet_since = None
+            return None
+        now = time.monotonic()
+        if self.quiet_since is None:
+            self.quiet_since = now
+        if self.served == 0:
+            return None  # nothing served since the last refill: the target stands
+        left = self.quiet_since + SPARE_SETTLE - now
+        if left > 0:
+            return left
+        self.spare_target = min(self.spare_cap, self.served)
+        self.served = 0
+        self.fill_spares()
+        return None
+
+    def fill_spares(self) -> None:
+        """Fork spares up to spare_target, if forking is safe now; kill
+        those beyond it (the last run took fewer)."""
+        while len(self.spares) > self.spare_target:
+            pid, sock = self.spares.popitem()
+            sock.close()
+            self.kill_spare(pid)
+        while len(self.spares) < self.spare_target:
+            if not self.checker.verdict().safe:
+                return
+            if not self.fork_spare():
+                return
+
+    def fork_spare(self) -> bool:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            _log(f"forking a spare failed: {exc}{_limit_of(exc.errno)}")
+            ours.close()
+            theirs.close()
+            return False
+        if pid == 0:
+            ours.close()
+            self.become_spare(theirs)
+        theirs.close()
+        self.spares[pid] = ours
+        self.spares_forked += 1
+        return True
+
+    def become_spare(self, sock: socket.socket) -> None:
+        """In a spare: everything a forked worker does before it knows its
+        request, then wait for one (EOF: exit)."""
+        code = EXIT_CHILD_FAILED
+        try:
+            name = _comm()
+            _set_name(SPARE_NAME)
+            _set_pdeathsig(signal.SIGKILL)
+            if os.getppid() != self.pid:
+                os._exit(EXIT_CHILD_FAILED)
+            self.detach_child()
+            msg = b""
+            fds: List[int] = []
+            while True:
+                data, got, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+                fds.extend(got)
+                if not data:
+                    os._exit(EXIT_OK)  # the zygote closed it, or ended
+                msg += data
+                if len(msg) >= HEADER.size and len(msg) >= HEADER.size + HEADER.unpack(msg[: HEADER.size])[0]:
+                    break
+            sock.close()
+            order = loads(msg[HEADER.size:])
+            conn = Conn(socket.socket(fileno=fds[0]), self.max_frame)
+            owner = order.get("owner")
+            if not isinstance(owner, int) and name:
+                _set_name(name)  # a fork for nobody in particular keeps the zygote's name
+            self.become_worker(conn, int(order["rid"]), str(order["worker_id"]), owner if isinstance(owner, int) else None,
+                               fds[1:], order.get("serving") or {}, detached=True)
+        except BaseException:
+            traceback.print_exc()
+        os._exit(code)
+
+    def take_spare(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int], output: List[int],
+                   serving: Optional[Dict[str, Any]]) -> Optional[int]:
+        """Hand the request to a spare; its pid, or None when no spare could take it."""
+        while self.spares:
+            pid, sock = self.spares.popitem()
+            order = {"rid": rid, "worker_id": worker_id, "owner": owner, "serving": serving or {}}
+            try:
+                socket.send_fds(sock, [encode_frame(dumps(order), MAX_FIRST_FRAME)], [conn.sock.fileno(), *output])
+            except OSError as exc:
+                _log(f"spare {pid} could not take a fork request: {exc}")
+                self.kill_spare(pid)
+                continue
+            finally:
+                sock.close()
+            return pid
+        return None
+
+    def kill_spare(self, pid: int) -> None:
+        self.killed_spares.add(pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def stop_spares(self) -> None:
+        """Kill every spare (shutdown, exit): none outlives the zygote."""
+        for pid, sock in list(self.spares.items()):
+            sock.close()
+            self.kill_spare(pid)
+        self.spares.clear()
 
     def busy(self) -> bool:
         """Whether anyone uses the zygote: a child, a control connection, a
@@ -580,17 +736,23 @@ class Zygote:
 
     def fork(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int] = None, output: List[int] = (),
              serving: Optional[Dict[str, Any]] = None) -> None:
-        """Fork a worker serving conn; output, when given, is the pair of
-        descriptors its stdout and stderr go to (pipes of the requester),
-        optionally followed by a socket its liveness probes come on."""
-        try:
-            pid = os.fork()
-        except OSError as exc:
-            conn.send({"id": rid, "ok": False, "error": _error("exception", "OSError", f"fork failed: {exc}{_limit_of(exc.errno)}")})
-            conn.close()
-            return
-        if pid == 0:
-            self.become_worker(conn, rid, worker_id, owner, output, serving)
+        """Fork a worker serving conn (or hand conn to a spare); output, when
+        given, is the pair of descriptors its stdout and stderr go to (pipes
+        of the requester), optionally followed by a socket its liveness
+        probes come on."""
+        self.served += 1
+        pid = self.take_spare(conn, rid, worker_id, owner, list(output), serving)
+        if pid is not None:
+            self.from_spares += 1
+        else:
+            try:
+                pid = os.fork()
+            except OSError as exc:
+                conn.send({"id": rid, "ok": False, "error": _error("exception", "OSError", f"fork failed: {exc}{_limit_of(exc.errno)}")})
+                conn.close()
+                return
+            if pid == 0:
+                self.become_worker(conn, rid, worker_id, owner, output, serving)
         self.forked += 1
         self.last_used = time.monotonic()
         self.children[pid] = worker_id
@@ -650,8 +812,31 @@ class Zygote:
             self.watch_owner(owner, pid)
         conn.close()
 
+    def detach_child(self) -> None:
+        """In a child: drop the zygote's signal handling and descriptors."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self.sel.close()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        self.listener.close()
+        for control in self.controls:
+            control.close()
+        for fd in [*self.owners.values(), *self.holders.values()]:
+            os.close(fd)
+        if self.owner_pidfd is not None:
+            os.close(self.owner_pidfd)
+        for pending in self.pending:
+            pending.sock.close()
+            for fd in pending.fds:
+                os.close(fd)
+        for sock in self.spares.values():
+            sock.close()
+
     def become_worker(self, conn: Conn, rid: int, worker_id: str, owner: Optional[int], output: List[int],
-                      serving: Optional[Dict[str, Any]] = None) -> None:
+                      serving: Optional[Dict[str, Any]] = None, detached: bool = False) -> None:
+        """In a fresh fork (or, detached, a spare that took a request):
+        become the worker serving conn."""
         code = EXIT_CHILD_FAILED
         try:
             if owner is not None:
@@ -666,25 +851,11 @@ class Zygote:
                 for fd in output[:2]:
                     if fd > 2:
                         os.close(fd)
-            _set_pdeathsig(signal.SIGKILL)
-            if os.getppid() != self.pid:
-                os._exit(EXIT_CHILD_FAILED)
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            self.sel.close()
-            os.close(self.wake_r)
-            os.close(self.wake_w)
-            self.listener.close()
-            for control in self.controls:
-                control.close()
-            for fd in [*self.owners.values(), *self.holders.values()]:
-                os.close(fd)
-            if self.owner_pidfd is not None:
-                os.close(self.owner_pidfd)
-            for pending in self.pending:
-                pending.sock.close()
-                for fd in pending.fds:
-                    os.close(fd)
+            if not detached:
+                _set_pdeathsig(signal.SIGKILL)
+                if os.getppid() != self.pid:
+                    os._exit(EXIT_CHILD_FAILED)
+                self.detach_child()
             _reseed()
             os.environ["PYHARNESS_WORKER_ID"] = worker_id
             conn.raw.close()
@@ -709,6 +880,12 @@ class Zygote:
                 return
             if pid == 0:
                 return
+            spare = self.spares.pop(pid, None)
+            if spare is not None or pid in self.killed_spares:  # a spare that ended before it served
+                if spare is not None:
+                    spare.close()
+                self.killed_spares.discard(pid)
+                continue
             self.children.pop(pid, None)
             self.owned.pop(pid, None)
             self.last_used = time.monotonic()
@@ -771,6 +948,10 @@ class Zygote:
                 "loaded": sorted(m for m in self.preload if m in sys.modules),
                 "rejected": self.rejected,
                 "idle": 0.0 if self.children else time.monotonic() - self.last_used,
+                "spares": sorted(self.spares),
+                "spare_target": self.spare_target,
+                "spares_forked": self.spares_forked,
+                "from_spares": self.from_spares,
             })
             self.reply(conn, {"id": rid, "ok": True, "result": info})
         elif method == "hold":
@@ -811,6 +992,7 @@ class Zygote:
                         pass
             self.reply(conn, {"id": rid, "ok": True, "result": {"sent": sent}})
         elif method == "shutdown":
+            self.stop_spares()
             for pid in list(self.children):
                 try:
                     os.killpg(pid, signal.SIGKILL)
@@ -904,6 +1086,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--record", default="", help="a warm host's record file, removed when the host ends because every held process has")
     parser.add_argument("--idle-exit", type=float, default=0.0, help="exit after this many seconds with nobody attached (0: never)")
     parser.add_argument("--watch-owners", action="store_true", help="kill a fork when the process that asked for it ends")
+    parser.add_argument("--spares", type=int, default=0, help="keep up to this many workers forked ahead of the next run's requests")
     parser.add_argument("--daemon", action="store_true", help="once listening, detach (a new session) and print the pid on stdout")
     parser.add_argument("--log", default=None, help="with --daemon, the file stdout and stderr go to")
     parser.add_argument("--spawned", type=int, default=None, metavar="RID",
@@ -965,9 +1148,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     zygote = Zygote(listener, owner, args.zygote_id, args.max_frame, args.module, args.preload, address, tuple(args.peer_uid),
                     idle_exit=args.idle_exit, watch_owners=args.watch_owners, secret=secret, checker=checker)
     zygote.record = args.record
+    zygote.spare_cap = max(0, args.spares)
     try:
         return zygote.serve()
     finally:
+        zygote.stop_spares()
         for pid in list(zygote.children):
             try:
                 os.killpg(pid, signal.SIGKILL)

@@ -456,7 +456,7 @@ func containerSecret(dir string, reuse bool) (string, error) {
 }
 
 // Addr returns the zygote's address, with its secret, for
-// realpy.WithZygoteAddr.
+// realpyx.WithZygoteAddr.
 func (c *Container) Addr() string { return c.addr }
 
 // StartPool starts a pool whose workers are forked in the container. It
