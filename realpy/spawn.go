@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -196,6 +197,26 @@ func (p *spawnedProcess) signal(sig syscall.Signal) error {
 	return nil
 }
 
+// missingPythonPaths says which WithPythonPath directories do not exist,
+// resolved as the interpreter sees them (a relative one against the
+// working directory): the likely reason a module was not found.
+func missingPythonPaths(dirs []string) string {
+	var out []string
+	for _, d := range dirs {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			abs = d
+		}
+		if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+			out = append(out, fmt.Sprintf("WithPythonPath(%q) is %s, which does not exist", d, abs))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(out, "; ") + " (a relative path is resolved against the working directory: the package's directory under go test)"
+}
+
 // startError explains why a spawned interpreter did not answer its readiness
 // ping: it exited (not Python, the worker package missing, a module that
 // failed to import) or it did not answer before the start's deadline (an
@@ -209,8 +230,8 @@ func startError(what string, p *spawnedProcess, cfg *procConfig, err error) erro
 	var exited *wire.WorkerExitedError
 	switch {
 	case errors.As(err, &exited) && exited.Code == exitStartFailed:
-		return fmt.Errorf("realpy: start %s: the interpreter %s (from %s) could not load a module named with WithModules or WithPreload: %w",
-			what, p.python, p.from, err)
+		return fmt.Errorf("realpy: start %s: the interpreter %s (from %s) could not load a module named with WithModules or WithPreload: %w%s",
+			what, p.python, p.from, err, missingPythonPaths(cfg.pythonPath))
 	case errors.As(err, &exited):
 		stdout := ""
 		if out := tail(p.stdout().Contents(), 3); len(out) > 0 {

@@ -6,7 +6,6 @@
 package integration_test
 
 import (
-	"path/filepath"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -28,14 +27,6 @@ var _ = harness.SkipUnselectedIntegration()
 // One warm pool for the suite, shared by every `ginkgo -p` process.
 var python = harness.NewSharedPool(
 	realpy.WithSize(2),
-	realpy.WithPythonPath(pythonDir()),
-	realpy.WithModules("sentiment_handlers"),
+	realpy.WithPythonPath("../python"),       // relative to this package's directory, where go test runs it
+	realpy.WithModules("sentiment_handlers"), // its public functions become methods
 )
-
-func pythonDir() string {
-	dir, err := filepath.Abs(filepath.Join("..", "python"))
-	if err != nil {
-		panic(err)
-	}
-	return dir
-}

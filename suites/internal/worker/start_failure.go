@@ -52,3 +52,23 @@ var _ = describe("A handler module that does not compile", harness.Integration, 
 		syntaxError(err)
 	}, noHang)
 })
+
+// A WithPythonPath directory that does not exist is the likely reason a
+// module is not found: the start's error says so, resolved as the
+// interpreter saw it.
+var _ = describe("A handler module on a WithPythonPath that does not exist", harness.Integration, harness.PythonReal, func() {
+	It("fails the start naming the missing directory, resolved against the working directory", func(ctx SpecContext) {
+		_, err := realpy.Start(ctx, realpy.WithPythonPath("no-such-python-dir"), realpy.WithModules("pyharness_missing_handlers"))
+		Expect(err).To(HaveOccurred())
+		wd, werr := os.Getwd()
+		Expect(werr).NotTo(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("No module named 'pyharness_missing_handlers'"))
+		Expect(err.Error()).To(ContainSubstring(`WithPythonPath("no-such-python-dir") is %s, which does not exist`, filepath.Join(wd, "no-such-python-dir")))
+	})
+
+	It("says nothing of the path when every directory exists", func(ctx SpecContext) {
+		_, err := realpy.Start(ctx, realpy.WithPythonPath(GinkgoT().TempDir()), realpy.WithModules("pyharness_missing_handlers"))
+		Expect(err).To(MatchError(ContainSubstring("No module named 'pyharness_missing_handlers'")))
+		Expect(err.Error()).NotTo(ContainSubstring("does not exist"))
+	})
+})
