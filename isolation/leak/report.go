@@ -226,7 +226,9 @@ func (b *Baseline) Check(title string, opts ...goleak.Option) error {
 		}
 		leaked = append(leaked, t)
 	}
+	killed := false // an interpreter this check killed (in a container, its pid is not known here)
 	for _, t := range settle(leaked) {
+		killed = true
 		l := Leak{Kind: string(t.Kind), ID: t.ID, Pid: t.Pid, Site: t.Site, Func: t.Func, Detail: t.Detail(), Ended: true}
 		markTree(t, ended)
 		before := plumbingGoroutines()
@@ -251,7 +253,7 @@ func (b *Baseline) Check(title string, opts ...goleak.Option) error {
 	// plumbing (the copies of its output reach EOF late when the zygote or
 	// a container relays them): its goroutines are part of its entry, not
 	// leaks of their own.
-	r.Leaks = append(r.Leaks, b.goroutineLeaks(opts, len(ended) > 0)...)
+	r.Leaks = append(r.Leaks, b.goroutineLeaks(opts, killed)...)
 	return r.err()
 }
 
