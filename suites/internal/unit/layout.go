@@ -1,8 +1,14 @@
 package unit
 
 import (
+	"bytes"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+
+	"fmt"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -30,6 +36,31 @@ var _ = describe("the module's layout", func() {
 			}
 		}
 		Expect(arrows).To(BeEmpty(), "packages under internal/ are plumbing of the public ones: an import back up makes a cycle of floors")
+	})
+
+	It("has no Go file but tests over 500 lines: each can be read in one sitting", func() {
+		var long []string
+		err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && (d.Name() == "examples" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != ".." {
+				return filepath.SkipDir
+			}
+			if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return nil
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if n := bytes.Count(src, []byte("\n")); n > 500 {
+				long = append(long, fmt.Sprintf("%s: %d lines", path, n))
+			}
+			return nil
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(long).To(BeEmpty(), "split them along their seams")
 	})
 })
 
