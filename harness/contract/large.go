@@ -18,7 +18,10 @@ import (
 // worker that both read them; what a handler sees and what Go decodes is
 // what a plain frame gives.
 
-const largeSize = 1 << 20
+// largeSize is 64 times wire.SegmentMin: far past the threshold, and more
+// than a socket's buffer holds, so a frame is read and written in pieces
+// ("round-trips a 1 MB string" covers the megabyte).
+const largeSize = 256 << 10
 
 // largeOf repeats unit to about n bytes, cut on a rune boundary.
 func largeOf(unit string, n int) string {
