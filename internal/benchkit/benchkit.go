@@ -3,7 +3,7 @@
 // with it: the bare echo, percentiles, checkout fairness; the reference
 // rows (an os/exec NDJSON loop and the floor beside a pool) and the
 // generated Numbers table. It imports no realpy: a pool comes in as the
-// Pool interface or a Caller.
+// Pool interface or a pyharness.Caller.
 package benchkit
 
 import (

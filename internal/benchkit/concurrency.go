@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pyharness/pyharness"
 )
 
 // FanOutModule is the Python module of the fan-out (its "nap" handler
@@ -46,7 +48,7 @@ type Concurrency struct {
 
 // FanOut makes calls concurrent calls of nap(sleep) through c and returns
 // how long they took together.
-func FanOut(ctx context.Context, c Caller, calls int, sleep time.Duration) (time.Duration, error) {
+func FanOut(ctx context.Context, c pyharness.Caller, calls int, sleep time.Duration) (time.Duration, error) {
 	errs := make(chan error, calls)
 	start := time.Now()
 	for range calls {
@@ -63,7 +65,7 @@ func FanOut(ctx context.Context, c Caller, calls int, sleep time.Duration) (time
 
 // Throughput has callers goroutines share calls tiny echoes through c and
 // returns the calls per second.
-func Throughput(ctx context.Context, c Caller, callers, calls int) (float64, error) {
+func Throughput(ctx context.Context, c pyharness.Caller, callers, calls int) (float64, error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex

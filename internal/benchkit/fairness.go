@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pyharness/pyharness"
 )
 
 // Fairness is how evenly a busy pool serves its callers.
@@ -26,7 +28,7 @@ type Fairness struct {
 // Pool is what MeasureFairness needs of a pool (a *realpy.Pool): the call
 // contract and its size.
 type Pool interface {
-	Caller
+	pyharness.Caller
 	Size() int
 }
 

@@ -1,7 +1,7 @@
 // The implementations the reference rows compare: what a team writes
 // instead of pyharness (an os/exec NDJSON loop) and the floor (a bare
 // framed echo). pyharness itself comes in from cmd/pyharness as a
-// Caller (benchkit imports no realpy).
+// pyharness.Caller (benchkit imports no realpy).
 
 package benchkit
 
@@ -18,6 +18,8 @@ import (
 	"os"
 	"os/exec"
 	"unsafe"
+
+	"github.com/pyharness/pyharness"
 )
 
 // NDJSONScript is the Python side of the NDJSON reference: for each line
@@ -55,21 +57,14 @@ const (
 	SubjectFloor     = "floor"
 )
 
-// Caller is the call half of pyharness.Caller, declared here so that
-// benchkit imports no public package: a realpy pool, worker or client is
-// one.
-type Caller interface {
-	Call(ctx context.Context, method string, args, reply any) error
-}
-
-// CallerConn is a Conn over a Caller (a realpy pool): Echo is
+// CallerConn is a Conn over a pyharness.Caller (a realpy pool): Echo is
 // Call(ctx, "echo", payload, &reply).
-func CallerConn(c Caller, closer func() error) Conn {
+func CallerConn(c pyharness.Caller, closer func() error) Conn {
 	return callerConn{c, closer}
 }
 
 type callerConn struct {
-	c      Caller
+	c      pyharness.Caller
 	closer func() error
 }
 

@@ -17,7 +17,7 @@ import (
 // The module's floors: public packages build on internal ones, never the
 // other way (docs/layout.md).
 var _ = describe("the module's layout", func() {
-	It("has no package under internal/ that imports a public package of the module", func(ctx SpecContext) {
+	It("has no package under internal/ that imports a public package of the module but its leaves", func(ctx SpecContext) {
 		const module = "github.com/pyharness/pyharness"
 		cmd := exec.CommandContext(ctx, "go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./internal/...")
 		cmd.Dir = ".." // the module's root: specs run in suites/
@@ -29,13 +29,27 @@ var _ = describe("the module's layout", func() {
 		for _, line := range lines {
 			fields := strings.Fields(line)
 			for _, imp := range fields[1:] {
-				// python is the worker's source tree, embedded: data, importing nothing of the module.
-				if imp == module || strings.HasPrefix(imp, module+"/") && !strings.HasPrefix(imp, module+"/internal/") && imp != module+"/python" {
+				// Two public packages are leaves, importing nothing of the module: the
+				// call contract (the root package, standard library only), which
+				// plumbing takes as everyone does rather than declaring it again,
+				// and python, the worker's source tree, embedded.
+				if strings.HasPrefix(imp, module+"/") && !strings.HasPrefix(imp, module+"/internal/") && imp != module+"/python" {
 					arrows = append(arrows, fields[0]+" -> "+imp)
 				}
 			}
 		}
 		Expect(arrows).To(BeEmpty(), "packages under internal/ are plumbing of the public ones: an import back up makes a cycle of floors")
+
+		leaves := exec.CommandContext(ctx, "go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, ".", "./python")
+		leaves.Dir = ".."
+		out, err = leaves.Output()
+		Expect(err).NotTo(HaveOccurred(), "go list: %s", exitText(err))
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			fields := strings.Fields(line)
+			for _, imp := range fields[1:] {
+				Expect(imp).NotTo(HavePrefix(module), "%s is a leaf: the standard library only", fields[0])
+			}
+		}
 	})
 
 	It("has no Go file but tests over 500 lines: each can be read in one sitting", func() {
