@@ -91,31 +91,11 @@ func (g *segmenter) appendValue(dst []byte, v any, depth int) ([]byte, bool) {
 		}
 	case []string:
 		if x != nil {
-			dst = append(dst, '[')
-			for i, s := range x {
-				if i > 0 {
-					dst = append(dst, ',')
-				}
-				var ok bool
-				if dst, ok = g.appendValue(dst, s, depth+1); !ok {
-					return dst, false
-				}
-			}
-			return append(dst, ']'), true
+			return appendSlice(g, dst, x, depth)
 		}
 	case []any:
 		if x != nil {
-			dst = append(dst, '[')
-			for i, e := range x {
-				if i > 0 {
-					dst = append(dst, ',')
-				}
-				var ok bool
-				if dst, ok = g.appendValue(dst, e, depth+1); !ok {
-					return dst, false
-				}
-			}
-			return append(dst, ']'), true
+			return appendSlice(g, dst, x, depth)
 		}
 	case map[string]string:
 		if x != nil {
@@ -131,6 +111,21 @@ func (g *segmenter) appendValue(dst []byte, v any, depth int) ([]byte, bool) {
 		return dst, false
 	}
 	return append(dst, raw...), true
+}
+
+// appendSlice appends xs as a JSON array whose large strings are segments.
+func appendSlice[E any](g *segmenter, dst []byte, xs []E, depth int) ([]byte, bool) {
+	dst = append(dst, '[')
+	for i, e := range xs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var ok bool
+		if dst, ok = g.appendValue(dst, e, depth+1); !ok {
+			return dst, false
+		}
+	}
+	return append(dst, ']'), true
 }
 
 // appendMap appends a map as encoding/json does: keys sorted.
