@@ -81,19 +81,30 @@ func ProcessesOwnedBy(owner int) ([]Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("isolation: %w", err)
 	}
+	// A process that started before the owner cannot carry the owner's
+	// marker, which the owner gives what it starts: its environment is not
+	// read (reading every process's stat and environment on each check
+	// costs a spec more than its body). 0 when the owner is gone: nothing
+	// is left out.
+	var ownerStart uint64
+	if st, ok := proc.ReadStat(owner); ok {
+		ownerStart = st.Start
+	}
+	stats := make(map[int]proc.Stat, len(pids))
+	for _, pid := range pids {
+		if st, ok := proc.ReadStat(pid); ok {
+			stats[pid] = st
+		} // else gone meanwhile
+	}
 	ownerStr := strconv.Itoa(owner)
 	var found []Process
 	for _, pid := range pids {
-		if pid == owner {
+		st, ok := stats[pid]
+		if !ok || pid == owner {
 			continue
 		}
-		st, ok := proc.ReadStat(pid)
-		if !ok {
-			continue // gone meanwhile
-		}
-		p := process(st)
 		if st.PPid == owner {
-			found = append(found, p)
+			found = append(found, process(st))
 			continue
 		}
 		if st.State == "Z" {
@@ -101,27 +112,29 @@ func ProcessesOwnedBy(owner int) ([]Process, error) {
 		}
 		if forOwner, ok := strings.CutPrefix(st.Comm, forkedPrefix); ok {
 			if forOwner == ownerStr {
-				found = append(found, p)
+				found = append(found, process(st))
 			}
 			continue // a fork some other process asked for
 		}
-		if zygoteFork(st) {
+		if st.Start < ownerStart {
+			continue // older than the owner: not started for it
+		}
+		if zygoteFork(st, stats) {
 			continue // forked a moment ago, not named yet: it is whoever asked for it's, and says so by name at once
 		}
 		if v, ok := proc.Getenv(proc.Environ(pid), ownerMarker); ok && v == ownerStr {
-			found = append(found, p)
+			found = append(found, process(st))
 		}
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].Pid < found[j].Pid })
 	return found, nil
 }
 
-// zygoteFork reports whether st is a worker a zygote has just forked and
-// that has not named itself "pyh:<owner>" yet: it still has its zygote's
-// name and command line, and its environment, which names the zygote's
-// owner rather than the process that asked for the fork.
-func zygoteFork(st proc.Stat) bool {
-	parent, ok := proc.ReadStat(st.PPid)
+// zygoteFork reports whether st is a worker a zygote forked a moment ago
+// and has not named yet: a child of a process of the same name and command
+// line, the zygote's. stats holds the processes of the same look at /proc.
+func zygoteFork(st proc.Stat, stats map[int]proc.Stat) bool {
+	parent, ok := stats[st.PPid]
 	if !ok || parent.Comm != st.Comm {
 		return false
 	}

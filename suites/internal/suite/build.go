@@ -27,11 +27,12 @@ type Build struct {
 	args func(out string) []string // the go command's arguments, writing out
 	list []string                  // go list's arguments: the packages the binary is linked from
 
-	once sync.Once
-	done chan struct{}
-	dir  string
-	path string
-	err  error
+	once   sync.Once
+	done   chan struct{}
+	dir    string
+	path   string
+	cached bool // the binary came from the cache: nothing was linked
+	err    error
 }
 
 // GoBuild is a Build that runs `go args... -o <dir>/name` from the
@@ -81,17 +82,35 @@ func (b *Build) run() error {
 	if dir, err := os.UserCacheDir(); err == nil {
 		cache = filepath.Join(dir, "pyharness", "suite-builds")
 	}
-	cmd := exec.CommandContext(ctx, "sh", "-c", buildScript, "build", b.name, b.path, cache, strings.Join(b.list, "\x1f"))
+	// The key names the build by its arguments without the output path,
+	// which is this run's own.
+	cmd := exec.CommandContext(ctx, "sh", "-c", buildScript, "build", b.name, b.path, cache,
+		strings.Join(b.list, "\x1f"), strings.Join(b.args(""), "\x1f"))
 	cmd.Args = append(cmd.Args, b.args(b.path)...)
-	if raw, err := cmd.CombinedOutput(); err != nil {
+	raw, err := cmd.CombinedOutput()
+	if err != nil {
 		return fmt.Errorf("go %s: %w\n%s", strings.Join(b.args(b.path), " "), err, raw)
 	}
+	b.cached = strings.Contains(string(raw), cachedLine)
 	return nil
 }
 
-// buildScript builds $2 with `go "$@"` (after the first four arguments),
+// cachedLine is what buildScript prints when it takes the binary from
+// the cache.
+const cachedLine = "pyharness suite build: cached\n"
+
+// Cached reports whether the binary came from the cache of binaries
+// linked from the same inputs (on an earlier run, or by another Build),
+// once it is built.
+func (b *Build) Cached() bool {
+	<-b.done
+	return b.cached
+}
+
+// buildScript builds $2 with `go "$@"` (after the first five arguments),
 // unless a binary linked from the same inputs is in the cache $3: the key
-// is the build's arguments, the toolchain and the export data of every
+// is the build's arguments without its output path ($5, unit-separated),
+// the toolchain and the export data of every
 // package it links (go list -export ($4, unit-separated) names them by
 // content in Go's build cache, so a change to any of them names another
 // binary). Linking is most of a warm run's time; a binary whose inputs are
@@ -100,13 +119,16 @@ func (b *Build) run() error {
 // emptied meanwhile takes nothing from a running suite. Entries not used
 // for a week are removed.
 const buildScript = `set -e
-name=$1 out=$2 cache=$3 list=$4; shift 4
+name=$1 out=$2 cache=$3 list=$4 keyargs=$5; shift 5
 if [ -n "$cache" ]; then
-  key=$( { printf '%s\n' "$name" "$*"; go env GOVERSION GOOS GOARCH GOFLAGS CGO_ENABLED
-           IFS=$(printf '\037'); set -f; go list $list; } | sha256sum | cut -c1-24) || key=
+  # Each step's failure leaves the key empty (a build without the cache):
+  # a key made of an error message would name every build alike.
+  inputs=$(go env GOVERSION GOOS GOARCH GOFLAGS CGO_ENABLED) &&
+    deps=$(IFS=$(printf '\037'); set -f; go $list) &&
+    key=$(printf '%s\n' "$name" "$keyargs" "$inputs" "$deps" | sha256sum | cut -c1-24) || key=
   if [ -n "$key" ] && [ -x "$cache/$name-$key" ] &&
      { ln -f "$cache/$name-$key" "$out" 2>/dev/null || cp "$cache/$name-$key" "$out"; }; then
-    touch "$cache/$name-$key"; exit 0
+    touch "$cache/$name-$key"; echo 'pyharness suite build: cached'; exit 0
   fi
 fi
 go "$@"
