@@ -211,13 +211,6 @@ func (c *Client) handshake(ctx context.Context, method string, args any) error {
 	if err := c.Call(ctx, method, args, &hello); err != nil {
 		return err
 	}
-	if method == "fork" && hello.Supports(wire.FeatureSegments) {
-		// A forked worker answers its fork request as a ping: it learns
-		// that the Go side reads segments from a ping of its own.
-		if err := c.Call(ctx, "ping", segmentsPing, nil); err != nil {
-			return err
-		}
-	}
 	if hello.Protocol != wire.ProtocolVersion {
 		return fmt.Errorf("realpy: %s speaks protocol %d, want %d", c.label, hello.Protocol, wire.ProtocolVersion)
 	}

@@ -349,7 +349,9 @@ func (z *Zygote) forkAs(ctx context.Context, mode string) (*Worker, error) {
 
 	// owner_pid names this process as the fork's owner (the child's process
 	// name), for leak checks when several processes share one zygote.
-	req := map[string]any{"worker_id": id, "owner_pid": os.Getpid(), "secret": secret, "mode": mode}
+	// segments: this side reads segmented frames, which a readiness ping
+	// would say (PROTOCOL.md, Segmented frames).
+	req := map[string]any{"worker_id": id, "owner_pid": os.Getpid(), "secret": secret, "mode": mode, "segments": true}
 	if z.cfg.concurrency > 1 {
 		req["concurrency"] = z.cfg.concurrency
 	}

@@ -1314,11 +1314,14 @@ def run(
     concurrency: int = 1,
     sync_threads: int = 0,
     slow_callback: float = DEFAULT_SLOW_CALLBACK,
+    segments: bool = False,
 ) -> int:
     """Build a worker on sock and serve; returns the process exit code.
 
     With greet, the worker first answers request id greet as ping would (a
-    forked worker answering the request that created it).
+    forked worker answering the request that created it). segments: the Go
+    side reads segmented frames (a fork request's "segments"), as if a ping
+    had said so.
     """
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -1336,6 +1339,7 @@ def run(
             sock.sendall(encode_frame(dumps({"id": greet, "ok": False, "error": err}), max_frame))
         sock.close()
         return EXIT_START_FAILED
+    worker.segments = segments
     phase.mark("ready")
     phase.done()
     try:

@@ -776,6 +776,8 @@ class Zygote:
             argv += ["--sync-threads", str(serving["sync_threads"])]
         if serving.get("slow_callback", DEFAULT_SLOW_CALLBACK) != DEFAULT_SLOW_CALLBACK:
             argv += ["--slow-callback", repr(serving["slow_callback"])]
+        if serving.get("segments"):
+            argv += ["--segments"]
         if owner is not None:
             argv += ["--owner", str(owner)]
         for name in self.preload:
@@ -1035,7 +1037,9 @@ def serving_options(args: Dict[str, Any]) -> Dict[str, Any]:
     """How a forked (or spawned) worker serves, from the fork request's
     args (PROTOCOL.md, Concurrency): "concurrency" and "sync_threads", a
     positive integer (else 1 and 0), "slow_callback", a number of seconds, 0
-    or more (else the default)."""
+    or more (else the default), and "segments": true when the Go side reads
+    segmented frames (PROTOCOL.md, Segmented frames: the fork request says
+    so as a readiness ping's args do)."""
     concurrency = args.get("concurrency")
     threads = args.get("sync_threads")
     slow = args.get("slow_callback")
@@ -1045,6 +1049,7 @@ def serving_options(args: Dict[str, Any]) -> Dict[str, Any]:
         "concurrency": concurrency if type(concurrency) is int and concurrency > 0 else 1,
         "sync_threads": threads if type(threads) is int and threads > 0 else 0,
         "slow_callback": float(slow),
+        "segments": args.get("segments") is True,
     }
 
 
@@ -1069,7 +1074,7 @@ def serve_spawned(args: argparse.Namespace) -> int:
     if args.alive_fd is not None:
         liveness.start(args.alive_fd)
     return run(sock, args.zygote_id, args.max_frame, args.module, greet=args.spawned, concurrency=args.concurrency,
-               sync_threads=args.sync_threads, slow_callback=args.slow_callback)
+               sync_threads=args.sync_threads, slow_callback=args.slow_callback, segments=args.segments)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -1096,6 +1101,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--sync-threads", type=int, default=0, help="with --spawned, threads sync handlers run in")
     parser.add_argument("--slow-callback", type=float, default=DEFAULT_SLOW_CALLBACK,
                         help="with --spawned, seconds after which a blocked event loop is reported")
+    parser.add_argument("--segments", action="store_true", help="with --spawned, the Go side reads segmented frames")
     parser.add_argument("--owner", type=int, default=None, help="with --spawned, the process the worker is for")
     parser.add_argument("--alive-fd", type=int, default=None, help="with --spawned, the liveness socket")
     args = parser.parse_args(argv)

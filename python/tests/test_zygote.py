@@ -12,7 +12,7 @@ import unittest
 from pathlib import Path
 from typing import Any
 
-from pyharness_worker.framing import read_frame
+from pyharness_worker.framing import SEGMENT_MIN, read_frame
 
 from .helpers import HEADER
 
@@ -122,6 +122,20 @@ class ZygoteTest(unittest.TestCase):
         result = call(odd, 1, "fork", args)["result"]
         self.assertNotIn("sync_threads", result)  # not a positive integer: none
         self.assertEqual(result["slow_callback"], 0.1)  # not a number of seconds: the default
+
+    def test_a_fork_that_says_segments_replies_with_them_without_a_ping(self) -> None:
+        big = "s" * SEGMENT_MIN
+        for args, first in (({"segments": True}, 0), ({}, ord("{"))):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.addCleanup(sock.close)
+            sock.connect(self.path)
+            sock.settimeout(5)
+            reply = call(sock, 1, "fork", {"worker_id": f"z1.s{first}", "secret": SECRET, **args})
+            self.assertTrue(reply["ok"], reply)
+            send(sock, 2, "echo", big)
+            with sock.makefile("rb", buffering=0) as stream:
+                payload = read_frame(stream, 1 << 26)
+            self.assertEqual(payload[0], first, f"fork args {args}: the first byte of a large reply")
 
     def test_output_goes_to_descriptors_sent_with_the_fork(self) -> None:
         out_r, out_w = os.pipe()
