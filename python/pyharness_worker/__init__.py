@@ -45,9 +45,11 @@ def _compile_own_modules() -> None:
     all is compiled)."""
     if not sys.dont_write_bytecode:
         return
-    from importlib.machinery import SourceFileLoader
-    from importlib.util import cache_from_source
-
+    tag = sys.implementation.cache_tag
+    if tag is None:  # an interpreter that keeps no bytecode
+        return
+    if sys.flags.optimize:
+        tag += f".opt-{sys.flags.optimize}"
     here = os.path.dirname(os.path.abspath(__file__))
     pycache = os.path.join(here, "__pycache__")
     if not os.access(pycache if os.path.isdir(pycache) else here, os.W_OK):
@@ -58,15 +60,16 @@ def _compile_own_modules() -> None:
         return
     for name in names:
         source = os.path.join(here, name)
-        try:
-            cached = cache_from_source(source)
-        except NotImplementedError:  # an interpreter that keeps no bytecode
-            return
+        # importlib.util.cache_from_source's name, without importing it (and
+        # contextlib with it) at every start.
+        cached = os.path.join(pycache, f"{name[:-3]}.{tag}.pyc")
         try:
             if os.stat(cached).st_mtime >= os.stat(source).st_mtime:
                 continue
         except OSError:  # no bytecode yet
             pass
+        from importlib.machinery import SourceFileLoader  # only when something is to be compiled
+
         module = __name__ if name == "__init__.py" else f"{__name__}.{name[:-3]}"
         sys.dont_write_bytecode = False
         try:
