@@ -89,7 +89,7 @@ func start(ctx context.Context, cfg *procConfig) (*Worker, error) {
 	}
 	defer cancel()
 	id := cfg.id("")
-	args := []string{"-m", "pyharness_worker", "--fd", "3", "--worker-id", id, "--max-frame", strconv.Itoa(cfg.maxFrame)}
+	args := append([]string{"-c", workerMain}, "--fd", "3", "--worker-id", id, "--max-frame", strconv.Itoa(cfg.maxFrame))
 	if cfg.concurrency > 1 {
 		args = append(args, "--concurrency", strconv.Itoa(cfg.concurrency))
 	}
@@ -401,3 +401,8 @@ func tail(b []byte, n int) []string {
 	}
 	return lines
 }
+
+// workerMain starts the worker as python -c: python -m would import runpy,
+// importlib.util and contextlib first, a few milliseconds of every start
+// that no call needs (python/tests/test_start_imports.py holds the budget).
+const workerMain = "import sys; from pyharness_worker.__main__ import main; sys.exit(main())"

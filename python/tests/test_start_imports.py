@@ -1,7 +1,7 @@
 """The import budget of a start: a worker imports what its first call needs
 and nothing more.
 
-The worker is started as realpy starts it (python -m pyharness_worker with
+The worker is started as realpy starts it (python -c WORKER_MAIN with
 --fd, --worker-id, --max-frame and --alive-fd), under -X importtime, and
 answers its first call (ping, the readiness check). Every module imported
 after the interpreter's own start-up (site, sitecustomize: those are the
@@ -30,12 +30,13 @@ from .test_process import PYTHON_DIR, call
 
 # The modules a start may import, beyond the interpreter's own start-up.
 ALLOWED: Set[str] = {
-    # python -m: runpy and the importlib parts it uses
-    "runpy", "importlib", "importlib.machinery", "importlib.util", "importlib._abc", "__future__",
+    # importlib itself (handlers import modules by name; it imports
+    # warnings) and __future__
+    "importlib", "warnings", "__future__",
     # what site imports when it runs (counted when it does not, under -S)
-    "os", "stat", "_stat", "posixpath", "genericpath", "_collections_abc", "warnings", "contextlib",
+    "os", "stat", "_stat", "posixpath", "genericpath", "_collections_abc",
     # the worker's own modules on the path of a first call
-    "pyharness_worker", "pyharness_worker.phase", "pyharness_worker.core", "pyharness_worker.liveness",
+    "pyharness_worker", "pyharness_worker.__main__", "pyharness_worker.phase", "pyharness_worker.core", "pyharness_worker.liveness",
     "pyharness_worker.server", "pyharness_worker.builtin_methods", "pyharness_worker.fault_methods",
     "pyharness_worker.framing", "pyharness_worker.handlers", "pyharness_worker.imports",
     # the connection: socket and what it imports
@@ -50,6 +51,10 @@ ALLOWED: Set[str] = {
 }
 
 MARKER = "pyharness-first-call-answered"
+
+# How realpy starts a worker (realpy/worker.go, workerMain): python -c, not
+# -m, which would import runpy, importlib.util and contextlib first.
+WORKER_MAIN = "import sys; from pyharness_worker.__main__ import main; sys.exit(main())"
 
 
 def _importtime_names(lines: List[str]) -> List[str]:
@@ -67,7 +72,7 @@ def started_imports(site: bool = True) -> List[str]:
     env["PYTHONPATH"] = os.pathsep.join([str(PYTHON_DIR)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.pop("PYHARNESS_START_PHASE", None)
     flags = [] if site else ["-S"]
-    argv = [sys.executable, *flags, "-X", "importtime", "-m", "pyharness_worker", "--fd", str(theirs.fileno()),
+    argv = [sys.executable, *flags, "-X", "importtime", "-c", WORKER_MAIN, "--fd", str(theirs.fileno()),
             "--worker-id", "budget", "--max-frame", str(64 << 20), "--alive-fd", str(alive_theirs.fileno())]
     proc = subprocess.Popen(argv, cwd=PYTHON_DIR, env=env, pass_fds=[theirs.fileno(), alive_theirs.fileno()],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
