@@ -1014,14 +1014,26 @@ class Zygote:
 
 def _daemonize(log: Optional[str]) -> None:
     """Go on in a child in a session of its own, its output in log; the
-    parent prints the child's pid and exits 0 (the zygote is ready)."""
+    parent prints the child's pid and exits 0 (the zygote is ready) once
+    the child leads its session: whoever reads the pid finds the host as
+    a session leader at once (realpy's findHost, for a host whose record
+    cannot be read)."""
     sys.stdout.flush()
     sys.stderr.flush()
+    led, lead = os.pipe()
     pid = os.fork()
     if pid > 0:
+        os.close(lead)
+        with os.fdopen(led, "rb") as r:
+            ok = r.read(1) == b"1"  # EOF: the child died before its setsid
+        if not ok:
+            os._exit(EXIT_CHILD_FAILED)
         os.write(1, f"{pid}\n".encode())
         os._exit(0)
+    os.close(led)
     os.setsid()
+    os.write(lead, b"1")
+    os.close(lead)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log else null

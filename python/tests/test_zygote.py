@@ -217,6 +217,9 @@ class HostModeTest(unittest.TestCase):
                 env={**os.environ, "PYHARNESS_ZYGOTE_SECRET": SECRET},
             )
             pid = int(out.stdout)
+            # Before anything has talked to it: the pid printed leads its
+            # own session, as a host is found when its record is unreadable.
+            self.assertEqual(os.getsid(pid), pid, "the printed pid leads its session as it is printed")
             ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             ctl.connect(path)
             self.assertEqual(call(ctl, 1, "control", {"secret": SECRET})["result"]["pid"], pid)
