@@ -147,8 +147,14 @@ var ConcurrencyBehaviours = []Behaviour{
 			Expect(err).NotTo(HaveOccurred(), "the stream after items %v", got)
 			got = append(got, v)
 			if v == 0 { // the stream now waits for its gate: open it with a call
+				// The stream waits for its gate at most bound: a call that
+				// is answered later cannot open it in time (one that waits
+				// for the stream to end, say), and fails at that bound too.
+				callCtx, cancel := context.WithTimeout(ctx, bound(ctx))
 				var opened string
-				Expect(py.Call(ctx, "gate_open", map[string]any{"gate": gate}, &opened)).To(Succeed())
+				err := py.Call(callCtx, "gate_open", map[string]any{"gate": gate}, &opened)
+				cancel()
+				Expect(err).To(Succeed())
 				Expect(opened).To(Equal("opened " + gate))
 			}
 		}
