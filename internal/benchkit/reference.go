@@ -40,6 +40,20 @@ type RefConfig struct {
 	Starts          int `json:"starts"`    // start-to-first-call samples per subject per round
 	// LatencyOnly measures the tiny echoes alone (the pinned run).
 	LatencyOnly bool `json:"latency_only,omitempty"`
+	// Settle runs before each timed measurement of a subject, so that none
+	// pays for another's garbage: runtime.GC when nil. A spec of what is
+	// called in what order, which times nothing, records it instead.
+	Settle func() `json:"-"`
+}
+
+// settle collects the previous subject's garbage before the next one is
+// timed (cfg.Settle).
+func (cfg RefConfig) settle() {
+	if cfg.Settle != nil {
+		cfg.Settle()
+		return
+	}
+	runtime.GC()
 }
 
 // TinyPayload is the tiny echo's value, the same for every subject.
@@ -179,7 +193,7 @@ func RunReference(ctx context.Context, cfg RefConfig, subjects []Subject) (_ *Re
 		}
 		if !cfg.LatencyOnly && cfg.Starts > 0 {
 			for _, s := range order {
-				v, err := firstCall(ctx, s, cfg.Starts)
+				v, err := firstCall(ctx, s, cfg.Starts, cfg.settle)
 				if err != nil {
 					return nil, fmt.Errorf("reference: %s: start to first call: %w", s.Name, err)
 				}
@@ -187,7 +201,7 @@ func RunReference(ctx context.Context, cfg RefConfig, subjects []Subject) (_ *Re
 			}
 		}
 		for _, s := range order {
-			p50, cpu, allocs, err := tinyEchoes(ctx, single[s.Name], cfg.Calls)
+			p50, cpu, allocs, err := tinyEchoes(ctx, single[s.Name], cfg.Calls, cfg.settle)
 			if err != nil {
 				return nil, fmt.Errorf("reference: %s: tiny echoes: %w", s.Name, err)
 			}
@@ -200,7 +214,7 @@ func RunReference(ctx context.Context, cfg RefConfig, subjects []Subject) (_ *Re
 		}
 		if cfg.ThroughputCalls > 0 {
 			for _, s := range order {
-				v, err := throughput(ctx, shared[s.Name], cfg.Callers, cfg.ThroughputCalls)
+				v, err := throughput(ctx, shared[s.Name], cfg.Callers, cfg.ThroughputCalls, cfg.settle)
 				if err != nil {
 					return nil, fmt.Errorf("reference: %s: throughput: %w", s.Name, err)
 				}
@@ -209,7 +223,7 @@ func RunReference(ctx context.Context, cfg RefConfig, subjects []Subject) (_ *Re
 		}
 		if cfg.BigCalls > 0 {
 			for _, s := range order {
-				v, err := bigEchoes(ctx, single[s.Name], big, cfg.BigCalls)
+				v, err := bigEchoes(ctx, single[s.Name], big, cfg.BigCalls, cfg.settle)
 				if err != nil {
 					return nil, fmt.Errorf("reference: %s: 1 MiB echoes: %w", s.Name, err)
 				}
@@ -301,13 +315,9 @@ func rotate(s []Subject, by int) []Subject {
 	return append(slices.Clone(s[by:]), s[:by]...)
 }
 
-// settle collects the previous subject's garbage before the next one is
-// timed, so that none pays for another's.
-func settle() { runtime.GC() }
-
 // firstCall starts one worker n times, each until its first tiny echo
 // returns, and returns the median in milliseconds (the close is not timed).
-func firstCall(ctx context.Context, s Subject, n int) (float64, error) {
+func firstCall(ctx context.Context, s Subject, n int, settle func()) (float64, error) {
 	samples := make([]time.Duration, 0, n)
 	for range n {
 		settle()
@@ -328,7 +338,7 @@ func firstCall(ctx context.Context, s Subject, n int) (float64, error) {
 
 // tinyEchoes makes n tiny echoes one at a time: their p50 (us), the Go
 // process's CPU per call (us) and its allocations per call.
-func tinyEchoes(ctx context.Context, c Conn, n int) (p50, cpu, allocs float64, err error) {
+func tinyEchoes(ctx context.Context, c Conn, n int, settle func()) (p50, cpu, allocs float64, err error) {
 	samples := make([]time.Duration, n)
 	settle()
 	var before, after runtime.MemStats
@@ -357,7 +367,7 @@ func tinyEchoes(ctx context.Context, c Conn, n int) (p50, cpu, allocs float64, e
 }
 
 // throughput has callers goroutines share n tiny echoes on c: calls per second.
-func throughput(ctx context.Context, c Conn, callers, n int) (float64, error) {
+func throughput(ctx context.Context, c Conn, callers, n int, settle func()) (float64, error) {
 	settle()
 	var (
 		next  atomic.Int64
@@ -393,7 +403,7 @@ func throughput(ctx context.Context, c Conn, callers, n int) (float64, error) {
 
 // bigEchoes echoes payload n times, one at a time: MiB of payload echoed
 // per second (a 1 MiB value out and back counts once).
-func bigEchoes(ctx context.Context, c Conn, payload string, n int) (float64, error) {
+func bigEchoes(ctx context.Context, c Conn, payload string, n int, settle func()) (float64, error) {
 	settle()
 	start := time.Now()
 	for range n {

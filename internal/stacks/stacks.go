@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pyharness/pyharness/internal/ownership"
 )
@@ -27,19 +28,28 @@ type Frame struct {
 	File string // file:line
 }
 
+// dumps holds the buffers of All's dumps: a leak check takes one on each
+// spec's start and check, and a new megabyte each time is garbage to
+// clear and collect.
+var dumps = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// dump is runtime.Stack of every goroutine.
+func dump() string {
+	bp := dumps.Get().(*[]byte)
+	defer dumps.Put(bp)
+	for {
+		n := runtime.Stack(*bp, true)
+		if n < len(*bp) {
+			return string((*bp)[:n])
+		}
+		*bp = make([]byte, 2*len(*bp))
+	}
+}
+
 // All returns the goroutines running now, by id.
 func All() map[int]Goroutine {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	gs := map[int]Goroutine{}
-	for _, block := range strings.Split(string(buf), "\n\n") {
+	for _, block := range strings.Split(dump(), "\n\n") {
 		if g, ok := Parse(block); ok {
 			gs[g.ID] = g
 		}

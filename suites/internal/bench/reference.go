@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -40,6 +41,14 @@ func (r *recorder) fake(name string, corrupt bool) benchkit.Subject {
 	}}
 }
 
+// settled notes a settle (RefConfig.Settle): the garbage collection
+// before a subject's timed measurement.
+func (r *recorder) settled() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, "settle")
+}
+
 type fakeConn struct {
 	r       *recorder
 	name    string
@@ -67,13 +76,18 @@ var _ = describe("the reference rows", func() {
 	)
 	BeforeEach(func() {
 		rec = &recorder{sizes: map[string]map[int]int{}}
-		cfg = benchkit.RefConfig{Rounds: 3, Calls: 20, ThroughputCalls: 40, Callers: 8, Workers: 2, BigCalls: 2, Starts: 1}
+		cfg = benchkit.RefConfig{Rounds: 3, Calls: 20, ThroughputCalls: 40, Callers: 8, Workers: 2, BigCalls: 2, Starts: 1, Settle: rec.settled}
 	})
 	subjects := func() []benchkit.Subject {
 		return []benchkit.Subject{rec.fake("pyharness", false), rec.fake("ndjson", false), rec.fake("floor", false)}
 	}
 
 	It("measures every subject in every row, the same calls with the same payloads, the warm-up round discarded", func() {
+		// With bench's own collection too: a row has a ratio for a figure
+		// above zero, and a fake's start to first call, in whole
+		// microseconds, takes one only after a collection. The other specs
+		// here count and order, and collect nothing.
+		cfg.Settle = func() { rec.settled(); runtime.GC() }
 		ref, err := benchkit.RunReference(context.Background(), cfg, subjects())
 		Expect(err).NotTo(HaveOccurred())
 		var measurements []string
@@ -97,6 +111,27 @@ var _ = describe("the reference rows", func() {
 				benchkit.BigPayloadSize:   4 * cfg.BigCalls,
 			}), s)
 		}
+		// Each timed measurement of a subject (each start to first call,
+		// the tiny echoes, throughput, the 1 MiB echoes) comes after a
+		// settle, and holds that subject's events alone; the long-lived
+		// workers' starts (two per subject) are not timed.
+		Expect(rec.events[:6]).NotTo(ContainElement("settle"))
+		var measured []string
+		for i, e := range rec.events[6:] {
+			name, _, _ := strings.Cut(e, " ")
+			switch {
+			case e == "settle":
+				measured = append(measured, "")
+			case i == 0:
+				Fail("the first timed measurement came before a settle: " + e)
+			case measured[len(measured)-1] == "":
+				measured[len(measured)-1] = name
+			default:
+				Expect(name).To(Equal(measured[len(measured)-1]), "event %d (%s): one settle, one subject's measurement", i+6, e)
+			}
+		}
+		Expect(measured).To(HaveLen(4*3*(cfg.Starts+3)), "a settle before every timed measurement of every subject, in 4 rounds")
+		Expect(measured).NotTo(ContainElement(""), "a settle with no measurement after it")
 	})
 
 	It("rotates the order of the subjects every round, in every measurement", func() {
@@ -114,6 +149,9 @@ var _ = describe("the reference rows", func() {
 		var runs []string
 		for _, e := range rec.events[6:] {
 			name, _, _ := strings.Cut(e, " ")
+			if e == "settle" {
+				continue
+			}
 			if len(runs) == 0 || runs[len(runs)-1] != name {
 				runs = append(runs, name)
 			}

@@ -20,7 +20,7 @@ import (
 // newConcurrentMock is the contract's mock serving contract.Concurrency
 // calls at once, as a worker started with realpy.WithConcurrency.
 func newConcurrentMock(opts ...mockpy.Option) *mockpy.Interpreter {
-	py := mockpy.New(append([]mockpy.Option{mockpy.WithFailHandler(Fail), mockpy.WithConcurrency(contract.Concurrency)}, opts...)...)
+	py := mockpy.New(append([]mockpy.Option{mockpy.WithFailHandler(Fail), mockpy.WithMaxFrame(mockFrame), mockpy.WithConcurrency(contract.Concurrency)}, opts...)...)
 	py.SetAllowUnhandledCalls(true)
 	contract.InstallMock(py)
 	return py

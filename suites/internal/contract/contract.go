@@ -17,8 +17,17 @@ import (
 	"github.com/pyharness/pyharness/wire"
 )
 
+// mockFrame is the frame limit of the contract's mocks (and so of the
+// wire-level fake's client, which takes the smaller limit its peer's ping
+// names): the behaviours over the limit build a value of that size, 64 MiB
+// at the default, where 2 MiB shows the same answer at a thirty-second of
+// the cost. It is above every value a behaviour means to carry whole (the
+// 1 MB string, the 256 KiB large values); the real targets keep the
+// default.
+const mockFrame = 2 << 20
+
 func newMock() *mockpy.Interpreter {
-	py := mockpy.New(mockpy.WithFailHandler(Fail))
+	py := mockpy.New(mockpy.WithFailHandler(Fail), mockpy.WithMaxFrame(mockFrame))
 	py.SetAllowUnhandledCalls(true) // the contract calls a method nobody serves
 	contract.InstallMock(py)
 	return py

@@ -19,12 +19,14 @@ import (
 // only in a nested run.
 var _ = func() bool {
 	// leaveCall makes a call of predict on py from a goroutine of the spec's
-	// own, which never gets its answer, and records where.
+	// own, which gets no answer before the spec's checks have run (see
+	// released), and records where.
 	leaveCall := func(py *mockpy.Interpreter) {
 		started := make(chan struct{})
 		py.RouteToHandler("predict", func(ctx context.Context, _ mockpy.Call) (any, error) {
 			close(started)
-			select {}
+			<-released
+			return nil, nil
 		})
 		go func() { _ = py.Call(context.Background(), "predict", nil, nil) }()
 		site := here(-1)
@@ -34,6 +36,7 @@ var _ = func() bool {
 	switch nested {
 	case "leak-call":
 		describe("offender", func() {
+			releaseAfterTheChecks()
 			isolation.VerifyNoLeaksPerSpec()
 			It("returns while a call of its own is in flight", func() {
 				leaveCall(mockpy.New(mockpy.WithWorkerID("offender-mock")))
@@ -54,6 +57,7 @@ var _ = func() bool {
 		})
 	case "leak-call-basic":
 		describe("offender", func() {
+			releaseAfterTheChecks()
 			mode := isolation.Basic(mockpy.WithWorkerID("offender-mock"))
 			It("returns while a call on its Basic mock is in flight", func() {
 				leaveCall(mode.Mock())

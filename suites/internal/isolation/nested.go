@@ -33,6 +33,23 @@ func runNested(name string, env ...string) *gexec.Session {
 
 var leakedFile *os.File
 
+// released is closed by a cleanup that an offender registers before the
+// nodes of the check it offends (releaseAfterTheChecks): cleanups run in
+// the reverse order of their registration, so it is closed once the check
+// has run. What the offender leaves blocked on it (a goroutine, a call in
+// flight) is still running when its check looks, and ends afterwards: the
+// end of the nested run, whose check would report it a second time (and
+// wait goleak's retries out for it, about 0.4 s, and a call's grace), finds
+// nothing left.
+var released chan struct{}
+
+func releaseAfterTheChecks() {
+	BeforeEach(func() {
+		released = make(chan struct{})
+		DeferCleanup(func() { close(released) })
+	})
+}
+
 // Offending specs, registered only in a nested run: each leaks one thing,
 // and its mode must fail it.
 var _ = func() bool {
@@ -60,13 +77,14 @@ var _ = func() bool {
 		})
 	case "contamination-env", "contamination-goroutine", "contamination-tempfile", "contamination-fd":
 		describe("offender", func() {
+			releaseAfterTheChecks()
 			isolation.ContaminationDetection(nil)
 			It("leaks "+nested, func() {
 				switch nested {
 				case "contamination-env":
 					os.Setenv("PYHARNESS_LEAKED_VAR", "oops")
 				case "contamination-goroutine":
-					go func() { select {} }()
+					go func() { <-released }() // still running when the check looks
 				case "contamination-tempfile":
 					f, err := os.CreateTemp("", "leaked-*.txt")
 					Expect(err).NotTo(HaveOccurred())
