@@ -282,6 +282,33 @@ def dumps_text_reply(request_id: int, text: str) -> Any:
     return b"".join((b'{"id":%d,"ok":true,"result":"' % request_id, data, b'"}'))
 
 
+_QUOTE = getattr(_json, "encode_basestring", None)
+_SMALL_INT = 1 << 64
+
+
+def dumps_small_reply(request_id: int, value: Any) -> Any:
+    """The success reply carrying value, byte for byte what dumps gives
+    for the envelope, without encoding the envelope: a str below
+    LARGE_TEXT (quoted by the C encoder's own quote), an int below 2**64
+    either way, a bool or None; None for anything else (a str JSON cannot
+    carry, a huge int: the general path reports them)."""
+    t = type(value)
+    if t is str:
+        if len(value) >= LARGE_TEXT or _QUOTE is None:
+            return None
+        try:
+            return b'{"id":%d,"ok":true,"result":%s}' % (request_id, _QUOTE(value).encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate
+            return None
+    if t is int and -_SMALL_INT < value < _SMALL_INT:  # a huge one: the general path (and its digit limit)
+        return b'{"id":%d,"ok":true,"result":%d}' % (request_id, value)
+    if value is None:
+        return b'{"id":%d,"ok":true,"result":null}' % request_id
+    if t is bool:
+        return b'{"id":%d,"ok":true,"result":true}' % request_id if value else b'{"id":%d,"ok":true,"result":false}' % request_id
+    return None
+
+
 def top_level_id(text: str) -> Any:
     """The integer value of the "id" member of a JSON object text, read at
     nesting level 1 without decoding the rest; None when there is none."""

@@ -14,6 +14,7 @@ from pyharness_worker.framing import (
     FrameTooLarge,
     ProtocolViolation,
     dumps,
+    dumps_small_reply,
     dumps_text_reply,
     encode_frame,
     loads,
@@ -23,6 +24,21 @@ from pyharness_worker.framing import (
 
 
 class FramingTest(unittest.TestCase):
+    def test_small_reply_is_byte_for_byte_the_envelope_dumps(self) -> None:
+        values: List[Any] = ["", "a small call", 'q"uote\\back\nline\x00', "h\u00e9\u2603\U0001f600", "x" * (LARGE_TEXT - 1),
+                             0, -7, 2**64 - 1, -(2**64) + 1, True, False, None]
+        for value in values:
+            with self.subTest(value=value if type(value) is not str else value[:20]):
+                self.assertEqual(dumps_small_reply(41, value), dumps({"id": 41, "ok": True, "result": value}))
+
+    def test_small_reply_leaves_the_rest_to_the_general_path(self) -> None:
+        class Sub(int):
+            pass
+
+        for value in ("x" * LARGE_TEXT, "lone \ud800", 1.5, [1], {"a": 1}, Sub(3), 2**64, 10**5000):
+            with self.subTest(kind=type(value).__name__):
+                self.assertIsNone(dumps_small_reply(1, value))
+
     def test_round_trip(self) -> None:
         stream = io.BytesIO(encode_frame(b'{"a":1}', 100) + encode_frame(b"[]", 100))
         self.assertEqual(read_frame(stream, 100), b'{"a":1}')

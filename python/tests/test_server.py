@@ -140,6 +140,21 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(reply, {"id": reply["id"], "ok": True, "result": None})
         self.assertEqual((out.getvalue(), err.getvalue()), ("to out\n", "to err\n"))
 
+    def test_plain_calls_and_the_general_path_give_the_same_replies(self) -> None:
+        # A small request of a known method is served in one step (_plain);
+        # what it cannot carry goes the general way, with the same answers.
+        self.assertEqual(self.w.call("echo", "h\u00e9"), {"id": 1, "ok": True, "result": "h\u00e9"})
+        self.assertEqual(self.w.call("echo", 2**70)["result"], 2**70)
+        self.assertEqual(self.w.call("echo", None, session="s1", deadline_ms=2**41)["result"], None)
+        self.assertEqual(self.w.call("echo", {"a": [1, 2.5]})["result"], {"a": [1, 2.5]})
+        self.assertEqual(self.w.call("nope")["error"]["kind"], "unknown_method")
+        self.assertEqual(self.w.call("echo", "x", session=3)["error"]["kind"], "bad_request")
+        self.assertEqual(self.w.call("echo", "x", deadline_ms="soon")["error"]["kind"], "bad_request")
+        self.w.worker.methods["surrogate"] = lambda args: "lone \ud800"
+        self.assertEqual(self.w.call("surrogate")["error"]["kind"], "unserializable")
+        self.assertEqual(self.w.call("echo", "still serving")["result"], "still serving")
+        self.assertEqual(self.w.worker.served, 7)  # the two bad requests are answered, not served
+
     def test_garbage_writes_malformed_frames(self) -> None:
         self.w.send({"id": 1, "method": "garbage", "args": {"mode": "json"}})
         self.assertEqual(self.w.recv_raw(), b"{this is not json")
