@@ -260,15 +260,8 @@ class Worker:
                 or session is not None and type(session) is not str
                 or deadline is not None and type(deadline) is not int):
             return False
-        req = Request(rid, method, doc.get("args"), self, session, deadline)
         self.served += 1
-        token = activate(req)
-        try:
-            envelope = self._run(req, handler)
-        finally:
-            deactivate(token)
-        if req.reply and envelope is not None:
-            self._reply(req, envelope)
+        self._serve(Request(rid, method, doc.get("args"), self, session, deadline), handler)
         return True
 
     def _parse(self, payload: bytes) -> Optional[Request]:
@@ -313,6 +306,10 @@ class Worker:
             message = f"unknown method {req.method!r}"
             self.send({"id": req.id, "ok": False, "error": _error("unknown_method", "UnknownMethod", message)})
             return
+        self._serve(req, handler)
+
+    def _serve(self, req: Request, handler: Handler) -> None:
+        """Run req's handler as req's context, and reply."""
         token = activate(req)
         try:
             envelope = self._run(req, handler)
