@@ -135,9 +135,11 @@ func BenchmarkPoolCall(b *testing.B) {
 
 // BenchmarkPoolCallAllocs is BenchmarkPoolCall without the timing of each
 // call, for -benchmem: a small call through a pool allocates nothing in
-// steady state ("background"); under a context that can end (a suite's, a
-// program's: "cancellable") each write and read registers an interruption
-// with it (context.AfterFunc), 2 allocations each.
+// steady state, under a context that cannot end ("background") or one that
+// can (a suite's, a program's: "cancellable"), whose interruption each
+// worker registers once and keeps while calls come under it
+// (client_watch.go; a context per call costs one registration, 2
+// allocations).
 func BenchmarkPoolCallAllocs(b *testing.B) {
 	p := zygotePool(b, 2)
 	cancellable, cancel := context.WithCancel(context.Background())

@@ -73,6 +73,9 @@ type Client struct {
 	// c.interruptRead and c.interruptWrite as func values, made once: a
 	// call's context.AfterFunc then allocates only its registration
 	onReadCancel, onWriteCancel func()
+	watch                       watch         // the slot holder's round trip's context (client_watch.go)
+	watchEnded                  chan struct{} // a watch registration's func has ended
+	onWatchCancel               func()        // c.interruptWatched, made once
 
 	nextID    atomic.Uint64
 	slot      chan struct{} // holds a token while a request is in flight; its holder reads
@@ -132,6 +135,7 @@ func newClient(conn net.Conn, label string, maxFrame int, pipelined bool, onBrok
 		cancelGrace:      defaultCancelGrace,
 		interrupted:      make(chan struct{}, 1),
 		writeInterrupted: make(chan struct{}, 1),
+		watchEnded:       make(chan struct{}, 1),
 		window:           defaultWindow,
 		label:            label,
 		slot:             make(chan struct{}, 1),
@@ -142,7 +146,7 @@ func newClient(conn net.Conn, label string, maxFrame int, pipelined bool, onBrok
 		onBroken:         onBroken,
 		pipelined:        pipelined,
 	}
-	c.onReadCancel, c.onWriteCancel = c.interruptRead, c.interruptWrite
+	c.onReadCancel, c.onWriteCancel, c.onWatchCancel = c.interruptRead, c.interruptWrite, c.interruptWatched
 	if pipelined {
 		go c.read()
 	} else {
@@ -236,6 +240,7 @@ func (c *Client) breakWith(cause error) {
 		c.deadErr = c.onBroken(cause)
 		_ = c.conn.Close()
 		close(c.dead)
+		c.unwatch() // a kept registration: the context no longer refers to the client
 	})
 }
 

@@ -102,11 +102,15 @@ func (c *Client) acquire(ctx context.Context) error {
 // roundTrip writes frame and reads replies until req's arrives; the caller
 // holds the slot.
 func (c *Client) roundTrip(ctx context.Context, req wire.Request, frame []byte, reply any) error {
-	if err := c.write(ctx, frame); err != nil {
+	armed := c.arm(ctx) // one watch on ctx for the write and every read (client_watch.go)
+	if armed {
+		defer c.disarm()
+	}
+	if err := c.writeArmed(ctx, frame, armed); err != nil {
 		return c.failWrite(ctx, req.Method, err)
 	}
 	for {
-		payload, err := c.readFrame(ctx)
+		payload, err := c.readFrameArmed(ctx, armed)
 		if err != nil {
 			return c.failRead(ctx, req, err)
 		}

@@ -25,7 +25,18 @@ func (c *Client) readOne(ctx context.Context, decode func([]byte) (*wire.Respons
 }
 
 // readFrame reads one frame's payload; see readOne.
-func (c *Client) readFrame(ctx context.Context) ([]byte, error) {
+func (c *Client) readFrame(ctx context.Context) ([]byte, error) { return c.readFrameArmed(ctx, false) }
+
+// readFrameArmed is readFrame; armed: ctx is watched for the round trip
+// (client_watch.go), so the read registers nothing of its own.
+func (c *Client) readFrameArmed(ctx context.Context, armed bool) ([]byte, error) {
+	if armed {
+		payload, err := c.fr.Next()
+		if err != nil && c.watchFired() {
+			return nil, &interruptedRead{err: ctx.Err()} // disarm clears the deadline
+		}
+		return payload, err
+	}
 	if ctx.Done() == nil {
 		return c.fr.Next()
 	}
@@ -64,6 +75,12 @@ type interruptedRead struct {
 
 // write sends one frame; an ending context interrupts a blocked write.
 func (c *Client) write(ctx context.Context, frame []byte) error {
+	return c.writeArmed(ctx, frame, false)
+}
+
+// writeArmed is write; armed: ctx is watched for the round trip
+// (client_watch.go), so the write registers nothing of its own.
+func (c *Client) writeArmed(ctx context.Context, frame []byte, armed bool) error {
 	select {
 	case <-c.dead:
 		return c.deadErr
@@ -71,9 +88,13 @@ func (c *Client) write(ctx context.Context, frame []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if ctx.Done() == nil { // nothing can interrupt it
-		_, err := c.send(frame)
-		return err
+	if armed || ctx.Done() == nil { // the watch interrupts it, or nothing can
+		oob := c.oob
+		n, err := c.send(frame)
+		if err == nil || !armed || !c.watchFired() {
+			return err
+		}
+		return c.interruptedSend(ctx, frame, n, err, oob) // disarm clears the deadline
 	}
 	stop := context.AfterFunc(ctx, c.onWriteCancel)
 	oob := c.oob
@@ -86,6 +107,13 @@ func (c *Client) write(ctx context.Context, frame []byte) error {
 	// all; only a frame cut in the middle breaks it.
 	<-c.writeInterrupted
 	_ = c.conn.SetWriteDeadline(time.Time{})
+	return c.interruptedSend(ctx, frame, n, err, oob)
+}
+
+// interruptedSend is the outcome of a write that an ending context
+// interrupted after n bytes of frame: sent whole, not at all (the
+// ancillary data waits for the next write), or cut.
+func (c *Client) interruptedSend(ctx context.Context, frame []byte, n int, err error, oob []byte) error {
 	switch {
 	case n == len(frame):
 		return nil
