@@ -1,3 +1,5 @@
+//go:build !pyharness_fuzz
+
 package wire_test
 
 import (

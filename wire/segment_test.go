@@ -1,3 +1,5 @@
+//go:build !pyharness_fuzz
+
 package wire_test
 
 import (
@@ -13,22 +15,6 @@ import (
 
 	"github.com/pyharness/pyharness/wire"
 )
-
-// segmented builds a segmented payload (no length prefix) by hand.
-func segmented(env string, kinds string, segs ...string) []byte {
-	out := []byte{0x00} // the marker
-	out = binary.BigEndian.AppendUint32(out, uint32(len(env)))
-	out = binary.BigEndian.AppendUint32(out, uint32(len(segs)))
-	for i, s := range segs {
-		out = append(out, kinds[i])
-		out = binary.BigEndian.AppendUint32(out, uint32(len(s)))
-	}
-	out = append(out, env...)
-	for _, s := range segs {
-		out = append(out, s...)
-	}
-	return out
-}
 
 // payloadOf strips a frame's length prefix, checking it.
 func payloadOf(frame []byte) []byte {

@@ -1,3 +1,5 @@
+//go:build !pyharness_fuzz
+
 package wire_test
 
 import (
@@ -39,15 +41,6 @@ func bytesPerRun(f func()) int {
 		}
 	}
 	return least
-}
-
-// tricky are strings whose every byte class the bulk paths treat apart:
-// each is also tried at every offset modulo 8 inside a longer text, so the
-// special byte falls in every position of a scanned word.
-var tricky = []string{
-	"plain", "", "\x00", "\x1f", " ", "\x7f", `"`, `\`, "<", ">", "&", "'", "/",
-	"\b\f\n\r\t", "\u2028", "\u2029", "\u2027\u202a", "✓ — “quoted”", "héllo, 世界 🙂",
-	"\xe2", "\xe2\x80", "a\xe2\x80\xa8b", "\u00e2\x80\xa8",
 }
 
 // atEveryOffset puts s after 0 to 8 bytes of plain text, inside plain text,

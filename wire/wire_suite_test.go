@@ -1,3 +1,10 @@
+// Every Ginkgo file of this package carries !pyharness_fuzz: ci/run fuzzes
+// with -tags pyharness_fuzz, which builds the fuzz targets (fuzz_test.go,
+// text_fuzz_test.go, helpers_test.go) without Ginkgo, Gomega and goleak:
+// their coverage-instrumented build is a third of the whole package's.
+
+//go:build !pyharness_fuzz
+
 package wire_test
 
 import (
