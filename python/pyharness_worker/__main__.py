@@ -165,9 +165,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = quick_parse(argv) or _parser().parse_args(argv)
     if args.alive_fd is not None:
         liveness.start(args.alive_fd)
-    import socket
+    from .fdconn import FdConn  # os calls on the descriptor: socket is not imported at start
 
-    sock = socket.socket(fileno=args.fd)
+    sock = FdConn(args.fd)
     return run(sock, args.worker_id, args.max_frame, args.module, concurrency=args.concurrency,
                sync_threads=args.sync_threads, slow_callback=args.slow_callback)
 

@@ -12,7 +12,6 @@ It imports no more than the loop needs (no argparse, no framing).
 
 from __future__ import annotations
 
-import socket
 import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
@@ -39,6 +38,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if len(args) != 2 or args[0] != "--fd" or not args[1].isdigit():
         print(_USAGE, file=sys.stderr)
         return 2
+    import socket  # here: loading the module (test_imports.py) imports nothing the worker lacks
+
     sock = socket.socket(fileno=int(args[1]))
     stream = sock.makefile("rb", buffering=1 << 16)
     try:

@@ -14,7 +14,7 @@ alive, and threading.enumerate() does not list it.
 from __future__ import annotations
 
 import _thread
-import socket
+import os
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,23 +39,25 @@ class Echo:
             self._running.release()
 
 
-def _echo(sock: socket.socket, echo: Echo) -> None:
+def _echo(fd: int, echo: Echo) -> None:
     try:
         while True:
-            data = sock.recv(64)
+            data = os.read(fd, 64)
             if not data:
                 return
-            sock.sendall(data)
+            while data:
+                data = data[os.write(fd, data):]
     except OSError:
         return
     finally:
-        sock.close()
+        os.close(fd)
         echo._running.release()
 
 
 def start(fd: int) -> Echo:
-    """Echo on the stream socket fd, on a thread of its own, until EOF."""
-    sock = socket.socket(fileno=fd)
+    """Echo on the stream socket fd (which it then owns), on a thread of its
+    own, until EOF; with os calls, as the connection (fdconn.py): socket is
+    not imported at start."""
     echo = Echo()
-    _thread.start_new_thread(_echo, (sock, echo))
+    _thread.start_new_thread(_echo, (fd, echo))
     return echo

@@ -9,7 +9,6 @@ try:  # the C module signal wraps, without the enums signal builds at import
     import _signal as signal
 except ImportError:  # pragma: no cover - an interpreter without it
     import signal  # type: ignore[no-redef]
-import socket
 import sys
 import time
 from types import AsyncGeneratorType, CoroutineType, GeneratorType
@@ -41,6 +40,9 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
+    import socket
+
+    from .fdconn import FdConn
     from .handlers import Handler
 
 EXIT_OK = 0
@@ -112,7 +114,7 @@ class Worker:
 
     def __init__(
         self,
-        sock: socket.socket,
+        sock: socket.socket | FdConn,
         worker_id: str = "",
         max_frame: int = DEFAULT_MAX_FRAME,
         modules: Iterable[str] = (),
@@ -1358,7 +1360,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def run(
-    sock: socket.socket,
+    sock: socket.socket | FdConn,
     worker_id: str,
     max_frame: int,
     modules: Iterable[str],

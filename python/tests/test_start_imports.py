@@ -39,10 +39,10 @@ ALLOWED: Set[str] = {
     "pyharness_worker", "pyharness_worker.__main__", "pyharness_worker.phase", "pyharness_worker.core", "pyharness_worker.liveness",
     "pyharness_worker.server", "pyharness_worker.builtin_methods", "pyharness_worker.fault_methods",
     "pyharness_worker.framing", "pyharness_worker.handlers", "pyharness_worker.imports",
-    # the connection: socket and what it imports
-    "socket", "_socket", "selectors", "select", "math", "errno", "array", "enum", "collections.abc",
-    "types", "operator", "_operator", "functools", "_functools", "collections", "_collections",
-    "itertools", "keyword", "reprlib",
+    # the connection: a bare descriptor (fdconn), polled with select; not
+    # socket (and enum, selectors, math, array with it)
+    "pyharness_worker.fdconn", "select",
+    "types", "reprlib", "itertools",
     # frames: the C codec json builds on, not json (nor the re its decoder
     # compiles regexes with): framing imports those on first use only
     "_json", "struct", "_struct",
@@ -121,7 +121,9 @@ class StartImportsTest(unittest.TestCase):
 
     def test_without_site_a_start_imports_only_what_the_first_call_needs(self) -> None:
         names = started_imports(site=False)
-        self.assertIn("socket", names, "without site, the parse sees every module the start imports")
+        self.assertIn("select", names, "without site, the parse sees every module the start imports")
+        self.assertNotIn("socket", names, "a spawned worker's connection is a bare descriptor (fdconn.py)")
+        self.assertNotIn("enum", names)
         extra = [name for name in names if name not in ALLOWED]
         self.assertEqual(extra, [], "imported before the first call, and not in ALLOWED")
 
