@@ -16,6 +16,8 @@ from __future__ import annotations
 import _thread
 import os
 
+from .fdconn import FdConn
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Optional
@@ -40,24 +42,24 @@ class Echo:
 
 
 def _echo(fd: int, echo: Echo) -> None:
+    conn = FdConn(fd)
     try:
         while True:
             data = os.read(fd, 64)
             if not data:
                 return
-            while data:
-                data = data[os.write(fd, data):]
+            conn.sendall(data)
     except OSError:
         return
     finally:
-        os.close(fd)
+        conn.close()
         echo._running.release()
 
 
 def start(fd: int) -> Echo:
     """Echo on the stream socket fd (which it then owns), on a thread of its
-    own, until EOF; with os calls, as the connection (fdconn.py): socket is
-    not imported at start."""
+    own, until EOF; through FdConn, as the connection: socket is not
+    imported at start."""
     echo = Echo()
     _thread.start_new_thread(_echo, (fd, echo))
     return echo
