@@ -30,7 +30,10 @@ func (m *Interpreter) Pipe() net.Conn {
 // calls into Go (CallGo) go over the wire as with a real worker. It serves
 // one request at a time, in the order read; with WithConcurrency(n), n > 1,
 // up to n at once, each answered when its handler ends (a ping at once),
-// as a multiplexing worker does. It closes conn.
+// as a multiplexing worker does; a request of a session read after a
+// $cancel for a call of that session runs once the cancelled handler has
+// ended, as a worker's event loop runs a cancellation before the requests
+// it reads next. It closes conn.
 func (m *Interpreter) Serve(conn net.Conn) error {
 	s := &server{m: m, conn: conn, links: map[uint64]*wireLink{}, stopped: make(chan struct{}), ready: make(chan struct{}, 1)}
 	defer conn.Close()
@@ -101,6 +104,12 @@ func (m *Interpreter) Serve(conn net.Conn) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer close(link.ended)
+			if queued && !s.awaitCancelled(link) {
+				s.close(link)
+				<-turns
+				return
+			}
 			s.serve(link)
 			s.close(link)
 			if queued {
@@ -127,6 +136,11 @@ type server struct {
 	// segments: the client's ping said it reads segmented frames, so
 	// replies carry large strings as segments, as a worker's do.
 	segments atomic.Bool
+	// cancelled: calls of a session whose $cancel was read while they had
+	// not ended. A request of that session read after the $cancel runs
+	// once they end, as a worker's event loop runs a cancelled task's
+	// cancellation before the requests it reads next.
+	cancelled []*wireLink
 }
 
 // open makes the link of a request as it is read, so that its control
@@ -136,12 +150,38 @@ func (s *server) open(ctx context.Context, req *wire.Request) *wireLink {
 	if req.Session != "" {
 		callCtx = wire.WithSession(callCtx, req.Session)
 	}
-	l := &wireLink{s: s, req: req, id: req.ID, credit: req.Stream, ctx: callCtx, cancel: cancel, returns: map[uint64]wire.Return{}}
+	l := &wireLink{s: s, req: req, id: req.ID, credit: req.Stream, ctx: callCtx, cancel: cancel, returns: map[uint64]wire.Return{}, ended: make(chan struct{})}
 	l.cond = sync.NewCond(&l.mu)
 	s.mu.Lock()
 	s.links[req.ID] = l
+	kept := s.cancelled[:0]
+	for _, c := range s.cancelled {
+		select {
+		case <-c.ended:
+			continue
+		default:
+		}
+		kept = append(kept, c)
+		if req.Session != "" && c.req.Session == req.Session {
+			l.after = append(l.after, c)
+		}
+	}
+	s.cancelled = kept
 	s.mu.Unlock()
 	return l
+}
+
+// awaitCancelled waits until the cancelled calls of l's session that were
+// read before it have ended; false when the connection ends first.
+func (s *server) awaitCancelled(l *wireLink) bool {
+	for _, c := range l.after {
+		select {
+		case <-c.ended:
+		case <-s.stopped:
+			return false
+		}
+	}
+	return true
 }
 
 func (s *server) enqueue(l *wireLink) {
@@ -180,6 +220,9 @@ func (s *server) close(l *wireLink) {
 func (s *server) control(ctl *wire.Request) {
 	s.mu.Lock()
 	l := s.links[ctl.ID]
+	if l != nil && ctl.Method == wire.ControlCancel && l.req.Session != "" {
+		s.cancelled = append(s.cancelled, l)
+	}
 	s.mu.Unlock()
 	if l != nil {
 		l.control(ctl)
@@ -329,6 +372,9 @@ type wireLink struct {
 	gone     bool // the caller left the stream
 	returns  map[uint64]wire.Return
 	finished bool
+
+	ended chan struct{} // closed when the call has been served, or dropped
+	after []*wireLink   // cancelled calls of its session it runs after
 }
 
 // control applies one control frame of this call.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -40,9 +41,15 @@ func dial(py *mockpy.Interpreter) *frames {
 
 func (f *frames) send(id uint64, method string, args any) {
 	GinkgoHelper()
+	f.sendIn("", id, method, args)
+}
+
+// sendIn sends a request of a session ("" for none).
+func (f *frames) sendIn(session string, id uint64, method string, args any) {
+	GinkgoHelper()
 	raw, err := json.Marshal(args)
 	Expect(err).NotTo(HaveOccurred())
-	payload, err := wire.EncodeRequest(wire.Request{ID: id, Method: method, Args: raw})
+	payload, err := wire.EncodeRequest(wire.Request{ID: id, Method: method, Args: raw, Session: session})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(wire.WriteFrame(f.conn, payload, wire.DefaultMaxFrame)).To(Succeed())
 }
@@ -117,6 +124,41 @@ var _ = Describe("The wire fake", func() {
 		var got string
 		Expect(last.DecodeResult(&got)).To(Succeed())
 		Expect(got).To(Equal("released"))
+	})
+
+	It("with WithConcurrency(n) runs a session's request read after a $cancel once the cancelled call has ended", func() {
+		py := route(mockpy.New(mockpy.WithConcurrency(4)))
+		var ended []string
+		var mu sync.Mutex
+		unwind := make(chan struct{})
+		py.RouteToHandler("nap", mockpy.Cancellable(func(ctx context.Context, _ mockpy.Call) (any, error) {
+			blocked <- struct{}{}
+			<-ctx.Done()
+			<-unwind // a cancellation that takes its time
+			mu.Lock()
+			ended = append(ended, "nap")
+			mu.Unlock()
+			return nil, ctx.Err()
+		}))
+		py.RouteToHandler("ended", func(context.Context, mockpy.Call) (any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]string{}, ended...), nil
+		})
+		f := dial(py)
+		f.sendIn("s", 1, "nap", nil)
+		Eventually(blocked).Should(Receive())
+		f.control(1, wire.ControlCancel)
+		f.sendIn("other", 2, "ended", nil)
+		Expect(f.next().ID).To(Equal(uint64(2)), "another session's request does not wait")
+		f.sendIn("s", 3, "ended", nil) // read once the write returns: the fake reads a pipe
+		close(unwind)
+		Expect(f.next().ID).To(Equal(uint64(1)))
+		last := f.next()
+		Expect(last.ID).To(Equal(uint64(3)))
+		var got []string
+		Expect(last.DecodeResult(&got)).To(Succeed())
+		Expect(got).To(Equal([]string{"nap"}), "the session's next request ran after the cancelled call's end")
 	})
 
 	It("with WithConcurrency(n) ends the connection without answers when a call crashes", func() {
