@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,12 +47,23 @@ type CallToken struct {
 	seq uint64
 }
 
+// armed is set by the first CallSeq: a leak check has taken its baseline,
+// so calls from now on are recorded. Until then (a program, a test binary
+// that checks nothing) BeginCall records nothing and costs one atomic load:
+// every check takes its baseline with CallSeq before the calls it checks,
+// and a call begun before a baseline is not one it reports.
+var armed atomic.Bool
+
 // BeginCall records a call of method on worker (pid) made now by the
 // calling goroutine, until its CallCallToken's End (`defer
-// ownership.BeginCall(...).End()`). Its site is the first frame of the
-// call stack outside pyharness, resolved only when InFlight reports it, so
-// that a call pays for a stack capture, not for symbolising it.
+// ownership.BeginCall(...).End()`), once a check has taken a baseline
+// (CallSeq). Its site is the first frame of the call stack outside
+// pyharness, resolved only when InFlight reports it, so that a call pays
+// for a stack capture, not for symbolising it.
 func BeginCall(worker string, pid int, method string) CallToken {
+	if !armed.Load() {
+		return CallToken{}
+	}
 	e := entries.Get().(*callEntry)
 	e.call = Call{Worker: worker, Pid: pid, Method: method, Started: time.Now()}
 	e.resolved = false
@@ -70,6 +82,9 @@ func BeginCall(worker string, pid int, method string) CallToken {
 
 // End ends the call; it is idempotent.
 func (t CallToken) End() {
+	if t.e == nil {
+		return // begun before any baseline: not recorded
+	}
 	calls.Lock()
 	if t.e == nil || calls.live[t.seq] != t.e {
 		calls.Unlock()
@@ -85,8 +100,9 @@ func (t CallToken) End() {
 }
 
 // CallSeq returns the number of the last call begun: a baseline for
-// InFlightSince.
+// InFlightSince. It arms the record: calls begun from now on are recorded.
 func CallSeq() uint64 {
+	armed.Store(true)
 	calls.Lock()
 	defer calls.Unlock()
 	return calls.seq
@@ -188,4 +204,11 @@ func (e *callEntry) resolve() Call {
 		}
 	}
 	return e.call
+}
+
+// DisarmForTest returns the record to its state before any baseline, for a
+// spec of that state; restore re-arms it as it was.
+func DisarmForTest() (restore func()) {
+	was := armed.Swap(false)
+	return func() { armed.Store(was) }
 }

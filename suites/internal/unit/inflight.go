@@ -13,6 +13,20 @@ import (
 )
 
 var _ = describe("ownership: calls in flight", func() {
+	It("records nothing until a check takes its baseline, and every call after it", func() {
+		DeferCleanup(ownership.DisarmForTest())
+		before := ownership.BeginCall("w-unarmed", 4243, "predict")
+		DeferCleanup(before.End)
+		base := ownership.CallSeq()
+		Expect(ownership.InFlight()).NotTo(ContainElement(HaveField("Worker", "w-unarmed")), "a program that checks nothing pays for no record")
+		after := ownership.BeginCall("w-armed", 4244, "predict")
+		calls := ownership.InFlightSince(base)
+		Expect(calls).To(HaveLen(1))
+		Expect(calls[0].Worker).To(Equal("w-armed"))
+		after.End()
+		Expect(ownership.InFlightSince(base)).To(BeEmpty())
+	})
+
 	It("records a call with the line that made it until it ends, once", func() {
 		base := ownership.CallSeq()
 		end := ownership.BeginCall("w-inflight", 4242, "predict").End
