@@ -1388,10 +1388,13 @@ def run(
 
         text = describe(exc)
         _log(text)
-        if greet is not None:
-            err = _error("exception", "StartFailed", text if isinstance(exc, ImportFailed) else traceback.format_exc(limit=1))
-            sock.sendall(encode_frame(dumps({"id": greet, "ok": False, "error": err}), max_frame))
-        sock.close()
+        try:  # the connection itself may be what failed (a descriptor not open): the log above says so
+            if greet is not None:
+                err = _error("exception", "StartFailed", text if isinstance(exc, ImportFailed) else traceback.format_exc(limit=1))
+                sock.sendall(encode_frame(dumps({"id": greet, "ok": False, "error": err}), max_frame))
+            sock.close()
+        except OSError:
+            pass
         return EXIT_START_FAILED
     worker.segments = segments
     phase.mark("ready")

@@ -85,6 +85,18 @@ class ProcessTest(unittest.TestCase):
         self.assertEqual(proc.wait(10), 2)
         self.assertIn(b"No module named 'no_such_module_xyz'", proc.stderr.read())
 
+    def test_a_descriptor_not_open_fails_start_with_exit_2_and_one_traceback(self) -> None:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pyharness_worker", "--fd", "97"],
+            cwd=PYTHON_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self.addCleanup(proc.stdout.close)
+        self.addCleanup(proc.stderr.close)
+        _, err = proc.communicate(timeout=10)
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn(b"Bad file descriptor", err)
+        self.assertNotIn(b"During handling of the above exception", err, "closing the broken connection does not bury the cause")
+
 
 if __name__ == "__main__":
     unittest.main()
