@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -95,7 +96,11 @@ func (rep *Report) writeStartups(w io.Writer) {
 // median for every subject, and pyharness's over the others'.
 func (ref *Reference) WriteTable(w io.Writer) {
 	c := ref.Config
-	fmt.Fprintf(w, "pyharness beside an os/exec NDJSON loop and the floor (a bare framed echo): %d rounds after a warm-up, order rotated, medians\n", c.Rounds)
+	others := "an os/exec NDJSON loop and the floor (a bare framed echo)"
+	if len(ref.Subjects) > 1 && !slices.Equal(ref.Subjects, []string{SubjectPyharness, SubjectNDJSON, SubjectFloor}) {
+		others = strings.Join(ref.Subjects[1:], ", ")
+	}
+	fmt.Fprintf(w, "pyharness beside %s: %d rounds after a warm-up, order rotated, medians\n", others, c.Rounds)
 	fmt.Fprintf(w, "(ratios: pyharness over the other, the median's; in brackets the lowest and highest of the rounds' own ratios)\n")
 	fmt.Fprintf(w, "(per round and implementation: %d tiny echoes, %d shared by %d callers on %d workers, %d 1 MiB echoes, %d starts; pinned: %s)\n\n",
 		c.Calls, c.ThroughputCalls, c.Callers, c.Workers, c.BigCalls, c.Starts, ref.Pinned)
