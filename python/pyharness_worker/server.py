@@ -426,46 +426,61 @@ class Worker:
             _log(f"closing a stream raised {type(exc).__name__}: {_describe(exc)}")
 
     def _control(self, req: Request) -> Any:
-        """Read one control frame for req (blocking): $credit and $cancel
-        update it; $return's args are returned. Control frames of earlier
-        calls are skipped; a request pipelined behind the call is kept for
-        after it."""
+        """Read control frames for req (blocking) until one of its own:
+        $credit and $cancel update it; $return's args are returned. Control
+        frames of earlier calls are skipped; a request pipelined behind the
+        call is kept for after it."""
         if req.inbox is not None:
             return _thread_control(req)  # a sync call in a thread: the loop routes its frames to it
         while True:
-            try:
-                payload = self._next_frame()
-                if payload[:1] == b"\x00":  # segmented: a request (control frames never are), served after this call
-                    self._queued.append(payload)
-                    continue
-                doc = loads(payload)
-            except EOFError:
-                raise _Broken(EXIT_OK, "the caller went away mid-call") from None
-            except ProtocolViolation as exc:
-                raise _Broken(EXIT_PROTOCOL, str(exc)) from None
-            method = doc.get("method") if type(doc) is dict else None
-            if type(method) is not str or not method.startswith("$"):
-                self._queued.append(payload)  # pipelined behind this call (a health probe): served after it
-                continue
-            if doc.get("id") != req.id:
-                if self._mux is not None:
-                    self._mux.route(doc)  # a control frame of another call in flight
-                continue  # a late control frame of an earlier call
-            args = doc.get("args")
-            if method == "$credit":
-                if type(args) is not int or args < 1:
-                    raise _Broken(EXIT_PROTOCOL, f"$credit of {args!r}")
-                req.credit += args
-                return None
-            if method == "$cancel":
-                req.cancelled = True
-                task = req.task or getattr(self, "_task", None)
-                if task is not None:
-                    task.cancel()  # an async handler: CancelledError at its next await
-                return None
-            if method == "$return":
-                return args
-            raise _Broken(EXIT_PROTOCOL, f"unknown control frame {method!r}")
+            own, value = self._take(req, self._frame_during(req))
+            if own:
+                return value
+
+    def _frame_during(self, req: Request) -> bytes:
+        """The next frame read while req runs (blocking)."""
+        try:
+            return self._next_frame()
+        except EOFError:
+            raise _Broken(EXIT_OK, "the caller went away mid-call") from None
+        except ProtocolViolation as exc:
+            raise _Broken(EXIT_PROTOCOL, str(exc)) from None
+
+    def _take(self, req: Request, payload: bytes) -> Tuple[bool, Any]:
+        """Apply one frame read while req runs: (True, value) for a control
+        frame of req's own ($return's args as value), (False, None) for a
+        request pipelined behind it (kept for after it) or a control frame
+        of another call."""
+        if payload[:1] == b"\x00":  # segmented: a request (control frames never are), served after this call
+            self._queued.append(payload)
+            return False, None
+        try:
+            doc = loads(payload)
+        except ProtocolViolation as exc:
+            raise _Broken(EXIT_PROTOCOL, str(exc)) from None
+        method = doc.get("method") if type(doc) is dict else None
+        if type(method) is not str or not method.startswith("$"):
+            self._queued.append(payload)  # pipelined behind this call (a health probe): served after it
+            return False, None
+        if doc.get("id") != req.id:
+            if self._mux is not None:
+                self._mux.route(doc)  # a control frame of another call in flight
+            return False, None  # a late control frame of an earlier call
+        args = doc.get("args")
+        if method == "$credit":
+            if type(args) is not int or args < 1:
+                raise _Broken(EXIT_PROTOCOL, f"$credit of {args!r}")
+            req.credit += args
+            return True, None
+        if method == "$cancel":
+            req.cancelled = True
+            task = req.task or getattr(self, "_task", None)
+            if task is not None:
+                task.cancel()  # an async handler: CancelledError at its next await
+            return True, None
+        if method == "$return":
+            return True, args
+        raise _Broken(EXIT_PROTOCOL, f"unknown control frame {method!r}")
 
     def _next_frame(self) -> bytes:
         """The next frame from the caller (blocking); EOFError at its end."""
@@ -483,10 +498,12 @@ class Worker:
             return
         if self._mux is not None:
             while self._mux.pending():
-                self._control(req)
+                self._take(req, self._frame_during(req))
             return
+        # One frame per look: a request pipelined behind the call (a probe)
+        # is kept, and the look goes on without waiting for another frame.
         while self._buffered() or select.select([self.sock], [], [], 0)[0]:
-            self._control(req)
+            self._take(req, self._frame_during(req))
 
     def _buffered(self, req: Optional[Request] = None) -> bool:
         """Whether bytes already read from the socket wait in the buffer.

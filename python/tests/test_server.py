@@ -35,6 +35,22 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(item["item"]["pid"], os.getpid())
         self.assertEqual(self.w.recv(), {"id": 7, "ok": True, "result": {"items": 1}})
 
+    def test_a_probe_pipelined_behind_a_stream_neither_stalls_it_nor_is_lost(self) -> None:
+        from tests import stream_probe_handlers
+
+        w = ThreadedWorker(modules=["tests.stream_probe_handlers"])
+        self.addCleanup(w.close)
+        stream_probe_handlers.go_on.clear()
+        w.send({"id": 1, "method": "paced_items", "args": 4, "stream": 10})  # credit for every item
+        self.assertEqual(w.recv(), {"id": 1, "item": 0})
+        w.send({"id": 2, "method": "ping"})  # a health probe behind the stream, with no frame after it
+        stream_probe_handlers.go_on.set()
+        w.client.settimeout(5)  # a stall would otherwise wait for a frame that never comes
+        frames = [w.recv() for _ in range(5)]
+        self.assertEqual(frames[:4], [{"id": 1, "item": 1}, {"id": 1, "item": 2}, {"id": 1, "item": 3}, {"id": 1, "ok": True, "result": {"items": 4}}])
+        self.assertEqual(frames[4]["id"], 2, "the probe is answered after the stream")
+        self.assertTrue(frames[4]["ok"])
+
     def test_ping_names_the_pid_of_a_fork(self) -> None:
         from pyharness_worker import builtin_methods
 
