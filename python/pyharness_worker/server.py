@@ -590,9 +590,9 @@ class Worker:
         broken: list = []
 
         def readable() -> None:
-            try:
+            try:  # what has arrived, one frame at a time: never wait on the loop for another
                 while True:
-                    self._control(req)
+                    self._take(req, self._frame_during(req))
                     if not self._buffered():
                         break
             except _Broken as exc:

@@ -1,4 +1,4 @@
-"""A stream that waits between its items, for a probe pipelined behind it."""
+"""A stream and an async handler that wait, for a probe pipelined behind them."""
 
 import threading
 from typing import Any, Iterator
@@ -13,3 +13,12 @@ def paced_items(args: Any) -> Iterator[int]:
         if i == 1:
             go_on.wait(10)
         yield i
+
+
+async def paced_wait(args: Any) -> str:
+    """Await go_on (set from the test's thread), polling the event loop."""
+    import asyncio
+
+    while not go_on.is_set():
+        await asyncio.sleep(0.01)
+    return "done"

@@ -1,6 +1,7 @@
 import contextlib
 import io
 import os
+import threading
 import unittest
 
 from pyharness_worker import PROTOCOL_VERSION
@@ -50,6 +51,19 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(frames[:4], [{"id": 1, "item": 1}, {"id": 1, "item": 2}, {"id": 1, "item": 3}, {"id": 1, "ok": True, "result": {"items": 4}}])
         self.assertEqual(frames[4]["id"], 2, "the probe is answered after the stream")
         self.assertTrue(frames[4]["ok"])
+
+    def test_a_probe_pipelined_behind_an_async_handler_does_not_block_its_event_loop(self) -> None:
+        from tests import stream_probe_handlers
+
+        w = ThreadedWorker(modules=["tests.stream_probe_handlers"])
+        self.addCleanup(w.close)
+        stream_probe_handlers.go_on.clear()
+        w.send({"id": 1, "method": "paced_wait"})
+        w.send({"id": 2, "method": "ping"})  # a health probe behind the call, with no frame after it
+        threading.Timer(0.2, stream_probe_handlers.go_on.set).start()
+        w.client.settimeout(5)  # a blocked loop would otherwise wait for a frame that never comes
+        self.assertEqual(w.recv(), {"id": 1, "ok": True, "result": "done"})
+        self.assertEqual(w.recv()["id"], 2, "the probe is answered after the call")
 
     def test_ping_names_the_pid_of_a_fork(self) -> None:
         from pyharness_worker import builtin_methods
