@@ -5,6 +5,7 @@ package benchkit
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -23,6 +24,11 @@ type Machine struct {
 	LoadAvg string `json:"load_avg,omitempty"` // /proc/loadavg's three averages at the end of the run
 	Date    string `json:"date"`               // UTC, RFC 3339
 	Commit  string `json:"commit,omitempty"`   // git's short HEAD, "-dirty" with changes
+}
+
+// Line is the machine in one line, as the bench's reports end with it.
+func (m *Machine) Line() string {
+	return fmt.Sprintf("%s: %d cores (%s), %s, %s %s, load average %s, commit %s", m.Date, m.Cores, m.CPU, m.Python, m.Go, m.OS, m.LoadAvg, m.Commit)
 }
 
 // DescribeMachine describes this machine, python and the checkout.

@@ -43,7 +43,7 @@ func (rep *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "\n%s, ginkgo -p, medians of %d interleaved rounds: %s\n", e.Dir, e.Rounds, e.Text())
 	}
 	if m := rep.Machine; m != nil {
-		fmt.Fprintf(w, "\n%s: %d cores (%s), %s, %s %s, load average %s, commit %s\n", m.Date, m.Cores, m.CPU, m.Python, m.Go, m.OS, m.LoadAvg, m.Commit)
+		fmt.Fprintf(w, "\n%s\n", m.Line())
 	}
 }
 

@@ -86,7 +86,7 @@ func (t CallToken) End() {
 		return // begun before any baseline: not recorded
 	}
 	calls.Lock()
-	if t.e == nil || calls.live[t.seq] != t.e {
+	if calls.live[t.seq] != t.e {
 		calls.Unlock()
 		return
 	}

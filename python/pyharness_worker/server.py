@@ -433,12 +433,12 @@ class Worker:
         if req.inbox is not None:
             return _thread_control(req)  # a sync call in a thread: the loop routes its frames to it
         while True:
-            own, value = self._take(req, self._frame_during(req))
+            own, value = self._take(req, self._frame_during())
             if own:
                 return value
 
-    def _frame_during(self, req: Request) -> bytes:
-        """The next frame read while req runs (blocking)."""
+    def _frame_during(self) -> bytes:
+        """The next frame read while a call runs (blocking)."""
         try:
             return self._next_frame()
         except EOFError:
@@ -498,12 +498,12 @@ class Worker:
             return
         if self._mux is not None:
             while self._mux.pending():
-                self._take(req, self._frame_during(req))
+                self._take(req, self._frame_during())
             return
         # One frame per look: a request pipelined behind the call (a probe)
         # is kept, and the look goes on without waiting for another frame.
         while self._buffered() or select.select([self.sock], [], [], 0)[0]:
-            self._take(req, self._frame_during(req))
+            self._take(req, self._frame_during())
 
     def _buffered(self, req: Optional[Request] = None) -> bool:
         """Whether bytes already read from the socket wait in the buffer.
@@ -592,7 +592,7 @@ class Worker:
         def readable() -> None:
             try:  # what has arrived, one frame at a time: never wait on the loop for another
                 while True:
-                    self._take(req, self._frame_during(req))
+                    self._take(req, self._frame_during())
                     if not self._buffered():
                         break
             except _Broken as exc:

@@ -86,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ref.WriteTable(stdout)
 	m := benchkit.DescribeMachine(ctx, *python)
-	fmt.Fprintf(stdout, "\n%s: %d cores (%s), %s (%s), %s %s, load average %s, commit %s\n", m.Date, m.Cores, m.CPU, m.Python, m.PyPath, m.Go, m.OS, m.LoadAvg, m.Commit)
+	fmt.Fprintf(stdout, "\n%s (%s)\n", m.Line(), m.PyPath)
 	return 0
 }
 
