@@ -11,6 +11,7 @@ import (
 
 	"github.com/pyharness/pyharness/gotest"
 	"github.com/pyharness/pyharness/harness"
+	"github.com/pyharness/pyharness/suites/internal/suite"
 )
 
 // fdLines returns the lines of the "file descriptors left open" section of
@@ -30,25 +31,33 @@ func fdLines(out string) []string {
 	return lines
 }
 
-var _ = describe("gotest.DetectContamination, which knows what the pools own", harness.Integration, harness.PythonReal, func() {
+var _ = describe("gotest.DetectContamination, which knows what the pools own", Ordered, ContinueOnFailure, harness.Integration, harness.PythonReal, func() {
 	selected := gotest.EnvIntegration + "=1"
+	a := suite.NewAhead() // the fixture tests run side by side, before the first spec
 
-	DescribeTable("passes a correct test",
-		func(test string) {
-			s := runFixture(test, selected)
-			Expect(s).To(gexec.Exit(0), "%s", s.Out.Contents())
-			Expect(s.Out.Contents()).To(ContainSubstring("--- PASS: " + test))
-			Expect(string(s.Out.Contents())).NotTo(ContainSubstring("contamination detected"))
-		},
-		Entry("DetectContamination then Pool in the first test, which starts the shared pool", "TestContaminationThenPool"),
-		Entry("DetectContamination then Fresh in the first test", "TestContaminationThenFresh"),
-		Entry("the shared pool started after the check, then a worker killed, replaced, the pool back to size and called (Supervise)", "TestContaminationWhileTheSharedPoolStartsAndHeals"),
-		Entry("the shared pool started before the check, healed under it (Supervise)", "TestContaminationWhileTheSharedPoolHeals"),
-		Entry("a spawn pool of the test's, healed under the check (Supervise)", "TestContaminationWhileASpawnPoolHeals"),
-	)
+	Describe("passes a correct test", func() {
+		for _, e := range []struct{ text, test string }{
+			{"DetectContamination then Pool in the first test, which starts the shared pool", "TestContaminationThenPool"},
+			{"DetectContamination then Fresh in the first test", "TestContaminationThenFresh"},
+			{"the shared pool started after the check, then a worker killed, replaced, the pool back to size and called (Supervise)", "TestContaminationWhileTheSharedPoolStartsAndHeals"},
+			{"the shared pool started before the check, healed under it (Supervise)", "TestContaminationWhileTheSharedPoolHeals"},
+			{"a spawn pool of the test's, healed under the check (Supervise)", "TestContaminationWhileASpawnPoolHeals"},
+		} {
+			child := a.Add(fixtureCmd(e.test, selected))
+			It(e.text, func() {
+				s := child.Session()
+				Expect(s).To(gexec.Exit(0), "%s", s.Out.Contents())
+				Expect(s.Out.Contents()).To(ContainSubstring("--- PASS: " + e.test))
+				Expect(string(s.Out.Contents())).NotTo(ContainSubstring("contamination detected"))
+			})
+		}
+	})
+
+	fileOpen := aheadOffence(a, "TestContaminationLeavesAFileOpenWhileThePoolHeals")
+	workerLeft := aheadOffence(a, "TestContaminationLeavesAWorker")
 
 	It("names the file a healing test left open, and nothing of the replacement", func() {
-		s, o := runOffence("TestContaminationLeavesAFileOpenWhileThePoolHeals")
+		s, o := fileOpen()
 		Expect(s).To(gexec.Exit(1))
 		out := flatten(s.Out.Contents())
 		Expect(out).To(MatchRegexp(`contamination_fds_fixture_test\.go:%d: pyharness: TestContaminationLeavesAFileOpenWhileThePoolHeals: contamination detected:\n`,
@@ -59,7 +68,7 @@ var _ = describe("gotest.DetectContamination, which knows what the pools own", h
 	})
 
 	It("names the worker a test started and left, with its files", func() {
-		s, o := runOffence("TestContaminationLeavesAWorker")
+		s, o := workerLeft()
 		Expect(s).To(gexec.Exit(1))
 		out := flatten(s.Out.Contents())
 		Expect(out).To(ContainSubstring("processes left running:\n+ spawned worker %s (pid %d), started at %s\n", o.ID, o.Pid, o.Site))

@@ -17,11 +17,24 @@ import (
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/internal/realpyx"
 	"github.com/pyharness/pyharness/isolation/leak"
+	"github.com/pyharness/pyharness/suites/internal/suite"
 )
 
-var _ = describe("gotest without Python", harness.PythonMock, func() {
+// The fixture tests of a container's specs run side by side, before its
+// first spec (suite.Ahead): those that leave a goroutine wait goleak's
+// retries out once, not once each.
+var _ = describe("gotest without Python", Ordered, ContinueOnFailure, harness.PythonMock, func() {
+	a := suite.NewAhead()
+	skipped := a.Add(fixtureCmd("TestPool", "PYHARNESS_PYTHON=/bin/false", gotest.EnvIntegration+"="))
+	leakGoroutine := a.Add(fixtureCmd("TestLeakGoroutine"))
+	noLeaksGoroutine := a.Add(fixtureCmd("TestNoLeaksCatchesAGoroutine"))
+	inParallel := a.Add(fixtureCmd("TestNoLeaksInParallel"))
+	contamination := a.Add(fixtureCmd("TestContaminationOfTheEnvironment"))
+	noLeaksCall := a.Add(fixtureCmd("TestNoLeaksCatchesACallInFlight"))
+	mockCall := a.Add(fixtureCmd("TestMockCatchesACallInFlight"))
+
 	It("skips an integration test saying how to run it, and starts no Python", func() {
-		s := runFixture("TestPool", "PYHARNESS_PYTHON=/bin/false", gotest.EnvIntegration+"=")
+		s := skipped.Session()
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(regexp.QuoteMeta(gotest.SkipMessage)))
 		Expect(s.Out).To(gbytes.Say(`--- SKIP: TestPool`))
@@ -29,7 +42,7 @@ var _ = describe("gotest without Python", harness.PythonMock, func() {
 	})
 
 	It("fails the binary when a test leaves a goroutine, naming it", func() {
-		s := runFixture("TestLeakGoroutine")
+		s := leakGoroutine.Session()
 		Expect(s).To(gexec.Exit(1))
 		Expect(s.Out).To(gbytes.Say(`--- PASS: TestLeakGoroutine`), "the test itself passed")
 		Expect(s.Err).To(gbytes.Say(`FAIL: pyharness: goroutines left running after the tests`))
@@ -37,7 +50,7 @@ var _ = describe("gotest without Python", harness.PythonMock, func() {
 	})
 
 	It("fails the test that NoLeaks watches when it leaves a goroutine, naming it", func() {
-		s := runFixture("TestNoLeaksCatchesAGoroutine")
+		s := noLeaksGoroutine.Session()
 		Expect(s).To(gexec.Exit(1))
 		Expect(s.Out).To(gbytes.Say(`goroutines left by TestNoLeaksCatchesAGoroutine`))
 		Expect(s.Out).To(gbytes.Say(`fixture\.blockForeverInTheTest`))
@@ -45,24 +58,47 @@ var _ = describe("gotest without Python", harness.PythonMock, func() {
 	})
 
 	It("refuses NoLeaks in a parallel test, through the testing package", func() {
-		s := runFixture("TestNoLeaksInParallel")
+		s := inParallel.Session()
 		Expect(s).To(gexec.Exit(2))
 		Expect(s.Err).To(gbytes.Say(`can not use t.Parallel`))
 	})
 
 	It("fails a contaminating test with a readable diff", func() {
-		s := runFixture("TestContaminationOfTheEnvironment")
+		s := contamination.Session()
 		Expect(s).To(gexec.Exit(1))
 		Expect(s.Out).To(gbytes.Say(`contamination detected:\s+environment changed:\s+\+ FIXTURE_LEFT_BEHIND=yes`))
 		Expect(s.Out).To(gbytes.Say(`--- FAIL: TestContaminationOfTheEnvironment`))
 	})
+
+	It("fails the test that NoLeaks watches when it returns with a call in flight, naming the call", func() {
+		s := noLeaksCall.Session()
+		Expect(s).To(gexec.Exit(1))
+		line := lineOf("inflight_test.go", "// the call left in flight")
+		Expect(s.Out).To(gbytes.Say(`pyharness: calls still in flight when TestNoLeaksCatchesACallInFlight ended:\s+` +
+			regexp.QuoteMeta(`call "predict" still in flight on worker fixture-mock (pid `) + `\d+\), made at \S*inflight_test.go:` + strconv.Itoa(line) + ` by \S*fixture\.TestNoLeaksCatchesACallInFlight\.func2` +
+			regexp.QuoteMeta(`: the test ended before its answer came (wait for the call, or end its context, before the test returns)`)))
+		Expect(s.Out).To(gbytes.Say(`--- FAIL: TestNoLeaksCatchesACallInFlight`))
+	})
+
+	It("fails the test whose mock still has a call in flight when it ends, naming the call", func() {
+		s := mockCall.Session()
+		Expect(s).To(gexec.Exit(1))
+		line := lineOf("inflight_test.go", "// the call on the mock left in flight")
+		Expect(s.Out).To(gbytes.Say(`pyharness: TestMockCatchesACallInFlight ended with 1 call\(s\) still in flight on its mock:\s+` +
+			regexp.QuoteMeta(`call "predict" still in flight on worker fixture-mock (pid `) + `\d+\), made at \S*inflight_test.go:` + strconv.Itoa(line)))
+		Expect(s.Out).To(gbytes.Say(`--- FAIL: TestMockCatchesACallInFlight`))
+	})
 })
 
-var _ = describe("gotest with Python", harness.Integration, harness.PythonReal, func() {
+var _ = describe("gotest with Python", Ordered, ContinueOnFailure, harness.Integration, harness.PythonReal, func() {
 	selected := gotest.EnvIntegration + "=1"
+	a := suite.NewAhead()
+	leakWorker := a.Add(fixtureCmd("TestLeakWorker", selected))
+	spawnPool := a.Add(fixtureCmd("TestPool", selected, "FIXTURE_POOL=spawn"))
+	pythonGlobal := a.Add(fixtureCmd("TestPythonGlobalContamination", selected))
 
 	It("fails the binary when a test leaves a worker running, naming the process", func() {
-		s := runFixture("TestLeakWorker", selected)
+		s := leakWorker.Session()
 		Expect(s).To(gexec.Exit(1))
 		Expect(s.Err).To(gbytes.Say(`Python processes left running after the tests:\s+spawned worker \S+ \(pid \d+\), started at \S+fixture_test\.go:\d+`))
 		owner := s.Command.Process.Pid // not our child: polling is the only way to see it go
@@ -70,13 +106,13 @@ var _ = describe("gotest with Python", harness.Integration, harness.PythonReal, 
 	})
 
 	It("spawns one worker of a Spawn pool of 3 for a binary whose tests run one at a time (lazy), and no host", func() {
-		s := runFixture("TestPool", selected, "FIXTURE_POOL=spawn")
+		s := spawnPool.Session()
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(`pyharness: pool host none \(every worker spawned by this binary\); interpreters: 1 spawned, 0 forked`))
 	})
 
 	It("fails a test that changes the Python state of its fresh worker, with the diff", func() {
-		s := runFixture("TestPythonGlobalContamination", selected)
+		s := pythonGlobal.Session()
 		Expect(s).To(gexec.Exit(1))
 		Expect(s.Out).To(gbytes.Say(`fixture_handlers\.remembered`))
 	})
@@ -126,28 +162,5 @@ var _ = describe("gotest with Python", harness.Integration, harness.PythonReal, 
 			"the host ends once the run and the last binary holding it have")
 		GinkgoT().Setenv("PYHARNESS_CACHE_DIR", cache)
 		Expect(realpyx.Hosts(ctx)).To(BeEmpty(), "and leaves no record of a host behind")
-	})
-})
-
-var _ = describe("gotest with calls in flight", harness.PythonMock, func() {
-	It("fails the test that NoLeaks watches when it returns with a call in flight, naming the call", func() {
-		s := runFixture("TestNoLeaksCatchesACallInFlight")
-		Expect(s).To(gexec.Exit(1))
-		line := lineOf("inflight_test.go", "// the call left in flight")
-		Expect(s.Out).To(gbytes.Say(`pyharness: calls still in flight when TestNoLeaksCatchesACallInFlight ended:\s+` +
-			regexp.QuoteMeta(`call "predict" still in flight on worker fixture-mock (pid `) + `\d+\), made at \S*inflight_test.go:` + strconv.Itoa(line) + ` by \S*fixture\.TestNoLeaksCatchesACallInFlight\.func2` +
-			regexp.QuoteMeta(`: the test ended before its answer came (wait for the call, or end its context, before the test returns)`)))
-		Expect(s.Out).To(gbytes.Say(`--- FAIL: TestNoLeaksCatchesACallInFlight`))
-	})
-})
-
-var _ = describe("gotest.Mock with a call in flight", harness.PythonMock, func() {
-	It("fails the test whose mock still has a call in flight when it ends, naming the call", func() {
-		s := runFixture("TestMockCatchesACallInFlight")
-		Expect(s).To(gexec.Exit(1))
-		line := lineOf("inflight_test.go", "// the call on the mock left in flight")
-		Expect(s.Out).To(gbytes.Say(`pyharness: TestMockCatchesACallInFlight ended with 1 call\(s\) still in flight on its mock:\s+` +
-			regexp.QuoteMeta(`call "predict" still in flight on worker fixture-mock (pid `) + `\d+\), made at \S*inflight_test.go:` + strconv.Itoa(line)))
-		Expect(s.Out).To(gbytes.Say(`--- FAIL: TestMockCatchesACallInFlight`))
 	})
 })

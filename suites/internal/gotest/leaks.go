@@ -3,6 +3,7 @@ package gotest
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/pyharness/pyharness/gotest"
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/isolation/leak"
+	"github.com/pyharness/pyharness/suites/internal/suite"
 )
 
 // offence is what a leaking fixture test started, and where.
@@ -28,11 +30,31 @@ func runOffence(name string) (*gexec.Session, offence) {
 	GinkgoHelper()
 	out := filepath.Join(GinkgoT().TempDir(), "offence.json")
 	s := runFixture(name, gotest.EnvIntegration+"=1", "FIXTURE_OFFENCE_OUT="+out)
+	return s, readOffence(s, out)
+}
+
+// aheadOffence is runOffence for a child of a suite.Ahead: the fixture test
+// runs before the container's first spec, and the spec reads it.
+func aheadOffence(a *suite.Ahead, name string) func() (*gexec.Session, offence) {
+	var out string
+	child := a.Add(func() *exec.Cmd {
+		out = filepath.Join(GinkgoT().TempDir(), "offence.json")
+		return fixtureCmd(name, gotest.EnvIntegration+"=1", "FIXTURE_OFFENCE_OUT="+out)()
+	})
+	return func() (*gexec.Session, offence) {
+		GinkgoHelper()
+		s := child.Session()
+		return s, readOffence(s, out)
+	}
+}
+
+func readOffence(s *gexec.Session, out string) offence {
+	GinkgoHelper()
 	raw, err := os.ReadFile(out)
 	Expect(err).NotTo(HaveOccurred(), "the test recorded what it started; its output:\n%s", s.Out.Contents())
 	var o offence
 	Expect(json.Unmarshal(raw, &o)).To(Succeed())
-	return s, o
+	return o
 }
 
 // flatten removes the indentation the testing package gives a message's
@@ -41,17 +63,23 @@ func flatten(b []byte) string {
 	return regexp.MustCompile(`\n[ \t]+`).ReplaceAllString(string(b), "\n")
 }
 
-var _ = describe("gotest's leak checks, which know what the binary's pool owns", harness.Integration, harness.PythonReal, func() {
+var _ = describe("gotest's leak checks, which know what the binary's pool owns", Ordered, ContinueOnFailure, harness.Integration, harness.PythonReal, func() {
 	selected := gotest.EnvIntegration + "=1"
+	a := suite.NewAhead()
+	thenFresh := a.Add(fixtureCmd("TestNoLeaksThenFresh", selected))
+	thenPool := a.Add(fixtureCmd("TestNoLeaksThenPool", selected))
+	catchesAWorker := aheadOffence(a, "TestNoLeaksCatchesAWorker")
+	catchesAFork := aheadOffence(a, "TestNoLeaksCatchesAFork")
+	toTheEnd := aheadOffence(a, "TestLeakWorkerToTheEnd")
 
 	It("passes NoLeaks then Fresh in the first test, which starts the shared pool", func() {
-		s := runFixture("TestNoLeaksThenFresh", selected)
+		s := thenFresh.Session()
 		Expect(s).To(gexec.Exit(0), "the pool's host and workers are the binary's, not the test's")
 		Expect(s.Out.Contents()).To(ContainSubstring("--- PASS: TestNoLeaksThenFresh"))
 	})
 
 	It("passes NoLeaks then Pool in the first test", func() {
-		s := runFixture("TestNoLeaksThenPool", selected)
+		s := thenPool.Session()
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out.Contents()).To(ContainSubstring("--- PASS: TestNoLeaksThenPool"))
 	})
@@ -66,7 +94,7 @@ var _ = describe("gotest's leak checks, which know what the binary's pool owns",
 	}
 
 	It("names a worker a test started and left, where it started it, and kills it", func() {
-		s, o := runOffence("TestNoLeaksCatchesAWorker")
+		s, o := catchesAWorker()
 		Expect(s).To(gexec.Exit(1))
 		Expect(flatten(s.Out.Contents())).To(ContainSubstring("pyharness: processes left by TestNoLeaksCatchesAWorker:\nspawned worker %s (pid %d), started at %s; killed by the leak check",
 			o.ID, o.Pid, o.Site))
@@ -78,7 +106,7 @@ var _ = describe("gotest's leak checks, which know what the binary's pool owns",
 	})
 
 	It("names a worker forked from the pool and left, not the pool started in the same test", func() {
-		s, o := runOffence("TestNoLeaksCatchesAFork")
+		s, o := catchesAFork()
 		Expect(s).To(gexec.Exit(1))
 		Expect(flatten(s.Out.Contents())).To(ContainSubstring("pyharness: processes left by TestNoLeaksCatchesAFork:\nforked worker %s (pid %d), started at %s; killed by the leak check",
 			o.ID, o.Pid, o.Site))
@@ -87,7 +115,7 @@ var _ = describe("gotest's leak checks, which know what the binary's pool owns",
 	})
 
 	It("names a worker left at the end of the binary first, where it was started, with no goroutine dump", func() {
-		s, o := runOffence("TestLeakWorkerToTheEnd")
+		s, o := toTheEnd()
 		Expect(s).To(gexec.Exit(1))
 		Expect(flatten(s.Err.Contents())).To(ContainSubstring("FAIL: pyharness: Python processes left running after the tests:\nspawned worker %s (pid %d), started at %s; killed by the leak check",
 			o.ID, o.Pid, o.Site))

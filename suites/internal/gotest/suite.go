@@ -55,13 +55,23 @@ func fixtureBinary() string {
 // with env added, in its own cache directory, and waits for it to exit.
 func runFixture(name string, env ...string) *gexec.Session {
 	GinkgoHelper()
-	cmd := exec.Command(fixtureBinary(), "-test.run", "^"+name+"$", "-test.v")
-	cmd.Dir = fixtureDir
-	cmd.Env = append(os.Environ(), append([]string{"PYHARNESS_CACHE_DIR=" + GinkgoT().TempDir()}, env...)...)
-	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	session, err := gexec.Start(fixtureCmd(name, env...)(), GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	Eventually(session).WithTimeout(2 * time.Minute).Should(gexec.Exit())
 	return session
+}
+
+// fixtureCmd is the command of runFixture, built when it is called (in an
+// Ordered container's BeforeAll for suite.Ahead: the cache directory is then
+// the container's).
+func fixtureCmd(name string, env ...string) func() *exec.Cmd {
+	return func() *exec.Cmd {
+		GinkgoHelper()
+		cmd := exec.Command(fixtureBinary(), "-test.run", "^"+name+"$", "-test.v")
+		cmd.Dir = fixtureDir
+		cmd.Env = append(os.Environ(), append([]string{"PYHARNESS_CACHE_DIR=" + GinkgoT().TempDir()}, env...)...)
+		return cmd
+	}
 }
 
 // lineOf returns the number of the line of the fixture's file that ends

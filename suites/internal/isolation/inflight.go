@@ -13,6 +13,7 @@ import (
 	"github.com/pyharness/pyharness/isolation"
 	"github.com/pyharness/pyharness/mockpy"
 	"github.com/pyharness/pyharness/realpy"
+	"github.com/pyharness/pyharness/suites/internal/suite"
 )
 
 // Offending specs that return with a call in flight (issue 26), registered
@@ -67,12 +68,15 @@ var _ = func() bool {
 	return true
 }()
 
-var _ = describe("Leak checks that know about calls in flight", func() {
+var _ = describe("Leak checks that know about calls in flight", Ordered, ContinueOnFailure, func() {
 	if nested != "" {
 		return
 	}
+	a := suite.NewAhead() // the unit offenders run side by side, before the first spec
+	leakCall := aheadOffender(a, "leak-call")
+	leakCallBasic := aheadOffender(a, "leak-call-basic")
 	It("VerifyNoLeaksPerSpec names a call the spec left in flight: method, worker and the spec's line that made it", func() {
-		s, o := runOffender("leak-call")
+		s, o := leakCall()
 		Expect(s).To(gexec.Exit(1))
 		Expect(flat(s)).To(MatchRegexp(`pyharness: the spec left running:\ncall "predict" still in flight on worker offender-mock \(pid %d\), made at %s by \S*isolation\.[^\n]+: the test ended before its answer came \(wait for the call, or end its context, before the test returns\)`,
 			o.Pid, regexp.QuoteMeta(o.Site)))
@@ -86,7 +90,7 @@ var _ = describe("Leak checks that know about calls in flight", func() {
 	})
 
 	It("Basic names a call left in flight on its mock", func() {
-		s, o := runOffender("leak-call-basic")
+		s, o := leakCallBasic()
 		Expect(s).To(gexec.Exit(1))
 		Expect(flat(s)).To(MatchRegexp(`basic isolation: the spec ended with 1 call\(s\) still in flight on its mock:\ncall "predict" still in flight on worker offender-mock \(pid %d\), made at %s by `,
 			o.Pid, regexp.QuoteMeta(o.Site)))

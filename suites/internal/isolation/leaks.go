@@ -138,11 +138,31 @@ func runOffender(name string, env ...string) (*gexec.Session, offence) {
 	GinkgoHelper()
 	out := filepath.Join(GinkgoT().TempDir(), "offence.json")
 	s := runNested(name, append(env, offenderEnv+"="+out)...)
+	return s, readOffence(s, out)
+}
+
+// aheadOffender is runOffender for a child of a suite.Ahead: the nested
+// offender runs before the container's first spec, beside the others.
+func aheadOffender(a *suite.Ahead, name string, env ...string) func() (*gexec.Session, offence) {
+	var out string
+	child := a.Add(func() *exec.Cmd {
+		out = filepath.Join(GinkgoT().TempDir(), "offence.json")
+		return nestedCmd(name, append(env, offenderEnv+"="+out)...)
+	})
+	return func() (*gexec.Session, offence) {
+		GinkgoHelper()
+		s := child.Session()
+		return s, readOffence(s, out)
+	}
+}
+
+func readOffence(s *gexec.Session, out string) offence {
+	GinkgoHelper()
 	raw, err := os.ReadFile(out)
 	Expect(err).NotTo(HaveOccurred(), "the offender recorded what it started; its output:\n%s", s.Out.Contents())
 	var o offence
 	Expect(json.Unmarshal(raw, &o)).To(Succeed())
-	return s, o
+	return o
 }
 
 var _ = describe("Leak checks that know what the pool owns", func() {
@@ -207,34 +227,52 @@ var _ = describe("Leak checks that know what the pool owns", func() {
 			"the failure is placed at the user's line: the spec, or the line that declared the check")
 	}
 
-	It("names a leaked realpy.Start worker, where the spec started it, and kills it", harness.Integration, func() {
-		s, o := runOffender("leak-spawned", "PYHARNESS_INTEGRATION=1")
-		Expect(s).To(gexec.Exit(1))
-		Expect(flat(s)).To(ContainSubstring("pyharness: the spec left running:\nspawned worker %s (pid %d), started at %s; killed by the leak check", o.ID, o.Pid, o.Site))
-		Expect(s.Out.Contents()).To(ContainSubstring("NEXT SPEC: the leaked process is gone"))
-		noLibraryDump(s)
-		Expect(leak.ProcessAlive(o.Pid)).To(BeFalse())
-	})
+	// The offenders that start Python run side by side, before the first
+	// of these specs (suite.Ahead).
+	Describe("offenders on real Python (nested runs)", Ordered, ContinueOnFailure, harness.Integration, func() {
+		a := suite.NewAhead()
+		spawned := aheadOffender(a, "leak-spawned", "PYHARNESS_INTEGRATION=1")
+		forked := aheadOffender(a, "leak-forked", "PYHARNESS_INTEGRATION=1")
+		leakedPool := aheadOffender(a, "leak-pool", "PYHARNESS_INTEGRATION=1")
+		atEnd := aheadOffender(a, "leak-at-end", "PYHARNESS_INTEGRATION=1")
 
-	It("names a leaked forked worker by its id and pid, not its zygote's command line, and kills it", harness.Integration, func() {
-		s, o := runOffender("leak-forked", "PYHARNESS_INTEGRATION=1")
-		Expect(s).To(gexec.Exit(1))
-		pid := fmt.Sprintf(" (pid %d)", o.Pid)
-		if o.Pid == 0 {
-			pid = "" // forked inside a container (PYHARNESS_BACKEND=container): its pid is not visible here
-		}
-		Expect(flat(s)).To(ContainSubstring("pyharness: the spec left running:\nforked worker %s%s, started at %s; killed by the leak check", o.ID, pid, o.Site))
-		Expect(s.Out.Contents()).To(ContainSubstring("NEXT SPEC: the leaked process is gone"))
-		noLibraryDump(s)
-	})
+		It("names a leaked realpy.Start worker, where the spec started it, and kills it", func() {
+			s, o := spawned()
+			Expect(s).To(gexec.Exit(1))
+			Expect(flat(s)).To(ContainSubstring("pyharness: the spec left running:\nspawned worker %s (pid %d), started at %s; killed by the leak check", o.ID, o.Pid, o.Site))
+			Expect(s.Out.Contents()).To(ContainSubstring("NEXT SPEC: the leaked process is gone"))
+			noLibraryDump(s)
+			Expect(leak.ProcessAlive(o.Pid)).To(BeFalse())
+		})
 
-	It("names a leaked pool, its workers and where the spec started it, and closes it", harness.Integration, func() {
-		s, o := runOffender("leak-pool", "PYHARNESS_INTEGRATION=1")
-		Expect(s).To(gexec.Exit(1))
-		Expect(flat(s)).To(MatchRegexp(`pyharness: the spec left running:\npool run-[0-9a-f]+ \(spawn, 1 of 1 workers: %s pid %d\), started at %s; killed by the leak check`,
-			regexp.QuoteMeta(o.ID), o.Pid, regexp.QuoteMeta(o.Site)))
-		Expect(s.Out.Contents()).To(ContainSubstring("NEXT SPEC: the leaked process is gone"))
-		noLibraryDump(s)
+		It("names a leaked forked worker by its id and pid, not its zygote's command line, and kills it", func() {
+			s, o := forked()
+			Expect(s).To(gexec.Exit(1))
+			pid := fmt.Sprintf(" (pid %d)", o.Pid)
+			if o.Pid == 0 {
+				pid = "" // forked inside a container (PYHARNESS_BACKEND=container): its pid is not visible here
+			}
+			Expect(flat(s)).To(ContainSubstring("pyharness: the spec left running:\nforked worker %s%s, started at %s; killed by the leak check", o.ID, pid, o.Site))
+			Expect(s.Out.Contents()).To(ContainSubstring("NEXT SPEC: the leaked process is gone"))
+			noLibraryDump(s)
+		})
+
+		It("names a leaked pool, its workers and where the spec started it, and closes it", func() {
+			s, o := leakedPool()
+			Expect(s).To(gexec.Exit(1))
+			Expect(flat(s)).To(MatchRegexp(`pyharness: the spec left running:\npool run-[0-9a-f]+ \(spawn, 1 of 1 workers: %s pid %d\), started at %s; killed by the leak check`,
+				regexp.QuoteMeta(o.ID), o.Pid, regexp.QuoteMeta(o.Site)))
+			Expect(s.Out.Contents()).To(ContainSubstring("NEXT SPEC: the leaked process is gone"))
+			noLibraryDump(s)
+		})
+
+		It("names a worker left at the end of the suite first, with where it was started, and no goroutine dump", func() {
+			s, o := atEnd()
+			Expect(s).To(gexec.Exit(1))
+			Expect(flat(s)).To(ContainSubstring("pyharness: left running at the end of the suite:\nspawned worker %s (pid %d), started at %s; killed by the leak check", o.ID, o.Pid, o.Site))
+			noLibraryDump(s)
+			Expect(leak.ProcessAlive(o.Pid)).To(BeFalse())
+		})
 	})
 
 	It("names a goroutine of the spec's own, goleak style, with where it was created", func() {
@@ -242,14 +280,6 @@ var _ = describe("Leak checks that know what the pool owns", func() {
 		Expect(s).To(gexec.Exit(1))
 		Expect(flat(s)).To(MatchRegexp(`pyharness: the spec left running:\ngoroutine \d+ \[select \(no cases\)\], created at %s by \S*isolation\.[^\n]+:\n[^\n]*isolation\.blockForeverInTheSpec\(\)\n[^\n]*leaks\.go:\d+`,
 			regexp.QuoteMeta(o.Site)))
-	})
-
-	It("names a worker left at the end of the suite first, with where it was started, and no goroutine dump", harness.Integration, func() {
-		s, o := runOffender("leak-at-end", "PYHARNESS_INTEGRATION=1")
-		Expect(s).To(gexec.Exit(1))
-		Expect(flat(s)).To(ContainSubstring("pyharness: left running at the end of the suite:\nspawned worker %s (pid %d), started at %s; killed by the leak check", o.ID, o.Pid, o.Site))
-		noLibraryDump(s)
-		Expect(leak.ProcessAlive(o.Pid)).To(BeFalse())
 	})
 })
 
