@@ -77,8 +77,7 @@ func runKilledRun() {
 	<-wait
 }
 
-// Serial: the specs check that no container of ours exists, a global state.
-var _ = describe("The container backend", Serial, harness.Integration, harness.PythonContainer, func() {
+var _ = describe("The container backend", harness.Integration, harness.PythonContainer, func() {
 	for _, transport := range []container.Transport{container.UnixSocket, container.TCP} {
 		It("serves a pool over "+string(transport)+" and removes the container on Close", func(ctx SpecContext) {
 			if refusedHere(ctx, transport) {
@@ -254,7 +253,8 @@ var _ = describe("The container backend", Serial, harness.Integration, harness.P
 		Expect(envOf(realpy.WithThreadLimits(false))).To(HaveEach(BeEmpty()))
 	}, timeout)
 
-	It("attaches to the warm container of the same content hash when reuse is on", func(ctx SpecContext) {
+	// Serial: a warm container is found by its content hash, machine-wide.
+	It("attaches to the warm container of the same content hash when reuse is on", Serial, func(ctx SpecContext) {
 		first, err := container.Run(ctx, container.WithReuse(true))
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { Expect(testcontainers.TerminateContainer(first.DockerContainer)).To(Succeed()) })
@@ -272,7 +272,8 @@ var _ = describe("The container backend", Serial, harness.Integration, harness.P
 		Expect(p.Close()).To(Succeed())
 	}, timeout)
 
-	It("removes what a run killed with SIGKILL left behind", func(ctx SpecContext) {
+	// Serial: another process's Run would reap the killed run's container first.
+	It("removes what a run killed with SIGKILL left behind", Serial, func(ctx SpecContext) {
 		cmd := exec.Command(os.Args[0], suite.Run)
 		cmd.Env = append(os.Environ(), childEnv+"=killed-run")
 		run, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
@@ -290,7 +291,8 @@ var _ = describe("The container backend", Serial, harness.Integration, harness.P
 		Expect(container.List(ctx)).NotTo(ContainElement(id))
 	}, timeout)
 
-	It("reaps the workers of a runner container that is gone, and leaves another machine's alone", func(ctx SpecContext) {
+	// Serial: another process's Run would reap the orphan first.
+	It("reaps the workers of a runner container that is gone, and leaves another machine's alone", Serial, func(ctx SpecContext) {
 		owned := func(host string) *container.Container {
 			GinkgoHelper()
 			c, err := container.Run(ctx, container.WithCustomizers(testcontainers.WithLabels(map[string]string{
@@ -332,7 +334,7 @@ var _ = describe("The container backend", Serial, harness.Integration, harness.P
 // An engine that shares no filesystem with the tests: a remote engine, or
 // the tests running inside a container with the engine's socket mounted
 // (ci/run runs this suite that way too, where the detection says RemoteFS).
-var _ = describe("The container backend on an engine that shares no filesystem (#15)", Serial, harness.Integration, harness.PythonContainer, func() {
+var _ = describe("The container backend on an engine that shares no filesystem (#15)", harness.Integration, harness.PythonContainer, func() {
 	It("copies the Python path in, bind-mounts nothing, and connects over TCP", func(ctx SpecContext) {
 		c := run(ctx, container.WithEngineFS(container.RemoteFS),
 			container.WithOptions(realpy.WithPythonPath(filepath.Join(testdata(), "plain")), realpy.WithModules("greeter")))

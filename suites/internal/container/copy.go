@@ -13,7 +13,7 @@ import (
 	"github.com/pyharness/pyharness/realpy/container"
 )
 
-var _ = describe("The remote copy of the Python path (RemoteFS)", Serial, harness.Integration, harness.PythonContainer, func() {
+var _ = describe("The remote copy of the Python path (RemoteFS)", harness.Integration, harness.PythonContainer, func() {
 	It("copies the regular files, and reports every entry it left out: a FIFO, a dangling lock, an unreadable file, swap and backup files", func(ctx SpecContext) {
 		dir := GinkgoT().TempDir()
 		Expect(os.WriteFile(filepath.Join(dir, "greeter.py"), []byte("import os\n\ndef greet(args):\n    return 'hello ' + args\n\n"+

@@ -103,7 +103,7 @@ func buildWithoutDocker() {
 // on a loaded machine, fuse-overlayfs, the legacy builder, minutes.
 var buildTimeout = SpecTimeout(20 * time.Minute)
 
-var _ = describe("Images with the user's packages (#24)", Serial, harness.Integration, harness.PythonContainer, Label("images"), func() {
+var _ = describe("Images with the user's packages (#24)", harness.Integration, harness.PythonContainer, Label("images"), func() {
 	It("fits and predicts with scikit-learn in a container built from a package list, and reuses the image by content", func(ctx SpecContext) {
 		rec := &lines{}
 		c := run(ctx, sklearnPackages, container.WithLogger(rec),
