@@ -1,8 +1,6 @@
 package gotest
 
 import (
-	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -18,19 +16,14 @@ import (
 )
 
 // offence is what a leaking fixture test started, and where.
-type offence struct {
-	Kind string `json:"kind"`
-	ID   string `json:"id"`
-	Pid  int    `json:"pid"`
-	Site string `json:"site"`
-}
+type offence = suite.Offence
 
 // runOffence runs a fixture test that records what it started.
 func runOffence(name string) (*gexec.Session, offence) {
 	GinkgoHelper()
 	out := filepath.Join(GinkgoT().TempDir(), "offence.json")
 	s := runFixture(name, gotest.EnvIntegration+"=1", "FIXTURE_OFFENCE_OUT="+out)
-	return s, readOffence(s, out)
+	return s, suite.ReadOffence(s, out)
 }
 
 // aheadOffence is runOffence for a child of a suite.Ahead: the fixture test
@@ -44,17 +37,8 @@ func aheadOffence(a *suite.Ahead, name string) func() (*gexec.Session, offence) 
 	return func() (*gexec.Session, offence) {
 		GinkgoHelper()
 		s := child.Session()
-		return s, readOffence(s, out)
+		return s, suite.ReadOffence(s, out)
 	}
-}
-
-func readOffence(s *gexec.Session, out string) offence {
-	GinkgoHelper()
-	raw, err := os.ReadFile(out)
-	Expect(err).NotTo(HaveOccurred(), "the test recorded what it started; its output:\n%s", s.Out.Contents())
-	var o offence
-	Expect(json.Unmarshal(raw, &o)).To(Succeed())
-	return o
 }
 
 // flatten removes the indentation the testing package gives a message's

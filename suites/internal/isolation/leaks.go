@@ -28,12 +28,7 @@ import (
 const offenderEnv = "PYHARNESS_TEST_OFFENDER_OUT"
 
 // offence is what an offending spec started and where.
-type offence struct {
-	Kind string `json:"kind"`
-	ID   string `json:"id"`
-	Pid  int    `json:"pid"`
-	Site string `json:"site"` // file:line of the call that started it
-}
+type offence = suite.Offence
 
 // here returns the file:line of its caller's line, moved by offset lines.
 func here(offset int) string {
@@ -138,7 +133,7 @@ func runOffender(name string, env ...string) (*gexec.Session, offence) {
 	GinkgoHelper()
 	out := filepath.Join(GinkgoT().TempDir(), "offence.json")
 	s := runNested(name, append(env, offenderEnv+"="+out)...)
-	return s, readOffence(s, out)
+	return s, suite.ReadOffence(s, out)
 }
 
 // aheadOffender is runOffender for a child of a suite.Ahead: the nested
@@ -152,17 +147,8 @@ func aheadOffender(a *suite.Ahead, name string, env ...string) func() (*gexec.Se
 	return func() (*gexec.Session, offence) {
 		GinkgoHelper()
 		s := child.Session()
-		return s, readOffence(s, out)
+		return s, suite.ReadOffence(s, out)
 	}
-}
-
-func readOffence(s *gexec.Session, out string) offence {
-	GinkgoHelper()
-	raw, err := os.ReadFile(out)
-	Expect(err).NotTo(HaveOccurred(), "the offender recorded what it started; its output:\n%s", s.Out.Contents())
-	var o offence
-	Expect(json.Unmarshal(raw, &o)).To(Succeed())
-	return o
 }
 
 var _ = describe("Leak checks that know what the pool owns", func() {
