@@ -18,16 +18,9 @@ import (
 // offence is what a leaking fixture test started, and where.
 type offence = suite.Offence
 
-// runOffence runs a fixture test that records what it started.
-func runOffence(name string) (*gexec.Session, offence) {
-	GinkgoHelper()
-	out := filepath.Join(GinkgoT().TempDir(), "offence.json")
-	s := runFixture(name, gotest.EnvIntegration+"=1", "FIXTURE_OFFENCE_OUT="+out)
-	return s, suite.ReadOffence(s, out)
-}
-
-// aheadOffence is runOffence for a child of a suite.Ahead: the fixture test
-// runs before the container's first spec, and the spec reads it.
+// aheadOffence runs fixture test name, which records what it started, as a
+// child of a suite.Ahead (before the container's first spec); the spec
+// reads its session and the offence with the returned function.
 func aheadOffence(a *suite.Ahead, name string) func() (*gexec.Session, offence) {
 	var out string
 	child := a.Add(func() *exec.Cmd {
