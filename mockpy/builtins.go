@@ -108,7 +108,7 @@ func (m *Interpreter) hello() map[string]any {
 		"uptime":    0.0,
 		"protocol":  wire.ProtocolVersion,
 		"max_frame": m.maxFrame,
-		"features":  []string{"stream", "cancel", "callback", "async", wire.FeatureSegments},
+		"features":  []string{"stream", "cancel", "callback", "async", wire.FeatureSegments, "pipeline"},
 	}
 	if m.multiplex() { // a worker started with realpy.WithConcurrency(n)
 		hello["features"] = []string{"stream", "cancel", "callback", "async", wire.FeatureSegments, "multiplex"}

@@ -110,7 +110,11 @@ func (m *Interpreter) Serve(conn net.Conn) error {
 				<-turns
 				return
 			}
-			s.serve(link)
+			if link.req.Behind && !m.multiplex() && link.cancelled() {
+				s.cancelledBeforeStart(link) // pipelined, and its $cancel came first: it never runs
+			} else {
+				s.serve(link)
+			}
 			s.close(link)
 			if queued {
 				<-turns
@@ -344,6 +348,20 @@ func (s *server) serve(l *wireLink) {
 	}
 	if req.Method == "shutdown" && m.builtins {
 		s.stop(nil)
+	}
+}
+
+// cancelledBeforeStart answers a request written behind another call
+// whose $cancel was read before it started, as a worker that lists
+// "pipeline" does: cancelled, in turn, without running its handler.
+func (s *server) cancelledBeforeStart(l *wireLink) {
+	resp := wire.Response{ID: l.id, Error: &wire.ErrorObject{Kind: wire.KindCancelled, Type: "Cancelled", Message: "cancelled by the caller before it started"}}
+	payload, err := wire.EncodeResponse(resp)
+	if err == nil {
+		err = s.writeReply(payload)
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		s.stop(err)
 	}
 }
 

@@ -54,6 +54,16 @@ func (f *frames) sendIn(session string, id uint64, method string, args any) {
 	Expect(wire.WriteFrame(f.conn, payload, wire.DefaultMaxFrame)).To(Succeed())
 }
 
+// sendBehind sends a request marked as written behind a running call.
+func (f *frames) sendBehind(id uint64, method string, args any) {
+	GinkgoHelper()
+	raw, err := json.Marshal(args)
+	Expect(err).NotTo(HaveOccurred())
+	payload, err := wire.EncodeRequest(wire.Request{ID: id, Method: method, Args: raw, Behind: true})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(wire.WriteFrame(f.conn, payload, wire.DefaultMaxFrame)).To(Succeed())
+}
+
 func (f *frames) control(id uint64, method string) {
 	GinkgoHelper()
 	payload, err := wire.AppendControl(nil, id, method, nil)
@@ -89,6 +99,36 @@ var _ = Describe("The wire fake", func() {
 		}))
 		return py
 	}
+
+	It("lists pipeline, and answers a request written behind a call whose $cancel came before it started cancelled, in turn, without running it", func() {
+		py := route(mockpy.New())
+		ran := make(chan string, 4)
+		py.RouteToHandler("note", func(_ context.Context, c mockpy.Call) (any, error) {
+			ran <- string(c.Args)
+			return "noted", nil
+		})
+		f := dial(py)
+		f.send(1, "ping", nil)
+		var hello struct {
+			Features []string `json:"features"`
+		}
+		Expect(f.next().DecodeResult(&hello)).To(Succeed())
+		Expect(hello.Features).To(ContainElement("pipeline"))
+		f.send(2, "block", nil)
+		Eventually(blocked).Should(Receive())
+		f.sendBehind(3, "note", "cancelled")
+		f.control(3, wire.ControlCancel)
+		f.sendBehind(4, "note", "kept")
+		close(release)
+		Expect(f.next().ID).To(Equal(uint64(2)))
+		cancelled := f.next()
+		Expect(cancelled.ID).To(Equal(uint64(3)))
+		Expect(cancelled.Error).To(HaveField("Kind", wire.KindCancelled))
+		Expect(cancelled.Error).To(HaveField("Message", "cancelled by the caller before it started"))
+		Expect(f.next().ID).To(Equal(uint64(4)))
+		Expect(ran).To(Receive(Equal(`"kept"`)))
+		Expect(ran).NotTo(Receive(), "the cancelled request never ran")
+	})
 
 	It("with WithConcurrency(n) lists multiplex and the concurrency in ping", func() {
 		f := dial(route(mockpy.New(mockpy.WithConcurrency(3))))

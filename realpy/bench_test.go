@@ -114,8 +114,8 @@ func report(b *testing.B, samples []time.Duration) {
 
 // zygotePool starts a pool of size workers forked from a zygote, closed when
 // the benchmark ends.
-func zygotePool(b *testing.B, size int) *realpy.Pool {
-	p, err := realpy.StartPool(context.Background(), realpy.WithSize(size), realpy.WithStrategy(realpy.ZygoteFork))
+func zygotePool(b *testing.B, size int, opts ...realpy.Option) *realpy.Pool {
+	p, err := realpy.StartPool(context.Background(), append([]realpy.Option{realpy.WithSize(size), realpy.WithStrategy(realpy.ZygoteFork)}, opts...)...)
 	if p != nil {
 		b.Cleanup(func() { p.Close() })
 	}
@@ -174,9 +174,51 @@ func BenchmarkPoolEcho(b *testing.B) {
 // workers, small echoes: most calls wait for a worker and are handed one
 // first come, first served. Its allocs/op beside BenchmarkPoolEcho's are
 // what waiting costs (a waiter is recycled, not made per wait).
-func BenchmarkPoolContended(b *testing.B) {
+func BenchmarkPoolContended(b *testing.B) { contended(b) }
+
+// BenchmarkPipelining is callers sharing a pool of spawned workers, with
+// and without WithPipelining, reporting calls/s: tiny echoes on one worker
+// (the Go side has a core to spare: pipelining keeps the worker busy),
+// tiny echoes from 8 callers on 2 workers (every core busy), and calls
+// that wait 200 us (I/O, or native code that releases the GIL).
+func BenchmarkPipelining(b *testing.B) {
+	for _, c := range []struct {
+		name             string
+		workers, callers int
+		method           string
+		args             any
+	}{
+		{"echo-1-worker-4-callers", 1, 4, "echo", "a small call"},
+		{"echo-2-workers-8-callers", 2, 8, "echo", "a small call"},
+		{"sleep-200us-2-workers-8-callers", 2, 8, "sleep", 0.0002},
+	} {
+		for _, mode := range []struct {
+			name string
+			opts []realpy.Option
+		}{{"one-at-a-time", nil}, {"WithPipelining", []realpy.Option{realpy.WithPipelining()}}} {
+			b.Run(c.name+"/"+mode.name, func(b *testing.B) {
+				ctx := context.Background()
+				p, err := realpy.StartPool(ctx, append([]realpy.Option{realpy.WithSize(c.workers)}, mode.opts...)...)
+				if p != nil {
+					b.Cleanup(func() { p.Close() })
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				rate, err := benchkit.ThroughputOf(ctx, p, c.callers, b.N, c.method, c.args)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(rate, "calls/s")
+			})
+		}
+	}
+}
+
+func contended(b *testing.B, opts ...realpy.Option) {
 	ctx := context.Background()
-	p := zygotePool(b, 2)
+	p := zygotePool(b, 2, opts...)
 	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

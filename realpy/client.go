@@ -83,7 +83,12 @@ type Client struct {
 	mux       bool          // multiplexed calls (client_mux.go): up to cap(inflight) in flight, read by a goroutine
 	inflight  chan struct{} // a token per call in flight on a multiplexed client
 	holding   bool          // under mu: the slot holder will read frames (probes may pipeline behind it)
-	wmu       sync.Mutex    // serialises frame writes
+	plainHold bool          // under mu: the holder makes a plain call (a call may be written behind it)
+	// WithPipelining, on a peer that lists "pipeline": a plain call may be
+	// written behind the holder's (client_pipeline.go)
+	pipelining bool
+	behind     *behindCall // under mu: the call written behind the holder's
+	wmu        sync.Mutex  // serialises frame writes
 
 	mu      sync.Mutex
 	pending map[uint64]chan *wire.Response

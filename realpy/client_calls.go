@@ -44,13 +44,22 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 	if err != nil {
 		return err
 	}
-	defer releaseFrame(frame)
 	if c.mux {
+		defer releaseFrame(frame)
 		return c.callMux(ctx, req, frame, reply)
 	}
 	if c.pipelined {
+		defer releaseFrame(frame)
 		return c.callPipelined(ctx, req, frame, reply)
 	}
+	if c.pipelining {
+		if b := c.reserveBehind(frame); b != nil { // client_pipeline.go
+			frame = markBehind(frame)
+			defer releaseFrame(frame)
+			return c.callBehind(ctx, req, b, frame, reply)
+		}
+	}
+	defer releaseFrame(frame)
 	if err := c.acquire(ctx); err != nil {
 		return err
 	}
@@ -94,7 +103,7 @@ func (c *Client) acquire(ctx context.Context) error {
 		return c.deadErr
 	}
 	c.mu.Lock()
-	c.holding = true
+	c.holding, c.plainHold = true, false
 	c.mu.Unlock()
 	return nil
 }
@@ -109,6 +118,16 @@ func (c *Client) roundTrip(ctx context.Context, req wire.Request, frame []byte, 
 	if err := c.writeArmed(ctx, frame, armed); err != nil {
 		return c.failWrite(ctx, req.Method, err)
 	}
+	if c.pipelining {
+		c.written() // client_pipeline.go: a call may be written behind this one now
+	}
+	return c.readReply(ctx, req, reply, armed)
+}
+
+// readReply reads frames until req's reply arrives, answering its
+// callbacks and handing other ids' replies to their callers; the caller
+// holds the slot, and armed says whether ctx is watched (arm).
+func (c *Client) readReply(ctx context.Context, req wire.Request, reply any, armed bool) error {
 	for {
 		payload, err := c.readFrameArmed(ctx, armed)
 		if err != nil {
@@ -187,46 +206,82 @@ func (c *Client) fail(ctx context.Context, method string, err error) error {
 }
 
 // release gives up the slot, first reading the replies of probes that were
-// pipelined behind the holder's call (the worker answers them at once);
-// unless a cancelled call is being settled in the background, which then
-// owns the slot.
+// pipelined behind the holder's call (the worker answers them at once), or
+// passes it to the call written behind the holder's (client_pipeline.go).
+// A cancelled call being settled in the background (the holder's, or one
+// whose context ended while it waited behind) first owns the slot: a
+// goroutine settles it, then hands the slot on.
 func (c *Client) release() {
-	c.mu.Lock()
-	job, done := c.toSettle, c.settling
-	c.toSettle = nil
-	c.mu.Unlock()
-	if job != nil {
-		c.bg.Add(1)
-		go func() {
-			defer c.bg.Done()
-			c.settle(job) // client_cancel.go: the call ends, or the connection breaks
-			c.releaseSlot()
-			close(done)
-		}()
+	job := c.handOn()
+	if job == nil {
 		return
 	}
-	c.releaseSlot()
+	c.bg.Add(1)
+	go c.settleAll(job)
 }
 
-func (c *Client) releaseSlot() {
+// settleAll settles job, then whatever handOn leaves to settle next,
+// until the slot is given up or passed on.
+func (c *Client) settleAll(job *settleJob) {
+	defer c.bg.Done()
+	for job != nil {
+		c.settle(job) // client_cancel.go: the call ends, or the connection breaks
+		job = c.handOn()
+	}
+}
+
+// handOn gives up the slot or passes it to the live call behind, closing
+// the settling channel (a pool hands the worker out again); or, while a
+// cancelled call is left to settle, keeps the slot and returns it.
+func (c *Client) handOn() *settleJob {
 	for {
 		c.mu.Lock()
-		if len(c.pending) == 0 && len(c.ignored) == 0 || c.Err() != nil {
-			c.holding = false
-			<-c.slot
+		if job := c.toSettle; job != nil {
+			c.toSettle = nil
 			c.mu.Unlock()
-			return
+			return job
+		}
+		b := c.behind
+		if b != nil && b.cancelled {
+			c.behind = nil
+			c.mu.Unlock()
+			return &settleJob{id: b.id, method: b.method, why: "its context ended while it waited behind another call"}
+		}
+		broken := c.Err() != nil
+		if !broken && b == nil && (len(c.pending) > 0 || len(c.ignored) > 0) {
+			c.mu.Unlock()
+			c.drainOne()
+			continue
+		}
+		done := c.settling
+		c.settling, c.settleOf = nil, ""
+		if b != nil && !broken {
+			c.behind = nil
+			b.handed, c.plainHold = true, b.written // a call goes behind it once its own request is out
+			b.ready <- struct{}{}                   // it reads what was pipelined before it, then its reply
+		} else {
+			c.behind = nil // a call behind a broken connection gets its error (c.dead)
+			c.holding, c.plainHold = false, false
+			<-c.slot
 		}
 		c.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), probeDrainTimeout)
-		resp, err := c.readOne(ctx, wire.DecodeResponse)
-		if err == nil {
-			err = c.dispatch(resp)
+		if done != nil {
+			close(done)
 		}
-		if err != nil {
-			_ = c.fail(ctx, "ping (probe)", err)
-		}
-		cancel()
+		return nil
+	}
+}
+
+// drainOne reads one reply of a probe pipelined behind the finished call.
+func (c *Client) drainOne() {
+	ctx, cancel := context.WithTimeout(context.Background(), probeDrainTimeout)
+	defer cancel()
+	resp, err := c.readOne(ctx, wire.DecodeResponse)
+	if err == nil {
+		err = c.dispatch(resp)
+	}
+	if err != nil {
+		_ = c.fail(ctx, "ping (probe)", err)
 	}
 }
 

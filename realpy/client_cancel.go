@@ -37,7 +37,9 @@ func (c *Client) cancelled(ctx context.Context, id uint64, method string, err er
 // wait for it: the worker serves nothing else until job's call has ended.
 func (c *Client) settleLater(job *settleJob) {
 	c.mu.Lock()
-	c.settling = make(chan struct{})
+	if c.settling == nil { // else a call cancelled behind it is settling too: one channel for both
+		c.settling = make(chan struct{})
+	}
 	c.toSettle = job
 	c.settleOf = job.method
 	c.mu.Unlock()
@@ -53,17 +55,14 @@ type settleJob struct {
 
 // settle finishes a cancelled call in the background (see cancelled): it
 // reads until the call's final reply within the cancel grace, breaks the
-// connection if the call does not end by then, and clears the settling
-// state. The caller (release) owns the slot and gives it up afterwards.
+// connection if the call does not end by then. The caller (release) owns
+// the slot; handOn then clears the settling state and gives it up.
 func (c *Client) settle(job *settleJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cancelGrace)
 	defer cancel()
 	if err := drainCancelled(ctx, c, job.id); err != nil {
 		c.breakWith(&cancelledCall{method: job.method, err: fmt.Errorf("%s, and it did not end within %v of $cancel: %v", job.why, c.cancelGrace, err)})
 	}
-	c.mu.Lock()
-	c.settling, c.settleOf = nil, ""
-	c.mu.Unlock()
 }
 
 // cancelLine is what cancellation needs of a connection: its frames read,

@@ -101,6 +101,7 @@ type poolConfig struct {
 	size            int
 	overflow        int
 	lazy            bool
+	pipelining      bool // WithPipelining: a call may be written behind a busy worker's call
 	checkoutTimeout time.Duration
 	callTimeout     time.Duration
 	strategy        Strategy

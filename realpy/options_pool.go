@@ -61,6 +61,21 @@ func WithOverflow(n int) Option {
 // free starts another. A shared Spawn pool (harness.NewSharedPool) is lazy.
 func WithLazy() Option { return option("WithLazy", pools, func(c *config) { c.lazy = true }) }
 
+// WithPipelining lets a pool hand out a second place on a worker that
+// serves one call at a time once every worker is busy: the call's request
+// is written behind the running one, so the worker finds it waiting as it
+// ends that call instead of a round trip later (PROTOCOL.md, Pipelining).
+// Calls are still handed out in arrival order, and an idle worker is
+// always taken first. A call behind a long one waits for it even if
+// another worker frees up meanwhile, so it pays for many short calls (the
+// throughput of 8 callers on 2 workers), not for calls of mixed length. A
+// call whose context ends while it waits behind is answered cancelled
+// without running. Workers that multiplex (WithConcurrency) or do not list
+// "pipeline" serve as before.
+func WithPipelining() Option {
+	return option("WithPipelining", pools, func(c *config) { c.pipelining = true })
+}
+
 // WithCheckoutTimeout bounds how long a call waits for a free worker; past
 // it the call fails with a *CheckoutTimeoutError (ErrPoolExhausted).
 func WithCheckoutTimeout(d time.Duration) Option {

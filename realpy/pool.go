@@ -93,15 +93,20 @@ type member struct {
 	calls    int  // calls checked out on it now
 	capacity int  // calls it serves at once (Client.Capacity: WithConcurrency on a multiplexing worker), at least 1
 	settling bool // busy ending a cancelled call: its sessions wait for it
-	overflow bool
-	retired  bool // closed by the pool on purpose: its exit is not a crash
+	// WithPipelining on a worker that serves one call at a time: a second
+	// call may be written behind the running one (capacity 2)
+	pipelined bool
+	overflow  bool
+	retired   bool // closed by the pool on purpose: its exit is not a crash
 }
 
 // busy reports whether m serves a call now.
 func (m *member) busy() bool { return m.calls > 0 }
 
 // full reports whether m serves as many calls as it can.
-func (m *member) full() bool { return m.calls >= max(1, m.capacity) }
+func (m *member) full() bool {
+	return m.calls >= max(1, m.capacity) || m.pipelined && m.settling // nothing behind a call being settled
+}
 
 // PoolStats counts what a pool started.
 type PoolStats struct {

@@ -273,10 +273,15 @@ func (p *Pool) pickLocked(session string) (*member, error) {
 		}
 	}
 	// The worker with the most calls that can take one more: a pool of
-	// workers with WithConcurrency fills one before it wakes another.
+	// workers with WithConcurrency fills one before it wakes another. A
+	// pipelining pool takes the one with the fewest: a call goes behind
+	// another only when no worker is idle.
 	var best *member
 	for m := range p.members {
-		if !m.full() && m.w.Err() == nil && (best == nil || m.calls > best.calls) {
+		if m.full() || m.w.Err() != nil {
+			continue
+		}
+		if best == nil || !m.pipelined && m.calls > best.calls || m.pipelined && m.calls < best.calls {
 			best = m
 		}
 	}

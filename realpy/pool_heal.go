@@ -110,6 +110,9 @@ func (p *Pool) startMember(ctx context.Context, overflow bool) (*member, error) 
 	}
 	p.events.publish(Event{Kind: EventReady, WorkerID: w.ID(), Pid: w.Pid()})
 	m := &member{w: w, overflow: overflow, capacity: w.client.Capacity()}
+	if p.cfg.pipelining && w.client.pipeline() {
+		m.capacity, m.pipelined = 2, true
+	}
 	p.bg.Add(1)
 	go p.watch(m)
 	if p.cfg.heartbeat > 0 {

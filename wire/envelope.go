@@ -18,6 +18,10 @@ type Request struct {
 	// Stream > 0 asks for the answer as a stream: the worker may send that
 	// many items before the caller grants more with a $credit frame.
 	Stream int `json:"stream,omitempty"`
+	// Behind marks a request written while another call of the connection
+	// ran (PROTOCOL.md, Pipelining): a worker that lists "pipeline" looks
+	// for its $cancel before it starts it.
+	Behind bool `json:"behind,omitempty"`
 }
 
 // Response is the envelope a worker sends back: {"id", "ok": true, "result"}
@@ -158,6 +162,9 @@ func AppendRequestArgs(dst []byte, req Request, args any) ([]byte, error) {
 	if req.Stream > 0 {
 		dst = append(dst, `,"stream":`...)
 		dst = strconv.AppendInt(dst, int64(req.Stream), 10)
+	}
+	if req.Behind { // last: a client marks a frame it encoded before as behind by appending it
+		dst = append(dst, `,"behind":true`...)
 	}
 	return append(dst, '}'), nil
 }
@@ -398,6 +405,7 @@ func DecodeRequest(payload []byte) (*Request, error) {
 		Session    string          `json:"session"`
 		DeadlineMS int64           `json:"deadline_ms"`
 		Stream     int             `json:"stream"`
+		Behind     bool            `json:"behind"`
 	}
 	if err := decodeStrict(payload, &raw); err != nil {
 		return nil, &ProtocolError{Reason: "request is not a valid JSON envelope", Frame: excerpt(payload), Err: err}
@@ -411,7 +419,7 @@ func DecodeRequest(payload []byte) (*Request, error) {
 	if raw.Args == nil {
 		raw.Args = json.RawMessage("null")
 	}
-	return &Request{ID: *raw.ID, Method: *raw.Method, Args: raw.Args, Session: raw.Session, DeadlineMS: raw.DeadlineMS, Stream: raw.Stream}, nil
+	return &Request{ID: *raw.ID, Method: *raw.Method, Args: raw.Args, Session: raw.Session, DeadlineMS: raw.DeadlineMS, Stream: raw.Stream, Behind: raw.Behind}, nil
 }
 
 // decodeStrict decodes exactly one JSON value into v (json.Unmarshal

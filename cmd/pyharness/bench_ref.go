@@ -19,12 +19,13 @@ import (
 
 // subjects are the three implementations of the reference rows, pyharness
 // first: a pool of real workers (the default strategy, spawn; nothing
-// imported) through the public API, the NDJSON loop and the floor, all on
-// the same interpreter.
+// imported; WithPipelining, which only the throughput row's 8 callers on 2
+// workers use) through the public API, the NDJSON loop and the floor, all
+// on the same interpreter.
 func subjects(python string) []benchkit.Subject {
 	return []benchkit.Subject{
 		{Name: benchkit.SubjectPyharness, Start: func(ctx context.Context, n int) (benchkit.Conn, error) {
-			p, err := realpy.StartPool(ctx, realpy.WithSize(n), realpy.WithPython(python))
+			p, err := realpy.StartPool(ctx, realpy.WithSize(n), realpy.WithPython(python), realpy.WithPipelining())
 			if err != nil {
 				closeQuietly(p)
 				return nil, err

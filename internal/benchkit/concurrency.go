@@ -66,6 +66,21 @@ func FanOut(ctx context.Context, c pyharness.Caller, calls int, sleep time.Durat
 // Throughput has callers goroutines share calls tiny echoes through c and
 // returns the calls per second.
 func Throughput(ctx context.Context, c pyharness.Caller, callers, calls int) (float64, error) {
+	return share(callers, calls, func() error {
+		var back string
+		return c.Call(ctx, "echo", "a small call", &back)
+	})
+}
+
+// ThroughputOf is Throughput for calls of method with args (their results
+// not decoded).
+func ThroughputOf(ctx context.Context, c pyharness.Caller, callers, calls int, method string, args any) (float64, error) {
+	return share(callers, calls, func() error { return c.Call(ctx, method, args, nil) })
+}
+
+// share has callers goroutines make calls calls of call between them and
+// returns the calls per second; the first error stops its caller.
+func share(callers, calls int, call func() error) (float64, error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -73,9 +88,8 @@ func Throughput(ctx context.Context, c pyharness.Caller, callers, calls int) (fl
 	start := time.Now()
 	for range callers {
 		wg.Go(func() {
-			var back string
 			for next.Add(1) <= int64(calls) {
-				if err := c.Call(ctx, "echo", "a small call", &back); err != nil {
+				if err := call(); err != nil {
 					mu.Lock()
 					if first == nil {
 						first = err

@@ -70,7 +70,7 @@ def hello(worker: Serving) -> Dict[str, Any]:
         "uptime": time.monotonic() - worker.started,
         "protocol": PROTOCOL_VERSION,
         "max_frame": worker.max_frame,
-        "features": FEATURES,
+        "features": FEATURES + ["pipeline"],
     }
     concurrency = getattr(worker, "concurrency", 1)
     if concurrency > 1:  # PROTOCOL.md, Concurrency: up to this many requests in flight
@@ -87,6 +87,9 @@ def hello(worker: Serving) -> Dict[str, Any]:
 
 # What this worker does beyond plain calls (PROTOCOL.md): the Go side
 # offers streams, cancellation and callbacks only to workers that list them.
+# A worker serving one call at a time adds "pipeline" (requests written
+# behind a running call, each cancellable before it starts); a multiplexing
+# one adds "multiplex" instead.
 FEATURES = ["stream", "cancel", "callback", "async", "segments"]
 
 

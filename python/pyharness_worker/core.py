@@ -53,7 +53,7 @@ MAX_DEPTH = 500
 class Request:
     """One request being served: its envelope fields and the worker serving it."""
 
-    __slots__ = ("id", "method", "args", "worker", "session", "deadline_ms", "reply", "stream", "credit", "cancelled", "seq", "task", "waiter", "inbox")
+    __slots__ = ("id", "method", "args", "worker", "session", "deadline_ms", "reply", "stream", "credit", "cancelled", "seq", "task", "waiter", "inbox", "behind")
 
     def __init__(self, id: int, method: str, args: Any, worker: Serving, session: Optional[str] = None,
                  deadline_ms: Optional[int] = None, reply: bool = True, stream: int = 0) -> None:
@@ -77,6 +77,9 @@ class Request:
         # A sync handler running in one of a multiplexing worker's threads
         # (--sync-threads): the queue its control frames come on.
         self.inbox: Any = None
+        # Written behind a running call (PROTOCOL.md, Pipelining): the
+        # worker looks for its $cancel before it starts.
+        self.behind = False
 
     def __repr__(self) -> str:
         return f"Request(id={self.id!r}, method={self.method!r}, session={self.session!r})"

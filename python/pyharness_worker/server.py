@@ -52,6 +52,9 @@ EXIT_PROTOCOL = 4
 # it is reported as blocked (PROTOCOL.md, Concurrency; --slow-callback).
 DEFAULT_SLOW_CALLBACK = 0.1
 
+# At most this many $cancel frames of pipelined requests are kept at once
+# (the Go side pipelines one request behind a call).
+_MAX_AHEAD = 1024
 _UNSERIALIZABLE = (TypeError, ValueError, UnicodeEncodeError, RecursionError)
 _modules = sys.modules
 _STREAMS = (GeneratorType, AsyncGeneratorType)
@@ -144,6 +147,10 @@ class Worker:
         self.imports = Ledger()
         self._stopping = False
         self._queued: List[bytes] = []  # requests read while a call was being served
+        # Requests pipelined behind a running call whose $cancel came
+        # before they started (PROTOCOL.md, Pipelining): answered
+        # cancelled, in turn, without running.
+        self._ahead: Set[int] = set()
         self._maybe_buffered = True  # a read may have left bytes in rfile's buffer
         # Up to this many async calls at once (PROTOCOL.md, Concurrency);
         # with more than one, serve() multiplexes (_Mux).
@@ -258,12 +265,16 @@ class Worker:
         handler = self.methods.get(method)
         session = doc.get("session")
         deadline = doc.get("deadline_ms")
+        behind = doc.get("behind")
         if (handler is None or doc.get("stream") is not None
                 or session is not None and type(session) is not str
                 or deadline is not None and type(deadline) is not int):
             return False
+        req = Request(rid, method, doc.get("args"), self, session, deadline)
+        if behind is True and self._cancelled_before_start(req):
+            return True
         self.served += 1
-        self._serve(Request(rid, method, doc.get("args"), self, session, deadline), handler)
+        self._serve(req, handler)
         return True
 
     def _parse(self, payload: bytes) -> Optional[Request]:
@@ -297,11 +308,28 @@ class Worker:
         elif stream is not None and (type(stream) is not int or stream < 1):
             problem = "stream must be a positive integer (the items the caller takes before it grants more)"
         else:
-            return Request(rid, method, doc.get("args"), self, session, deadline, stream=stream or 0)
+            req = Request(rid, method, doc.get("args"), self, session, deadline, stream=stream or 0)
+            req.behind = doc.get("behind") is True and self._mux is None
+            return req
         self.send({"id": rid, "ok": False, "error": _error("bad_request", "BadRequest", problem)})
         return None
 
+    def _cancelled_before_start(self, req: Request) -> bool:
+        """For a request written while another call ran (behind): look,
+        without waiting, for frames sent since (its $cancel among them),
+        and answer it cancelled, in turn and without running it, if its
+        $cancel has come. False: serve it."""
+        self._look(req)
+        if not req.cancelled and req.id not in self._ahead:
+            return False
+        self._ahead.discard(req.id)
+        message = "cancelled by the caller before it started"
+        self.send({"id": req.id, "ok": False, "error": _error("cancelled", "Cancelled", message)})
+        return True
+
     def _handle(self, req: Request) -> None:
+        if req.behind and self._cancelled_before_start(req):
+            return
         self.served += 1
         handler = self.methods.get(req.method)
         if handler is None:
@@ -463,9 +491,8 @@ class Worker:
             self._queued.append(payload)  # pipelined behind this call (a health probe): served after it
             return False, None
         if doc.get("id") != req.id:
-            if self._mux is not None:
-                self._mux.route(doc)  # a control frame of another call in flight
-            return False, None  # a late control frame of an earlier call
+            self._other_control(doc, method, req.id)
+            return False, None
         args = doc.get("args")
         if method == "$credit":
             if type(args) is not int or args < 1:
@@ -481,6 +508,39 @@ class Worker:
         if method == "$return":
             return True, args
         raise _Broken(EXIT_PROTOCOL, f"unknown control frame {method!r}")
+
+    def _other_control(self, doc: Dict[str, Any], method: str, running: int) -> None:
+        """Apply a control frame of a call other than the running one: a
+        multiplexing worker routes it to its call; a $cancel of a request
+        pipelined behind (a later id) is kept for when that request comes
+        up; a late one of an earlier call is dropped."""
+        if self._mux is not None:
+            self._mux.route(doc)
+            return
+        rid = doc.get("id")
+        if method == "$cancel" and type(rid) is int and rid > running and len(self._ahead) < _MAX_AHEAD:
+            self._ahead.add(rid)
+
+    def _look(self, req: Request) -> None:
+        """Apply the frames that have arrived before req starts, without
+        waiting: requests are queued behind it, req's own $cancel marks it
+        cancelled, control frames of other calls go to _other_control."""
+        while self._arrived():
+            payload = self._frame_during()
+            if payload[:1] == b"\x00":
+                self._queued.append(payload)
+                continue
+            try:
+                doc = loads(payload)
+            except ProtocolViolation as exc:
+                raise _Broken(EXIT_PROTOCOL, str(exc)) from None
+            method = doc.get("method") if type(doc) is dict else None
+            if type(method) is not str or not method.startswith("$"):
+                self._queued.append(payload)
+            elif doc.get("id") == req.id:
+                req.cancelled = req.cancelled or method == "$cancel"
+            else:
+                self._other_control(doc, method, req.id)
 
     def _next_frame(self) -> bytes:
         """The next frame from the caller (blocking); EOFError at its end."""
@@ -504,6 +564,14 @@ class Worker:
         # is kept, and the look goes on without waiting for another frame.
         while self._buffered() or select.select([self.sock], [], [], 0)[0]:
             self._take(req, self._frame_during())
+
+    def _arrived(self) -> bool:
+        """Whether bytes of a frame wait, without waiting for any: after a
+        read, the look at the buffer also reads what the socket holds (one
+        non-blocking read); else one select of the socket."""
+        if self._maybe_buffered:
+            return self._buffered()
+        return bool(select.select([self.sock], [], [], 0)[0])
 
     def _buffered(self, req: Optional[Request] = None) -> bool:
         """Whether bytes already read from the socket wait in the buffer.

@@ -1,4 +1,4 @@
-"""A stream and an async handler that wait, for a probe pipelined behind them."""
+"""A stream, an async handler and a plain call that wait, for requests pipelined behind them."""
 
 import threading
 from typing import Any, Iterator
@@ -22,3 +22,19 @@ async def paced_wait(args: Any) -> str:
     while not go_on.is_set():
         await asyncio.sleep(0.01)
     return "done"
+
+
+# Calls of counted, for the specs of requests pipelined behind a call.
+runs: list = []
+
+
+def gate(args: Any) -> str:
+    """A plain call that waits for go_on: requests pipelined behind it wait."""
+    go_on.wait(10)
+    return "opened"
+
+
+def counted(args: Any) -> Any:
+    """Echo args, noting that it ran."""
+    runs.append(args)
+    return args

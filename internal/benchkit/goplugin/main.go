@@ -90,12 +90,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// subjects are pyharness (a pool of real workers through the public API),
+// subjects are pyharness (a pool of real workers with WithPipelining through the public API),
 // the NDJSON loop, the floor and go-plugin, all on python.
 func subjects(python string) []benchkit.Subject {
 	return []benchkit.Subject{
 		{Name: benchkit.SubjectPyharness, Start: func(ctx context.Context, n int) (benchkit.Conn, error) {
-			p, err := realpy.StartPool(ctx, realpy.WithSize(n), realpy.WithPython(python))
+			p, err := realpy.StartPool(ctx, realpy.WithSize(n), realpy.WithPython(python), realpy.WithPipelining())
 			if err != nil {
 				if p != nil {
 					_ = p.Close()
