@@ -10,7 +10,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/pyharness/pyharness/internal/ownership"
 	"github.com/pyharness/pyharness/mockpy"
 	"github.com/pyharness/pyharness/wire"
 )
@@ -73,14 +72,12 @@ var _ = Describe("A mock with WithConcurrency", func() {
 		release := make(chan struct{})
 		py.RouteToHandler("block", func(context.Context, mockpy.Call) (any, error) { <-release; return nil, nil })
 		py.RouteToHandler("echo", func(_ context.Context, c mockpy.Call) (any, error) { return c.Value(), nil })
-		base := ownership.CallSeq()
-		inFlight := func() []ownership.Call { return ownership.InFlightSince(base) }
 		done := make(chan error, 6)
 		go func() { done <- py.Call(ctx, "block", nil, nil) }()
 		Eventually(py.Calls).Should(HaveLen(1))
 		for i := range 5 {
 			go func() { done <- py.Call(ctx, "echo", i, nil) }()
-			Eventually(inFlight).Should(HaveLen(i+2), "call %d waits", i) // queued in this order
+			Eventually(func() int { return mockpy.WaitingTurns(py) }).Should(Equal(i+1), "call %d waits", i) // queued in this order
 		}
 		close(release)
 		for range 6 {
@@ -167,7 +164,6 @@ var _ = Describe("A mock with WithConcurrency", func() {
 		py := mockpy.New(mockpy.WithConcurrency(3))
 		py.RouteToHandler("wait", func(ctx context.Context, _ mockpy.Call) (any, error) { <-ctx.Done(); return nil, ctx.Err() })
 		py.RouteToHandler("ignore", mockpy.Respond("never seen"))
-		base := ownership.CallSeq()
 		results := make(chan error, 3)
 		for range 2 {
 			go func() { results <- py.Call(ctx, "wait", nil, nil) }()
@@ -182,7 +178,7 @@ var _ = Describe("A mock with WithConcurrency", func() {
 		Eventually(py.Calls).Should(HaveLen(3))
 		waiting := make(chan error, 1)
 		go func() { waiting <- py.Call(ctx, "ignore", nil, nil) }()
-		Eventually(func() []ownership.Call { return ownership.InFlightSince(base) }).Should(HaveLen(4))
+		Eventually(func() int { return mockpy.WaitingTurns(py) }).Should(Equal(1), "the fourth call waits its turn")
 		close(blocker)
 		for range 3 {
 			Eventually(results).Should(Receive(MatchError(ContainSubstring("exited with code 3"))))
