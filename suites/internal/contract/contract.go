@@ -83,6 +83,17 @@ var _ = describe("The interpreter contract", func() {
 			return p
 		})
 	})
+
+	// One worker, so that the behaviours' overlapping calls are written
+	// behind each other (PROTOCOL.md, Pipelining).
+	Describe("on a real pool of one worker forked from the suite's zygote, with WithPipelining", harness.Integration, harness.PythonReal, func() {
+		contract.Register(func(ctx context.Context) pyharness.Interpreter {
+			p, err := realpy.StartPool(ctx, realpy.WithOutput(GinkgoWriter), realpy.WithSize(1), realpy.WithPipelining(), realpyx.WithZygoteAddr[realpy.Option](zygote.Addr()))
+			DeferCleanup(p.Close)
+			Expect(err).NotTo(HaveOccurred())
+			return p
+		})
+	})
 })
 
 var _ = describe("The interpreter contract on the container backend", Ordered, harness.Integration, harness.PythonContainer, func() {

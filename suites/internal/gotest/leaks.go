@@ -2,7 +2,6 @@ package gotest
 
 import (
 	"os/exec"
-	"path/filepath"
 	"regexp"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -22,16 +21,9 @@ type offence = suite.Offence
 // child of a suite.Ahead (before the container's first spec); the spec
 // reads its session and the offence with the returned function.
 func aheadOffence(a *suite.Ahead, name string) func() (*gexec.Session, offence) {
-	var out string
-	child := a.Add(func() *exec.Cmd {
-		out = filepath.Join(GinkgoT().TempDir(), "offence.json")
-		return fixtureCmd(name, gotest.EnvIntegration+"=1", "FIXTURE_OFFENCE_OUT="+out)()
+	return a.AddOffence("FIXTURE_OFFENCE_OUT", func(out string) *exec.Cmd {
+		return fixtureCmd(name, gotest.EnvIntegration+"=1", out)()
 	})
-	return func() (*gexec.Session, offence) {
-		GinkgoHelper()
-		s := child.Session()
-		return s, suite.ReadOffence(s, out)
-	}
 }
 
 // flatten removes the indentation the testing package gives a message's

@@ -139,16 +139,9 @@ func runOffender(name string, env ...string) (*gexec.Session, offence) {
 // aheadOffender is runOffender for a child of a suite.Ahead: the nested
 // offender runs before the container's first spec, beside the others.
 func aheadOffender(a *suite.Ahead, name string, env ...string) func() (*gexec.Session, offence) {
-	var out string
-	child := a.Add(func() *exec.Cmd {
-		out = filepath.Join(GinkgoT().TempDir(), "offence.json")
-		return nestedCmd(name, append(env, offenderEnv+"="+out)...)
+	return a.AddOffence(offenderEnv, func(out string) *exec.Cmd {
+		return nestedCmd(name, append(env, out)...)
 	})
-	return func() (*gexec.Session, offence) {
-		GinkgoHelper()
-		s := child.Session()
-		return s, suite.ReadOffence(s, out)
-	}
 }
 
 var _ = describe("Leak checks that know what the pool owns", func() {

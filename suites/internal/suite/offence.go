@@ -3,6 +3,8 @@ package suite
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
@@ -28,4 +30,21 @@ func ReadOffence(s *gexec.Session, path string) Offence {
 	var o Offence
 	gomega.Expect(json.Unmarshal(raw, &o)).To(gomega.Succeed())
 	return o
+}
+
+// AddOffence registers a child of a that records what it started: cmd
+// builds its command with out, the "NAME=path" assignment (NAME is outVar)
+// that tells the child where to write its Offence. The returned function
+// waits for the child and reads its session and Offence.
+func (a *Ahead) AddOffence(outVar string, cmd func(out string) *exec.Cmd) func() (*gexec.Session, Offence) {
+	var path string
+	child := a.Add(func() *exec.Cmd {
+		path = filepath.Join(ginkgo.GinkgoT().TempDir(), "offence.json")
+		return cmd(outVar + "=" + path)
+	})
+	return func() (*gexec.Session, Offence) {
+		ginkgo.GinkgoHelper()
+		s := child.Session()
+		return s, ReadOffence(s, path)
+	}
 }
