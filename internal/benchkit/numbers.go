@@ -112,7 +112,7 @@ func RenderNumbers(rep *Report) string {
 	}
 	if ref := rep.Reference; ref != nil {
 		c := ref.Config
-		b.WriteString("- \"ref\" rows: pyharness (a pool of real workers, `realpy.StartPool`) beside what a team writes instead, an `os/exec` loop of one JSON object per line on a Python script's stdin and stdout (`internal/benchkit/ndjson_echo.py`), and the floor, a bare Python loop echoing length-prefixed frames with no protocol (`internal/benchkit/floor_echo.py`); the same interpreter, calls and payloads\n")
+		b.WriteString("- \"ref\" rows: pyharness (a pool of real workers, `realpy.StartPool` with `realpy.WithPipelining()`) beside what a team writes instead, an `os/exec` loop of one JSON object per line on a Python script's stdin and stdout (`internal/benchkit/ndjson_echo.py`), and the floor, a bare Python loop echoing length-prefixed frames with no protocol (`internal/benchkit/floor_echo.py`); the same interpreter, calls and payloads\n")
 		fmt.Fprintf(&b, "- rounds: %d after a warm-up round (discarded), the order of the three rotated every round, each figure the median of the rounds; per round and implementation %d tiny echoes one at a time, %d shared by %d callers on %d workers, %d echoes of 1 MiB, %d starts\n",
 			c.Rounds, c.Calls, c.ThroughputCalls, c.Callers, c.Workers, c.BigCalls, c.Starts)
 		fmt.Fprintf(&b, "- pinned: %s\n", ref.Pinned)
