@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/pyharness/pyharness/realpy"
 	"github.com/pyharness/pyharness/wire"
@@ -63,4 +64,39 @@ func ExampleStartPool() {
 	// true
 	// replaced
 	// 3
+}
+
+// A pool whose workers are all busy writes the next call behind a running
+// one: 8 callers on 2 workers, each call answered in turn.
+func ExampleWithPipelining() {
+	ctx := context.Background()
+	pool, err := realpy.StartPool(ctx, realpy.WithSize(2), realpy.WithPipelining())
+	if err != nil {
+		fmt.Println("start:", err)
+		if pool != nil {
+			pool.Close()
+		}
+		return
+	}
+	defer pool.Close()
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sum := 0
+	for i := range 8 {
+		wg.Go(func() {
+			var back int
+			if err := pool.Call(ctx, "echo", i, &back); err != nil {
+				fmt.Println("call:", err)
+				return
+			}
+			mu.Lock()
+			sum += back
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	fmt.Println(sum, pool.Stats().InFlight)
+	// Output:
+	// 28 0
 }
