@@ -70,7 +70,9 @@ func WithLazy() Option { return option("WithLazy", pools, func(c *config) { c.la
 // another worker frees up meanwhile, so it pays for many short calls (the
 // throughput of 8 callers on 2 workers), not for calls of mixed length. A
 // call whose context ends while it waits behind is answered cancelled
-// without running. Workers that multiplex (WithConcurrency) or do not list
+// without running. A session's call counts its busy worker as busy (under
+// AffinityHint it takes an idle worker; AffinityStrictFailFast fails
+// fast). Workers that multiplex (WithConcurrency) or do not list
 // "pipeline" serve as before.
 func WithPipelining() Option {
 	return option("WithPipelining", pools, func(c *config) { c.pipelining = true })

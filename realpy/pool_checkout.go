@@ -257,7 +257,10 @@ func (p *Pool) pickLocked(session string) (*member, error) {
 		if r, ok := p.sessions.get(session); ok && r.m.w.Err() == nil {
 			p.sessions.touch(r, p.cfg.clock.Now())
 			owner := r.m
-			if !owner.full() {
+			// A pipelining worker that serves a call is busy for a session:
+			// under AffinityHint its call takes an idle worker rather than
+			// wait behind, and AffinityStrictFailFast still fails fast.
+			if !owner.full() && !(owner.pipelined && owner.busy()) {
 				owner.calls++
 				return owner, nil
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pyharness/pyharness/harness"
 	"github.com/pyharness/pyharness/realpy"
+	"github.com/pyharness/pyharness/wire"
 )
 
 var _ = describe("A pool with WithPipelining", harness.Integration, harness.PythonReal, func() {
@@ -124,6 +125,25 @@ var _ = describe("A pool with WithPipelining", harness.Integration, harness.Pyth
 			}
 		}, SpecTimeout(time.Minute)),
 	)
+
+	It("counts a busy worker as busy for its session: under AffinityHint the session's call takes an idle worker, under AffinityStrictFailFast it fails fast", func(ctx SpecContext) {
+		hint := startPool(ctx, realpy.WithModules("held_pipe"), realpy.WithSize(2), realpy.WithPipelining(), h.callback())
+		session := wire.WithSession(ctx, "pipelined-session")
+		hold(session, hint, "owner")
+		owner := h.next().Pid
+		hold(session, hint, "moved")
+		Expect(h.next().Pid).NotTo(Equal(owner), "the session's call took the idle worker instead of waiting behind its own")
+
+		strict := startPool(ctx, realpy.WithModules("held_pipe"), realpy.WithSize(2), realpy.WithPipelining(),
+			realpy.WithAffinity(realpy.AffinityStrictFailFast), h.callback())
+		hold(session, strict, "strict-owner")
+		h.next()
+		Expect(strict.Call(session, "note", "x", nil)).To(MatchError(realpy.ErrSessionBusy))
+		for _, tag := range []string{"owner", "moved", "strict-owner"} {
+			h.release(tag)
+		}
+		calls.Wait()
+	}, SpecTimeout(time.Minute))
 
 	It("serves a call that comes while a stream runs after the stream, the stream whole", func(ctx SpecContext) {
 		p := startPool(ctx, realpy.WithModules("held_pipe"), realpy.WithSize(1), realpy.WithPipelining(), realpy.WithStreamWindow(1))
