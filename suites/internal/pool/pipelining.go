@@ -126,6 +126,24 @@ var _ = describe("A pool with WithPipelining", harness.Integration, harness.Pyth
 		}, SpecTimeout(time.Minute)),
 	)
 
+	It("fails the running call and the one behind it when the worker dies, and heals", func(ctx SpecContext) {
+		p := startPool(ctx, realpy.WithModules("held_pipe"), realpy.WithSize(1), realpy.WithPipelining(), h.callback())
+		running := make(chan error, 1)
+		go func() { running <- p.Call(ctx, "hold", "doomed", nil) }()
+		victim := h.next().Pid
+		behind := make(chan error, 1)
+		go func() { behind <- p.Call(ctx, "note", "behind", nil) }()
+		Eventually(func() int { return p.Stats().InFlight }).Should(Equal(2), "the call is written behind")
+		Expect(syscall.Kill(victim, syscall.SIGKILL)).To(Succeed())
+		Eventually(running).Should(Receive(MatchError(wire.ErrWorkerExited)))
+		Eventually(behind).Should(Receive(MatchError(wire.ErrWorkerExited)), "the call behind is not left waiting")
+		h.release("doomed")
+		var got string
+		Eventually(func() error { return p.Call(ctx, "note", "after", &got) }).Should(Succeed(), "the pool heals")
+		Expect(pidOf(ctx, p)).NotTo(Equal(victim))
+		Expect(noted(ctx, p)).To(Equal([]string{"after"}), "the replacement ran only the call made after")
+	}, SpecTimeout(time.Minute))
+
 	It("counts a busy worker as busy for its session: under AffinityHint the session's call takes an idle worker, under AffinityStrictFailFast it fails fast", func(ctx SpecContext) {
 		hint := startPool(ctx, realpy.WithModules("held_pipe"), realpy.WithSize(2), realpy.WithPipelining(), h.callback())
 		session := wire.WithSession(ctx, "pipelined-session")
