@@ -113,10 +113,15 @@ var _ = describe("Callbacks that misbehave (#22)", harness.Integration, harness.
 	}, noHang)
 
 	It("ends a call whose worker is killed while a Go function runs with ErrWorkerExited, without waiting for the function", func(ctx SpecContext) {
-		release := make(chan struct{})
-		DeferCleanup(func() { close(release) }) // before the leak check: the blocked function returns
+		release, returned := make(chan struct{}), make(chan struct{})
+		DeferCleanup(func() { // before the leak check: the blocked function returns, and is waited for
+			close(release) // (it used Gomega, which a later spec may reconfigure)
+			Eventually(returned).Should(BeClosed())
+		})
 		workers := make(chan *realpy.Worker, 1)
 		w := startWorker(ctx, realpy.WithModules("talkback_handlers"), realpy.WithCallback("kill_and_block", func(context.Context, json.RawMessage) (any, error) {
+			defer close(returned)
+			defer GinkgoRecover()
 			Expect((<-workers).Kill()).To(Succeed())
 			<-release // ignores its context, and its call has no deadline
 			return nil, nil
