@@ -324,8 +324,8 @@ var _ = describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 			{"served 1", "1"}, {"served 2", "2"}, {"served 3", "3"}, {"served 4", "4"}, {"served 5", "5"}}), "the worker served them in arrival order")
 	}, noHang)
 
-	It("gives every call its own answer under 64 goroutines x 200 calls and random kills", func(ctx SpecContext) {
-		p := startPool(ctx, realpy.WithSize(4), realpy.WithStrategy(realpy.ZygoteFork))
+	DescribeTable("gives every call its own answer under 64 goroutines x 200 calls and random kills", func(ctx SpecContext, opts ...realpy.Option) {
+		p := startPool(ctx, append([]realpy.Option{realpy.WithSize(4), realpy.WithStrategy(realpy.ZygoteFork)}, opts...)...)
 		var ok, failed, completed atomic.Int64
 		var wg sync.WaitGroup
 		killEvery := func() { // a kill after every 500 completed calls, from the caller that completes it
@@ -368,7 +368,10 @@ var _ = describe("A warm pool", harness.Integration, harness.PythonReal, func() 
 		Expect(ok.Load() + failed.Load()).To(Equal(int64(64 * 200)))
 		Expect(failed.Load()).To(BeNumerically(">", 0), "kills did hit calls in flight")
 		AddReportEntry("calls", fmt.Sprintf("%d ok, %d failed with ErrWorkerExited", ok.Load(), failed.Load()))
-	}, noHang)
+	},
+		Entry("one call at a time per worker", noHang),
+		Entry("WithPipelining: a call behind each running one", noHang, realpy.WithPipelining()),
+	)
 
 	It("restarts a dead zygote and refills the pool from it", func(ctx SpecContext) {
 		p := startPool(ctx, realpy.WithSize(2), realpy.WithStrategy(realpy.ZygoteFork))
