@@ -110,11 +110,16 @@ func (m *member) full() bool {
 
 // PoolStats counts what a pool started.
 type PoolStats struct {
-	Spawned  int64        // interpreters started as processes (zygotes included)
-	Forked   int64        // workers forked from a zygote
-	Size     int          // workers alive now
-	Busy     int          // workers serving at least one call
-	InFlight int          // calls in flight (a worker with WithConcurrency serves several)
+	Spawned int64 // interpreters started as processes (zygotes included)
+	Forked  int64 // workers forked from a zygote
+	Size    int   // workers alive now
+	Busy    int   // workers serving at least one call
+	// Calls in flight (a worker with WithConcurrency, or WithPipelining,
+	// has several). A call cancelled on a worker keeps its place, and the
+	// calls that ended on that worker meanwhile theirs, until the worker has
+	// answered it (at most WithCancelGrace): poll with Eventually after a
+	// cancellation.
+	InFlight int
 	Starting int          // workers being started now (WithLazy's growth, replacements)
 	Threads  ThreadLimits // the thread limits its workers run with (none before it starts one)
 
