@@ -241,7 +241,9 @@ func WithModules(modules ...string) Option {
 }
 
 // WithPythonPath adds directories to the interpreter's PYTHONPATH, typically
-// where the modules of WithModules live. A container gets them read-only.
+// where the modules of WithModules live; a relative one is resolved against
+// the working directory (go test's: the package's directory). A container
+// gets them read-only.
 func WithPythonPath(dirs ...string) Option {
 	return option("WithPythonPath", spawned|targetHost|targetContainer, func(c *config) { c.pythonPath = append(c.pythonPath, dirs...) })
 }
