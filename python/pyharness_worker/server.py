@@ -319,7 +319,7 @@ class Worker:
         without waiting, for frames sent since (its $cancel among them),
         and answer it cancelled, in turn and without running it, if its
         $cancel has come. False: serve it."""
-        self._look(req)
+        self._poll(req)  # its own $cancel marks it cancelled; requests behind it are queued
         if not req.cancelled and req.id not in self._ahead:
             return False
         self._ahead.discard(req.id)
@@ -521,27 +521,6 @@ class Worker:
         if method == "$cancel" and type(rid) is int and rid > running and len(self._ahead) < _MAX_AHEAD:
             self._ahead.add(rid)
 
-    def _look(self, req: Request) -> None:
-        """Apply the frames that have arrived before req starts, without
-        waiting: requests are queued behind it, req's own $cancel marks it
-        cancelled, control frames of other calls go to _other_control."""
-        while self._arrived():
-            payload = self._frame_during()
-            if payload[:1] == b"\x00":
-                self._queued.append(payload)
-                continue
-            try:
-                doc = loads(payload)
-            except ProtocolViolation as exc:
-                raise _Broken(EXIT_PROTOCOL, str(exc)) from None
-            method = doc.get("method") if type(doc) is dict else None
-            if type(method) is not str or not method.startswith("$"):
-                self._queued.append(payload)
-            elif doc.get("id") == req.id:
-                req.cancelled = req.cancelled or method == "$cancel"
-            else:
-                self._other_control(doc, method, req.id)
-
     def _next_frame(self) -> bytes:
         """The next frame from the caller (blocking); EOFError at its end."""
         if self._mux is not None:
@@ -562,7 +541,7 @@ class Worker:
             return
         # One frame per look: a request pipelined behind the call (a probe)
         # is kept, and the look goes on without waiting for another frame.
-        while self._buffered() or select.select([self.sock], [], [], 0)[0]:
+        while self._arrived():
             self._take(req, self._frame_during())
 
     def _arrived(self) -> bool:
