@@ -267,6 +267,7 @@ class Worker:
         deadline = doc.get("deadline_ms")
         behind = doc.get("behind")
         if (handler is None or doc.get("stream") is not None
+                or behind is not None and type(behind) is not bool
                 or session is not None and type(session) is not str
                 or deadline is not None and type(deadline) is not int):
             return False
@@ -307,6 +308,8 @@ class Worker:
             problem = "deadline_ms must be an integer"
         elif stream is not None and (type(stream) is not int or stream < 1):
             problem = "stream must be a positive integer (the items the caller takes before it grants more)"
+        elif doc.get("behind") is not None and type(doc.get("behind")) is not bool:
+            problem = "behind must be a boolean"
         else:
             req = Request(rid, method, doc.get("args"), self, session, deadline, stream=stream or 0)
             req.behind = doc.get("behind") is True and self._mux is None

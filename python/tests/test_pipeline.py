@@ -71,6 +71,12 @@ class PipelineTest(unittest.TestCase):
         self.assertEqual(frames[4], {"id": 3, "ok": True, "result": "c"})
         self.assertEqual(gated.runs, ["c"])
 
+    def test_behind_that_is_not_a_boolean_is_a_bad_request(self) -> None:
+        reply = self.w.call("counted", "x", behind="yes")
+        self.assertEqual((reply["error"]["kind"], reply["error"]["message"]), ("bad_request", "behind must be a boolean"))
+        self.assertEqual(self.w.call("counted", "y", behind=False), {"id": 2, "ok": True, "result": "y"})
+        self.assertEqual(gated.runs, ["y"])
+
     def test_a_cancel_that_comes_after_its_request_ended_is_dropped(self) -> None:
         gated.go_on.set()
         self.assertEqual(self.w.call("counted", "a", behind=True), {"id": 1, "ok": True, "result": "a"})
