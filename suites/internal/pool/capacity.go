@@ -19,6 +19,7 @@ type holds struct {
 	mu       sync.Mutex
 	started  chan heldCall
 	releases map[string]chan struct{}
+	calls    sync.WaitGroup // the calls of call, still running
 }
 
 type heldCall struct {
@@ -52,6 +53,17 @@ func (h *holds) callback() realpy.Option {
 
 func (h *holds) release(tag string) { close(h.gate(tag)) }
 
+// call calls "hold" with tag on p from a goroutine of its own (wait waits
+// for them all).
+func (h *holds) call(ctx context.Context, p *realpy.Pool, tag string) {
+	h.calls.Go(func() {
+		defer GinkgoRecover()
+		Expect(p.Call(ctx, "hold", tag, nil)).To(Succeed())
+	})
+}
+
+func (h *holds) wait() { h.calls.Wait() }
+
 // next is the next call to start.
 func (h *holds) next() heldCall {
 	GinkgoHelper()
@@ -62,48 +74,41 @@ func (h *holds) next() heldCall {
 
 var _ = describe("A pool of workers with WithConcurrency counts capacity, not workers (#26)", harness.Integration, harness.PythonReal, func() {
 	var h *holds
-	var calls sync.WaitGroup
 	BeforeEach(func() {
 		h = newHolds()
-		DeferCleanup(calls.Wait) // after the pool's Close (cleanups run last in, first out)
+		DeferCleanup(h.wait) // after the pool's Close (cleanups run last in, first out)
 	})
-	call := func(ctx context.Context, p *realpy.Pool, tag string) {
-		calls.Go(func() {
-			defer GinkgoRecover()
-			Expect(p.Call(ctx, "hold", tag, nil)).To(Succeed())
-		})
-	}
 
 	It("fills one worker up to n calls before it hands out another", func(ctx SpecContext) {
 		p := startPool(ctx, realpy.WithModules("held_async"), realpy.WithSize(2), realpy.WithConcurrency(3), h.callback())
 		Expect(p.Workers()).To(HaveLen(2))
 		pids := map[int]int{}
 		for _, tag := range []string{"a", "b", "c"} {
-			call(ctx, p, tag)
+			h.call(ctx, p, tag)
 			pids[h.next().Pid]++
 		}
 		Expect(pids).To(HaveLen(1), "three calls on one worker: %v", pids)
 		Expect(p.Stats()).To(And(HaveField("Busy", 1), HaveField("InFlight", 3)))
 
-		call(ctx, p, "d")
+		h.call(ctx, p, "d")
 		fourth := h.next()
 		Expect(pids).NotTo(HaveKey(fourth.Pid), "the fourth call goes to the other worker")
 		Expect(p.Stats()).To(And(HaveField("Busy", 2), HaveField("InFlight", 4)))
 		for _, tag := range []string{"a", "b", "c", "d"} {
 			h.release(tag)
 		}
-		calls.Wait()
+		h.wait()
 		Expect(p.Stats()).To(And(HaveField("Busy", 0), HaveField("InFlight", 0)))
 	}, SpecTimeout(time.Minute))
 
 	It("serves the calls waiting beyond its capacity first come, first served", func(ctx SpecContext) {
 		p := startPool(ctx, realpy.WithModules("held_async"), realpy.WithSize(1), realpy.WithConcurrency(2), h.callback())
-		call(ctx, p, "a")
-		call(ctx, p, "b")
+		h.call(ctx, p, "a")
+		h.call(ctx, p, "b")
 		h.next()
 		h.next()
 		for i, tag := range []string{"w1", "w2", "w3"} {
-			call(ctx, p, tag)
+			h.call(ctx, p, tag)
 			Eventually(p.Waiting).Should(Equal(i+1), "%s waits its turn", tag) // queued in this order
 		}
 		h.release("a")
@@ -115,7 +120,7 @@ var _ = describe("A pool of workers with WithConcurrency counts capacity, not wo
 		for _, tag := range []string{"w2", "w3"} {
 			h.release(tag)
 		}
-		calls.Wait()
+		h.wait()
 		Expect(p.Stats()).To(HaveField("InFlight", 0))
 	}, SpecTimeout(time.Minute))
 
@@ -123,11 +128,11 @@ var _ = describe("A pool of workers with WithConcurrency counts capacity, not wo
 		p := startPool(ctx, realpy.WithModules("held_async"), realpy.WithSize(2), realpy.WithConcurrency(2),
 			realpy.WithAffinity(realpy.AffinityStrictQueue), h.callback())
 		session := wire.WithSession(ctx, "agent-1")
-		call(session, p, "s1")
+		h.call(session, p, "s1")
 		owner := h.next().Pid
-		call(session, p, "s2")
+		h.call(session, p, "s2")
 		Expect(h.next().Pid).To(Equal(owner), "the session's second call overlaps the first on its worker")
-		call(session, p, "s3")
+		h.call(session, p, "s3")
 		Eventually(p.Waiting).Should(Equal(1), "the third waits for room on the session's worker")
 		Expect(p.Stats()).To(HaveField("Busy", 1), "the other worker stays idle")
 		h.release("s1")
@@ -135,7 +140,7 @@ var _ = describe("A pool of workers with WithConcurrency counts capacity, not wo
 		for _, tag := range []string{"s2", "s3"} {
 			h.release(tag)
 		}
-		calls.Wait()
+		h.wait()
 		Expect(p.Stats()).To(HaveField("InFlight", 0))
 	}, SpecTimeout(time.Minute))
 })

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -19,17 +18,10 @@ import (
 
 var _ = describe("A pool with WithPipelining", harness.Integration, harness.PythonReal, func() {
 	var h *holds
-	var calls sync.WaitGroup
 	BeforeEach(func() {
 		h = newHolds()
-		DeferCleanup(calls.Wait) // after the pool's Close (cleanups run last in, first out)
+		DeferCleanup(h.wait) // after the pool's Close (cleanups run last in, first out)
 	})
-	hold := func(ctx context.Context, p *realpy.Pool, tag string) {
-		calls.Go(func() {
-			defer GinkgoRecover()
-			Expect(p.Call(ctx, "hold", tag, nil)).To(Succeed())
-		})
-	}
 	noted := func(ctx context.Context, p *realpy.Pool) []string {
 		GinkgoHelper()
 		var got []string
@@ -39,15 +31,15 @@ var _ = describe("A pool with WithPipelining", harness.Integration, harness.Pyth
 
 	It("takes an idle worker first, and writes a call behind a busy one only when none is idle", func(ctx SpecContext) {
 		p := startPool(ctx, realpy.WithModules("held_pipe"), realpy.WithSize(2), realpy.WithPipelining(), h.callback())
-		hold(ctx, p, "a")
+		h.call(ctx, p, "a")
 		first := h.next()
-		hold(ctx, p, "b")
+		h.call(ctx, p, "b")
 		second := h.next()
 		Expect(second.Pid).NotTo(Equal(first.Pid), "the second call takes the idle worker")
 		Expect(p.Stats()).To(And(HaveField("Busy", 2), HaveField("InFlight", 2)))
 
-		hold(ctx, p, "c")
-		hold(ctx, p, "d")
+		h.call(ctx, p, "c")
+		h.call(ctx, p, "d")
 		Eventually(func() int { return p.Stats().InFlight }).Should(Equal(4), "one call behind each busy worker")
 		Expect(p.Waiting()).To(Equal(0))
 		h.release("a")
@@ -62,18 +54,18 @@ var _ = describe("A pool with WithPipelining", harness.Integration, harness.Pyth
 		Expect(behind["c"]).NotTo(Equal(behind["d"]), "each ran on the worker it waited behind")
 		h.release("c")
 		h.release("d")
-		calls.Wait()
+		h.wait()
 		Expect(p.Stats()).To(And(HaveField("Busy", 0), HaveField("InFlight", 0)))
 	}, SpecTimeout(time.Minute))
 
 	It("keeps one call behind each worker and hands places out first come, first served", func(ctx SpecContext) {
 		p := startPool(ctx, realpy.WithModules("held_pipe"), realpy.WithSize(1), realpy.WithPipelining(), h.callback())
-		hold(ctx, p, "a")
+		h.call(ctx, p, "a")
 		pid := h.next().Pid
-		hold(ctx, p, "b")
+		h.call(ctx, p, "b")
 		Eventually(func() int { return p.Stats().InFlight }).Should(Equal(2), "b is written behind a")
 		for i, tag := range []string{"w1", "w2"} {
-			hold(ctx, p, tag)
+			h.call(ctx, p, tag)
 			Eventually(p.Waiting).Should(Equal(i+1), "%s waits its turn", tag) // queued in this order
 		}
 		for _, next := range []string{"b", "w1", "w2"} {
@@ -81,7 +73,7 @@ var _ = describe("A pool with WithPipelining", harness.Integration, harness.Pyth
 			Expect(h.next()).To(Equal(heldCall{Tag: next, Pid: pid}))
 		}
 		h.release("w2")
-		calls.Wait()
+		h.wait()
 		Expect(p.Stats()).To(And(HaveField("InFlight", 0), HaveField("Spawned", int64(1))))
 	})
 
@@ -105,9 +97,9 @@ var _ = describe("A pool with WithPipelining", harness.Integration, harness.Pyth
 			Expect(p.Stats()).To(And(HaveField("Spawned", int64(1)), HaveField("Size", 1)), "the worker was kept")
 		},
 		Entry("behind a call that reads frames while it runs (a call into Go): its $cancel is kept for it", func(ctx context.Context, p *realpy.Pool) func() {
-			hold(ctx, p, "front")
+			h.call(ctx, p, "front")
 			h.next()
-			return func() { h.release("front"); calls.Wait() }
+			return func() { h.release("front"); h.wait() }
 		}, SpecTimeout(time.Minute)),
 		Entry("behind a plain call that reads none: the worker looks for its $cancel before it starts it", func(ctx context.Context, p *realpy.Pool) func() {
 			path := filepath.Join(GinkgoT().TempDir(), "gate")
@@ -147,20 +139,20 @@ var _ = describe("A pool with WithPipelining", harness.Integration, harness.Pyth
 	It("counts a busy worker as busy for its session: under AffinityHint the session's call takes an idle worker, under AffinityStrictFailFast it fails fast", func(ctx SpecContext) {
 		hint := startPool(ctx, realpy.WithModules("held_pipe"), realpy.WithSize(2), realpy.WithPipelining(), h.callback())
 		session := wire.WithSession(ctx, "pipelined-session")
-		hold(session, hint, "owner")
+		h.call(session, hint, "owner")
 		owner := h.next().Pid
-		hold(session, hint, "moved")
+		h.call(session, hint, "moved")
 		Expect(h.next().Pid).NotTo(Equal(owner), "the session's call took the idle worker instead of waiting behind its own")
 
 		strict := startPool(ctx, realpy.WithModules("held_pipe"), realpy.WithSize(2), realpy.WithPipelining(),
 			realpy.WithAffinity(realpy.AffinityStrictFailFast), h.callback())
-		hold(session, strict, "strict-owner")
+		h.call(session, strict, "strict-owner")
 		h.next()
 		Expect(strict.Call(session, "note", "x", nil)).To(MatchError(realpy.ErrSessionBusy))
 		for _, tag := range []string{"owner", "moved", "strict-owner"} {
 			h.release(tag)
 		}
-		calls.Wait()
+		h.wait()
 	}, SpecTimeout(time.Minute))
 
 	It("serves a call that comes while a stream runs after the stream, the stream whole", func(ctx SpecContext) {
